@@ -1,0 +1,27 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test bench clean lessons
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) main.py $(ARGS)
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_engine.py
+
+lessons: $(STAMP)
+	$(PY) main.py lessons
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

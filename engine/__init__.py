@@ -1,0 +1,1 @@
+"""RNN Gradient Lab engine: torch and numpy only, never Qt."""

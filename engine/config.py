@@ -1,0 +1,220 @@
+"""The one validated, immutable run configuration, and its file and command-line forms.
+
+Runs on any thread. The key names are the public interface: the command line (`--set KEY=VALUE`),
+config files (JSON or TOML) and the GUI's controls all use them. Validation lives here and only
+here; every error names the key, the bad value and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from engine import registry
+
+
+class ConfigError(ValueError):
+    """A bad setting: names the key, the value and what is allowed."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key}: {value!r} is not allowed; allowed: {allowed}")
+
+
+# Keys that take effect at the next step without rebuilding the model.
+LIVE_KEYS = frozenset({"lr", "clip", "clip_threshold", "optimizer"})
+
+MAX_SEQ_LEN = 5000
+MAX_LAYERS = 8
+
+
+@dataclass(frozen=True)
+class Config:
+    task: str = "adding"            # adding | copy | digits (see engine/tasks.py)
+    seq_len: int = 100              # timesteps (copy: the delay; digits: 64 pixels or 8 rows)
+    batch: int = 32                 # sequences per training step
+    hidden: int = 64                # units per recurrent layer
+    layers: int = 1                 # stacked recurrent layers, 1 to 8
+    seed: int = 0                   # seeds weights and data: same seed, same numbers
+    cell: str = "rnn"               # rnn | lstm | gru
+    activation: str = "tanh"        # for cell=rnn: tanh | sigmoid | relu | leaky_relu | prelu | linear
+    init: str = "default"           # recurrent-weight initializer (engine/registry.py)
+    spectral_radius: float | None = None  # rescale recurrent matrices to this spectral radius
+    skip: bool = False              # residual connections between stacked layers
+    attention: bool = False         # readout attends over all top-layer hidden states
+    clip: str = "none"              # none | norm | value
+    clip_threshold: float = 1.0     # max total norm (norm) or max |g| (value)
+    optimizer: str = "adam"         # sgd | adam | rmsprop
+    lr: float = 1e-3                # learning rate
+    device: str = "auto"            # auto (CUDA when present) | cpu | cuda
+
+    def __post_init__(self):
+        validate(self)
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def changed_keys(self, other: "Config") -> list[str]:
+        return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+
+    def needs_rebuild(self, other: "Config") -> bool:
+        return any(k not in LIVE_KEYS for k in self.changed_keys(other))
+
+
+KEYS = tuple(f.name for f in fields(Config))
+_TYPES = {"seq_len": int, "batch": int, "hidden": int, "layers": int, "seed": int,
+          "spectral_radius": "optional_float", "skip": bool, "attention": bool,
+          "clip_threshold": float, "lr": float}
+CHOICES = {
+    "task": lambda: tuple(registry.TASKS),
+    "cell": lambda: tuple(registry.CELLS),
+    "activation": lambda: tuple(registry.ACTIVATIONS),
+    "init": lambda: tuple(registry.INITIALIZERS),
+    "clip": lambda: tuple(registry.CLIP_MODES),
+    "optimizer": lambda: tuple(registry.OPTIMIZERS),
+    "device": lambda: ("auto", "cpu", "cuda"),
+}
+RANGES = {  # inclusive integer ranges
+    "seq_len": (1, MAX_SEQ_LEN), "batch": (1, 4096), "hidden": (1, 2048),
+    "layers": (1, MAX_LAYERS), "seed": (0, 2**31 - 1),
+}
+
+
+def _check_int(key, value):
+    lo, hi = RANGES[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(key, value, f"an integer from {lo} to {hi}")
+
+
+def _check_positive(key, value, upper=1e6):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0 < value <= upper:
+        raise ConfigError(key, value, f"a number greater than 0 and at most {upper:g}")
+
+
+def validate(c: Config) -> None:
+    for key, choices in CHOICES.items():
+        value = getattr(c, key)
+        if value not in choices():
+            raise ConfigError(key, value, " | ".join(choices()))
+    for key in RANGES:
+        _check_int(key, getattr(c, key))
+    for key in ("skip", "attention"):
+        if not isinstance(getattr(c, key), bool):
+            raise ConfigError(key, getattr(c, key), "true | false")
+    _check_positive("clip_threshold", c.clip_threshold)
+    _check_positive("lr", c.lr, upper=10.0)
+    if c.spectral_radius is not None:
+        _check_positive("spectral_radius", c.spectral_radius, upper=100.0)
+    registry.TASKS[c.task].check_seq_len(c.seq_len)
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Turn a value from a file into the field's type; wrong types raise ConfigError."""
+    kind = _TYPES.get(key, str)
+    if kind == "optional_float":
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "")):
+            return None
+        kind = float
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is float and not isinstance(value, float):
+        raise ConfigError(key, value, "a number")
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(key, value, "an integer")
+    if kind is bool and not isinstance(value, bool):
+        raise ConfigError(key, value, "true | false")
+    if kind is str and not isinstance(value, str):
+        raise ConfigError(key, value, "a string")
+    return value
+
+
+def from_dict(data: Any, base: Config | None = None) -> Config:
+    """Build a Config from a mapping (e.g. a parsed file); missing keys keep `base`'s values."""
+    if not isinstance(data, dict):
+        raise ConfigError("config", type(data).__name__, "a table of key = value pairs")
+    for key in data:
+        if key not in KEYS:
+            raise ConfigError(key, data[key], "known keys: " + ", ".join(KEYS))
+    values = {k: _coerce(k, v) for k, v in data.items()}
+    return dataclasses.replace(base or Config(), **values)
+
+
+def parse_value(key: str, text: str) -> Any:
+    """Parse the text of `--set KEY=VALUE` into the field's type."""
+    if key not in KEYS:
+        raise ConfigError(key, text, "known keys: " + ", ".join(KEYS))
+    kind = _TYPES.get(key, str)
+    t = text.strip()
+    try:
+        if kind == "optional_float":
+            return None if t.lower() in ("none", "") else float(t)
+        if kind is int:
+            return int(t)
+        if kind is float:
+            return float(t)
+        if kind is bool:
+            if t.lower() in ("true", "1", "yes", "on"):
+                return True
+            if t.lower() in ("false", "0", "no", "off"):
+                return False
+            raise ValueError
+    except ValueError:
+        allowed = {int: "an integer", float: "a number", bool: "true | false",
+                   "optional_float": "a number or none"}[kind]
+        raise ConfigError(key, text, allowed) from None
+    return t
+
+
+def apply_overrides(base: Config, assignments: list[str]) -> Config:
+    """Apply `KEY=VALUE` strings, in order, to `base`."""
+    values = {}
+    for item in assignments:
+        if "=" not in item:
+            raise ConfigError("--set", item, "KEY=VALUE, for example seq_len=200")
+        key, text = item.split("=", 1)
+        values[key.strip()] = parse_value(key.strip(), text)
+    return dataclasses.replace(base, **values)
+
+
+def load(path: str | Path, base: Config | None = None) -> Config:
+    """Read a JSON or TOML config file; any problem raises ConfigError naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("config file", str(path), f"a readable UTF-8 file ({exc.__class__.__name__})") from None
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError("config file", str(path), f"valid {path.suffix.lstrip('.').upper() or 'JSON'} ({exc})") from None
+    if isinstance(data, dict) and isinstance(data.get("config"), dict):
+        data = data["config"]  # an experiment file or summary with the config nested inside
+    return from_dict(data, base)
+
+
+def to_toml(c: Config) -> str:
+    lines = []
+    for key, value in c.to_dict().items():
+        if value is None:
+            value = "none"
+        lines.append(f"{key} = {json.dumps(value)}")  # JSON scalars are valid TOML scalars
+    return "\n".join(lines) + "\n"
+
+
+def save(c: Config, path: str | Path) -> None:
+    path = Path(path)
+    text = to_toml(c) if path.suffix.lower() == ".toml" else json.dumps(c.to_dict(), indent=2) + "\n"
+    path.write_text(text, encoding="utf-8")

@@ -1,0 +1,152 @@
+"""Registries mapping setting names to factories, each with a plain-language description.
+
+Runs on any thread. The GUI fills its menus and tooltips from these; the config validates
+against them; the model and trainer build from them. Adding an entry here is all it takes to
+offer a new choice everywhere.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from engine import tasks as _tasks
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    label: str
+    description: str
+    factory: Callable
+
+
+# ----------------------------------------------------------------------------- activations
+
+class PReLU(nn.Module):
+    """Leaky ReLU whose negative slope is learned (one slope per layer, starting at 0.25)."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.tensor(0.25))
+
+    def forward(self, x):
+        return torch.where(x >= 0, x, self.weight * x)
+
+
+def _fixed(fn, max_slope):
+    class Fixed(nn.Module):
+        def forward(self, x):
+            return fn(x)
+
+        def max_slope(self):
+            return max_slope
+    return Fixed
+
+
+def _prelu_slope(module):
+    return max(1.0, abs(float(module.weight)))
+
+
+PReLU.max_slope = _prelu_slope
+
+ACTIVATIONS = {e.name: e for e in [
+    Entry("tanh", "tanh", "S-shaped, output between -1 and 1. Its slope is at most 1 and falls to almost 0 "
+          "for large inputs, so each step back in time can only shrink the gradient.",
+          _fixed(torch.tanh, 1.0)),
+    Entry("sigmoid", "sigmoid", "S-shaped, output between 0 and 1. Its slope is at most 1/4, so the gradient "
+          "shrinks at least four times per step back in time: vanishing is worse than with tanh.",
+          _fixed(torch.sigmoid, 0.25)),
+    Entry("relu", "ReLU", "Passes positive inputs unchanged (slope 1), blocks negative ones (slope 0). "
+          "No squashing, so gradients need not shrink; with identity initialization this is the IRNN recipe.",
+          _fixed(torch.relu, 1.0)),
+    Entry("leaky_relu", "Leaky ReLU", "Like ReLU, but negative inputs keep a small slope (0.01), so units "
+          "never go completely dead.", _fixed(lambda x: nn.functional.leaky_relu(x, 0.01), 1.0)),
+    Entry("prelu", "PReLU", "Like Leaky ReLU, but the network learns the negative slope itself.", PReLU),
+    Entry("linear", "linear (none)", "No activation at all: the gradient is multiplied by the recurrent "
+          "matrix alone, so its spectral radius decides between vanishing (<1) and exploding (>1).",
+          _fixed(lambda x: x, 1.0)),
+]}
+
+
+def activation_curve(name: str, xs):
+    """The activation and its derivative at the points `xs` (numpy in, numpy out), for plotting."""
+    x = torch.as_tensor(xs, dtype=torch.float64).clone().requires_grad_(True)
+    module = ACTIVATIONS[name].factory().double()
+    y = module(x)
+    (dy,) = torch.autograd.grad(y.sum(), x)
+    return y.detach().numpy(), dy.numpy()
+
+
+# ----------------------------------------------------------------------------- initializers
+# Each takes a square (hidden x hidden) recurrent block in place; LSTM and GRU blocks are
+# initialized gate by gate.
+
+def _default(w):
+    pass  # keep PyTorch's own U(-1/sqrt(H), 1/sqrt(H))
+
+
+def _normal(w):
+    nn.init.normal_(w, 0.0, 1.0 / math.sqrt(w.shape[1]))
+
+
+def _he(w):
+    nn.init.kaiming_normal_(w, nonlinearity="relu")
+
+
+def _identity(w):
+    nn.init.eye_(w)
+
+
+INITIALIZERS = {e.name: e for e in [
+    Entry("default", "PyTorch default", "PyTorch's own uniform initialization, U(-1/sqrt(H), 1/sqrt(H)).", _default),
+    Entry("xavier_uniform", "Xavier/Glorot uniform", "Xavier (Glorot) initialization: weights scaled so the "
+          "signal keeps roughly the same size from one step to the next.", nn.init.xavier_uniform_),
+    Entry("xavier_normal", "Xavier/Glorot normal", "Xavier (Glorot) initialization with a normal distribution.",
+          nn.init.xavier_normal_),
+    Entry("he", "He (Kaiming)", "He initialization: scaled for ReLU units, which pass only half the signal.", _he),
+    Entry("orthogonal", "orthogonal", "A random rotation: every direction keeps exactly its length, so the "
+          "recurrent matrix alone neither shrinks nor grows the gradient.", nn.init.orthogonal_),
+    Entry("identity", "identity (IRNN)", "The identity matrix with zero biases: each step starts by copying "
+          "its memory unchanged. With ReLU this is the IRNN recipe.", _identity),
+    Entry("normal", "random normal", "Gaussian weights with standard deviation 1/sqrt(H).", _normal),
+]}
+
+
+# ----------------------------------------------------------------------------- cells, clipping, optimizers
+
+CELLS = {e.name: e for e in [
+    Entry("rnn", "vanilla RNN", "The simple recurrent cell: new memory = activation(weights x input + "
+          "weights x old memory). Gradients pass through the activation at every step.", None),
+    Entry("lstm", "LSTM", "Long short-term memory: a separate cell state updated by adding, guarded by "
+          "gates, gives the gradient a path through time that need not shrink.", None),
+    Entry("gru", "GRU", "Gated recurrent unit: an update gate mixes old memory and new, so memory (and "
+          "gradient) can pass through many steps almost unchanged.", None),
+]}
+
+CLIP_MODES = {e.name: e for e in [
+    Entry("none", "no clipping", "Gradients are used as they are, however large.", None),
+    Entry("norm", "clip by norm", "If the total gradient norm exceeds the threshold, scale the whole gradient "
+          "down to it: the direction is kept, the step size is capped.", nn.utils.clip_grad_norm_),
+    Entry("value", "clip by value", "Cap every single gradient entry to [-threshold, threshold].",
+          nn.utils.clip_grad_value_),
+]}
+
+OPTIMIZERS = {e.name: e for e in [
+    Entry("sgd", "SGD", "Plain gradient descent: step = learning rate x gradient. A vanished gradient "
+          "means a vanished step.", torch.optim.SGD),
+    Entry("adam", "Adam", "Adam rescales each weight's step by its recent gradient size.", torch.optim.Adam),
+    Entry("rmsprop", "RMSprop", "RMSprop divides each step by a running average of gradient size.",
+          torch.optim.RMSprop),
+]}
+
+TASKS = {t.name: t for t in _tasks.ALL_TASKS}
+
+
+def describe(key: str) -> dict[str, Entry]:
+    """The registry behind a config key, for menus: {name: Entry}."""
+    return {"activation": ACTIVATIONS, "init": INITIALIZERS, "cell": CELLS, "clip": CLIP_MODES,
+            "optimizer": OPTIMIZERS, "task": TASKS}[key]

@@ -1,0 +1,241 @@
+"""The trainer: one `step()` trains once and returns an immutable snapshot of every probe.
+
+Runs on whichever thread or process calls it; it knows nothing about threads or Qt. All probes
+are taken on the weights *before* the step's update. The per-timestep gradients come from one
+`torch.autograd.grad` call over the parameters, every hidden (and LSTM cell) state and the
+inputs, which costs a few percent over a plain backward pass.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from engine import registry
+from engine.config import Config
+from engine.model import GATE_NAMES, RecurrentNet
+
+HIST_EDGES = np.linspace(-6.0, 6.0, 49)  # pre-activation histogram bins shared by every snapshot
+
+
+@dataclass(frozen=True)
+class Event:
+    step: int     # the first step trained under the new settings
+    kind: str     # "changed" | "rebuilt" | "diverged"
+    detail: str   # plain words, e.g. "lr 0.001 -> 0.01"
+
+    def to_dict(self):
+        return {"step": self.step, "kind": self.kind, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every probe of one training step, as numpy arrays copied out of the live tensors."""
+    step: int
+    loss: float
+    metric: float
+    grad_h: np.ndarray                 # (layers, T) norm of dL/dh_t
+    grad_c: np.ndarray | None          # (layers, T) norm of dL/dc_t, LSTM only
+    grad_x: np.ndarray                 # (T,) norm of dL/dx_t
+    grad_norm: float                   # total parameter-gradient norm before clipping
+    grad_norm_clipped: float           # ... and after
+    grad_norm_layer: np.ndarray        # (layers,) per recurrent layer, before clipping
+    grad_norm_layer_clipped: np.ndarray  # (layers,) after
+    clipped: bool                      # clipping changed the gradient this step
+    sigma_max: np.ndarray              # (layers,) largest singular value of W_hh
+    max_slope: np.ndarray              # (layers,) largest slope of the activation
+    saturation: np.ndarray             # (layers,) fraction of saturated units (or sigmoid gates)
+    gate_means: np.ndarray             # (layers, n_gates) mean gate values; (layers, 0) for rnn
+    preact_hist: np.ndarray            # (layers, len(HIST_EDGES) - 1) counts of activation inputs
+    attention: np.ndarray | None       # (T,) batch-mean attention weights of the last answer
+    step_time: float                   # seconds for the whole step, probes included
+    diverged: bool = False
+    events: tuple = ()                 # Events that happened at this step
+
+    @property
+    def orders_of_magnitude(self) -> float:
+        """How many powers of ten the top layer's gradient falls from the last timestep to the first."""
+        g = self.grad_h[-1]
+        if not np.all(np.isfinite(g)) or g[-1] <= 0:
+            return float("nan")
+        return float(np.log10(g[-1]) - np.log10(max(g[0], 1e-45)))
+
+
+class RunDiverged(RuntimeError):
+    pass
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from engine.config import ConfigError
+        raise ConfigError("device", name, "auto | cpu (no CUDA device is available on this machine)")
+    return torch.device(name)
+
+
+def _saturated(activation: str, pre: torch.Tensor) -> torch.Tensor:
+    """Mask of inputs where the activation's slope is below 10% of its largest (dead ReLUs: slope 0)."""
+    if activation == "tanh":
+        return pre.abs() > 1.8184  # tanh'(x) < 0.1 <=> |x| > 1.8184
+    if activation == "sigmoid":
+        return pre.abs() > 3.6369  # sigmoid'(x) < 0.025 <=> |x| > 3.6369
+    if activation == "relu":
+        return pre <= 0
+    return torch.zeros_like(pre, dtype=torch.bool)
+
+
+class Trainer:
+    """Trains one network on one task. Create, then call `step()` repeatedly."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.device = pick_device(config.device)
+        self.events: list[Event] = []
+        self.step_count = 0
+        self.diverged_at_step: int | None = None
+        self._pending_events: list[Event] = []
+        self._build()
+
+    # ------------------------------------------------------------------ building
+    def _build(self):
+        c = self.config
+        torch.manual_seed(c.seed)
+        self.data_gen = torch.Generator().manual_seed(c.seed + 1)
+        self.task = registry.TASKS[c.task](c.seq_len, c.batch, self.device)
+        self.model = RecurrentNet(c, self.task.input_size, self.task.output_size).to(self.device)
+        self.layer_params = self.model.layer_parameters()
+        self._make_optimizer()
+        self.diverged_at_step = None
+
+    def _make_optimizer(self):
+        self.optimizer = registry.OPTIMIZERS[self.config.optimizer].factory(self.model.parameters(), lr=self.config.lr)
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_at_step is not None
+
+    @property
+    def gate_names(self) -> tuple:
+        return GATE_NAMES[self.config.cell]
+
+    def update_config(self, new: Config) -> list[Event]:
+        """Apply new settings. Learning rate, clipping and optimizer apply from the next step;
+        anything structural rebuilds the model from the seed. Returns the recorded events."""
+        old = self.config
+        changed = old.changed_keys(new)
+        if not changed:
+            return []
+        detail = ", ".join(f"{k} {getattr(old, k)} -> {getattr(new, k)}" for k in changed)
+        rebuild = old.needs_rebuild(new) or self.diverged
+        self.config = new
+        if rebuild:
+            self.device = pick_device(new.device)
+            self._build()
+        elif "optimizer" in changed:
+            self._make_optimizer()
+        else:
+            for group in self.optimizer.param_groups:
+                group["lr"] = new.lr
+        event = Event(self.step_count, "rebuilt" if rebuild else "changed", detail)
+        self.events.append(event)
+        self._pending_events.append(event)
+        return [event]
+
+    # ------------------------------------------------------------------ training
+    def step(self) -> Snapshot:
+        if self.diverged:
+            raise RunDiverged(f"the run diverged at step {self.diverged_at_step}; reset or change a setting")
+        start = time.perf_counter()
+        c, task, model = self.config, self.task, self.model
+        model.train()
+        x, target = task.sample(self.data_gen)
+        x.requires_grad_(True)
+        out, trace = model(x, task.output_steps)
+        loss = task.loss(out, target)
+
+        params = [p for p in model.parameters()]
+        hidden = [h for layer in trace.hidden for h in layer]
+        cells = [s for layer in trace.cell for s in layer]
+        grads = torch.autograd.grad(loss, params + hidden + cells + [x], allow_unused=True)
+        n_p, n_h, n_c = len(params), len(hidden), len(cells)
+        for p, g in zip(params, grads[:n_p]):
+            p.grad = g if g is not None else torch.zeros_like(p)
+
+        with torch.no_grad():
+            L, T = c.layers, task.n_steps
+            grad_h = torch.stack(grads[n_p:n_p + n_h]).view(L, T, -1).norm(dim=2)
+            grad_c = torch.stack(grads[n_p + n_h:n_p + n_h + n_c]).view(L, T, -1).norm(dim=2) if n_c else None
+            grad_x = grads[-1].norm(dim=(0, 2))
+            layer_norm = torch.stack([torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in group]))
+                                      for group in self.layer_params])
+            total = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
+            finite = bool(torch.isfinite(loss)) and bool(torch.isfinite(total))
+
+            clip = registry.CLIP_MODES[c.clip].factory
+            clipped = False
+            if c.clip == "norm" and finite:
+                clip(params, c.clip_threshold)
+                clipped = float(total) > c.clip_threshold
+            elif c.clip == "value" and finite:
+                clipped = any(bool(p.grad.abs().max() > c.clip_threshold) for p in params)
+                clip(params, c.clip_threshold)
+            if clipped:
+                layer_norm_after = torch.stack([torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in g]))
+                                                for g in self.layer_params])
+                total_after = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
+            else:
+                layer_norm_after, total_after = layer_norm, total
+
+            sigma = torch.stack([torch.linalg.matrix_norm(layer.weight_hh, ord=2) for layer in model.layers])
+            slopes = [layer.max_slope() for layer in model.layers]
+            sat, gate_means, hists = [], [], []
+            for layer_idx, layer in enumerate(model.layers):
+                pre = torch.stack(trace.preact[layer_idx])
+                hists.append(np.histogram(pre.float().cpu().numpy(), bins=HIST_EDGES)[0])
+                if c.cell == "rnn":
+                    sat.append(float(_saturated(c.activation, pre).float().mean()))
+                    gate_means.append(np.zeros(0))
+                else:
+                    gates = torch.stack(trace.gates[layer_idx])  # (T, batch, n_sig * H) sigmoid values
+                    gates = gates.view(-1, gates.shape[-1] // c.hidden, c.hidden)
+                    sigmoid_gates = gates[:, [0, 1, 3]] if c.cell == "lstm" else gates
+                    sat.append(float((sigmoid_gates * (1 - sigmoid_gates) < 0.025).float().mean()))
+                    per_gate = gates.mean(dim=(0, 2))
+                    if c.cell == "lstm":  # the 'cell' slot holds sigmoid(g_pre); report tanh(g) instead
+                        g_mean = torch.stack(trace.preact[layer_idx]).tanh().mean()
+                        per_gate = torch.stack([per_gate[0], per_gate[1], g_mean, per_gate[3]])
+                    else:  # gru: reset, update from the sigmoid, plus the candidate's mean
+                        n_mean = torch.stack(trace.preact[layer_idx]).tanh().mean()
+                        per_gate = torch.cat([per_gate, n_mean.view(1)])
+                    gate_means.append(per_gate.cpu().numpy())
+            metric = task.metric(out.detach(), target)
+
+        self.step_count += 1
+        step = self.step_count
+        if finite:
+            self.optimizer.step()
+            events = tuple(self._pending_events)
+        else:
+            self.diverged_at_step = step
+            event = Event(step, "diverged", f"loss or gradient became {'NaN' if math.isnan(float(total)) else 'infinite'}")
+            self.events.append(event)
+            events = tuple(self._pending_events) + (event,)
+        self._pending_events = []
+        model.zero_grad(set_to_none=True)
+
+        return Snapshot(
+            step=step, loss=float(loss.detach()), metric=metric,
+            grad_h=grad_h.cpu().numpy(), grad_c=None if grad_c is None else grad_c.cpu().numpy(),
+            grad_x=grad_x.cpu().numpy(),
+            grad_norm=float(total), grad_norm_clipped=float(total_after),
+            grad_norm_layer=layer_norm.cpu().numpy(), grad_norm_layer_clipped=layer_norm_after.cpu().numpy(),
+            clipped=clipped, sigma_max=sigma.cpu().numpy(), max_slope=np.asarray(slopes, dtype=np.float32),
+            saturation=np.asarray(sat, dtype=np.float32),
+            gate_means=np.stack(gate_means).astype(np.float32),
+            preact_hist=np.stack(hists).astype(np.float32),
+            attention=None if trace.attention is None else trace.attention.detach().mean(0).cpu().numpy(),
+            step_time=time.perf_counter() - start, diverged=not finite, events=events)
