@@ -20,9 +20,9 @@ from engine import registry
 class ConfigError(ValueError):
     """A bad setting: names the key, the value and what is allowed."""
 
-    def __init__(self, key: str, value: Any, allowed: str):
+    def __init__(self, key: str, value: Any, allowed: str, problem: str = "is not allowed"):
         self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"{key}: {value!r} is not allowed; allowed: {allowed}")
+        super().__init__(f"{key}: {value!r} {problem}; allowed: {allowed}")
 
 
 # Keys that take effect at the next step without rebuilding the model.
@@ -144,7 +144,7 @@ def from_dict(data: Any, base: Config | None = None) -> Config:
         raise ConfigError("config", type(data).__name__, "a table of key = value pairs")
     for key in data:
         if key not in KEYS:
-            raise ConfigError(key, data[key], "known keys: " + ", ".join(KEYS))
+            raise ConfigError(key, data[key], "known keys: " + ", ".join(KEYS), "is set, but this is not a known key")
     values = {k: _coerce(k, v) for k, v in data.items()}
     return dataclasses.replace(base or Config(), **values)
 
@@ -152,7 +152,7 @@ def from_dict(data: Any, base: Config | None = None) -> Config:
 def parse_value(key: str, text: str) -> Any:
     """Parse the text of `--set KEY=VALUE` into the field's type."""
     if key not in KEYS:
-        raise ConfigError(key, text, "known keys: " + ", ".join(KEYS))
+        raise ConfigError(key, text, "known keys: " + ", ".join(KEYS), "is set, but this is not a known key")
     kind = _TYPES.get(key, str)
     t = text.strip()
     try:
@@ -192,14 +192,17 @@ def load(path: str | Path, base: Config | None = None) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("config file", str(path), f"a readable UTF-8 file ({exc.__class__.__name__})") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
+        raise ConfigError("config file", str(path), "a readable UTF-8 JSON or TOML file",
+                          f"cannot be read ({reason})") from None
     try:
         if path.suffix.lower() == ".toml":
             data = tomllib.loads(text)
         else:
             data = json.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError("config file", str(path), f"valid {path.suffix.lstrip('.').upper() or 'JSON'} ({exc})") from None
+        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+        raise ConfigError("config file", str(path), f"valid {kind}", f"is malformed ({exc})") from None
     if isinstance(data, dict) and isinstance(data.get("config"), dict):
         data = data["config"]  # an experiment file or summary with the config nested inside
     return from_dict(data, base)

@@ -1,0 +1,175 @@
+"""Headless command line: `train` and `lessons`. Never imports Qt.
+
+Runs in the main thread of a plain Python process. Bad input exits with status 2 and a message
+that names the key, the value and what is allowed; never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine import config as cfg
+from engine.lessons import LESSONS
+from engine.metrics import MetricsLog
+from engine.trainer import Trainer
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would exit itself; we want one place that prints and exits 2
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def resolve_config(lesson: str | None, config_file: str | None, assignments: list[str]) -> cfg.Config:
+    """The config a run starts from: defaults, then a lesson or a file, then --set overrides."""
+    if lesson and config_file:
+        raise UsageError("use either --lesson or --config, not both")
+    base = cfg.Config()
+    if lesson:
+        if lesson not in LESSONS:
+            raise cfg.ConfigError("--lesson", lesson, " | ".join(LESSONS))
+        base = LESSONS[lesson].config()
+    elif config_file:
+        base = cfg.load(config_file)
+    return cfg.apply_overrides(base, assignments or [])
+
+
+def use_one_thread():
+    """Small recurrent models gain nothing from intra-op threads, and two threads collapse when
+    another process holds a core."""
+    torch.set_num_threads(1)
+
+
+class Progress:
+    """A one-line progress bar on stderr: steps, steps/s, loss."""
+
+    def __init__(self, total: int, stream=sys.stderr):
+        self.total, self.stream, self.start = total, stream, time.perf_counter()
+        self.last_draw = 0.0
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def update(self, done: int, loss: float, force=False):
+        now = time.perf_counter()
+        every = 0.1 if self.tty else 2.0
+        if not force and now - self.last_draw < every:
+            return
+        self.last_draw = now
+        rate = done / max(now - self.start, 1e-9)
+        width = 30
+        filled = int(width * done / max(self.total, 1))
+        line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} steps  {rate:6.1f} steps/s  loss {loss:.4g}"
+        self.stream.write(("\r" + line) if self.tty else (line + "\n"))
+        self.stream.flush()
+
+    def close(self):
+        if self.tty:
+            self.stream.write("\n")
+
+
+def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True) -> dict:
+    """Train for `steps` steps (or until divergence or Ctrl-C) and write the run's files."""
+    use_one_thread()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(config, out_dir / "config.json")
+    trainer = Trainer(config)
+    log = MetricsLog()
+    bar = Progress(steps) if progress else None
+    interrupted = False
+    start = time.perf_counter()
+    try:
+        for _ in range(steps):
+            snap = trainer.step()
+            log.append(snap)
+            if bar:
+                bar.update(len(log), snap.loss)
+            if snap.diverged:
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    elapsed = time.perf_counter() - start
+    if bar and len(log):
+        bar.update(len(log), log.snapshots[-1].loss, force=True)
+        bar.close()
+    log.save_npz(out_dir / "metrics.npz")
+    last = log.snapshots[-1] if len(log) else None
+    summary = {
+        "steps": len(log),
+        "final_loss": None if last is None else last.loss,
+        "final_metric": None if last is None else last.metric,
+        "metric_name": trainer.task.metric_name,
+        "baseline_loss": trainer.task.baseline_loss,
+        "steps_per_second": len(log) / elapsed if elapsed > 0 else None,
+        "diverged": trainer.diverged,
+        "diverged_at_step": trainer.diverged_at_step,
+        "interrupted": interrupted,
+        "events": [e.to_dict() for e in trainer.events],
+        "seed": config.seed,
+        "device": str(trainer.device),
+        "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
+        "config": config.to_dict(),
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+    return summary
+
+
+def _train_command(args) -> int:
+    config = resolve_config(args.lesson, args.config, args.set)
+    if args.steps < 1:
+        raise cfg.ConfigError("--steps", args.steps, "an integer of at least 1")
+    if args.steps_default and args.lesson:
+        args.steps = LESSONS[args.lesson].steps
+    out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    summary = train(config, args.steps, out)
+    state = "diverged at step %d" % summary["diverged_at_step"] if summary["diverged"] else (
+        "interrupted" if summary["interrupted"] else "finished")
+    print(f"{state}: {summary['steps']} steps, final loss {summary['final_loss']:.4g} "
+          f"(baseline {summary['baseline_loss']:.4g}), {summary['steps_per_second']:.1f} steps/s; wrote {out}/")
+    return 130 if summary["interrupted"] else 0
+
+
+def _lessons_command(args) -> int:
+    for lesson in LESSONS.values():
+        print(f"{lesson.name}\t{lesson.title}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="main.py", description="RNN Gradient Lab, headless commands.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    t = sub.add_parser("train", help="train without a window and write config.json, metrics.npz, summary.json")
+    source = t.add_mutually_exclusive_group()
+    source.add_argument("--lesson", help="start from a lesson's settings (see `main.py lessons`)")
+    source.add_argument("--config", help="start from a JSON or TOML config file")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting; repeatable")
+    t.add_argument("--steps", type=int, default=None, help="training steps (default 500, or the lesson's own)")
+    t.add_argument("--out", help="output folder (default runs/<date-time>)")
+    t.set_defaults(func=_train_command)
+    ls = sub.add_parser("lessons", help="list the guided lessons: name, then title")
+    ls.set_defaults(func=_lessons_command)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if getattr(args, "steps", 0) is None:
+            args.steps, args.steps_default = 500, True
+        else:
+            args.steps_default = False
+        return args.func(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except cfg.ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
