@@ -1,0 +1,183 @@
+"""Steps per second of the instrumented engine against plain PyTorch, measured in the same run.
+
+Runs in the main thread of a plain Python process, one torch thread. For each cell, hidden size
+and sequence length it times three training loops on the same task and batch:
+
+  instrumented  engine.trainer.Trainer.step(): forward, per-timestep gradients, every probe, update
+  plain         the same unrolled RecurrentNet, loss.backward(), optimizer.step(); no probes
+  fused         PyTorch's nn.RNN / nn.LSTM / nn.GRU with a Linear readout, same loss and optimizer
+
+The three loops are timed in interleaved blocks (A B C, B C A, C A B, ...), and every figure is a
+median over blocks, so a burst of load from another process slows all three alike instead of
+skewing one of them. Ratios are medians of per-round ratios (each round times all three loops
+back to back).
+
+    python benchmarks/bench_engine.py                    # full table, a few minutes
+    python benchmarks/bench_engine.py --quick            # smaller table, under a minute
+    python benchmarks/bench_engine.py --markdown out.md  # also write the table to a file
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine import registry  # noqa: E402
+from engine.config import Config  # noqa: E402
+from engine.model import RecurrentNet  # noqa: E402
+from engine.trainer import Trainer  # noqa: E402
+
+CELLS = ("rnn", "lstm", "gru")
+FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+LOOPS = ("instrumented", "plain", "fused")
+
+
+def config_for(cell: str, hidden: int, seq_len: int, batch: int) -> Config:
+    return Config(task="adding", cell=cell, hidden=hidden, seq_len=seq_len, batch=batch,
+                  activation="tanh", optimizer="adam", lr=1e-3, device="cpu")
+
+
+def instrumented_loop(config: Config):
+    trainer = Trainer(config)
+    return trainer.step
+
+
+def plain_loop(config: Config):
+    """The engine's own model, trained the ordinary way: no probes, no per-timestep gradients."""
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed + 1)
+    task = registry.TASKS[config.task](config.seq_len, config.batch, "cpu")
+    model = RecurrentNet(config, task.input_size, task.output_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+
+    def step():
+        x, target = task.sample(gen)
+        out, _ = model(x, task.output_steps)
+        loss = task.loss(out, target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def fused_loop(config: Config):
+    """PyTorch's fused recurrent module and a Linear readout of the last hidden state."""
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed + 1)
+    task = registry.TASKS[config.task](config.seq_len, config.batch, "cpu")
+    rnn = FUSED[config.cell](task.input_size, config.hidden, batch_first=True)
+    readout = nn.Linear(config.hidden, task.output_size)
+    optimizer = torch.optim.Adam(list(rnn.parameters()) + list(readout.parameters()), lr=config.lr)
+
+    def step():
+        x, target = task.sample(gen)
+        states, _ = rnn(x)
+        out = readout(states[:, task.output_steps])
+        loss = task.loss(out, target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+BUILDERS = {"instrumented": instrumented_loop, "plain": plain_loop, "fused": fused_loop}
+
+
+def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block_seconds: float) -> dict:
+    """Seconds per step of each loop: median over `rounds` interleaved blocks."""
+    config = config_for(cell, hidden, seq_len, batch)
+    steps = {name: BUILDERS[name](config) for name in LOOPS}
+    per_block = {}
+    for name, fn in steps.items():  # warm up, then size each loop's block to about block_seconds
+        fn()
+        start = time.perf_counter()
+        fn()
+        once = time.perf_counter() - start
+        per_block[name] = max(1, round(block_seconds / max(once, 1e-6)))
+    times = {name: [] for name in LOOPS}
+    for r in range(rounds):
+        order = LOOPS[r % 3:] + LOOPS[:r % 3]  # rotate who goes first
+        for name in order:
+            fn, n = steps[name], per_block[name]
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            times[name].append((time.perf_counter() - start) / n)
+    med = {name: statistics.median(t) for name, t in times.items()}
+    return {
+        "cell": cell, "hidden": hidden, "seq_len": seq_len,
+        **{f"{name}_steps_s": 1.0 / med[name] for name in LOOPS},
+        "instr_over_plain": statistics.median(a / b for a, b in zip(times["instrumented"], times["plain"])),
+        "plain_over_fused": statistics.median(a / b for a, b in zip(times["plain"], times["fused"])),
+        "spread": max((max(t) - min(t)) / statistics.median(t) for t in times.values()),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| cell | hidden | seq_len | instrumented steps/s | plain unrolled steps/s | fused steps/s "
+             "| instrumented / plain (time) | plain / fused (time) | spread |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['cell']} | {r['hidden']} | {r['seq_len']} | {r['instrumented_steps_s']:.1f} "
+                     f"| {r['plain_steps_s']:.1f} | {r['fused_steps_s']:.1f} | {r['instr_over_plain']:.2f}x "
+                     f"| {r['plain_over_fused']:.2f}x | {100 * r['spread']:.0f}% |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer sizes and rounds (under a minute)")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the table (with a header) to FILE")
+    parser.add_argument("--cells", nargs="+", choices=CELLS, help="only these cells")
+    parser.add_argument("--hidden", nargs="+", type=int, help="only these hidden sizes")
+    parser.add_argument("--seq-len", nargs="+", type=int, help="only these sequence lengths")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds per size (default 7, quick 3)")
+    parser.add_argument("--batch", type=int, default=32)
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(1)
+    cells = args.cells or CELLS
+    hiddens = args.hidden or ((64,) if args.quick else (64, 128))
+    seq_lens = args.seq_len or ((50, 200) if args.quick else (50, 200, 1000))
+    block_seconds = 0.08 if args.quick else 0.15
+
+    header = (f"torch {torch.__version__}, Python {platform.python_version()}, {platform.machine()}, "
+              f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}, batch {args.batch}, "
+              f"adding task, Adam, float32, CPU")
+    print(header, flush=True)
+    rows = []
+    started = time.perf_counter()
+    for cell in cells:
+        for hidden in hiddens:
+            for seq_len in seq_lens:
+                rounds = args.rounds or (3 if args.quick else (5 if seq_len >= 1000 else 7))
+                row = measure(cell, hidden, seq_len, args.batch, rounds, block_seconds)
+                rows.append(row)
+                print(f"  {cell:4s} H={hidden:<4d} T={seq_len:<5d} instrumented {row['instrumented_steps_s']:8.1f}/s"
+                      f"  plain {row['plain_steps_s']:8.1f}/s  fused {row['fused_steps_s']:8.1f}/s"
+                      f"  instr/plain {row['instr_over_plain']:.2f}x  plain/fused {row['plain_over_fused']:.2f}x",
+                      flush=True)
+    text = table(rows)
+    print()
+    print(text)
+    print(f"\n({time.perf_counter() - started:.0f} s)")
+    if args.markdown:
+        note = ("Ratios are of time per step (above 1: slower). Medians over interleaved rounds; "
+                "'spread' is the largest (max - min) / median of any loop's block times for that row.")
+        Path(args.markdown).write_text(f"{header}\n\n{text}\n\n{note}\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""The training worker loop: owns 1 to 4 trainers and talks to the GUI over two one-way pipes.
+
+Runs in a child process started with `spawn` (the default, so training never fights the GUI for
+the GIL), or in a plain thread for tests and debugging. No Qt here. Commands come in as tuples
+and are picked up between steps; snapshots go out batched, at most `SEND_INTERVAL` apart, so the
+GUI never builds a backlog while histories still get every step's numbers.
+
+Commands in:  ("set_runs", [Config, ...])  ("start",)  ("pause",)  ("step",)  ("reset",)  ("quit",)
+Messages out: ("runs", [RunInfo, ...])      a (re)built set of runs; histories start afresh
+              ("batch", [[Snapshot, ...] per run], steps_per_second)
+              ("state", "running" | "paused" | "diverged")
+              ("error", message, traceback_text)
+              ("bye",)
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+
+from engine.config import Config
+from engine.trainer import Trainer
+
+SEND_INTERVAL = 1.0 / 60.0
+MAX_RUNS = 4
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the views need to know about a run that does not change step to step."""
+    index: int
+    config: Config
+    task_label: str
+    metric_name: str
+    baseline_loss: float
+    n_steps: int
+    gate_names: tuple
+    device: str
+
+
+def _info(index: int, trainer: Trainer) -> RunInfo:
+    t = trainer.task
+    return RunInfo(index, trainer.config, type(t).label, t.metric_name, float(t.baseline_loss),
+                   t.n_steps, trainer.gate_names, str(trainer.device))
+
+
+class Worker:
+    def __init__(self, commands, results):
+        self.commands, self.results = commands, results
+        self.trainers: list[Trainer] = []
+        self.running = False
+        self.pending: list[list] = []
+        self.last_send = 0.0
+        self.rate_window: list[float] = []
+
+    # -------------------------------------------------------------- commands
+    def set_runs(self, configs: list[Config], force_rebuild: bool = False):
+        if not 1 <= len(configs) <= MAX_RUNS:
+            raise ValueError(f"runs: {len(configs)} is not allowed; allowed: 1 to {MAX_RUNS}")
+        if force_rebuild or len(configs) != len(self.trainers):
+            self.trainers = [Trainer(c) for c in configs]
+            self.pending = [[] for _ in configs]
+            self.results.send(("runs", [_info(i, t) for i, t in enumerate(self.trainers)]))
+            return
+        rebuilt = False
+        for trainer, config in zip(self.trainers, configs):
+            events = trainer.update_config(config)
+            rebuilt |= any(e.kind == "rebuilt" for e in events)
+        if rebuilt:  # shapes may have changed: the views need the new infos (histories continue)
+            self.results.send(("runs", [_info(i, t) for i, t in enumerate(self.trainers)]))
+
+    def handle(self, command) -> bool:
+        """Apply one command; returns False on quit."""
+        kind = command[0]
+        if kind == "quit":
+            return False
+        if kind == "set_runs":
+            self.set_runs(list(command[1]))
+        elif kind == "reset":
+            self.set_runs([t.config for t in self.trainers], force_rebuild=True)
+        elif kind == "start":
+            self.running = True
+            self.results.send(("state", "running"))
+        elif kind == "pause":
+            self.running = False
+            self.flush()
+            self.results.send(("state", "paused"))
+        elif kind == "step":
+            self.train_once()
+            self.flush()
+        return True
+
+    # -------------------------------------------------------------- training
+    def train_once(self):
+        start = time.perf_counter()
+        stepped = False
+        for i, trainer in enumerate(self.trainers):
+            if trainer.diverged:
+                continue
+            self.pending[i].append(trainer.step())
+            stepped = True
+        if stepped:
+            self.rate_window.append(time.perf_counter() - start)
+            del self.rate_window[:-30]
+        if self.trainers and all(t.diverged for t in self.trainers) and self.running:
+            self.running = False
+            self.flush()
+            self.results.send(("state", "diverged"))
+
+    def flush(self):
+        if any(self.pending):
+            rate = len(self.rate_window) / sum(self.rate_window) if self.rate_window else 0.0
+            self.results.send(("batch", self.pending, rate))
+            self.pending = [[] for _ in self.trainers]
+        self.last_send = time.perf_counter()
+
+    def serve(self):
+        alive = True
+        while alive:
+            try:
+                # Block while idle; between steps only peek, so commands apply at the next step.
+                while alive and (not self.running or self.commands.poll()):
+                    alive = self.handle(self.commands.recv())
+                if alive and self.running:
+                    self.train_once()
+                    if time.perf_counter() - self.last_send >= SEND_INTERVAL:
+                        self.flush()
+            except (EOFError, BrokenPipeError, KeyboardInterrupt):
+                return
+            except Exception as exc:  # a bug or bad setting must reach the user, not kill the worker
+                self.running = False
+                self.results.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+                self.results.send(("state", "paused"))
+        self.flush()
+        self.results.send(("bye",))
+
+
+def worker_main(commands, results, threads: int = 1):
+    """Entry point of the worker process (and of the in-process thread mode)."""
+    import torch
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        Worker(commands, results).serve()
+    except (EOFError, BrokenPipeError, OSError):
+        pass  # the GUI went away: nothing left to tell
