@@ -1,0 +1,238 @@
+"""Every probe in a Snapshot against an independent truth.
+
+The truth comes from a separate float64 unroll written out below (not engine.model), whose hidden and cell
+states carry an added zero perturbation: the gradient of the loss with respect to that perturbation is
+dL/dh_t (or dL/dc_t) by definition, and is checked once more by central finite differences. The trainer
+runs in float32, so comparisons allow float32 rounding but nothing more.
+"""
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from engine.config import Config
+from engine.trainer import HIST_EDGES, Trainer
+
+ACTS = {"tanh": torch.tanh, "relu": torch.relu, "linear": lambda a: a, "sigmoid": torch.sigmoid}
+
+
+def upcoming_batch(trainer):
+    """The batch the trainer's next step() will draw, without advancing its generator."""
+    gen = torch.Generator()
+    gen.set_state(trainer.data_gen.get_state())
+    x, target = trainer.task.sample(gen)
+    return x.double(), target.double() if target.is_floating_point() else target
+
+
+def frozen_weights(trainer):
+    """A float64 copy of the model as it is now (before the next update)."""
+    return copy.deepcopy(trainer.model).double()
+
+
+def unroll(model, config, task, x, target, dh=None, dc=None):
+    """Textbook forward pass of the stacked net, written independently of engine.model.
+
+    dh/dc: optional [layer][t] perturbations added to h_t / c_t. Returns loss and the per-layer records.
+    """
+    T, H = x.shape[1], config.hidden
+    inp = list(x.unbind(1))
+    records = []
+    for k, layer in enumerate(model.layers):
+        W_ih, W_hh, b_ih, b_hh = layer.weight_ih, layer.weight_hh, layer.bias_ih, layer.bias_hh
+        h = x.new_zeros(x.shape[0], H)
+        c = h
+        hs, pre, gates = [], [], []
+        for t in range(T):
+            if config.cell == "rnn":
+                a = inp[t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+                pre.append(a)
+                h = ACTS[config.activation](a)
+            elif config.cell == "lstm":
+                i, f, g, o = (inp[t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh).chunk(4, dim=1)
+                pre.append(g)
+                gates.append(torch.stack([torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)]))
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                if dc is not None:
+                    c = c + dc[k][t]
+                h = torch.sigmoid(o) * torch.tanh(c)
+            else:  # gru, PyTorch's equations
+                xr, xz, xn = (inp[t] @ W_ih.T + b_ih).chunk(3, dim=1)
+                hr, hz, hn = (h @ W_hh.T + b_hh).chunk(3, dim=1)
+                r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+                n_pre = xn + r * hn
+                pre.append(n_pre)
+                gates.append(torch.stack([r, z, torch.tanh(n_pre)]))
+                h = (1 - z) * torch.tanh(n_pre) + z * h
+            if dh is not None:
+                h = h + dh[k][t]
+            hs.append(h)
+        records.append({"pre": torch.stack(pre), "gates": torch.stack(gates) if gates else None})
+        inp = hs
+    out = model.readout(torch.stack([inp[t] for t in task.output_steps], dim=1))
+    if config.task == "adding":
+        loss = ((out[:, -1, 0] - target[:, 0]) ** 2).mean()
+    else:
+        loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), target.reshape(-1))
+    return loss, records
+
+
+def zeros_like_states(config, batch, T):
+    return [[torch.zeros(batch, config.hidden, dtype=torch.float64, requires_grad=True) for _ in range(T)]
+            for _ in range(config.layers)]
+
+
+def reference_probes(trainer):
+    """All gradient probes of the next step, computed with plain loss.backward() on leaf perturbations."""
+    config, task = trainer.config, trainer.task
+    model = frozen_weights(trainer)
+    x, target = upcoming_batch(trainer)
+    x.requires_grad_(True)
+    T = task.n_steps
+    dh = zeros_like_states(config, x.shape[0], T)
+    dc = zeros_like_states(config, x.shape[0], T) if config.cell == "lstm" else None
+    loss, records = unroll(model, config, task, x, target, dh, dc)
+    loss.backward()
+    params = list(model.parameters())
+    return {
+        "loss": loss.item(),
+        "grad_h": np.array([[d.grad.norm().item() for d in layer] for layer in dh]),
+        "grad_c": None if dc is None else np.array([[d.grad.norm().item() for d in layer] for layer in dc]),
+        "grad_x": x.grad.norm(dim=(0, 2)).numpy(),
+        # clip_grad_norm_ with an infinite threshold changes nothing and returns the total norm
+        "grad_norm": torch.nn.utils.clip_grad_norm_(params, math.inf).item(),
+        "grad_norm_layer": np.array([torch.nn.utils.clip_grad_norm_(list(layer.parameters()), math.inf).item()
+                                     for layer in model.layers]),
+        "sigma_max": np.array([torch.linalg.svdvals(layer.weight_hh.detach())[0].item()
+                               for layer in model.layers]),
+        "records": records,
+    }
+
+
+CONFIGS = {
+    "rnn-tanh-2layers": Config(seq_len=25, hidden=12, batch=6, layers=2),
+    "rnn-relu": Config(seq_len=25, hidden=12, batch=6, activation="relu", init="he"),
+    "rnn-sigmoid": Config(seq_len=12, hidden=12, batch=6, activation="sigmoid"),
+    "lstm-2layers": Config(seq_len=20, hidden=10, batch=5, layers=2, cell="lstm"),
+    "gru-2layers": Config(seq_len=20, hidden=10, batch=5, layers=2, cell="gru"),
+    "copy-lstm": Config(task="copy", seq_len=6, hidden=10, batch=5, cell="lstm"),
+}
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_gradient_probes_match_an_independent_backward_pass(name):
+    trainer = Trainer(CONFIGS[name])
+    ref = reference_probes(trainer)
+    snap = trainer.step()
+    L, T = trainer.config.layers, trainer.task.n_steps
+    assert snap.loss == pytest.approx(ref["loss"], rel=1e-5)
+    assert snap.grad_h.shape == (L, T) and snap.grad_x.shape == (T,)
+    np.testing.assert_allclose(snap.grad_h, ref["grad_h"], rtol=2e-4)
+    np.testing.assert_allclose(snap.grad_x, ref["grad_x"], rtol=2e-4, atol=1e-12)
+    if ref["grad_c"] is None:
+        assert snap.grad_c is None
+    else:
+        assert snap.grad_c.shape == (L, T)
+        np.testing.assert_allclose(snap.grad_c, ref["grad_c"], rtol=2e-4)
+    assert snap.grad_norm == pytest.approx(ref["grad_norm"], rel=1e-4)
+    np.testing.assert_allclose(snap.grad_norm_layer, ref["grad_norm_layer"], rtol=1e-4)
+    np.testing.assert_allclose(snap.sigma_max, ref["sigma_max"], rtol=1e-5)
+    # without clipping nothing changes
+    assert not snap.clipped and snap.grad_norm_clipped == snap.grad_norm
+    np.testing.assert_array_equal(snap.grad_norm_layer_clipped, snap.grad_norm_layer)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_state_and_input_gradients_match_finite_differences(cell):
+    """dL/dh_t, dL/dc_t and dL/dx_t by central differences, element by element: no autograd at all."""
+    config = Config(seq_len=5, hidden=3, batch=2, layers=2, cell=cell)
+    trainer = Trainer(config)
+    model = frozen_weights(trainer)
+    x, target = upcoming_batch(trainer)
+    T, B, H, eps = 5, 2, 3, 1e-6
+
+    def loss_with(which, k=0, t=0, b=0, j=0, sign=0.0):
+        xs = x.clone()
+        dh = [[torch.zeros(B, H, dtype=torch.float64) for _ in range(T)] for _ in range(2)]
+        dc = [[torch.zeros(B, H, dtype=torch.float64) for _ in range(T)] for _ in range(2)]
+        if which == "h":
+            dh[k][t][b, j] = sign * eps
+        elif which == "c":
+            dc[k][t][b, j] = sign * eps
+        else:
+            xs[b, t, j] += sign * eps
+        with torch.no_grad():
+            return unroll(model, config, trainer.task, xs, target, dh, dc if cell == "lstm" else None)[0].item()
+
+    def fd_norm(which, k, t, width):
+        g = [(loss_with(which, k, t, b, j, +1) - loss_with(which, k, t, b, j, -1)) / (2 * eps)
+             for b in range(B) for j in range(width)]
+        return float(np.linalg.norm(g))
+
+    snap = trainer.step()
+    fd_h = np.array([[fd_norm("h", k, t, H) for t in range(T)] for k in range(2)])
+    fd_x = np.array([fd_norm("x", 0, t, trainer.task.input_size) for t in range(T)])
+    np.testing.assert_allclose(snap.grad_h, fd_h, rtol=1e-4)
+    np.testing.assert_allclose(snap.grad_x, fd_x, rtol=1e-4)
+    if cell == "lstm":
+        fd_c = np.array([[fd_norm("c", k, t, H) for t in range(T)] for k in range(2)])
+        np.testing.assert_allclose(snap.grad_c, fd_c, rtol=1e-4)
+
+
+def test_probes_are_taken_on_the_weights_before_each_update():
+    lr = 0.5
+    trainer = Trainer(Config(seq_len=15, hidden=12, batch=6, optimizer="sgd", lr=lr))
+    for _ in range(3):
+        ref = reference_probes(trainer)
+        before = [p.detach().clone() for p in trainer.model.parameters()]
+        snap = trainer.step()
+        after = trainer.model.layers[0].weight_hh.detach()
+        sigma_after = torch.linalg.svdvals(after.double())[0].item()
+        assert snap.sigma_max[0] == pytest.approx(ref["sigma_max"][0], rel=1e-6)
+        assert abs(snap.sigma_max[0] - sigma_after) > 1e-3 * sigma_after  # the update did move it
+        assert snap.grad_norm == pytest.approx(ref["grad_norm"], rel=1e-4)
+        np.testing.assert_allclose(snap.grad_h, ref["grad_h"], rtol=2e-4)
+        # and the update was one SGD step along exactly that gradient
+        step = torch.cat([(p.detach() - b).flatten() for p, b in zip(trainer.model.parameters(), before)])
+        assert step.norm().item() / lr == pytest.approx(ref["grad_norm"], rel=1e-4)
+
+
+@pytest.mark.parametrize("cell, activation", [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")])
+def test_saturation_gate_means_and_histogram(cell, activation):
+    config = Config(seq_len=15, hidden=10, batch=6, cell=cell, activation=activation, init="normal")
+    trainer = Trainer(config)
+    ref = reference_probes(trainer)["records"][0]
+    snap = trainer.step()
+    pre = ref["pre"].detach()
+    counts, _ = np.histogram(pre.numpy(), bins=HIST_EDGES)
+    assert np.abs(snap.preact_hist[0] - counts).sum() <= 2  # float32 vs float64 at bin edges
+    if cell == "rnn":
+        a = pre.clone().requires_grad_(True)
+        (slope,) = torch.autograd.grad(ACTS[activation](a).sum(), a)
+        expected = (slope < 0.1).double().mean().item()  # slope below 10% of the largest (1)
+        assert snap.saturation[0] == pytest.approx(expected, abs=2 / pre.numel())
+        assert snap.gate_means.shape == (1, 0)
+    else:
+        gates = ref["gates"].detach()  # (T, n_gates, batch, hidden)
+        np.testing.assert_allclose(snap.gate_means[0], gates.mean(dim=(0, 2, 3)).numpy(), atol=1e-5)
+        sig = gates[:, [0, 1, 3]] if cell == "lstm" else gates[:, :2]
+        expected = (sig * (1 - sig) < 0.025).double().mean().item()
+        assert snap.saturation[0] == pytest.approx(expected, abs=2 / sig.numel())
+
+
+# ----------------------------------------------------------------------------- closed form
+
+@pytest.mark.parametrize("radius", [0.9, 1.1])
+def test_linear_orthogonal_rnn_gradient_scales_by_exactly_the_radius_per_step(radius):
+    """h_t = r Q h_{t-1} + W x_t, loss on h_T only: dL/dh_t = (r Q)^T dL/dh_{t+1}, so every row of the
+    batch, and hence the Frobenius norm, shrinks (or grows) by exactly r per step back in time."""
+    T = 40
+    trainer = Trainer(Config(seq_len=T, hidden=16, batch=4, activation="linear", init="orthogonal",
+                             spectral_radius=radius))
+    snap = trainer.step()
+    g = snap.grad_h[0].astype(np.float64)
+    np.testing.assert_allclose(g[:-1] / g[1:], radius, rtol=1e-5)
+    assert snap.orders_of_magnitude == pytest.approx((T - 1) * -math.log10(radius), rel=1e-4)
+    assert snap.sigma_max[0] == pytest.approx(radius, rel=1e-5)
