@@ -38,7 +38,7 @@ class RunInfo:
     device: str
 
 
-def _info(index: int, trainer: Trainer) -> RunInfo:
+def run_info(index: int, trainer: Trainer) -> RunInfo:
     t = trainer.task
     return RunInfo(index, trainer.config, type(t).label, t.metric_name, float(t.baseline_loss),
                    t.n_steps, trainer.gate_names, str(trainer.device))
@@ -60,14 +60,14 @@ class Worker:
         if force_rebuild or len(configs) != len(self.trainers):
             self.trainers = [Trainer(c) for c in configs]
             self.pending = [[] for _ in configs]
-            self.results.send(("runs", [_info(i, t) for i, t in enumerate(self.trainers)]))
+            self.results.send(("runs", [run_info(i, t) for i, t in enumerate(self.trainers)]))
             return
         rebuilt = False
         for trainer, config in zip(self.trainers, configs):
             events = trainer.update_config(config)
             rebuilt |= any(e.kind == "rebuilt" for e in events)
         if rebuilt:  # shapes may have changed: the views need the new infos (histories continue)
-            self.results.send(("runs", [_info(i, t) for i, t in enumerate(self.trainers)]))
+            self.results.send(("runs", [run_info(i, t) for i, t in enumerate(self.trainers)]))
 
     def handle(self, command) -> bool:
         """Apply one command; returns False on quit."""

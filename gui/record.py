@@ -1,0 +1,154 @@
+"""`python main.py record`: render a lesson's views to MP4 or GIF with no screen, for lecture material.
+
+Runs on the main thread of its own process with Qt's offscreen platform. Training runs in this
+same process (no worker needed: nothing is interactive), and the video's frame count is exact:
+seconds x fps frames, each after a fixed number of training steps.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+from engine.cli import UsageError, _Parser, use_one_thread
+from engine.config import ConfigError
+from engine.lessons import LESSONS
+
+DEFAULT_VIEWS = ("waterfall", "profile", "loss", "unrolled")
+
+
+def lesson_configs(name: str):
+    lesson = LESSONS[name]
+    base = lesson.config()
+    return [base] + [base.replace(**over) for over in lesson.compare]
+
+
+def pick_views(look_at: str, available: list[str], count: int = 4) -> list[str]:
+    chosen = [look_at] if look_at in available else []
+    for view_id in DEFAULT_VIEWS + tuple(available):
+        if len(chosen) == count:
+            break
+        if view_id in available and view_id not in chosen:
+            chosen.append(view_id)
+    return chosen
+
+
+def build_parser():
+    p = _Parser(prog="main.py record", description="Render a lesson's live views to a video file, with no screen.")
+    p.add_argument("--lesson", required=True, help="lesson name (see `main.py lessons`)")
+    p.add_argument("--seconds", type=float, required=True, help="length of the video in seconds")
+    p.add_argument("--out", required=True, help="output file, .mp4 (H.264) or .gif")
+    p.add_argument("--size", default="1280x720", help="frame size WIDTHxHEIGHT, even numbers (default 1280x720)")
+    p.add_argument("--fps", type=float, default=None, help="frames per second (default 30 for MP4, 15 for GIF)")
+    p.add_argument("--steps-per-frame", type=int, default=None,
+                   help="training steps between frames (default: spread the lesson's steps over the video)")
+    return p
+
+
+def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, steps_per_frame=None,
+           theme_name="dark", progress=None) -> int:
+    """Train the lesson's runs and write exactly round(seconds * fps) frames. Returns the frame count."""
+    from PySide6.QtWidgets import QApplication, QGridLayout, QLabel, QVBoxLayout, QWidget
+
+    from engine.trainer import Trainer
+    from engine.worker import run_info
+    from gui.history import RunHistory
+    from gui.recording import VideoWriter, render_fixed
+    from gui.theme import THEMES
+    from gui.views import ALL_VIEWS
+
+    app = QApplication.instance() or QApplication([])
+    lesson = LESSONS[lesson_name]
+    theme = THEMES[theme_name]
+    writer = VideoWriter(out, size, fps)
+    frames = max(1, round(seconds * fps))
+    per_frame = steps_per_frame or max(1, math.ceil(lesson.steps / frames))
+
+    trainers = [Trainer(c) for c in lesson_configs(lesson_name)]
+    infos = [run_info(i, t) for i, t in enumerate(trainers)]
+    histories = [RunHistory(info) for info in infos]
+
+    canvas = QWidget()
+    canvas.setStyleSheet(f"background: {theme.background}; color: {theme.foreground};")
+    outer = QVBoxLayout(canvas)
+    header = QLabel()
+    header.setStyleSheet(f"font-size: {max(14, size[1] // 36)}px; font-weight: bold;")
+    outer.addWidget(header)
+    grid = QGridLayout()
+    outer.addLayout(grid)
+    by_id = {cls.view_id: cls for cls in ALL_VIEWS}
+    views = []
+    for k, view_id in enumerate(pick_views(lesson.look_at, list(by_id))):
+        view = by_id[view_id]()
+        view.apply_theme(theme)
+        view.set_runs(infos)
+        grid.addWidget(view, k // 2, k % 2)
+        views.append(view)
+    canvas.resize(*size)
+    canvas.show()
+    try:
+        for frame in range(frames):
+            for trainer, history in zip(trainers, histories):
+                batch = []
+                for _ in range(per_frame):
+                    if trainer.diverged:
+                        break
+                    batch.append(trainer.step())
+                history.extend(batch)
+            step = max(t.step_count for t in trainers)
+            header.setText(f"{lesson.title}  —  training step {step}")
+            for view in views:
+                view.refresh(histories)
+            app.processEvents()
+            writer.write(render_fixed(canvas, writer.size, theme.background))
+            if progress:
+                progress(frame + 1, frames)
+    finally:
+        written = writer.close()
+        canvas.close()
+    return written
+
+
+def _quiet_offscreen_warnings():
+    """The offscreen platform warns about window-size hints it cannot honour; nothing is wrong."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(mode, context, message):
+        if "propagateSizeHints" not in message:
+            sys.stderr.write(message + "\n")
+    qInstallMessageHandler(handler)
+
+
+def main(argv: list[str]) -> int:
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"  # renders with no screen, even where one exists
+    from gui.recording import RecordingError, check_output, parse_size
+    try:
+        args = build_parser().parse_args(argv)
+        if args.lesson not in LESSONS:
+            raise ConfigError("--lesson", args.lesson, " | ".join(LESSONS))
+        if not args.seconds > 0 or args.seconds > 3600:
+            raise ConfigError("--seconds", args.seconds, "a length greater than 0 and at most 3600")
+        if args.steps_per_frame is not None and args.steps_per_frame < 1:
+            raise ConfigError("--steps-per-frame", args.steps_per_frame, "an integer of at least 1")
+        fps = args.fps or (15.0 if args.out.lower().endswith(".gif") else 30.0)
+        path, size, fps = check_output(args.out, parse_size(args.size), fps)
+    except (UsageError, ConfigError, RecordingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    use_one_thread()
+    _quiet_offscreen_warnings()
+
+    def show(done, total):
+        if done == total or done % 10 == 0:
+            sys.stderr.write(f"\rrecording {done}/{total} frames")
+            sys.stderr.flush()
+
+    try:
+        frames = record(args.lesson, args.seconds, path, size, fps, args.steps_per_frame, progress=show)
+    except (RecordingError, OSError) as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
+    sys.stderr.write("\n")
+    print(f"wrote {path} ({frames} frames, {size[0]}x{size[1]}, {fps:g} fps)")
+    return 0

@@ -1,0 +1,194 @@
+"""Recording the views to MP4 (H.264) or GIF at a fixed, even frame size and a steady frame rate.
+
+`VideoWriter` encodes numpy frames on a background thread (imageio-ffmpeg's bundled ffmpeg for
+MP4, Pillow for GIF), so the GUI thread only grabs pixels. `FrameGrabber` lives on the GUI
+thread: a timer grabs a widget at the chosen rate, letterboxes it onto a canvas of the fixed
+output size (so window resizes never change the video), and writes one extra copy of the last
+frame for every tick the event loop missed, so the video's clock stays the wall clock.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import QWidget
+
+FORMATS = (".mp4", ".gif")
+
+
+class RecordingError(ValueError):
+    pass
+
+
+def check_output(path, size, fps) -> tuple[Path, tuple[int, int], float]:
+    """Validate a recording's file name, frame size and rate; the message names what is wrong."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise RecordingError(f"--out: {str(path)!r} is not allowed; allowed: a file name ending in .mp4 or .gif")
+    w, h = size
+    if not (16 <= w <= 7680 and 16 <= h <= 4320) or w % 2 or h % 2:
+        raise RecordingError(f"--size: '{w}x{h}' is not allowed; allowed: even width and height, "
+                             "from 16x16 to 7680x4320 (for example 1280x720)")
+    if not 1 <= fps <= 120:
+        raise RecordingError(f"--fps: {fps!r} is not allowed; allowed: a rate from 1 to 120 frames per second")
+    return path, (int(w), int(h)), float(fps)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = text.lower().split("x")
+        return int(w), int(h)
+    except ValueError:
+        raise RecordingError(f"--size: {text!r} is not allowed; allowed: WIDTHxHEIGHT, for example 1280x720") from None
+
+
+class VideoWriter:
+    """Encodes RGB frames (H, W, 3 uint8) to MP4 or GIF on a background thread."""
+
+    def __init__(self, path, size=(1280, 720), fps=30.0):
+        self.path, self.size, self.fps = check_output(path, size, fps)
+        self.frames_written = 0
+        self.error: Exception | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=120)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._encode, name="video-encoder", daemon=True)
+        self._thread.start()
+
+    def write(self, frame: np.ndarray):
+        h, w = frame.shape[:2]
+        if (w, h) != self.size:
+            raise RecordingError(f"frame size {w}x{h} differs from the recording's {self.size[0]}x{self.size[1]}")
+        if self.error is not None:
+            raise RecordingError(f"recording failed: {self.error}")
+        self._queue.put(np.ascontiguousarray(frame, dtype=np.uint8))
+
+    def close(self) -> int:
+        """Finish encoding every queued frame and close the file; returns the frame count."""
+        self._queue.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise RecordingError(f"recording failed: {self.error}")
+        return self.frames_written
+
+    def _encode(self):
+        try:
+            if self.path.suffix.lower() == ".mp4":
+                self._encode_mp4()
+            else:
+                self._encode_gif()
+        except Exception as exc:  # reported by write()/close() on the caller's thread
+            self.error = exc
+            while self._queue.get() is not None:  # drain so writers never block
+                pass
+
+    def _encode_mp4(self):
+        import imageio_ffmpeg
+        gen = imageio_ffmpeg.write_frames(str(self.path), self.size, fps=self.fps, codec="libx264",
+                                          pix_fmt_out="yuv420p", macro_block_size=2, quality=7,
+                                          ffmpeg_log_level="error")
+        gen.send(None)
+        try:
+            while (frame := self._queue.get()) is not None:
+                gen.send(frame.tobytes())
+                self.frames_written += 1
+        finally:
+            gen.close()
+
+    def _encode_gif(self):
+        from PIL import Image
+        images = []
+        while (frame := self._queue.get()) is not None:
+            images.append(Image.fromarray(frame).quantize(colors=255, method=Image.Quantize.MEDIANCUT))
+            self.frames_written += 1
+        if not images:
+            raise RecordingError("no frames were recorded")
+        duration = 1000.0 / self.fps
+        images[0].save(self.path, save_all=True, append_images=images[1:], duration=duration, loop=0,
+                       optimize=False, disposal=1)
+
+
+def qimage_to_rgb(image: QImage) -> np.ndarray:
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    w, h, bpl = image.width(), image.height(), image.bytesPerLine()
+    buf = np.frombuffer(image.constBits(), dtype=np.uint8, count=bpl * h).reshape(h, bpl)
+    return buf[:, :w * 3].reshape(h, w, 3).copy()
+
+
+def render_fixed(widget: QWidget, size: tuple[int, int], background="#000000") -> np.ndarray:
+    """The widget scaled to fit `size` (aspect kept, letterboxed), as an RGB array."""
+    w, h = size
+    canvas = QImage(QSize(w, h), QImage.Format.Format_RGB888)
+    canvas.fill(QColor(background))
+    pixmap = widget.grab()
+    if not pixmap.isNull():
+        scaled = pixmap.scaled(QSize(w, h), Qt.AspectRatioMode.KeepAspectRatio,
+                               Qt.TransformationMode.SmoothTransformation)
+        painter = QPainter(canvas)
+        painter.drawPixmap(QPoint((w - scaled.width()) // 2, (h - scaled.height()) // 2), scaled)
+        painter.end()
+    return qimage_to_rgb(canvas)
+
+
+class FrameGrabber(QObject):
+    """Records a widget live: fixed size, steady rate. Signals: started, finished(path, frames), errored(msg)."""
+    started = Signal(str)
+    finished = Signal(str, int)
+    errored = Signal(str)
+
+    def __init__(self, widget: QWidget, path, size=(1280, 720), fps=30.0, background="#000000", parent=None):
+        super().__init__(parent)
+        self.widget, self.background = widget, background
+        self.writer = VideoWriter(path, size, fps)
+        self._timer = QTimer(self)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._tick)
+        self._start = 0.0
+        self._due_written = 0
+        self._last = None
+
+    @property
+    def recording(self) -> bool:
+        return self._timer.isActive()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._start if self.recording else 0.0
+
+    def start(self):
+        self._start = time.perf_counter()
+        self._timer.start(max(1, int(1000 / self.writer.fps / 2)))  # tick twice per frame
+        self._tick()
+        self.started.emit(str(self.writer.path))
+
+    def _tick(self):
+        due = int((time.perf_counter() - self._start) * self.writer.fps) + 1
+        if due <= self._due_written:
+            return
+        try:
+            frame = render_fixed(self.widget, self.writer.size, self.background)
+            # Missed ticks repeat the previous frame, so the video keeps the wall-clock rate.
+            while self._due_written < due - 1 and self._last is not None:
+                self.writer.write(self._last)
+                self._due_written += 1
+            self.writer.write(frame)
+            self._due_written = due
+            self._last = frame
+        except RecordingError as exc:
+            self._timer.stop()
+            self.errored.emit(str(exc))
+
+    def stop(self) -> int:
+        """Stop, encode what is queued, and close the file. Returns the frame count."""
+        self._timer.stop()
+        try:
+            frames = self.writer.close()
+        except RecordingError as exc:
+            self.errored.emit(str(exc))
+            return 0
+        self.finished.emit(str(self.writer.path), frames)
+        return frames

@@ -1,0 +1,106 @@
+"""Recording: videos decode with the expected frame count and size; bad requests are refused."""
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.lessons import LESSONS
+from gui.recording import FrameGrabber, RecordingError, VideoWriter, check_output, render_fixed
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _decode_mp4(path):
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    frames = [np.frombuffer(f, np.uint8).reshape(meta["size"][1], meta["size"][0], 3) for f in reader]
+    return meta, frames
+
+
+def test_mp4_has_every_frame_at_the_fixed_size_and_rate(tmp_path):
+    writer = VideoWriter(tmp_path / "v.mp4", (96, 64), fps=24)
+    for i in range(37):
+        writer.write(np.full((64, 96, 3), (i * 7) % 256, np.uint8))
+    assert writer.close() == 37
+    meta, frames = _decode_mp4(tmp_path / "v.mp4")
+    assert meta["size"] == (96, 64) and meta["fps"] == 24 and len(frames) == 37
+    # frames keep their order: the grey ramp survives lossy coding to within a few levels
+    assert abs(int(frames[10].mean()) - 70) <= 4 and abs(int(frames[30].mean()) - 210) <= 4
+
+
+def test_gif_has_every_frame(tmp_path):
+    writer = VideoWriter(tmp_path / "v.gif", (40, 30), fps=10)
+    for i in range(12):
+        writer.write(np.full((30, 40, 3), i * 20, np.uint8))
+    assert writer.close() == 12
+    image = Image.open(tmp_path / "v.gif")
+    assert image.size == (40, 30) and image.n_frames == 12 and image.info["duration"] == 100
+
+
+@pytest.mark.parametrize("path, size, fps, words", [
+    ("x.avi", (64, 64), 30, "--out"), ("x.mp4", (63, 64), 30, "--size"), ("x.mp4", (64, 8), 30, "--size"),
+    ("x.gif", (64, 64), 0, "--fps"),
+])
+def test_bad_recording_requests_name_the_option(path, size, fps, words):
+    with pytest.raises(RecordingError, match=words):
+        check_output(path, size, fps)
+
+
+def test_frame_of_the_wrong_size_is_refused(tmp_path):
+    writer = VideoWriter(tmp_path / "v.mp4", (32, 32), fps=10)
+    with pytest.raises(RecordingError, match="differs"):
+        writer.write(np.zeros((30, 32, 3), np.uint8))
+    writer.write(np.zeros((32, 32, 3), np.uint8))
+    assert writer.close() == 1
+
+
+def test_render_fixed_letterboxes_any_widget_size(qtbot):
+    from PySide6.QtWidgets import QLabel
+    label = QLabel("x")
+    label.setStyleSheet("background: white;")
+    qtbot.addWidget(label)
+    for w, h in ((300, 100), (100, 300)):
+        label.resize(w, h)
+        frame = render_fixed(label, (128, 72), background="#000000")
+        assert frame.shape == (72, 128, 3)
+        assert frame[36, 64].mean() > 200          # the widget, centred
+    tall = render_fixed(label, (128, 72), "#000000")
+    assert tall[36, 2].mean() < 10                 # black bars at the sides of a tall widget
+
+
+def test_live_grabber_keeps_wall_clock_rate_and_loses_no_frames(qtbot, tmp_path):
+    from PySide6.QtWidgets import QLabel
+    label = QLabel("recording")
+    qtbot.addWidget(label)
+    label.resize(200, 100)
+    grabber = FrameGrabber(label, tmp_path / "live.mp4", size=(64, 32), fps=20)
+    grabber.start()
+    qtbot.waitUntil(lambda: grabber.elapsed >= 0.5, timeout=5000)
+    label.resize(400, 50)  # a resize mid-recording must not change the video
+    qtbot.waitUntil(lambda: grabber.elapsed >= 1.0, timeout=5000)
+    expected_min = int(grabber.elapsed * 20)
+    with qtbot.waitSignal(grabber.finished, timeout=10000) as blocker:
+        frames = grabber.stop()
+    assert blocker.args[1] == frames and frames >= expected_min
+    meta, decoded = _decode_mp4(tmp_path / "live.mp4")
+    assert meta["size"] == (64, 32) and len(decoded) == frames
+
+
+def test_record_command_writes_the_expected_frames(tmp_path):
+    out = tmp_path / "lesson.mp4"
+    result = subprocess.run([sys.executable, "main.py", "record", "--lesson", next(iter(LESSONS)), "--seconds", "1",
+                             "--fps", "8", "--size", "320x180", "--out", str(out)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr
+    meta, frames = _decode_mp4(out)
+    assert meta["size"] == (320, 180) and len(frames) == 8
+
+
+def test_record_command_rejects_bad_arguments():
+    result = subprocess.run([sys.executable, "main.py", "record", "--lesson", "no-such-lesson", "--seconds", "1",
+                             "--out", "x.mp4"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "--lesson" in result.stderr and "Traceback" not in result.stderr
