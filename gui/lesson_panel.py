@@ -1,0 +1,111 @@
+"""The lesson browser: a narration card with previous/next, a hint of where to look, and what to try.
+
+GUI thread only. The panel only shows lessons and says which one the user picked
+(`lesson_chosen`) and which view to highlight (`highlight_requested`); the main window loads the
+lesson's configs into the controller.
+"""
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+
+from engine.lessons import LESSONS
+
+
+class LessonPanel(QWidget):
+    lesson_chosen = Signal(str)        # the user picked a lesson (by list, previous or next)
+    highlight_requested = Signal(str)  # view id the current lesson says to look at
+
+    def __init__(self, view_titles: dict[str, str] | None = None, parent=None):
+        super().__init__(parent)
+        self.view_titles = view_titles or {}
+        self.names = list(LESSONS)
+        self.current: str | None = None
+        self._scale = 1.0
+
+        self.picker = QComboBox()
+        self.picker.addItem("Free play (no lesson)", None)
+        for i, name in enumerate(self.names, 1):
+            self.picker.addItem(f"{i}. {LESSONS[name].title}", name)
+        self.picker.setToolTip("Guided lessons: each sets up the network and says what to look at.")
+        self.picker.activated.connect(lambda index: self._choose(self.picker.itemData(index)))
+        self.prev_button = QPushButton("◀ Previous")
+        self.next_button = QPushButton("Next ▶")
+        self.prev_button.setToolTip("Previous lesson (Page Up)")
+        self.next_button.setToolTip("Next lesson (Page Down)")
+        self.prev_button.clicked.connect(self.previous)
+        self.next_button.clicked.connect(self.next)
+
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        self.narration = QLabel()
+        self.narration.setWordWrap(True)
+        self.narration.setTextFormat(Qt.TextFormat.RichText)
+        self.narration.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.MinimumExpanding)
+        self.look_at = QLabel()
+        self.look_at.setWordWrap(True)
+        self.try_next = QLabel()
+        self.try_next.setWordWrap(True)
+
+        nav = QHBoxLayout()
+        nav.addWidget(self.prev_button)
+        nav.addWidget(self.picker, 1)
+        nav.addWidget(self.next_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(nav)
+        for w in (self.title, self.narration, self.look_at, self.try_next):
+            layout.addWidget(w)
+        layout.addStretch(1)
+        self.set_scale(1.0)
+        self.show_lesson(None)
+
+    # ------------------------------------------------------------------ navigation
+    def _choose(self, name):
+        self.show_lesson(name)
+        if name is not None:
+            self.lesson_chosen.emit(name)
+
+    def next(self):
+        i = -1 if self.current is None else self.names.index(self.current)
+        self._choose(self.names[min(i + 1, len(self.names) - 1)])
+
+    def previous(self):
+        i = len(self.names) if self.current is None else self.names.index(self.current)
+        self._choose(self.names[max(i - 1, 0)])
+
+    # ------------------------------------------------------------------ display
+    def show_lesson(self, name: str | None):
+        """Show a lesson's card without emitting lesson_chosen (the window calls this on load)."""
+        self.current = name
+        self.picker.setCurrentIndex(0 if name is None else self.names.index(name) + 1)
+        if name is None:
+            self.title.setText("Free play")
+            self.narration.setText("Change any setting on the left and watch the views respond. Pick a "
+                                   "lesson above for a guided tour of the vanishing gradient problem.")
+            self.look_at.setText("")
+            self.try_next.setText("")
+            self.prev_button.setEnabled(False)
+            self.next_button.setEnabled(True)
+            return
+        lesson = LESSONS[name]
+        index = self.names.index(name)
+        self.title.setText(f"Lesson {index + 1} of {len(self.names)}: {lesson.title}")
+        self.narration.setText(html.escape(lesson.narration).replace("\n", "<br>"))
+        where = self.view_titles.get(lesson.look_at, lesson.look_at)
+        self.look_at.setText(f"<b>Look at:</b> {html.escape(where)}" if where else "")
+        self.try_next.setText(f"<b>Try next:</b> {html.escape(lesson.next_change)}" if lesson.next_change else "")
+        self.prev_button.setEnabled(index > 0)
+        self.next_button.setEnabled(index < len(self.names) - 1)
+        if lesson.look_at:
+            self.highlight_requested.emit(lesson.look_at)
+
+    def set_scale(self, factor: float):
+        """Lecture mode shows the card large."""
+        self._scale = factor
+        base = 10 * factor
+        self.title.setStyleSheet(f"font-size: {base * 1.4:.0f}pt; font-weight: bold;")
+        self.narration.setStyleSheet(f"font-size: {base * 1.15:.0f}pt;")
+        for w in (self.look_at, self.try_next):
+            w.setStyleSheet(f"font-size: {base:.0f}pt;")
