@@ -1,0 +1,154 @@
+"""The headless runner: the files it writes, reproducibility from its own config.json, clean errors."""
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from engine import cli
+from engine import config as cfg
+from engine.trainer import Trainer
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SMALL = ["--set", "seq_len=10", "--set", "hidden=8", "--set", "batch=4", "--set", "layers=2"]
+
+
+def run(tmp_path, name, *args, steps=5):
+    out = tmp_path / name
+    code = cli.main(["train", "--steps", str(steps), "--out", str(out), *args])
+    return code, out
+
+
+def test_train_writes_config_metrics_and_summary(tmp_path, capsys):
+    code, out = run(tmp_path, "run", *SMALL, "--set", "cell=lstm")
+    assert code == 0
+    assert capsys.readouterr().out.startswith(f"finished: 5 steps, final loss ")
+    config = cfg.load(out / "config.json")
+    assert config == cfg.Config(seq_len=10, hidden=8, batch=4, layers=2, cell="lstm")
+
+    with np.load(out / "metrics.npz") as npz:
+        m = dict(npz)
+    S, L, T = 5, 2, 10
+    expected_shapes = {"step": (S,), "loss": (S,), "grad_h": (S, L, T), "grad_c": (S, L, T), "grad_x": (S, T),
+                       "grad_norm": (S,), "grad_norm_clipped": (S,), "sigma_max": (S, L),
+                       "grad_norm_layer": (S, L), "gate_means": (S, L, 4), "step_time": (S,)}
+    for key, shape in expected_shapes.items():
+        assert m[key].shape == shape, key
+    np.testing.assert_array_equal(m["step"], np.arange(1, 6))
+    assert "attention" not in m  # only recorded with attention on
+
+    # the numbers are those of a Trainer with that config
+    trainer = Trainer(config)
+    snaps = [trainer.step() for _ in range(S)]
+    np.testing.assert_array_equal(m["loss"], [s.loss for s in snaps])
+    np.testing.assert_array_equal(m["grad_h"], np.stack([s.grad_h for s in snaps]))
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["final_loss"] == m["loss"][-1]
+    assert summary["baseline_loss"] == pytest.approx(1 / 6)
+    assert summary["steps"] == 5 and summary["steps_per_second"] > 0
+    assert summary["diverged"] is False and summary["diverged_at_step"] is None
+    assert summary["events"] == [] and summary["seed"] == 0
+    assert summary["versions"]["torch"] == torch.__version__ and summary["versions"]["numpy"] == np.__version__
+    assert summary["config"] == config.to_dict()
+
+
+@pytest.mark.parametrize("source", ["config.json", "summary.json"])
+def test_rerun_from_the_written_config_reproduces_the_metrics_bit_for_bit(tmp_path, source):
+    extra = ["--set", "seed=7", "--set", "init=orthogonal", "--set", "spectral_radius=1.2",
+             "--set", "clip=norm", "--set", "clip_threshold=0.3", "--set", "lr=0.01"]
+    code, first = run(tmp_path, "first", *SMALL, *extra)
+    assert code == 0
+    code, again = run(tmp_path, "again", "--config", str(first / source))
+    assert code == 0
+    assert cfg.load(again / "config.json") == cfg.load(first / "config.json")
+    with np.load(first / "metrics.npz") as a, np.load(again / "metrics.npz") as b:
+        assert set(a.files) == set(b.files)
+        for key in a.files:
+            if key != "step_time":
+                np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        assert a["clipped"].any()  # the clipping setting did survive the round trip
+    s1, s2 = (json.loads((d / "summary.json").read_text()) for d in (first, again))
+    assert s1["final_loss"] == s2["final_loss"] and s1["seed"] == s2["seed"] == 7
+
+
+def test_a_diverged_run_exits_0_and_says_so(tmp_path, capsys):
+    code, out = run(tmp_path, "boom", "--set", "seq_len=20", "--set", "hidden=16", "--set", "batch=8",
+                    "--set", "optimizer=sgd", "--set", "lr=1.0", "--set", "activation=linear", steps=40)
+    assert code == 0
+    assert capsys.readouterr().out.startswith("diverged at step ")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["diverged"] is True
+    step = summary["diverged_at_step"]
+    assert isinstance(step, int) and 1 <= step < 40
+    assert summary["steps"] == step  # training stopped there
+    assert [e["kind"] for e in summary["events"]] == ["diverged"] and summary["events"][0]["step"] == step
+    with np.load(out / "metrics.npz") as m:
+        assert m["diverged"].tolist() == [False] * (step - 1) + [True]
+
+
+def test_lesson_settings_and_lessons_command(tmp_path, capsys):
+    assert cli.main(["lessons"]) == 0
+    assert "vanishing-tanh\tVanishing gradients with tanh" in capsys.readouterr().out
+    code, out = run(tmp_path, "lesson", "--lesson", "vanishing-tanh", "--set", "seq_len=6", "--set", "hidden=4",
+                    steps=2)
+    assert code == 0
+    assert cfg.load(out / "config.json") == cfg.Config(task="adding", seq_len=6, hidden=4)
+
+
+BAD_ARGS = [
+    (["--set", "hiden=3"], "hiden"),
+    (["--set", "seq_len=abc"], "'abc'"),
+    (["--set", "lr=-1"], "lr: -1.0"),
+    (["--set", "lr=nan"], "lr: nan"),
+    (["--set", "task=digits"], "seq_len: 100"),
+    (["--set", "skip=maybe"], "skip"),
+    (["--set", "seq_len"], "KEY=VALUE"),
+    (["--steps", "0"], "--steps"),
+    (["--steps", "many"], "--steps"),
+    (["--lesson", "nope"], "vanishing-tanh"),
+    (["--lesson", "vanishing-tanh", "--config", "x.json"], "--config"),
+    (["--config", "{missing}"], "cannot be read"),
+    (["--config", "{malformed}"], "valid JSON"),
+    (["--config", "{badtoml}"], "valid TOML"),
+    (["--config", "{badvalue}"], "hidden: 0"),
+]
+
+
+@pytest.mark.parametrize("args, named", BAD_ARGS, ids=[" ".join(a) for a, _ in BAD_ARGS])
+def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, capsys, args, named):
+    files = {"missing": tmp_path / "missing.json", "malformed": tmp_path / "m.json",
+             "badtoml": tmp_path / "b.toml", "badvalue": tmp_path / "v.json"}
+    files["malformed"].write_text("{")
+    files["badtoml"].write_text("hidden = [")
+    files["badvalue"].write_text('{"hidden": 0}')
+    args = [a.format(**files) for a in args]
+    out = tmp_path / "out"
+    code = cli.main(["train", "--out", str(out), *args])
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0]
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert not out.exists()  # nothing written for a run that never started
+
+
+def test_no_command_is_a_usage_error(capsys):
+    assert cli.main([]) == 2
+    assert capsys.readouterr().err.startswith("error: main.py: ")
+
+
+def test_main_py_as_a_process(tmp_path):
+    out = tmp_path / "proc"
+    ok = subprocess.run([sys.executable, "main.py", "train", "--steps", "3", "--out", str(out),
+                         "--set", "seq_len=5", "--set", "hidden=4"], cwd=ROOT, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert {p.name for p in out.iterdir()} == {"config.json", "metrics.npz", "summary.json"}
+    bad = subprocess.run([sys.executable, "main.py", "train", "--set", "lr=0"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == ["error: lr: 0.0 is not allowed; allowed: a number greater than 0 "
+                                               "and at most 10"]
