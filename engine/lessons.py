@@ -1,12 +1,18 @@
 """Guided lessons: a named config plus a plain-language narration card.
 
-Runs on any thread. Filled in by the lessons work (issue 4); the runner and the GUI read LESSONS.
+Runs on any thread. The runner (`main.py train --lesson NAME`) and the GUI read LESSONS. Each
+lesson states one claim that the engine's own numbers show within `steps` training steps at the
+lesson's settings; tests/engine/test_lessons.py checks every claim. Before/after lessons list
+their other runs in `compare`: run 1 uses the lesson's settings, and each compare dict overrides
+them for one more run (`Lesson.runs()`), named by `run_labels`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from engine.config import Config
+
+VIEWS = ("waterfall", "profile", "layers", "loss", "param_grads", "attribution", "activation", "unrolled")
 
 
 @dataclass(frozen=True)
@@ -15,18 +21,266 @@ class Lesson:
     title: str
     settings: dict                 # config keys that differ from the defaults
     narration: str = ""            # what is happening, in plain words
-    look_at: str = ""              # id of the view that shows it (see gui/views)
+    look_at: str = ""              # id of the view that shows it (one of VIEWS)
     next_change: str = ""          # a change for the user to try next
     compare: tuple = ()            # for before/after lessons: settings of the other runs
     steps: int = 300               # training steps in which the lesson shows its claim
+    claim: str = ""                # the one checkable statement the lesson makes
+    run_labels: tuple = ()         # a short name per run: run 1, then one per compare dict
 
     def config(self) -> Config:
         return Config().replace(**self.settings)
 
+    def runs(self) -> list[Config]:
+        """Run 1 (the lesson's own config), then one config per compare dict."""
+        base = self.config()
+        return [base] + [base.replace(**changes) for changes in self.compare]
 
-LESSONS: dict[str, Lesson] = {l.name: l for l in [
-    Lesson("vanishing-tanh", "Vanishing gradients with tanh",
-           {"task": "adding", "seq_len": 100, "cell": "rnn", "activation": "tanh"},
-           "The gradient must pass back through tanh at every step; each pass shrinks it.",
-           "waterfall", "Switch the cell to LSTM and watch the early timesteps light up."),
-]}
+
+_LESSONS = [
+    # ------------------------------------------------------------------ the basics
+    Lesson(
+        "loop", "The recurrent loop and backpropagation through time",
+        {"seq_len": 30},
+        "A recurrent network reads a sequence one step at a time and carries a memory from each "
+        "step to the next. To learn, the error at the end is passed backwards through the same loop, "
+        "one step at a time, all the way to the first input. The arrows in the picture show how much "
+        "of that learning signal arrives at each step.",
+        "unrolled",
+        "Raise seq_len to 100 and see how thin the arrows at the start become.",
+        steps=100,
+        claim="Every timestep receives some gradient, handed back one step at a time: at each step "
+              "back it is at most the next step's gradient times the loop weights' largest stretch "
+              "times the activation's steepest slope."),
+    Lesson(
+        "learning-rate", "The gradient-descent step: too small, about right, too large",
+        {"seq_len": 10, "optimizer": "sgd", "lr": 0.05},
+        "Gradient descent nudges every weight a little against its gradient; the learning rate sets "
+        "how big that nudge is. Too small and the loss hardly moves; about right and it drops "
+        "quickly; too large and every step overshoots until the numbers blow up.",
+        "loss",
+        "Switch the optimizer to Adam, which adapts the step size per weight.",
+        compare=({"lr": 1e-4}, {"lr": 1.0}),
+        run_labels=("about right (0.05)", "too small (0.0001)", "too large (1.0)"),
+        steps=30,
+        claim="Within 30 SGD steps the loss with learning rate 0.05 falls to below a third of where "
+              "it started, with 0.0001 it stays within 20% of its start, and with 1.0 the run diverges."),
+    Lesson(
+        "multiply", "Multiplying many times: shrink, keep or grow",
+        {"seq_len": 50, "activation": "linear", "init": "orthogonal",
+         "spectral_radius": 0.9},
+        "Going back one step multiplies the gradient by the loop's weights. Here there is no "
+        "activation and the weights stretch every direction by the same factor, so the gradient is "
+        "simply multiplied by that factor at every step. Slightly below one, it melts away; exactly "
+        "one, it stays; slightly above one, it snowballs.",
+        "profile",
+        "Try spectral radius 0.5 or 1.5 with seq_len 100.",
+        compare=({"spectral_radius": 1.0}, {"spectral_radius": 1.1}),
+        run_labels=("factor 0.9", "factor 1.0", "factor 1.1"),
+        steps=1,
+        claim="With factor 0.9 the gradient at the first of 50 steps is 0.9 to the 49th power of the "
+              "last (about 2.2 powers of ten smaller), with 1.0 the same, with 1.1 about 2 powers of "
+              "ten larger."),
+    Lesson(
+        "vanishing-tanh", "Vanishing gradients with tanh",
+        {},
+        "The adding problem needs a number seen long ago, so the learning signal must travel back "
+        "many steps. Each step back it passes through tanh, whose slope is at most one, and through "
+        "smallish weights, so it shrinks every time. After a hundred steps almost nothing is left "
+        "for the early inputs.",
+        "waterfall",
+        "Switch the cell to LSTM and watch the early timesteps light up.",
+        steps=1,
+        claim="The gradient at the first of 100 timesteps is at least 15 powers of ten smaller than at "
+              "the last."),
+    Lesson(
+        "vanishing-sigmoid", "Worse with sigmoid",
+        {"seq_len": 25, "activation": "sigmoid"},
+        "The sigmoid's slope is never more than a quarter, so every step back cuts the gradient to "
+        "a quarter or less, before the weights even act on it. Compared with tanh on the same "
+        "network, the gradient falls away several times faster.",
+        "activation",
+        "Switch the activation to tanh and compare the slope of the gradient profile.",
+        compare=({"activation": "tanh"},),
+        run_labels=("sigmoid", "tanh"),
+        steps=1,
+        claim="Per step back, the gradient falls at least twice as many powers of ten with sigmoid as "
+              "with tanh, and never by less than a quarter times the weights' largest stretch."),
+    Lesson(
+        "slow-convergence", "Longer sequences, slower learning",
+        {"seq_len": 5},
+        "The same network learns the adding problem on sequences of 5, 10 and 50 steps. On short "
+        "sequences the learning signal still reaches the marked numbers, and the loss soon drops "
+        "below the baseline. On long ones it arrives too faint, and the loss creeps or stalls.",
+        "loss",
+        "Raise the learning rate to 0.01 and see whether the long run speeds up.",
+        compare=({"seq_len": 10}, {"seq_len": 50}),
+        run_labels=("5 steps", "10 steps", "50 steps"),
+        steps=300,
+        claim="After 150 steps the 5-step run's loss is well below the baseline (under 80% of it), "
+              "while the 50-step run's is still above 85% of it."),
+    Lesson(
+        "long-delay", "Failing on long-term dependencies",
+        {"task": "copy", "seq_len": 60, "lr": 0.01},
+        "The network must repeat five symbols after a pause. With a pause of 60 steps, the signal "
+        "that says which symbol was shown has faded by many powers of ten before it reaches the "
+        "symbols, and the network guesses. With a pause of 5 it learns the task.",
+        "waterfall",
+        "Try a pause of 20: where does learning start to fail?",
+        compare=({"seq_len": 5},),
+        run_labels=("pause 60", "pause 5"),
+        steps=300,
+        claim="At the start the gradient reaching the symbols is at least 8 powers of ten weaker with "
+              "a pause of 60 than with 5; after 100 steps the short pause copies well above chance "
+              "while the long pause stays near chance (1 in 8)."),
+    Lesson(
+        "plateau", "Plateaus: learning stalls",
+        {},
+        "The loss drops quickly to the baseline, the score of always guessing the average, and "
+        "then sits there. The network has learned the easy part, but the signal that would teach it "
+        "to remember the early marked number has vanished, so nothing moves it off the plateau.",
+        "loss",
+        "Switch the cell to GRU with lr 0.01 and see whether it leaves the plateau.",
+        steps=300,
+        claim="Between steps 50 and 150 the loss stays within 25% of the baseline and its average "
+              "hardly changes, while the gradient at the first timestep stays over 10 powers of ten "
+              "below the last."),
+    Lesson(
+        "exploding", "Instability: small change, huge effect",
+        {"init": "orthogonal", "spectral_radius": 3.0},
+        "Here the loop's weights stretch the memory three times per step. Going backwards the "
+        "gradient grows instead of shrinking, so the earliest inputs get enormous gradients. The "
+        "network is chaotic: nudging the very first input by a hair swings the final answer.",
+        "waterfall",
+        "Turn on clipping by norm and watch the parameter-gradient view.",
+        steps=1,
+        claim="The gradient at the first timestep is over 8 powers of ten larger than at the last, and "
+              "nudging the first input by 0.0001 changes the output by more than 0.1, while the "
+              "default network barely moves (below 0.0001)."),
+    Lesson(
+        "recent-bias", "Over-emphasis on recent inputs",
+        {},
+        "Both marked numbers matter equally for the answer, one in each half of the sequence. Yet "
+        "the attribution view, which shows how strongly each input step can move the loss, says "
+        "the network listens almost only to the last few steps. Early inputs have been forgotten "
+        "before learning even starts.",
+        "attribution",
+        "Turn on attention and look at the attribution again.",
+        steps=1,
+        claim="The inputs of the last 10 steps get over a million times more gradient than those of "
+              "the first 10, and the second half of the sequence gets over a thousand times more "
+              "than the first."),
+    Lesson(
+        "deep-stack", "Deep stacks are hit harder",
+        {"seq_len": 50, "layers": 6},
+        "Stacking layers makes the learning signal travel down through the layers as well as back "
+        "through time. Each layer it passes shrinks it again, so the bottom layers, which see the "
+        "raw input, learn the least.",
+        "layers",
+        "Turn on skip connections.",
+        steps=1,
+        claim="Going down the stack, every layer gets less gradient than the one above it, and the "
+              "bottom layer's weights get less than a fifth of the top layer's."),
+
+    # ------------------------------------------------------------------ remedies
+    Lesson(
+        "fix-init", "Remedy: Xavier or orthogonal initialization",
+        {"init": "xavier_uniform"},
+        "PyTorch's default weights are small, so each step back shrinks the gradient. Xavier "
+        "weights are scaled so a signal keeps about the same size from step to step; orthogonal "
+        "weights are a pure rotation that keeps every length. Either way the gradient now reaches "
+        "the early steps.",
+        "waterfall",
+        "Train each run and see which one leaves the baseline first.",
+        compare=({"init": "orthogonal"}, {"init": "default"}),
+        run_labels=("Xavier", "orthogonal", "default (before)"),
+        steps=1,
+        claim="With Xavier or orthogonal weights the gradient at the first of 100 steps is within 5 "
+              "powers of ten of the last; with the default weights it falls by more than 15."),
+    Lesson(
+        "fix-clipping", "Remedy: gradient clipping",
+        {"seq_len": 50, "activation": "linear", "init": "orthogonal",
+         "spectral_radius": 1.1, "optimizer": "sgd", "lr": 0.01, "clip": "norm"},
+        "This network's gradients explode, and one plain gradient step throws the weights so far that "
+        "the numbers overflow. Clipping caps the size of each step while keeping its direction, "
+        "so training carries on and the loss comes down.",
+        "param_grads",
+        "Try clipping by value instead of by norm.",
+        compare=({"clip": "none"},),
+        run_labels=("clipped by norm", "no clipping (before)"),
+        steps=60,
+        claim="Without clipping the run diverges within 10 steps; clipped, it trains 40 steps with "
+              "every applied gradient at most the threshold and ends with a lower loss than it started."),
+    Lesson(
+        "fix-irnn", "Remedy: ReLU with identity weights (IRNN)",
+        {"activation": "relu", "init": "identity"},
+        "Start the loop weights as the identity, so each step copies its memory, and use ReLU, whose "
+        "slope is exactly one wherever it is active. Then the gradient passes back through time "
+        "unchanged instead of shrinking. Leaky ReLU and PReLU keep a small slope for negative inputs "
+        "and behave the same here.",
+        "profile",
+        "Compare the three ReLU variants over a few hundred steps.",
+        compare=({"activation": "leaky_relu"}, {"activation": "prelu"},
+                 {"activation": "tanh", "init": "default"}),
+        run_labels=("ReLU", "Leaky ReLU", "PReLU", "tanh, default weights (before)"),
+        steps=1,
+        claim="With ReLU, Leaky ReLU or PReLU and identity weights the gradient at the first of 100 "
+              "steps is within one power of ten of the last; with tanh and default weights it falls "
+              "by more than 15."),
+    Lesson(
+        "fix-skip", "Remedy: skip connections in a deep stack",
+        {"seq_len": 50, "layers": 6, "skip": True},
+        "A skip connection adds each layer's input to its output, giving the learning signal a "
+        "shortcut down the stack that does not shrink. With skips the bottom layer learns as "
+        "strongly as the top one.",
+        "layers",
+        "Turn skips off again and compare the layer rows.",
+        compare=({"skip": False},),
+        run_labels=("with skips", "no skips (before)"),
+        steps=1,
+        claim="With skips the bottom layer's weights get at least half the gradient of the top "
+              "layer's; without them less than a fifth."),
+    Lesson(
+        "fix-lstm", "Remedy: LSTM",
+        {"cell": "lstm", "init": "identity"},
+        "The LSTM keeps a separate memory lane that is updated by adding, guarded by gates, so the "
+        "gradient can pass back without going through a squashing function at every step. Its gates "
+        "start half open, so the signal still fades, but far more slowly than in the plain tanh "
+        "network.",
+        "waterfall",
+        "Train it with lr 0.01 and watch the gate means.",
+        compare=({"cell": "rnn", "init": "default"},),
+        run_labels=("LSTM", "tanh RNN (before)"),
+        steps=1,
+        claim="Over 100 steps the LSTM's gradient falls by under 10 powers of ten, at least 10 fewer "
+              "than the tanh RNN's."),
+    Lesson(
+        "fix-gru", "Remedy: GRU",
+        {"seq_len": 50, "cell": "gru", "lr": 0.01},
+        "The GRU's update gate decides how much old memory to keep. As it learns to keep more, the "
+        "memory, and with it the learning signal, passes through many steps almost unchanged: watch "
+        "the early timesteps brighten during training.",
+        "waterfall",
+        "Try seq_len 100; it takes longer but gets there.",
+        compare=({"cell": "rnn"},),
+        run_labels=("GRU", "tanh RNN (before)"),
+        steps=200,
+        claim="In 100 steps the GRU's update gate opens past 0.6 and its gradient at the first "
+              "timestep rises to within 3.5 powers of ten of the last (from about 10), while the "
+              "tanh RNN trained the same way stays more than 6 below."),
+    Lesson(
+        "fix-attention", "Remedy: attention",
+        {"attention": True},
+        "With attention the answer looks directly at every earlier memory, not only the last one. "
+        "That gives the learning signal a one-step shortcut to each timestep, so even the first "
+        "steps get a usable gradient.",
+        "attribution",
+        "Turn attention off and compare the attribution view.",
+        compare=({"attention": False},),
+        run_labels=("with attention", "without (before)"),
+        steps=1,
+        claim="With attention the gradient at the first of 100 steps is within 3 powers of ten of the "
+              "last; without, it falls by more than 15."),
+]
+
+LESSONS: dict[str, Lesson] = {l.name: l for l in _LESSONS}
