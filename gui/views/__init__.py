@@ -1,2 +1,12 @@
 """The views, in display order. Each module holds one view; see base.View for the interface."""
-ALL_VIEWS: list = []  # filled as views are written: [WaterfallView, ProfileView, ...]
+from gui.views.activation import ActivationView
+from gui.views.attribution import AttributionView
+from gui.views.layers import LayersView
+from gui.views.loss import LossView
+from gui.views.param_grads import ParamGradsView
+from gui.views.profile import ProfileView
+from gui.views.unrolled import UnrolledView
+from gui.views.waterfall import WaterfallView
+
+ALL_VIEWS: list = [WaterfallView, ProfileView, LayersView, LossView, ParamGradsView, AttributionView,
+                   ActivationView, UnrolledView]

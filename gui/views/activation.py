@@ -1,0 +1,216 @@
+"""Activation view: the activation function and its slope, with a histogram of where the current
+inputs to it fall, so saturation (inputs out where the slope is flat) is visible; for LSTM and GRU
+also the mean value of every gate.
+
+GUI thread only. Reads `RunHistory.latest.preact_hist/saturation/gate_means`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from engine import registry
+from engine.trainer import HIST_EDGES
+from gui.views._common import (DEFAULT_THEME, Selectors, brush, pen, run_labels, set_title, structure_key,
+                               style_legend, style_plot, vbox)
+from gui.views.base import View
+
+XS = np.linspace(-6.0, 6.0, 241)
+Y_RANGE = (-1.25, 1.6)
+# Where the slope falls below 10% of its largest (as engine.trainer._saturated counts it).
+FLAT_REGIONS = {"tanh": [(-6.0, -1.8184), (1.8184, 6.0)], "sigmoid": [(-6.0, -3.6369), (3.6369, 6.0)],
+                "relu": [(-6.0, 0.0)]}
+
+
+def activation_name(config) -> str:
+    """The function the pre-activation histogram feeds: the RNN's activation, or the gated cells' tanh."""
+    return config.activation if config.cell == "rnn" else "tanh"
+
+
+class ActivationView(View):
+    view_id = "activation"
+    title = "Activation"
+    explanation = ("The activation function (solid) and its slope (dashed). The shaded histogram shows where "
+                   "the network's inputs to it fall right now. Inputs in the flat, shaded zones have almost "
+                   "zero slope: the gradient passing through them is nearly erased (saturation).")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setToolTip(self.explanation)
+        self.theme = DEFAULT_THEME
+        self._key = None
+        self._infos = []
+        self._histories = []
+        self._title_text = "Activation function and where its inputs fall"
+        self.series = []     # (run, activation curve, slope curve, histogram curve)
+        self.gate_bars = []  # (run, BarGraphItem, gate positions)
+        self.regions = []
+        layout = vbox(self)
+        self.selectors = Selectors(self, layer=True, run=False)
+        layout.addWidget(self.selectors)
+        self.area = pg.GraphicsLayoutWidget()
+        layout.addWidget(self.area)
+        self.plot = self.area.addPlot(row=0, col=0)
+        self.gate_plot = self.area.addPlot(row=0, col=1)
+        self.area.ci.layout.setColumnStretchFactor(0, 3)
+        self.area.ci.layout.setColumnStretchFactor(1, 1)
+        for plot in (self.plot, self.gate_plot):
+            plot.setMenuEnabled(False)
+            plot.setMouseEnabled(x=False, y=False)
+        self.plot.setRange(xRange=(-6, 6), yRange=Y_RANGE, padding=0)
+        self.gate_plot.setRange(yRange=(-1, 1), padding=0.05)
+        self.gate_plot.addItem(pg.InfiniteLine(pos=0, angle=0, movable=False, pen=pg.mkPen("#888888")))
+        self.legend = self.plot.addLegend(offset=(10, 10))
+        for _ in range(2):
+            region = pg.LinearRegionItem(movable=False)
+            region.setZValue(-10)
+            self.plot.addItem(region)
+            region.hide()
+            self.regions.append(region)
+        self.selectors.layer_spin.valueChanged.connect(self._layer_changed)
+        self.apply_theme(self.theme)
+
+    def set_runs(self, infos):
+        self._build(list(infos))
+
+    def _build(self, infos):
+        for _, act, slope, hist in self.series:
+            for item in (act, slope, hist):
+                self.plot.removeItem(item)
+        for _, bars, _ in self.gate_bars:
+            self.gate_plot.removeItem(bars)
+        self.legend.clear()
+        self.series, self.gate_bars = [], []
+        self._infos = infos
+        self.selectors.set_runs(infos)
+        compare = len(infos) > 1
+        labels = run_labels(infos)
+        shown = set()
+        for run, info in enumerate(infos):
+            name = activation_name(info.config)
+            act, slope = pg.PlotDataItem(), pg.PlotDataItem()
+            y, dy = registry.activation_curve(name, XS)
+            if name not in shown:  # runs with the same function share one drawing
+                shown.add(name)
+                act.setData(XS, np.clip(y, -50, 50))
+                slope.setData(XS, np.clip(dy, -50, 50))
+            hist = pg.PlotDataItem(stepMode="center", fillLevel=0)
+            for item in (hist, act, slope):
+                self.plot.addItem(item)
+            label = registry.ACTIVATIONS[name].label
+            prefix = labels[run] + ": " if compare else ""
+            if act.xData is not None:
+                self.legend.addItem(act, f"{label}" + ("" if info.config.cell == "rnn" else " (cell input)"))
+                self.legend.addItem(slope, f"slope of {label}")
+            self.legend.addItem(hist, prefix + "inputs right now")
+            self.series.append((run, act, slope, hist))
+        # gate bars: one slot per distinct gate name, so LSTM and GRU runs can be compared side by side
+        gate_names = []
+        for info in infos:
+            gate_names += [g for g in info.gate_names if g not in gate_names]
+        self._gate_names = gate_names
+        gated = [run for run, info in enumerate(infos) if info.gate_names]
+        width = 0.8 / max(1, len(gated))
+        for slot, run in enumerate(gated):
+            positions = np.array([gate_names.index(g) for g in infos[run].gate_names], dtype=float)
+            positions += -0.4 + width * (slot + 0.5)
+            bars = pg.BarGraphItem(x=positions, height=np.zeros(len(positions)), width=width * 0.9)
+            self.gate_plot.addItem(bars)
+            self.gate_bars.append((run, bars, positions))
+        self.gate_plot.setVisible(bool(gated))
+        self.gate_plot.getAxis("bottom").setTicks([[(float(i), g) for i, g in enumerate(gate_names)]])
+        self.gate_plot.setXRange(-0.6, max(len(gate_names), 1) - 0.4, padding=0)
+        names = {activation_name(i.config) for i in infos}
+        flat = FLAT_REGIONS.get(names.pop(), []) if len(names) == 1 else []
+        for region, span in zip(self.regions, flat + [None] * 2):
+            if span is None:
+                region.hide()
+            else:
+                region.setRegion(span)
+                region.show()
+        self._style_items()
+
+    def _style_items(self):
+        t = self.theme
+        compare = len(self.series) > 1
+        for run, act, slope, hist in self.series:
+            color = t.run_colors[run % len(t.run_colors)]
+            act.setPen(pen(t.foreground if not compare else color, t))
+            slope.setPen(pen(t.accent if not compare else color, t, 0.8, dashed=True))
+            hist.setPen(pen(color, t, 0.6))
+            hist.setBrush(brush(color, 0.35 if not compare else 0.2))
+        for run, bars, _ in self.gate_bars:
+            color = t.run_colors[run % len(t.run_colors)]
+            bars.setOpts(brush=brush(color, 0.8), pen=pen(color, t, 0.5))
+        for region in self.regions:
+            region.setBrush(brush(t.warning, 0.12))
+            for line in region.lines:
+                line.setPen(pg.mkPen(None))
+
+    def refresh(self, histories):
+        self._histories = histories
+        key = structure_key(histories)
+        if key != self._key:
+            self._key = key
+            self._build([h.info for h in histories])
+        centres = HIST_EDGES
+        for run, _, _, hist in self.series:
+            snap = histories[run].latest
+            if snap is None:
+                hist.setData([], [])
+                continue
+            counts = snap.preact_hist[self._layer(snap.preact_hist.shape[0])].astype(np.float64)
+            peak = counts.max() if len(counts) else 0.0
+            if not np.isfinite(peak) or peak <= 0:
+                hist.setData([], [])
+                continue
+            hist.setData(centres, np.nan_to_num(counts / peak))
+        for run, bars, positions in self.gate_bars:
+            snap = histories[run].latest
+            if snap is None or snap.gate_means.shape[1] != len(positions):
+                heights = np.zeros(len(positions))
+            else:
+                heights = np.nan_to_num(snap.gate_means[self._layer(snap.gate_means.shape[0])].astype(float))
+            bars.setOpts(height=heights)
+        self._update_title(histories)
+
+    def _layer(self, n_layers):
+        return self.selectors.layer_index(n_layers)
+
+    def _layer_changed(self, *_):
+        if self._histories:
+            self.refresh(self._histories)
+
+    def _update_title(self, histories):
+        parts = []
+        for run, h in enumerate(histories):
+            snap = h.latest
+            if snap is None:
+                continue
+            sat = float(snap.saturation[self._layer(len(snap.saturation))])
+            if np.isfinite(sat):
+                parts.append((run, sat, h.info.config.cell != "rnn"))
+        if not parts:
+            text = "Activation function and where its inputs fall"
+        elif len(histories) == 1:
+            _, sat, gated = parts[0]
+            text = f"{sat * 100:.0f}% of {'gates' if gated else 'units'} saturated (slope under 10%)"
+        else:
+            text = "Saturated: " + ", ".join(f"run {run + 1} {sat * 100:.0f}%" for run, sat, _ in parts)
+        if text != self._title_text:
+            self._title_text = text
+            set_title(self.plot, text, self.theme)
+
+    def clear(self):
+        for _, _, _, hist in self.series:
+            hist.setData([], [])
+
+    def apply_theme(self, theme):
+        self.theme = theme
+        self.area.setBackground(theme.background)
+        style_plot(self.plot, theme, {"bottom": "input to the activation", "left": "output / slope"},
+                   title=self._title_text)
+        style_plot(self.gate_plot, theme, {"left": "mean gate value"}, title="Gates (0 = closed, 1 = open)")
+        style_legend(self.legend, theme)
+        self.selectors.apply_theme(theme)
+        self._style_items()

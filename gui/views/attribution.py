@@ -1,0 +1,138 @@
+"""Attribution view: how much each input timestep still influences the loss (the gradient with
+respect to the input, newest step), and where the attention readout looks, if it is on.
+
+GUI thread only. Reads `RunHistory.latest.grad_x` and `.attention`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from gui.views._common import (DEFAULT_THEME, TIMESTEP_LABEL, brush, finite, pen, positive_finite,
+                               run_labels, set_title, structure_key, style_legend, style_plot, vbox)
+from gui.views.base import View
+
+
+def influence_title(grad_x) -> str:
+    """Plain words for how the last input's influence compares with the first's."""
+    g = np.asarray(grad_x, dtype=np.float64)
+    if len(g) < 2 or not np.isfinite(g).all() or g[-1] <= 0:
+        return "Influence of each input on the loss"
+    orders = np.log10(g[-1]) - np.log10(max(g[0], 1e-45))
+    if orders >= 1:
+        return f"Recent inputs dominate: the last input counts 10^{orders:.0f}× more than the first"
+    if orders <= -1:
+        return f"Early inputs dominate: the first input counts 10^{-orders:.0f}× more than the last"
+    return "Early and recent inputs count about equally"
+
+
+class AttributionView(View):
+    view_id = "attribution"
+    title = "Input influence"
+    explanation = ("How strongly each input of the sequence still affects the loss (the gradient with respect "
+                   "to that input, log scale). When it falls off to the left, the network cannot learn from "
+                   "early inputs. With attention on, the lower plot shows where the readout looks.")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setToolTip(self.explanation)
+        self.theme = DEFAULT_THEME
+        self._key = None
+        self._title_text = "Influence of each input on the loss"
+        self.curves, self.attention_curves = [], []
+        self._any_attention = False
+        layout = vbox(self)
+        self.area = pg.GraphicsLayoutWidget()
+        layout.addWidget(self.area)
+        self.plot = self.area.addPlot(row=0, col=0)
+        self.attention_plot = self.area.addPlot(row=1, col=0)
+        self.area.ci.layout.setRowStretchFactor(0, 3)
+        self.area.ci.layout.setRowStretchFactor(1, 1)
+        for plot in (self.plot, self.attention_plot):
+            plot.setMenuEnabled(False)
+        self.plot.setLogMode(x=False, y=True)
+        self.attention_plot.setXLink(self.plot)
+        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.x = np.zeros(0)
+        self.apply_theme(self.theme)
+
+    def set_runs(self, infos):
+        self._build(list(infos))
+
+    def _build(self, infos):
+        for curve in self.curves:
+            self.plot.removeItem(curve)
+        for curve in self.attention_curves:
+            self.attention_plot.removeItem(curve)
+        self.legend.clear()
+        self.curves, self.attention_curves = [], []
+        labels = run_labels(infos) if len(infos) > 1 else ["input influence"]
+        for run, info in enumerate(infos):
+            curve = pg.PlotDataItem()
+            self.plot.addItem(curve)
+            self.legend.addItem(curve, labels[run])
+            self.curves.append(curve)
+            attention = pg.PlotDataItem()
+            self.attention_plot.addItem(attention)
+            self.attention_curves.append(attention)
+        any_attention = any(i.config.attention for i in infos)
+        self.attention_plot.setVisible(any_attention)
+        self._any_attention = any_attention
+        self._style_items()
+
+    def _style_items(self):
+        t = self.theme
+        any_attention = self._any_attention
+        single = len(self.curves) == 1
+        for run, (curve, attention) in enumerate(zip(self.curves, self.attention_curves)):
+            color = t.run_colors[run % len(t.run_colors)]
+            curve.setPen(pen(color, t))
+            attention.setPen(pen(color, t, 0.8))
+            if single:
+                attention.setFillLevel(0)
+                attention.setBrush(brush(color, 0.3))
+        style_plot(self.plot, t, {"left": "influence (log scale)",
+                                  "bottom": "" if any_attention else TIMESTEP_LABEL})
+        style_plot(self.attention_plot, t, {"left": "attention", "bottom": TIMESTEP_LABEL})
+        self.plot.getAxis("bottom").showLabel(not any_attention)
+
+    def refresh(self, histories):
+        key = structure_key(histories)
+        if key != self._key:
+            self._key = key
+            self._build([h.info for h in histories])
+        for run, h in enumerate(histories):
+            snap = h.latest
+            if snap is None:
+                self.curves[run].setData([], [])
+                self.attention_curves[run].setData([], [])
+                continue
+            g = snap.grad_x
+            self.curves[run].setData(*positive_finite(self._xs(len(g)), g))
+            if snap.attention is None:
+                self.attention_curves[run].setData([], [])
+            else:
+                self.attention_curves[run].setData(*finite(self._xs(len(snap.attention)), snap.attention))
+        first = histories[0].latest if histories else None
+        text = influence_title(first.grad_x) if first is not None else "Influence of each input on the loss"
+        if len(histories) > 1 and first is not None:
+            text = "Run 1: " + text[0].lower() + text[1:]
+        if text != self._title_text:
+            self._title_text = text
+            set_title(self.plot, text, self.theme)
+
+    def _xs(self, n):
+        if len(self.x) != n:
+            self.x = np.arange(n, dtype=np.float64)
+        return self.x
+
+    def clear(self):
+        for curve in self.curves + self.attention_curves:
+            curve.setData([], [])
+
+    def apply_theme(self, theme):
+        self.theme = theme
+        self.area.setBackground(theme.background)
+        style_legend(self.legend, theme)
+        self._style_items()
+        set_title(self.plot, self._title_text, theme)

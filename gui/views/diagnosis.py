@@ -1,0 +1,103 @@
+"""Plain-language badges naming what is happening in a run, for the status bar.
+
+Pure functions over a RunHistory (no Qt): `diagnose(history) -> list[Badge]`, most severe first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SEVERITIES = ("error", "warning", "info")   # most severe first
+SATURATION_SHOWN = 0.10                     # report saturation from 10% of units
+BASELINE_FRACTION = 0.9                     # loss within 10% of the baseline counts as "at baseline"
+BASELINE_MIN_STEPS = 50                     # ... but only after this many steps
+RECENT = 20                                 # steps averaged for "the loss now"
+
+
+@dataclass(frozen=True)
+class Badge:
+    text: str       # a few words for the status bar
+    tooltip: str    # one or two sentences of explanation
+    severity: str   # "error" | "warning" | "info"
+
+
+def gradient_orders(grad_h: np.ndarray) -> float:
+    """Powers of ten between the top layer's gradient at the last timestep and at the first
+    (positive: vanishing, negative: exploding). NaN when the numbers are not finite."""
+    g = np.asarray(grad_h, dtype=np.float64)[-1]
+    if len(g) == 0 or not np.all(np.isfinite(g)) or g[-1] <= 0:
+        return float("nan")
+    return float(np.log10(g[-1]) - np.log10(max(g[0], 1e-45)))
+
+
+def diagnose(history) -> list[Badge]:
+    """What is happening in one run (a RunHistory), in plain words. A list of histories gives
+    every run's badges, prefixed with the run number."""
+    if isinstance(history, (list, tuple)):
+        badges = []
+        for i, h in enumerate(history):
+            badges += [Badge(f"run {i + 1}: {b.text}", b.tooltip, b.severity) for b in diagnose(h)]
+        return sorted(badges, key=lambda b: SEVERITIES.index(b.severity))
+    badges: list[Badge] = []
+    snap = history.latest
+    if history.diverged_at_step is not None:
+        badges.append(Badge(
+            f"run diverged at step {history.diverged_at_step}",
+            "The loss or the gradient became infinite or NaN, so training stopped. Lower the learning rate, "
+            "turn on gradient clipping, or shrink the recurrent weights (spectral radius), then reset.",
+            "error"))
+    if snap is not None and snap.grad_h.shape[1] > 1:
+        orders = gradient_orders(snap.grad_h)
+        if np.isfinite(orders) and orders >= 1:
+            badges.append(Badge(
+                f"gradient at the first timestep is {orders:.0f} orders of magnitude below the last",
+                f"The learning signal reaching the first input is about 10^{orders:.0f} times weaker than at "
+                "the last one: the network can hardly learn anything that depends on early inputs "
+                "(vanishing gradient).",
+                "warning" if orders >= 4 else "info"))
+        elif np.isfinite(orders) and orders <= -1:
+            badges.append(Badge(
+                f"gradient at the first timestep is {-orders:.0f} orders of magnitude above the last",
+                f"The gradient grows about 10^{-orders:.0f} times on its way back to the first input "
+                "(exploding gradient): training steps become huge and unstable. Clipping caps them.",
+                "warning"))
+    if history.clip_count:
+        badges.append(Badge(
+            f"clipping fired {history.clip_count} time{'s' if history.clip_count != 1 else ''}",
+            "The gradient was larger than the clipping threshold and was scaled down (or capped) before the "
+            "update, which keeps exploding gradients from wrecking the weights.",
+            "info"))
+    if snap is not None and len(snap.saturation):
+        sat = np.asarray(snap.saturation, dtype=np.float64)
+        if np.isfinite(sat).any():
+            worst = int(np.nanargmax(sat))
+            share = float(sat[worst])
+            if share >= SATURATION_SHOWN:
+                gated = history.info.config.cell != "rnn"
+                what = "gates" if gated else "units"
+                where = f" (layer {worst + 1})" if len(sat) > 1 else ""
+                badges.append(Badge(
+                    f"{share * 100:.0f}% of {what} saturated{where}",
+                    f"These {what} get inputs where their activation is flat (slope under 10% of its maximum), "
+                    "so almost no gradient passes through them.",
+                    "warning" if share >= 0.5 else "info"))
+    badges += _baseline_badges(history)
+    return sorted(badges, key=lambda b: SEVERITIES.index(b.severity))
+
+
+def _baseline_badges(history) -> list[Badge]:
+    baseline = history.info.baseline_loss
+    if len(history.loss) < BASELINE_MIN_STEPS or not (np.isfinite(baseline) and baseline > 0):
+        return []
+    recent = history.loss.view()[-RECENT:]
+    recent = recent[np.isfinite(recent)]
+    if len(recent) == 0:
+        return []
+    if float(np.mean(recent)) >= BASELINE_FRACTION * baseline:
+        return [Badge(
+            "loss still at baseline",
+            f"The loss ({float(np.mean(recent)):.3g}) is no better than always giving the best constant answer "
+            f"({baseline:.3g}): the network has not learned anything yet.",
+            "warning")]
+    return []

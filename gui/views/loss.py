@@ -1,0 +1,167 @@
+"""Loss view: the training loss (log scale) and the task's score over training steps, with the
+"learned nothing" baseline and markers where settings changed or a run diverged.
+
+GUI thread only. Reads `RunHistory.steps/loss/metric/events`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from gui.views._common import (DEFAULT_THEME, STEP_LABEL, brush, finite, font, pen, positive_finite,
+                               run_labels, set_title, structure_key, style_legend, style_plot, vbox)
+from gui.views.base import View
+
+MARKER_TEXT = 32  # characters of an event's detail shown on its marker (all of it in the tooltip)
+
+
+class LossView(View):
+    view_id = "loss"
+    title = "Loss"
+    explanation = ("The training loss over time on a log scale (lower is better). The dashed line is the loss "
+                   "of a network that learned nothing; below it, it learned something. Vertical lines mark "
+                   "changed settings; red ones mark where a run blew up (diverged).")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setToolTip(self.explanation)
+        self.theme = DEFAULT_THEME
+        self._key = None
+        self._infos = []
+        self._event_key = None
+        self.loss_curves, self.metric_curves, self.baselines = [], [], []
+        self.markers = []   # (loss-plot line, metric-plot line), pooled
+        layout = vbox(self)
+        self.area = pg.GraphicsLayoutWidget()
+        layout.addWidget(self.area)
+        self.loss_plot = self.area.addPlot(row=0, col=0)
+        self.metric_plot = self.area.addPlot(row=1, col=0)
+        self.area.ci.layout.setRowStretchFactor(0, 3)
+        self.area.ci.layout.setRowStretchFactor(1, 1)
+        for plot in (self.loss_plot, self.metric_plot):
+            plot.setMenuEnabled(False)
+            plot.setClipToView(True)
+            plot.setDownsampling(auto=True, mode="peak")
+        self.loss_plot.setLogMode(x=False, y=True)
+        self.metric_plot.setXLink(self.loss_plot)
+        self.legend = self.loss_plot.addLegend(offset=(-10, 10))
+        self.apply_theme(self.theme)
+
+    def set_runs(self, infos):
+        self._build(list(infos))
+
+    def _build(self, infos):
+        for curve in self.loss_curves + self.baselines:
+            self.loss_plot.removeItem(curve)
+        for curve in self.metric_curves:
+            self.metric_plot.removeItem(curve)
+        self.legend.clear()
+        self.loss_curves, self.metric_curves, self.baselines = [], [], []
+        self._infos = infos
+        labels = run_labels(infos) if len(infos) > 1 else ["loss"]
+        seen = set()
+        for run, info in enumerate(infos):
+            curve = pg.PlotDataItem()
+            self.loss_plot.addItem(curve)
+            self.legend.addItem(curve, labels[run])
+            self.loss_curves.append(curve)
+            metric = pg.PlotDataItem()
+            self.metric_plot.addItem(metric)
+            self.metric_curves.append(metric)
+            baseline = info.baseline_loss
+            if baseline > 0 and np.isfinite(baseline) and round(baseline, 6) not in seen:
+                seen.add(round(baseline, 6))
+                line = pg.InfiniteLine(pos=np.log10(baseline), angle=0, movable=False,
+                                       label="baseline (learned nothing)",
+                                       labelOpts={"position": 0.02, "anchors": [(0, 1), (0, 1)]})
+                line.setToolTip(f"Loss of always giving the best constant answer: {baseline:.4g}")
+                self.loss_plot.addItem(line)
+                self.baselines.append(line)
+        self._event_key = None
+        names = {i.metric_name for i in infos}
+        self._metric_name = names.pop() if len(names) == 1 else "task score"
+        self.apply_theme(self.theme)
+
+    def refresh(self, histories):
+        key = structure_key(histories)
+        if key != self._key:
+            self._key = key
+            self._build([h.info for h in histories])
+        for run, h in enumerate(histories):
+            steps = h.steps.view()
+            x, y = positive_finite(steps, h.loss.view())
+            self.loss_curves[run].setData(x, y)
+            x, y = finite(steps, h.metric.view())
+            self.metric_curves[run].setData(x, y)
+        self._update_markers(histories)
+
+    # ------------------------------------------------------------------ event markers
+    def _update_markers(self, histories):
+        key = tuple((len(h.events), h.events[-1] if h.events else None) for h in histories)
+        if key == self._event_key:
+            return
+        self._event_key = key
+        events, seen = [], set()
+        for h in histories:
+            for e in h.events:
+                if (e.step, e.kind, e.detail) not in seen:
+                    seen.add((e.step, e.kind, e.detail))
+                    events.append(e)
+        compare = len(histories) > 1
+        while len(self.markers) < len(events):
+            top = pg.InfiniteLine(angle=90, movable=False, label="",
+                                  labelOpts={"position": 0.96, "rotateAxis": (1, 0), "anchors": [(0, 0), (0, 0)]})
+            bottom = pg.InfiniteLine(angle=90, movable=False)
+            self.loss_plot.addItem(top)
+            self.metric_plot.addItem(bottom)
+            self.markers.append((top, bottom))
+        for i, (top, bottom) in enumerate(self.markers):
+            if i >= len(events):
+                top.hide()
+                bottom.hide()
+                continue
+            e = events[i]
+            run_note = ""
+            if compare and e.kind == "diverged":
+                runs = [str(r + 1) for r, h in enumerate(histories) if h.diverged_at_step == e.step]
+                run_note = f" (run {', '.join(runs)})" if runs else ""
+            text = "diverged" + run_note if e.kind == "diverged" else e.detail
+            if len(text) > MARKER_TEXT:
+                text = text[:MARKER_TEXT - 1] + "…"
+            tooltip = f"step {e.step}: {e.kind}: {e.detail}"
+            color = self.theme.warning if e.kind == "diverged" else self.theme.foreground
+            for line in (top, bottom):
+                line.setPos(e.step)
+                line.setPen(pen(color, self.theme, 0.6, dashed=e.kind != "diverged", alpha=0.8))
+                line.setToolTip(tooltip)
+                line.show()
+            top.label.setFormat(text)
+            top.label.setColor(color)
+            top.label.setFont(font(self.theme, -2))
+
+    def clear(self):
+        for curve in self.loss_curves + self.metric_curves:
+            curve.setData([], [])
+        for top, bottom in self.markers:
+            top.hide()
+            bottom.hide()
+        self._event_key = None
+
+    def apply_theme(self, theme):
+        self.theme = theme
+        self.area.setBackground(theme.background)
+        style_plot(self.loss_plot, theme, {"left": "loss (log scale)"},
+                   title="Training loss: is the network learning?")
+        style_plot(self.metric_plot, theme, {"left": getattr(self, "_metric_name", "task score"),
+                                             "bottom": STEP_LABEL})
+        style_legend(self.legend, theme)
+        for run, (loss, metric) in enumerate(zip(self.loss_curves, self.metric_curves)):
+            color = theme.run_colors[run % len(theme.run_colors)]
+            loss.setPen(pen(color, theme))
+            metric.setPen(pen(color, theme, 0.8))
+        for line in self.baselines:
+            line.setPen(pen(theme.accent, theme, 0.7, dashed=True))
+            line.label.setColor(theme.foreground)
+            line.label.setFont(font(theme, -1))
+            line.label.fill = brush(theme.background, 0.7)
+        self._event_key = None  # markers take the new colours at the next refresh

@@ -1,0 +1,175 @@
+"""Parameter-gradient view: how large the weights' gradient is per layer over training, before
+(solid) and after (dashed) clipping, with the clip threshold and a mark wherever clipping fired.
+
+GUI thread only. Reads `RunHistory.steps/grad_norm(_clipped)/grad_norm_layer(_clipped)/clipped/events`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from gui.views._common import (DEFAULT_THEME, STEP_LABEL, brush, current_setting, font, pen,
+                               positive_finite, run_labels, set_title, structure_key, style_legend,
+                               style_plot, vbox)
+from gui.views.base import View
+
+MAX_MARKS = 400  # clip marks drawn per run; thinned evenly beyond this so refresh stays cheap
+
+
+class ParamGradsView(View):
+    view_id = "param_grads"
+    title = "Weight gradients"
+    explanation = ("How large the gradient of the weights is, per layer, over training (log scale). Solid: "
+                   "as computed; dashed: after clipping. Clipping caps the total at the threshold line; "
+                   "each triangle marks a step where it had to.")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setToolTip(self.explanation)
+        self.theme = DEFAULT_THEME
+        self._key = None
+        self.series = []      # (run, layer or None for all weights, before curve, after curve)
+        self.marks = []       # (run, PlotDataItem of triangles)
+        self.thresholds = []  # (run, InfiniteLine)
+        layout = vbox(self)
+        self.area = pg.GraphicsLayoutWidget()
+        layout.addWidget(self.area)
+        self.plot = self.area.addPlot()
+        self.plot.setMenuEnabled(False)
+        self.plot.setLogMode(x=False, y=True)
+        self.plot.setClipToView(True)
+        self.plot.setDownsampling(auto=True, mode="peak")
+        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.apply_theme(self.theme)
+
+    def set_runs(self, infos):
+        self._build(list(infos))
+
+    def _build(self, infos):
+        for _, _, before, after in self.series:
+            self.plot.removeItem(before)
+            self.plot.removeItem(after)
+        for _, item in self.marks + self.thresholds:
+            self.plot.removeItem(item)
+        self.legend.clear()
+        self.series, self.marks, self.thresholds = [], [], []
+        compare = len(infos) > 1
+        labels = run_labels(infos)
+        for run, info in enumerate(infos):
+            L = info.config.layers
+            rows = [None] if compare else [None] + list(range(L))
+            for layer in rows:
+                before, after = pg.PlotDataItem(), pg.PlotDataItem()
+                self.plot.addItem(before)
+                self.plot.addItem(after)
+                name = labels[run] if compare else ("all weights" if layer is None else f"layer {layer + 1} (recurrent)")
+                self.legend.addItem(before, name)
+                self.series.append((run, layer, before, after))
+            mark = pg.PlotDataItem(pen=None, symbol="t", symbolSize=9)
+            mark.setZValue(20)
+            self.plot.addItem(mark)
+            if run == 0:
+                self.legend.addItem(mark, "clipping fired")
+            self.marks.append((run, mark))
+            line = pg.InfiniteLine(angle=0, movable=False, label="",
+                                   labelOpts={"position": 0.02, "anchors": [(0, 1), (0, 1)]})
+            self.plot.addItem(line)
+            line.hide()
+            self.thresholds.append((run, line))
+        self._after_legend = pg.PlotDataItem()
+        self.legend.addItem(self._after_legend, "dashed: after clipping")
+        self._style_items()
+
+    def _style_items(self):
+        t = self.theme
+        compare = len(self.marks) > 1
+        for run, layer, before, after in self.series:
+            if compare:
+                color = t.run_colors[run % len(t.run_colors)]
+            else:
+                color = t.foreground if layer is None else t.layer_colors[layer % len(t.layer_colors)]
+            width = 1.0 if (compare or layer is None) else 0.7
+            before.setPen(pen(color, t, width))
+            after.setPen(pen(color, t, width, dashed=True))
+        for _, mark in self.marks:
+            mark.setSymbolBrush(brush(t.warning))
+            mark.setSymbolPen(pen(t.warning, t, 0.4))
+        for run, line in self.thresholds:
+            color = t.run_colors[run % len(t.run_colors)] if compare else t.accent
+            line.setPen(pen(color, t, 0.7, dashed=True))
+            line.label.setColor(t.foreground)
+            line.label.setFont(font(t, -1))
+        if hasattr(self, "_after_legend"):
+            self._after_legend.setPen(pen(t.foreground, t, 0.7, dashed=True))
+
+    def refresh(self, histories):
+        key = structure_key(histories)
+        if key != self._key:
+            self._key = key
+            self._build([h.info for h in histories])
+        clip_modes = [current_setting(h, "clip") for h in histories]
+        for run, layer, before, after in self.series:
+            h = histories[run]
+            steps = h.steps.view()
+            if layer is None:
+                b, a = h.grad_norm.view(), h.grad_norm_clipped.view()
+            else:
+                b, a = h.grad_norm_layer.view()[:, layer], h.grad_norm_layer_clipped.view()[:, layer]
+            before.setData(*positive_finite(steps, b))
+            if clip_modes[run] == "none" and not h.clip_count:
+                after.setData([], [])
+            else:
+                after.setData(*positive_finite(steps, a))
+        compare = len(histories) > 1
+        for run, mark in self.marks:
+            h = histories[run]
+            if not h.clip_count:
+                mark.setData([], [])
+                continue
+            fired = h.clipped.view()
+            steps, norms = h.steps.view()[fired], h.grad_norm.view()[fired]
+            if len(steps) > MAX_MARKS:
+                keep = np.round(np.linspace(0, len(steps) - 1, MAX_MARKS)).astype(int)
+                steps, norms = steps[keep], norms[keep]
+            mark.setData(*positive_finite(steps, norms))
+        for run, line in self.thresholds:
+            h = histories[run]
+            threshold = current_setting(h, "clip_threshold")
+            if clip_modes[run] == "norm" and threshold and threshold > 0:
+                line.setPos(np.log10(threshold))
+                prefix = f"run {run + 1} " if compare else ""
+                line.label.setFormat(f"{prefix}clip threshold {threshold:g}")
+                line.show()
+            else:
+                line.hide()
+        self._update_title(histories, clip_modes)
+
+    def _update_title(self, histories, clip_modes):
+        counts = [h.clip_count for h in histories]
+        if not histories:
+            text = "Weight gradients over training"
+        elif len(histories) == 1:
+            mode = clip_modes[0]
+            text = ("Weight gradients (no clipping)" if mode == "none" else
+                    f"Weight gradients: clipping ({mode}) fired {counts[0]} times")
+        else:
+            text = "Weight gradients: clipping fired " + ", ".join(
+                f"run {i + 1}: {c}" for i, c in enumerate(counts))
+        if text != getattr(self, "_title_text", None):
+            self._title_text = text
+            set_title(self.plot, text, self.theme)
+
+    def clear(self):
+        for _, _, before, after in self.series:
+            before.setData([], [])
+            after.setData([], [])
+        for _, mark in self.marks:
+            mark.setData([], [])
+
+    def apply_theme(self, theme):
+        self.theme = theme
+        self.area.setBackground(theme.background)
+        style_plot(self.plot, theme, {"bottom": STEP_LABEL, "left": "weight-gradient size (log scale)"})
+        style_legend(self.legend, theme)
+        set_title(self.plot, getattr(self, "_title_text", "Weight gradients over training"), theme)
+        self._style_items()

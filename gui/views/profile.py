@@ -1,0 +1,210 @@
+"""Profile view: the gradient size at every timestep right now, on a log scale, with a fading
+trail of the previous steps and the decay the recurrent matrix predicts.
+
+GUI thread only. Reads `RunHistory.latest` and `RunHistory.trail`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from gui.views._common import (DEFAULT_THEME, TIMESTEP_LABEL, pen, positive_finite, run_labels,
+                               set_title, structure_key, style_legend, style_plot, vbox)
+from gui.views.base import View
+
+LOG_LIMIT = 300.0   # the theory line is drawn in float64: keep 10**x finite and non-zero
+
+
+def theory_line(snapshot, layer: int = -1):
+    """The steepest decay (or growth) the recurrent matrix allows, anchored at the last timestep:
+    grad_h[layer, -1] * factor ** (T - 1 - t), with factor = sigma_max * max_slope.
+    Returns (factor, values) or (factor, None) when it cannot be drawn (non-finite numbers)."""
+    factor = float(snapshot.sigma_max[layer]) * float(snapshot.max_slope[layer])
+    anchor = float(snapshot.grad_h[layer, -1])
+    if not (np.isfinite(factor) and factor > 0 and np.isfinite(anchor) and anchor > 0):
+        return factor, None
+    T = snapshot.grad_h.shape[1]
+    steps_back = np.arange(T - 1, -1, -1, dtype=np.float64)
+    log_values = np.log10(anchor) + steps_back * np.log10(factor)
+    return factor, 10.0 ** np.clip(log_values, -LOG_LIMIT, LOG_LIMIT)
+
+
+class ProfileView(View):
+    view_id = "profile"
+    title = "Gradient profile"
+    explanation = ("How large the gradient is at each timestep of the sequence right now, on a log scale: "
+                   "every grid line is ten times smaller. The dashed line is the fastest the recurrent "
+                   "weights let it fall (or grow) per step back; faint lines are the previous steps.")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setToolTip(self.explanation)
+        self.theme = DEFAULT_THEME
+        self._key = None
+        self.curves = []        # (run, layer, PlotDataItem) current profiles
+        self.cell_curves = []   # (run, PlotDataItem) LSTM cell-state gradient, top layer
+        self.trails = []        # (run, [PlotDataItem, ...]) newest earlier step first
+        self.theories = []      # (run, PlotDataItem)
+        self._theory_labels = {}
+        layout = vbox(self)
+        self.area = pg.GraphicsLayoutWidget()
+        layout.addWidget(self.area)
+        self.plot = self.area.addPlot()
+        self.plot.setMenuEnabled(False)
+        self.plot.setLogMode(x=False, y=True)
+        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.x = np.zeros(0)
+        self.apply_theme(self.theme)
+
+    # ------------------------------------------------------------------ building
+    def set_runs(self, infos):
+        self._build(list(infos))
+
+    def _build(self, infos):
+        for item in self._all_items():
+            self.plot.removeItem(item)
+        self.legend.clear()
+        self.curves, self.cell_curves, self.trails, self.theories = [], [], [], []
+        self._theory_labels = {}
+        compare = len(infos) > 1
+        labels = run_labels(infos)
+        for run, info in enumerate(infos):
+            L = info.config.layers
+            layers = [L - 1] if compare else range(L)
+            for layer in layers:
+                curve = pg.PlotDataItem()
+                curve.setZValue(10)
+                self.plot.addItem(curve)
+                name = labels[run] if compare else ("gradient now" if L == 1 else
+                                                    f"layer {layer + 1}" + (" (top)" if layer == L - 1 else ""))
+                self.legend.addItem(curve, name)
+                self.curves.append((run, layer, curve))
+            if info.config.cell == "lstm" and (not compare or run == 0):
+                curve = pg.PlotDataItem()
+                curve.setZValue(9)
+                self.plot.addItem(curve)
+                self.legend.addItem(curve, "cell state (top layer)")
+                self.cell_curves.append((run, curve))
+            trail = []
+            for _ in range(7):
+                item = pg.PlotDataItem()
+                self.plot.addItem(item)
+                trail.append(item)
+            self.trails.append((run, trail))
+            theory = pg.PlotDataItem()
+            theory.setZValue(11)
+            self.plot.addItem(theory, ignoreBounds=True)  # may run far off the data: never rescale for it
+            self.legend.addItem(theory, "theory")
+            self.theories.append((run, theory))
+        self._key_infos = infos
+        self._style_items()
+
+    def _all_items(self):
+        yield from (c for _, _, c in self.curves)
+        yield from (c for _, c in self.cell_curves)
+        for _, trail in self.trails:
+            yield from trail
+        yield from (c for _, c in self.theories)
+
+    def _color(self, run, layer):
+        compare = len(self.trails) > 1
+        return self.theme.run_colors[run % len(self.theme.run_colors)] if compare else \
+            self.theme.layer_colors[layer % len(self.theme.layer_colors)]
+
+    def _style_items(self):
+        t = self.theme
+        infos = getattr(self, "_key_infos", [])
+        for run, layer, curve in self.curves:
+            curve.setPen(pen(self._color(run, layer), t))
+        for run, curve in self.cell_curves:
+            curve.setPen(pen(self._color(run, infos[run].config.layers - 1), t, 0.8, dashed=True))
+        for run, trail in self.trails:
+            color = self._color(run, infos[run].config.layers - 1)
+            for i, item in enumerate(trail):
+                item.setPen(pen(color, t, 0.6, alpha=0.45 * (1 - i / len(trail)) + 0.05))
+        compare = len(self.trails) > 1
+        for run, curve in self.theories:
+            curve.setPen(pen(self._color(run, 0) if compare else t.accent, t, 0.9, dashed=True))
+
+    # ------------------------------------------------------------------ refresh
+    def refresh(self, histories):
+        key = structure_key(histories)
+        if key != self._key:
+            self._key = key
+            self._build([h.info for h in histories])
+        for run, layer, curve in self.curves:
+            snap = histories[run].latest
+            if snap is None:
+                curve.setData([], [])
+                continue
+            self._set_profile(curve, snap.grad_h[layer])
+        for run, curve in self.cell_curves:
+            snap = histories[run].latest
+            if snap is None or snap.grad_c is None:
+                curve.setData([], [])
+            else:
+                self._set_profile(curve, snap.grad_c[-1])
+        for run, trail in self.trails:
+            earlier = list(histories[run].trail)[:-1][::-1]
+            for i, item in enumerate(trail):
+                if i < len(earlier) and earlier[i].grad_h.shape[0] > 0:
+                    self._set_profile(item, earlier[i].grad_h[-1])
+                else:
+                    item.setData([], [])
+        compare = len(self.theories) > 1
+        for run, curve in self.theories:
+            snap = histories[run].latest
+            if snap is None:
+                curve.setData([], [])
+                self._label_theory(run, curve, "theory")
+                continue
+            factor, values = theory_line(snap)
+            if values is None:
+                curve.setData([], [])
+            else:
+                curve.setData(self._xs(len(values)), values)
+            prefix = f"run {run + 1} " if compare else ""
+            text = f"{prefix}theory: ×{factor:.2f} per step" if np.isfinite(factor) else f"{prefix}theory: n/a"
+            self._label_theory(run, curve, text)
+        self._update_title(histories)
+
+    def _xs(self, n):
+        if len(self.x) != n:
+            self.x = np.arange(n, dtype=np.float64)
+        return self.x
+
+    def _set_profile(self, curve, values):
+        x, y = positive_finite(self._xs(len(values)), values)
+        curve.setData(x, y)
+
+    def _label_theory(self, run, curve, text):
+        if self._theory_labels.get(run) != text:
+            self._theory_labels[run] = text
+            label = self.legend.getLabel(curve)
+            if label is not None:
+                label.setText(text)
+
+    def _update_title(self, histories):
+        text = "Gradient size at each timestep (now)"
+        snap = histories[0].latest if histories else None
+        if snap is not None:
+            orders = snap.orders_of_magnitude
+            if np.isfinite(orders) and orders >= 1:
+                text = f"The gradient shrinks {orders:.0f} powers of ten from the last timestep to the first"
+            elif np.isfinite(orders) and orders <= -1:
+                text = f"The gradient grows {-orders:.0f} powers of ten from the last timestep to the first"
+        if text != getattr(self, "_title_text", None):
+            self._title_text = text
+            set_title(self.plot, text, self.theme)
+
+    def clear(self):
+        for item in self._all_items():
+            item.setData([], [])
+
+    def apply_theme(self, theme):
+        self.theme = theme
+        self.area.setBackground(theme.background)
+        style_plot(self.plot, theme, {"bottom": TIMESTEP_LABEL, "left": "gradient size (log scale)"})
+        style_legend(self.legend, theme)
+        set_title(self.plot, getattr(self, "_title_text", "Gradient size at each timestep (now)"), theme)
+        self._style_items()

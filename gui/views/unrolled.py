@@ -1,0 +1,293 @@
+"""Unrolled view: the network drawn as a chain of cells through time (one row per stacked layer),
+with the backward arrows drawn as thick and bright as the gradient they carry, so anyone can see
+the signal fade on its way back to the early timesteps.
+
+GUI thread only. Reads `RunHistory.latest.grad_h` (and `grad_x` for the arrows back to the inputs).
+Painted with QPainter; `refresh` only stores the few sampled numbers and schedules a repaint.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QLinearGradient, QPainter, QPen, QPolygonF
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from gui.theme import LOG_GRAD_LEVELS
+from gui.views._common import DEFAULT_THEME, Selectors, log_grad, sample_columns, vbox
+from gui.views.base import View
+
+MAX_COLUMNS = 24
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def level(log_value: float) -> float:
+    """Position of a log10 gradient on the fixed colour scale, 0 (vanished) to 1 (large); NaN stays NaN."""
+    lo, hi = LOG_GRAD_LEVELS
+    if np.isnan(log_value):
+        return float("nan")
+    return float(min(max((log_value - lo) / (hi - lo), 0.0), 1.0))
+
+
+def power_text(log_value: float) -> str:
+    if np.isnan(log_value):
+        return "NaN"
+    if np.isposinf(log_value):
+        return "∞"
+    if np.isneginf(log_value):
+        return "0"
+    return "10" + str(int(round(log_value))).translate(SUPERSCRIPT)
+
+
+class _Canvas(QWidget):
+    def __init__(self, view: "UnrolledView"):
+        super().__init__(view)
+        self.view = view
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.setMinimumSize(200, 150)
+
+    def paintEvent(self, event):
+        painter = QPainter(self)
+        try:
+            self.view._paint(painter, QRectF(self.rect()))
+        finally:
+            painter.end()
+
+
+class UnrolledView(View):
+    view_id = "unrolled"
+    title = "Unrolled network"
+    explanation = ("The network unrolled through time: each box is one layer at one timestep, and time runs "
+                   "left to right. Grey arrows carry the signal forward; coloured arrows carry the gradient "
+                   "back. The thinner and darker a backward arrow, the less learning signal reaches that step.")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setToolTip(self.explanation)
+        self.theme = DEFAULT_THEME
+        self._infos = []
+        self._histories = []
+        self.columns = np.zeros(0, dtype=int)   # sampled timesteps
+        self.log_h = np.zeros((0, 0))            # (layers, columns) log10 grad_h at those timesteps
+        self.log_x = np.zeros(0)                 # (columns,) log10 grad_x
+        self.n_steps = 0
+        self.step = None
+        layout = vbox(self)
+        self.selectors = Selectors(self, layer=False)
+        layout.addWidget(self.selectors)
+        self.canvas = _Canvas(self)
+        layout.addWidget(self.canvas, 1)
+        self.selectors.run_combo.currentIndexChanged.connect(self._run_changed)
+        self.apply_theme(self.theme)
+
+    # ------------------------------------------------------------------ interface
+    def set_runs(self, infos):
+        self._infos = list(infos)
+        self.selectors.set_runs(self._infos)
+
+    def refresh(self, histories):
+        self._histories = histories
+        infos = [h.info for h in histories]
+        if infos != self._infos:
+            self.set_runs(infos)
+        snap = histories[self.selectors.run_index(len(histories))].latest if histories else None
+        if snap is None:
+            if self.step is not None or len(self.columns):
+                self.columns, self.log_h, self.log_x, self.step = np.zeros(0, dtype=int), np.zeros((0, 0)), \
+                    np.zeros(0), None
+                self.canvas.update()
+            return
+        if snap.step == self.step and snap.grad_h.shape[1] == self.n_steps:
+            return  # nothing new to draw
+        T = snap.grad_h.shape[1]
+        if T != self.n_steps or len(self.columns) == 0:
+            self.n_steps = T
+            self.columns = sample_columns(T, MAX_COLUMNS)
+        self.log_h = log_grad(snap.grad_h[:, self.columns].astype(np.float64))
+        self.log_x = log_grad(snap.grad_x[self.columns].astype(np.float64))
+        self.step = snap.step
+        self.canvas.update()
+
+    def clear(self):
+        self._histories = []
+        self.columns, self.log_h, self.log_x, self.step = np.zeros(0, dtype=int), np.zeros((0, 0)), np.zeros(0), None
+        self.canvas.update()
+
+    def apply_theme(self, theme):
+        self.theme = theme
+        cmap = pg.colormap.get(theme.colormap)
+        table = cmap.getLookupTable(0.0, 1.0, 256, alpha=False)
+        self._lut = [QColor(int(r), int(g), int(b)) for r, g, b in table]
+        self.selectors.apply_theme(theme)
+        self.canvas.update()
+
+    def _run_changed(self, *_):
+        self.step = None
+        if self._histories:
+            self.refresh(self._histories)
+
+    # ------------------------------------------------------------------ painting
+    def _color(self, lvl: float) -> QColor:
+        if np.isnan(lvl):
+            return QColor(self.theme.warning)
+        return self._lut[int(round(lvl * 255))]
+
+    def _paint(self, p: QPainter, rect: QRectF):
+        t = self.theme
+        p.setRenderHint(QPainter.Antialiasing, True)
+        p.fillRect(rect, QColor(t.background))
+        fg = QColor(t.foreground)
+        base_font = QFont()
+        base_font.setPointSize(t.font_pt)
+        small_font = QFont()
+        small_font.setPointSize(max(6, t.font_pt - 2))
+        p.setFont(base_font)
+        line_h = p.fontMetrics().height()
+        title = "Backward through time: thick, bright arrows = strong gradient; thin, dark = faded"
+        p.setPen(fg)
+        p.drawText(QRectF(rect.left() + 8, rect.top() + 4, rect.width() - 16, line_h * 1.3),
+                   Qt.AlignHCenter | Qt.AlignVCenter | Qt.TextSingleLine, title)
+        if len(self.columns) == 0 or self.log_h.size == 0:
+            p.drawText(rect, Qt.AlignCenter, "No training steps yet: press Start or Step.")
+            return
+        L, n = self.log_h.shape
+        label_w = p.fontMetrics().horizontalAdvance("layer 8 ") if L > 1 else 8
+        legend_h = line_h * 2.6
+        top = rect.top() + line_h * 1.6 + line_h * 1.4   # title, then room for the loss box
+        bottom = rect.bottom() - legend_h - line_h * 2.6  # room for input arrows and timestep labels
+        left, right = rect.left() + label_w + 6, rect.right() - 8
+        cw = (right - left) / n
+        rh = max((bottom - top) / L, 10.0)
+        bw = cw * 0.56
+        bh = min(rh * 0.56, max(bw * 0.9, 14.0))
+        scale = t.line_width / 2.0
+        max_arrow = max(1.5, min(cw - bw, rh - bh) * 0.45)
+
+        def centre(layer, col):
+            return QPointF(left + cw * (col + 0.5), top + rh * (L - 1 - layer + 0.5))
+
+        grey = QColor(t.foreground)
+        grey.setAlphaF(0.45)
+        forward_pen = QPen(grey, max(1.0, scale))
+
+        # forward arrows (thin, grey) and backward arrows (gradient-coloured) between timesteps
+        for layer in range(L):
+            for col in range(n - 1):
+                a, b = centre(layer, col), centre(layer, col + 1)
+                x0, x1 = a.x() + bw / 2 + 2, b.x() - bw / 2 - 2
+                gap = self.columns[col + 1] - self.columns[col] > 1
+                _arrow(p, QPointF(x0, a.y() - bh * 0.22), QPointF(x1, a.y() - bh * 0.22), forward_pen, 5 * scale + 3)
+                lvl = level(self.log_h[layer, col])
+                self._backward(p, QPointF(x1, a.y() + bh * 0.22), QPointF(x0, a.y() + bh * 0.22), lvl, max_arrow, scale)
+                if gap:
+                    p.setFont(small_font)
+                    p.setPen(fg)
+                    p.drawText(QRectF(x0, a.y() - bh * 0.22 - line_h, x1 - x0, line_h * 0.9),
+                               Qt.AlignCenter, "…")
+                    p.setFont(base_font)
+        # between stacked layers: forward up (left), backward down (right)
+        for layer in range(L - 1):
+            for col in range(n):
+                lo_c, hi_c = centre(layer, col), centre(layer + 1, col)
+                y0, y1 = lo_c.y() - bh / 2 - 2, hi_c.y() + bh / 2 + 2
+                _arrow(p, QPointF(lo_c.x() - bw * 0.22, y0), QPointF(hi_c.x() - bw * 0.22, y1), forward_pen, 5 * scale + 3)
+                self._backward(p, QPointF(hi_c.x() + bw * 0.22, y1), QPointF(lo_c.x() + bw * 0.22, y0),
+                               level(self.log_h[layer, col]), max_arrow, scale)
+        # inputs below the bottom row: the gradient that reaches each input
+        p.setFont(small_font)
+        for col in range(n):
+            c = centre(0, col)
+            y_box = c.y() + bh / 2 + 2
+            y_in = y_box + max(line_h * 1.2, rh * 0.25)
+            _arrow(p, QPointF(c.x() - bw * 0.22, y_in), QPointF(c.x() - bw * 0.22, y_box), forward_pen, 4 * scale + 2)
+            if col < len(self.log_x):
+                self._backward(p, QPointF(c.x() + bw * 0.22, y_box), QPointF(c.x() + bw * 0.22, y_in),
+                               level(self.log_x[col]), max_arrow, scale)
+            p.setPen(fg)
+            p.drawText(QRectF(c.x() - cw / 2, y_in + 2, cw, line_h), Qt.AlignHCenter | Qt.AlignTop,
+                       f"t={self.columns[col]}")
+        p.setFont(base_font)
+        # the cells
+        box_font = QFont(small_font)
+        fits = p.fontMetrics().horizontalAdvance("10⁻¹⁰") < bw * 1.05 and bh > line_h * 0.8
+        for layer in range(L):
+            for col in range(n):
+                c = centre(layer, col)
+                lvl = level(self.log_h[layer, col])
+                fill = self._color(lvl)
+                box = QRectF(c.x() - bw / 2, c.y() - bh / 2, bw, bh)
+                p.setPen(QPen(fg, max(1.0, scale)))
+                p.setBrush(QBrush(fill))
+                p.drawRoundedRect(box, 4, 4)
+                if fits:
+                    p.setFont(box_font)
+                    p.setPen(QColor("#000000") if (np.isnan(lvl) or fill.lightnessF() > 0.55) else QColor("#ffffff"))
+                    p.drawText(box, Qt.AlignCenter, power_text(self.log_h[layer, col]))
+        p.setFont(base_font)
+        # layer labels
+        if L > 1:
+            p.setPen(fg)
+            for layer in range(L):
+                c = centre(layer, 0)
+                p.drawText(QRectF(rect.left() + 2, c.y() - line_h / 2, label_w, line_h),
+                           Qt.AlignLeft | Qt.AlignVCenter, f"layer {layer + 1}")
+        # the loss, fed by the top layer's last step
+        c = centre(L - 1, n - 1)
+        loss_box = QRectF(c.x() - bw * 0.6, top - line_h * 1.35, bw * 1.2, line_h * 1.15)
+        p.setPen(QPen(QColor(t.accent), max(1.0, scale)))
+        p.setBrush(Qt.NoBrush)
+        p.drawRoundedRect(loss_box, 6, 6)
+        p.drawText(loss_box, Qt.AlignCenter, "loss")
+        _arrow(p, QPointF(c.x(), c.y() - bh / 2 - 1), QPointF(c.x(), loss_box.bottom() + 1), forward_pen, 4 * scale + 2)
+        self._paint_legend(p, QRectF(rect.left() + 8, rect.bottom() - legend_h, rect.width() - 16, legend_h),
+                           small_font)
+
+    def _backward(self, p, start, end, lvl, max_width, scale):
+        if np.isnan(lvl):
+            pen = QPen(QColor(self.theme.warning), max(1.0, scale), Qt.DashLine)
+            _arrow(p, start, end, pen, 5 * scale + 3)
+            return
+        width = 0.8 + (max_width - 0.8) * lvl
+        pen = QPen(self._color(lvl), width)
+        pen.setCapStyle(Qt.FlatCap)
+        _arrow(p, start, end, pen, max(5 * scale + 3, width * 1.6))
+
+    def _paint_legend(self, p, rect, small_font):
+        t = self.theme
+        p.setFont(small_font)
+        fm = p.fontMetrics()
+        left_text, right_text = "gradient 10⁻¹² (vanished)", "10² (large)"
+        lw, rw = fm.horizontalAdvance(left_text) + 8, fm.horizontalAdvance(right_text) + 8
+        bar_w = min(rect.width() - lw - rw, 360)
+        x0 = rect.center().x() - (bar_w + lw + rw) / 2
+        bar = QRectF(x0 + lw, rect.top() + rect.height() * 0.3, bar_w, rect.height() * 0.4)
+        grad = QLinearGradient(bar.topLeft(), bar.topRight())
+        for i in range(0, 256, 32):
+            grad.setColorAt(i / 255, self._lut[i])
+        grad.setColorAt(1.0, self._lut[255])
+        p.fillRect(bar, QBrush(grad))
+        p.setPen(QColor(t.foreground))
+        p.drawText(QRectF(x0, bar.top() - 4, lw, bar.height() + 8), Qt.AlignVCenter | Qt.AlignLeft, left_text)
+        p.drawText(QRectF(bar.right() + 8, bar.top() - 4, rw, bar.height() + 8), Qt.AlignVCenter | Qt.AlignLeft,
+                   right_text)
+
+
+def _arrow(p: QPainter, start: QPointF, end: QPointF, pen: QPen, head: float):
+    """A straight arrow from start to end; the head is filled in the pen's colour."""
+    dx, dy = end.x() - start.x(), end.y() - start.y()
+    length = (dx * dx + dy * dy) ** 0.5
+    if length < 1:
+        return
+    ux, uy = dx / length, dy / length
+    head = min(head, length * 0.6)
+    shaft_end = QPointF(end.x() - ux * head * 0.8, end.y() - uy * head * 0.8)
+    p.setPen(pen)
+    p.drawLine(start, shaft_end)
+    px, py = -uy, ux
+    half = max(head * 0.55, pen.widthF() * 0.9)
+    tip = QPolygonF([end, QPointF(end.x() - ux * head + px * half, end.y() - uy * head + py * half),
+                     QPointF(end.x() - ux * head - px * half, end.y() - uy * head - py * half)])
+    p.setPen(Qt.NoPen)
+    p.setBrush(pen.color())
+    p.drawPolygon(tip)
+    p.setBrush(Qt.NoBrush)
