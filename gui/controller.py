@@ -147,6 +147,12 @@ class TrainingController(QObject):
             self._pending_runs = infos
         self.runs_changed.emit(infos)
 
+    def current_runs(self):
+        """The RunInfos of the newest run set (None until the worker has built one), for a window
+        that connects to `runs_changed` after the worker may already have announced it."""
+        with self._lock:
+            return self._pending_runs
+
     def take_updates(self):
         """Everything that arrived since the last call: (list of snapshot lists per run, steps/s), or None."""
         with self._lock:

@@ -1,0 +1,180 @@
+"""Window entry point: `python main.py [--lesson NAME] [--config FILE] [--set KEY=VALUE ...] ...`.
+
+Runs on the GUI thread of the main process. Bad arguments or settings print one clear message and
+exit with status 2, never a traceback. The training worker is started before the window is built,
+so its torch start-up overlaps window construction. `--quit-after` runs a timed, self-closing
+session (training starts at once) and `--stats` writes its performance figures as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+
+START = time.perf_counter()
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        from engine.cli import UsageError
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="main.py", description="RNN Gradient Lab: watch gradients vanish and explode while a "
+                "recurrent network trains. Headless commands: `main.py train --help`, `main.py lessons`.")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--lesson", help="start from a guided lesson (list them with `main.py lessons`)")
+    source.add_argument("--config", help="start from a JSON or TOML settings file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one setting, e.g. --set cell=lstm; repeatable")
+    p.add_argument("--quit-after", type=float, metavar="SECONDS",
+                   help="start training at once and close the window after this many seconds")
+    p.add_argument("--stats", metavar="FILE", help="with --quit-after: write frame rate, training speed and "
+                   "UI responsiveness figures to this JSON file")
+    p.add_argument("--screenshot", metavar="FILE", help="with --quit-after: save a PNG of the window just before quitting")
+    p.add_argument("--in-process", action="store_true",
+                   help="train in a thread of this process instead of a worker process (for debugging)")
+    return p
+
+
+class StallMeter:
+    """Measures how late a 10 ms heartbeat timer fires on the GUI thread: the UI's responsiveness."""
+
+    INTERVAL_MS = 10
+
+    def __init__(self):
+        from PySide6.QtCore import Qt, QTimer
+        self.lateness_ms: list[float] = []
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(self.INTERVAL_MS)
+        self.timer.timeout.connect(self._beat)
+        self.last = None
+
+    def start(self):
+        self.last = time.perf_counter()
+        self.timer.start()
+
+    def _beat(self):
+        now = time.perf_counter()
+        self.lateness_ms.append(max(0.0, (now - self.last) * 1000.0 - self.INTERVAL_MS))
+        self.last = now
+
+    def percentile(self, q: float) -> float:
+        if not self.lateness_ms:
+            return 0.0
+        ordered = sorted(self.lateness_ms)
+        return ordered[min(len(ordered) - 1, int(round(q / 100.0 * (len(ordered) - 1))))]
+
+
+def collect_stats(window, stall: StallMeter, session_start: float, session_end: float) -> dict:
+    duration = max(session_end - session_start, 1e-9)
+    training_time = (window.last_data_time - window.first_data_time
+                     if window.first_data_time is not None and window.last_data_time is not None else 0.0)
+    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    first_frame = window.first_frame_time
+    return {
+        "frames": window.frames,
+        "fps": window.frames / duration,
+        "training_steps": window.training_steps,
+        # steps over the time steps were arriving (excludes the worker's torch start-up)
+        "steps_per_second": window.training_steps / training_time if training_time > 0 else 0.0,
+        "worker_steps_per_second": window.steps_per_second,
+        "runs": len(window.configs),
+        "ui_stall_ms_p50": stall.percentile(50),
+        "ui_stall_ms_p99": stall.percentile(99),
+        "ui_stall_ms_max": max(stall.lateness_ms, default=0.0),
+        "peak_rss_mb": (self_kb + children_kb) / 1024.0,
+        "peak_rss_gui_mb": self_kb / 1024.0,
+        "peak_rss_worker_mb": children_kb / 1024.0,
+        "start_to_first_frame_s": None if first_frame is None else first_frame - START,
+        "seconds": duration,
+    }
+
+
+def main(argv: list[str]) -> int:
+    from engine.cli import UsageError, resolve_config
+    from engine.config import ConfigError
+    try:
+        args = build_parser().parse_args(argv)
+        config = resolve_config(args.lesson, args.config, args.set)
+        if args.quit_after is not None and args.quit_after <= 0:
+            raise ConfigError("--quit-after", args.quit_after, "a number of seconds greater than 0")
+        if (args.stats or args.screenshot) and args.quit_after is None:
+            raise UsageError("--stats and --screenshot need --quit-after SECONDS")
+    except (UsageError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from gui.controller import TrainingController
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName("RNN Gradient Lab")
+    _apply_style(app)
+    configs = [config]
+    if args.lesson:
+        from engine.lessons import LESSONS
+        configs += [config.replace(**s) for s in LESSONS[args.lesson].compare]
+    # Start the worker first: its torch import overlaps building the window and the views.
+    controller = TrainingController(configs, in_process=args.in_process)
+    if args.quit_after is not None:
+        controller.start()
+
+    from gui.main_window import MainWindow
+    window = MainWindow(controller)
+    if args.lesson:
+        window.load_lesson(args.lesson)  # same configs as running: only shows the narration
+    window.show()
+
+    stall = StallMeter()
+    stall.start()
+    session_start = time.perf_counter()
+    outcome = {"code": 0}
+
+    def finish():
+        if args.screenshot:
+            app.processEvents()
+            if not window.grab().save(args.screenshot):
+                print(f"error: could not write the screenshot {args.screenshot}", file=sys.stderr)
+                outcome["code"] = 1
+        session_end = time.perf_counter()
+        stall.timer.stop()
+        window.close()  # stops the worker process and the driver thread
+        if args.stats:
+            stats = collect_stats(window, stall, session_start, session_end)
+            with open(args.stats, "w", encoding="utf-8") as f:
+                json.dump(stats, f, indent=2)
+                f.write("\n")
+        app.quit()
+
+    if args.quit_after is not None:
+        QTimer.singleShot(int(args.quit_after * 1000), finish)
+    code = app.exec()
+    window.shutdown()
+    return outcome["code"] or code
+
+
+def _apply_style(app):
+    """Fusion with a dark palette: readable on a projector and matching the dark plot theme."""
+    from PySide6.QtGui import QColor, QPalette
+    app.setStyle("Fusion")
+    p = QPalette()
+    base, text = QColor("#1e2127"), QColor("#e8e8e8")
+    for role, color in ((QPalette.ColorRole.Window, "#2a2d34"), (QPalette.ColorRole.WindowText, text),
+                        (QPalette.ColorRole.Base, base), (QPalette.ColorRole.AlternateBase, "#2a2d34"),
+                        (QPalette.ColorRole.Text, text), (QPalette.ColorRole.Button, "#343842"),
+                        (QPalette.ColorRole.ButtonText, text), (QPalette.ColorRole.ToolTipBase, "#fffbe6"),
+                        (QPalette.ColorRole.ToolTipText, "#000000"), (QPalette.ColorRole.Highlight, "#3d7ab8"),
+                        (QPalette.ColorRole.HighlightedText, "#ffffff"), (QPalette.ColorRole.BrightText, "#ff5050")):
+        p.setColor(role, QColor(color))
+    p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor("#777777"))
+    p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#777777"))
+    p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, QColor("#777777"))
+    app.setPalette(p)

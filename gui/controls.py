@@ -1,0 +1,483 @@
+"""The control panel: one control per config key, grouped, filled from the registries. GUI thread only.
+
+Every edit builds a complete new Config from all the controls and validates it. A valid config is
+emitted as `config_changed(Config)`; an invalid one shows its message next to the control that
+caused it (naming the key, the value and what is allowed) and is not emitted, so the last valid
+config keeps running. `set_config` updates the controls without emitting anything.
+"""
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QSpinBox, QVBoxLayout, QWidget)
+
+from engine import registry
+from engine.config import RANGES, Config, ConfigError
+
+# Plain-language help for the keys that have no registry entry to describe them.
+KEY_HELP = {
+    "task": "What the network has to learn. Each task needs memory over a different distance.",
+    "seq_len": "Timesteps per sequence: how far back in time the gradient has to travel. "
+               "(copy: the delay; digits: 64 for pixel by pixel or 8 for row by row.)",
+    "batch": "Sequences per training step. Larger batches give smoother gradients but slower steps.",
+    "cell": "The recurrent cell: how new memory is made from the input and the old memory.",
+    "activation": "The squashing function of the vanilla RNN cell (LSTM and GRU have their own).",
+    "layers": "Recurrent layers stacked on top of each other (1 to 8). The gradient also has to pass "
+              "down through the layers.",
+    "hidden": "Units per recurrent layer: the size of the network's memory.",
+    "skip": "Residual connections between stacked layers: each layer adds its input to its output, "
+            "giving the gradient a short path down through the stack.",
+    "attention": "The readout looks at every top-layer hidden state, not only the last one, so the "
+                 "gradient can reach early timesteps directly.",
+    "init": "How the recurrent weights start out. Their size decides whether the gradient shrinks or "
+            "grows at each step back in time.",
+    "spectral_radius": "Rescale each recurrent matrix so its largest eigenvalue has this size. Below 1 "
+                       "gradients tend to vanish, above 1 to explode. Unticked: keep the initializer's scale.",
+    "optimizer": "How a gradient is turned into a weight update.",
+    "lr": "Learning rate: how big each update is. The arrows step through 1, 2, 5 x powers of ten.",
+    "clip": "Gradient clipping caps very large gradients so one bad step cannot throw the weights away.",
+    "clip_threshold": "Clip by norm: the largest total gradient norm allowed. Clip by value: the largest "
+                      "size allowed for a single gradient entry.",
+    "seed": "Seeds the weights and the data: the same seed gives the same numbers, so runs compare fairly.",
+    "device": "Where training runs: auto uses a CUDA GPU when there is one, otherwise the CPU.",
+}
+
+GROUPS = (
+    ("Task", ("task", "seq_len", "batch")),
+    ("Network", ("cell", "activation", "layers", "hidden", "skip", "attention")),
+    ("Initialization", ("init", "spectral_radius")),
+    ("Training", ("optimizer", "lr", "clip", "clip_threshold")),
+    ("Run", ("seed", "device")),
+)
+
+LABEL_WIDTH = 110
+LABELS = {"seq_len": "sequence length", "batch": "batch size", "hidden": "hidden units",
+          "skip": "skip connections", "attention": "attention readout", "init": "initializer",
+          "spectral_radius": "spectral radius", "lr": "learning rate", "clip": "clipping",
+          "clip_threshold": "clip threshold"}
+
+DEVICES = {"auto": ("auto", "CUDA when present, otherwise CPU"), "cpu": ("CPU", "Always train on the CPU"),
+           "cuda": ("CUDA GPU", "Train on the first CUDA GPU (only if one is present)")}
+
+
+def choices(key: str) -> list[tuple[str, str, str]]:
+    """(name, label, description) for every choice of a menu key, straight from the registries."""
+    if key == "device":
+        return [(name, label, text) for name, (label, text) in DEVICES.items()]
+    if key == "task":
+        return [(t.name, t.label, t.description) for t in registry.TASKS.values()]
+    return [(e.name, e.label, e.description) for e in registry.describe(key).values()]
+
+
+def nice_steps(value: float, steps: int) -> float:
+    """Move `steps` places along the 1, 2, 5 x 10^k ladder from `value`."""
+    ladder = (1.0, 2.0, 5.0)
+    exponent = math.floor(math.log10(value))
+    mantissa = value / 10 ** exponent
+    index = min(range(3), key=lambda i: abs(ladder[i] - mantissa))
+    position = exponent * 3 + index + steps
+    return ladder[position % 3] * 10 ** (position // 3)
+
+
+class LogSpinBox(QDoubleSpinBox):
+    """A spin box for quantities spanning decades (learning rate): shows 0.001 or 1e-05, steps 1-2-5."""
+
+    def __init__(self, minimum: float, maximum: float, parent=None):
+        super().__init__(parent)
+        self.setDecimals(12)
+        self.setRange(minimum, maximum)
+        self.setKeyboardTracking(False)
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:.4g}"
+
+    def valueFromText(self, text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text, pos):
+        t = text.strip()
+        if not t:
+            return QValidator.State.Intermediate, text, pos
+        try:
+            v = float(t)
+        except ValueError:
+            ok = all(ch in "0123456789.eE-+" for ch in t)
+            return (QValidator.State.Intermediate if ok else QValidator.State.Invalid), text, pos
+        if self.minimum() <= v <= self.maximum():
+            return QValidator.State.Acceptable, text, pos
+        return QValidator.State.Intermediate, text, pos
+
+    def stepBy(self, steps: int):
+        self.setValue(min(max(nice_steps(self.value(), steps), self.minimum()), self.maximum()))
+
+
+class _Field(QWidget):
+    """A control with its error message underneath (hidden while the value is fine)."""
+
+    def __init__(self, control: QWidget, extra: QWidget | None = None):
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(1)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        if extra is not None:
+            row.addWidget(extra)
+        row.addWidget(control, 1)
+        layout.addLayout(row)
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #ff6b6b;")
+        self.error.setVisible(False)
+        layout.addWidget(self.error)
+
+    def show_error(self, text: str):
+        self.error.setText(text)
+        self.error.setVisible(bool(text))
+
+
+class ControlPanel(QWidget):
+    config_changed = Signal(object)  # Config: a complete, validated new config
+
+    def __init__(self, config: Config | None = None, parent=None):
+        super().__init__(parent)
+        self._config = config or Config()
+        self.controls: dict[str, QWidget] = {}
+        self.fields: dict[str, _Field] = {}
+        self._updating = False
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        for title, keys in GROUPS:
+            box = QGroupBox(title)
+            form = QFormLayout(box)
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            form.setContentsMargins(6, 4, 6, 4)
+            for key in keys:
+                field = self._make_field(key)
+                label = QLabel(LABELS.get(key, key))
+                label.setMinimumWidth(LABEL_WIDTH)
+                label.setToolTip(KEY_HELP[key])
+                form.addRow(label, field)
+            layout.addWidget(box)
+        self.general_error = QLabel()
+        self.general_error.setWordWrap(True)
+        self.general_error.setStyleSheet("color: #ff6b6b;")
+        self.general_error.setVisible(False)
+        layout.addWidget(self.general_error)
+        layout.addStretch(1)
+        self.set_config(self._config)
+
+    # ------------------------------------------------------------------ building
+    def _make_field(self, key: str) -> _Field:
+        extra = None
+        if key in ("task", "cell", "activation", "init", "optimizer", "clip", "device"):
+            control = QComboBox()
+            for i, (name, label, text) in enumerate(choices(key)):
+                control.addItem(label, name)
+                control.setItemData(i, text, Qt.ItemDataRole.ToolTipRole)
+            control.currentIndexChanged.connect(lambda _=0, k=key: self._edited(k))
+        elif key in RANGES:
+            control = QSpinBox()
+            lo, hi = RANGES[key]
+            control.setRange(lo, hi)
+            control.setKeyboardTracking(False)
+            control.setAccelerated(True)
+            control.valueChanged.connect(lambda _=0, k=key: self._edited(k))
+        elif key in ("skip", "attention"):
+            control = QCheckBox()
+            control.toggled.connect(lambda _=False, k=key: self._edited(k))
+        elif key == "spectral_radius":
+            control = QDoubleSpinBox()
+            control.setRange(0.01, 100.0)
+            control.setDecimals(2)
+            control.setValue(1.0)
+            control.setSingleStep(0.05)
+            control.setKeyboardTracking(False)
+            control.valueChanged.connect(lambda _=0, k=key: self._edited(k))
+            extra = QCheckBox()
+            extra.setToolTip("Tick to rescale the recurrent matrices to the spectral radius on the right.")
+            extra.toggled.connect(lambda _=False, k=key: self._edited(k))
+            self.spectral_enabled = extra
+        elif key == "lr":
+            control = LogSpinBox(1e-6, 10.0)
+            control.valueChanged.connect(lambda _=0, k=key: self._edited(k))
+        elif key == "clip_threshold":
+            control = LogSpinBox(1e-4, 1e6)
+            control.valueChanged.connect(lambda _=0, k=key: self._edited(k))
+        else:  # pragma: no cover - a new config key needs a control here
+            raise KeyError(f"no control for config key {key!r}")
+        control.setObjectName(key)
+        control.setToolTip(KEY_HELP[key])
+        self.controls[key] = control
+        field = _Field(control, extra)
+        self.fields[key] = field
+        return field
+
+    # ------------------------------------------------------------------ reading and writing
+    def values(self) -> dict:
+        """The controls' current values as config keys (not validated)."""
+        out = {}
+        for key, control in self.controls.items():
+            if isinstance(control, QComboBox):
+                out[key] = control.currentData()
+            elif isinstance(control, QCheckBox):
+                out[key] = control.isChecked()
+            elif isinstance(control, QSpinBox):
+                out[key] = int(control.value())
+            else:
+                out[key] = float(control.value())
+        if not self.spectral_enabled.isChecked():
+            out["spectral_radius"] = None
+        return out
+
+    def config(self) -> Config:
+        """The last valid config (what is running)."""
+        return self._config
+
+    def set_config(self, config: Config):
+        """Show `config` in the controls without emitting config_changed."""
+        self._updating = True
+        try:
+            for key, control in self.controls.items():
+                value = getattr(config, key)
+                if isinstance(control, QComboBox):
+                    control.setCurrentIndex(control.findData(value))
+                elif isinstance(control, QCheckBox):
+                    control.setChecked(bool(value))
+                elif key == "spectral_radius":
+                    self.spectral_enabled.setChecked(value is not None)
+                    if value is not None:
+                        control.setValue(value)
+                else:
+                    control.setValue(value)
+            self._config = config
+            self._show_errors(None)
+            self._update_enabled()
+        finally:
+            self._updating = False
+
+    # ------------------------------------------------------------------ editing
+    def _edited(self, key: str):
+        if self._updating:
+            return
+        if key == "task" and self.controls["task"].currentData() == "digits":
+            seq = self.controls["seq_len"]
+            if seq.value() not in (8, 64):
+                self._updating = True
+                seq.setValue(64)  # the only lengths the digits task has: pixel by pixel
+                self._updating = False
+        self._update_enabled()
+        values = self.values()
+        try:
+            config = Config(**values)
+            if config.device != self._config.device:
+                from engine.trainer import pick_device
+                pick_device(config.device)  # raises ConfigError when CUDA is missing
+        except ConfigError as exc:
+            self._show_errors(exc)
+            return
+        self._show_errors(None)
+        if config != self._config:
+            self._config = config
+            self.config_changed.emit(config)
+
+    def _show_errors(self, exc: ConfigError | None):
+        for field in self.fields.values():
+            field.show_error("")
+        self.general_error.setVisible(False)
+        if exc is None:
+            return
+        text = f"{exc}. The last valid settings keep running."
+        if exc.key in self.fields:
+            self.fields[exc.key].show_error(text)
+        else:
+            self.general_error.setText(text)
+            self.general_error.setVisible(True)
+
+    def error_text(self, key: str) -> str:
+        """The error currently shown next to `key`'s control ('' if none)."""
+        field = self.fields[key]
+        return field.error.text() if not field.error.isHidden() else ""
+
+    def _update_enabled(self):
+        rnn = self.controls["cell"].currentData() == "rnn"
+        self.controls["activation"].setEnabled(rnn)
+        for key, control in self.controls.items():
+            if isinstance(control, QComboBox) and control.currentIndex() >= 0:
+                now = control.itemData(control.currentIndex(), Qt.ItemDataRole.ToolTipRole)
+                control.setToolTip(f"{KEY_HELP[key]}\n\n{control.currentText()}: {now}")
+        if not rnn:
+            self.controls["activation"].setToolTip(KEY_HELP["activation"] + " Disabled: only the vanilla "
+                                                   "RNN cell uses it; LSTM and GRU have their own.")
+        self.controls["spectral_radius"].setEnabled(self.spectral_enabled.isChecked())
+        self.controls["clip_threshold"].setEnabled(self.controls["clip"].currentData() != "none")
+
+
+# ----------------------------------------------------------------------------- compare mode
+
+COMPARE_KEYS = tuple(k for _, keys in GROUPS for k in keys if k not in ("seed", "device"))
+SUGGESTIONS = {  # values offered for runs 2..4 when comparing a numeric key (any value can be typed)
+    "seq_len": ("50", "200", "400", "1000"), "batch": ("8", "128", "512"), "hidden": ("16", "128", "256"),
+    "layers": ("2", "4", "8"), "spectral_radius": ("none", "0.9", "1.1", "1.5"),
+    "lr": ("0.0001", "0.01", "0.1", "0.5"), "clip_threshold": ("0.1", "10", "100"),
+}
+MAX_RUNS = 4
+DEFAULT_COMPARE_KEY = "cell"
+
+
+def _text(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+class ComparePanel(QGroupBox):
+    """Pick one setting and its values for runs 2..4; the other settings and the seed stay shared.
+
+    Emits `compare_changed` when anything here changes; the window asks `configs(base)` for the
+    complete list of run configs (run 1 is `base`)."""
+
+    compare_changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__("Compare runs", parent)
+        self.setCheckable(True)
+        self.setChecked(False)
+        self.setToolTip("Train 2 to 4 runs side by side on the same seed and data, with one setting "
+                        "different, and overlay them in every view (one colour per run).")
+        self._base = Config()
+        self._updating = False
+        form = QFormLayout(self)
+        form.setContentsMargins(6, 4, 6, 4)
+        self.key = QComboBox()
+        self.key.setMinimumContentsLength(10)
+        for key in COMPARE_KEYS:
+            self.key.addItem(LABELS.get(key, key), key)
+            self.key.setItemData(self.key.count() - 1, KEY_HELP[key], Qt.ItemDataRole.ToolTipRole)
+        self.key.setToolTip("The one setting that differs between the runs.")
+        self.key.setCurrentIndex(self.key.findData(DEFAULT_COMPARE_KEY))
+        form.addRow("setting", self.key)
+        self.count = QSpinBox()
+        self.count.setRange(2, MAX_RUNS)
+        self.count.setToolTip("How many runs to train side by side (2 to 4).")
+        form.addRow("runs", self.count)
+        self.base_label = QLabel()
+        self.base_label.setToolTip("Run 1 uses the settings of the panel above.")
+        form.addRow("run 1", self.base_label)
+        self.values: list[QComboBox] = []
+        self.value_labels: list[QLabel] = []
+        for run in range(2, MAX_RUNS + 1):
+            box = QComboBox()
+            box.setEditable(True)
+            box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+            box.setToolTip(f"The value run {run} uses for the compared setting (pick or type one).")
+            box.activated.connect(lambda _=0: self._edited())
+            box.lineEdit().editingFinished.connect(self._edited)
+            label = QLabel(f"run {run}")
+            form.addRow(label, box)
+            self.values.append(box)
+            self.value_labels.append(label)
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #ff6b6b;")
+        self.error.setVisible(False)
+        form.addRow(self.error)
+        self.key.currentIndexChanged.connect(self._key_changed)
+        self.count.valueChanged.connect(self._count_changed)
+        self.toggled.connect(lambda _=False: self._emit())
+        self._key_changed()
+        self._count_changed()
+
+    # ------------------------------------------------------------------ public
+    def set_base(self, base: Config):
+        """Run 1's config changed: show its value of the compared key."""
+        self._base = base
+        self.base_label.setText(_text(getattr(base, self.key.currentData())))
+
+    def set_compare(self, key: str, values: list, base: Config | None = None):
+        """Set the compared key and the values of runs 2.. without emitting."""
+        self._updating = True
+        try:
+            if base is not None:
+                self._base = base
+            self.key.setCurrentIndex(self.key.findData(key))
+            self._fill_options()
+            self.count.setValue(len(values) + 1)
+            for box, value in zip(self.values, values):
+                box.setCurrentText(_text(value))
+            self._count_changed()
+            self.set_base(self._base)
+        finally:
+            self._updating = False
+
+    def compared_key(self) -> str:
+        return self.key.currentData()
+
+    def configs(self, base: Config) -> list[Config]:
+        """[base, run 2, ...] in compare mode, [base] otherwise; raises ConfigError on a bad value."""
+        if not self.isChecked():
+            return [base]
+        key = self.key.currentData()
+        from engine.config import parse_value
+        out = [base]
+        for run, box in enumerate(self.values[:self.count.value() - 1], start=2):
+            text = box.currentText().strip()
+            try:
+                out.append(base.replace(**{key: parse_value(key, text)}))
+            except ConfigError as exc:
+                raise ConfigError(f"run {run} {exc.key}", exc.value, exc.allowed) from None
+        return out
+
+    def show_error(self, text: str):
+        self.error.setText(text)
+        self.error.setVisible(bool(text))
+
+    # ------------------------------------------------------------------ editing
+    def _fill_options(self):
+        key = self.key.currentData()
+        base_value = _text(getattr(self._base, key))
+        if key in ("skip", "attention"):
+            options = ["true", "false"]
+        elif key in SUGGESTIONS:
+            options = list(SUGGESTIONS[key])
+        else:
+            options = [name for name, _, _ in choices(key)]
+        others = [o for o in options if o != base_value] or options
+        for i, box in enumerate(self.values):
+            box.blockSignals(True)
+            box.clear()
+            box.addItems(options)
+            box.setCurrentText(others[i % len(others)])
+            box.blockSignals(False)
+
+    def _key_changed(self):
+        was = self._updating
+        self._updating = True
+        self._fill_options()
+        self.set_base(self._base)
+        self._updating = was
+        self._emit()
+
+    def _count_changed(self):
+        for i, (box, label) in enumerate(zip(self.values, self.value_labels)):
+            visible = i < self.count.value() - 1
+            box.setVisible(visible)
+            label.setVisible(visible)
+        self._emit()
+
+    def _edited(self):
+        self._emit()
+
+    def _emit(self):
+        if not self._updating:
+            self.compare_changed.emit()

@@ -1,0 +1,119 @@
+"""The status bar: run state, steps/s, frames/s, the gradient ratio per run, and diagnosis badges.
+
+GUI thread only. The main window pushes numbers in; this module computes nothing about training
+except asking gui.views.diagnosis (when present) for badges. Every item explains itself on hover.
+"""
+from __future__ import annotations
+
+import math
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QStatusBar, QWidget
+
+try:  # written alongside the views; the window works without it
+    from gui.views.diagnosis import diagnose
+except ImportError:  # pragma: no cover - depends on what has landed
+    diagnose = None
+
+SEVERITY_COLORS = {"ok": "#2e7d32", "info": "#1565c0", "warning": "#b26a00", "error": "#c62828",
+                   "bad": "#c62828", "good": "#2e7d32"}
+
+
+def state_text(state: str, diverged_at: int | None = None) -> str:
+    if state == "diverged":
+        return f"diverged at step {diverged_at}" if diverged_at is not None else "diverged"
+    if state == "stopped":
+        return "worker stopped"
+    return state
+
+
+def ratio_text(log10_ratio: float) -> str:
+    """log10(|grad at first step| / |grad at last step|) as words a student reads at a glance."""
+    if log10_ratio is None or math.isnan(log10_ratio):
+        return "n/a"
+    if log10_ratio == -math.inf:
+        return "0 (vanished below float precision)"
+    if log10_ratio == math.inf:
+        return "infinite (exploded)"
+    return f"10^{log10_ratio:+.1f}"
+
+
+class StatusBar(QStatusBar):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.state = QLabel("starting")
+        self.state.setToolTip("What training is doing: starting, running, paused, diverged (the loss or "
+                              "gradient became NaN or infinite) or worker stopped.")
+        self.steps = QLabel("- steps/s")
+        self.steps.setToolTip("Training steps per second, measured in the worker (all runs together).")
+        self.fps = QLabel("- frames/s")
+        self.fps.setToolTip("Redraws per second of the views (at most the display rate, about 60).")
+        self.ratios = QLabel("")
+        self.ratios.setToolTip("Per run: how the top layer's gradient at the first timestep compares with the "
+                               "last one. 10^-6 means it arrives a million times weaker: it vanished. "
+                               "10^+3 means it grew a thousandfold: it exploded.")
+        self.badges = QWidget()
+        self.badge_layout = QHBoxLayout(self.badges)
+        self.badge_layout.setContentsMargins(0, 0, 0, 0)
+        self.badge_layout.setSpacing(4)
+        self._badge_labels: list[QLabel] = []
+        self._badge_key = None
+        for widget in (self.state, self.steps, self.fps, self.ratios):
+            widget.setMinimumWidth(60)
+            self.addWidget(widget)
+        self.addPermanentWidget(self.badges)
+        self.run_colors = ("#56B4E9", "#E69F00", "#009E73", "#CC79A7")
+
+    def set_state(self, state: str, diverged_at: int | None = None):
+        self.state.setText(state_text(state, diverged_at))
+        color = {"running": "#2e7d32", "diverged": "#c62828", "stopped": "#c62828"}.get(state, "")
+        self.state.setStyleSheet(f"color: {color}; font-weight: bold;" if color else "font-weight: bold;")
+
+    def set_rates(self, steps_per_second: float | None, frames_per_second: float | None):
+        self.steps.setText("- steps/s" if steps_per_second is None else f"{steps_per_second:.1f} steps/s")
+        self.fps.setText("- frames/s" if frames_per_second is None else f"{frames_per_second:.0f} frames/s")
+
+    def set_ratios(self, histories):
+        parts = []
+        for i, h in enumerate(histories):
+            value = h.first_last_ratio.data[(h.first_last_ratio.head - 1) % h.first_last_ratio.capacity] \
+                if len(h.first_last_ratio) else float("nan")
+            color = self.run_colors[i % len(self.run_colors)]
+            name = f"run {i + 1} " if len(histories) > 1 else ""
+            parts.append(f"<span style='color:{color}'>{name}first/last step gradient {ratio_text(value)}</span>")
+        self.ratios.setText("&nbsp;&nbsp;".join(parts))
+
+    def set_badges(self, badges: list):
+        """badges: (run_index or None, Badge) pairs; a Badge has text, tooltip and severity."""
+        key = [(run, b.text, b.tooltip, getattr(b, "severity", "")) for run, b in badges]
+        if key == self._badge_key:
+            return  # unchanged: do not relayout the status bar every frame
+        self._badge_key = key
+        for label in self._badge_labels:
+            self.badge_layout.removeWidget(label)
+            label.deleteLater()
+        self._badge_labels = []
+        for run, badge in badges:
+            severity = str(getattr(badge, "severity", "info"))
+            label = QLabel(badge.text if run is None else f"run {run + 1}: {badge.text}")
+            label.setToolTip(badge.tooltip)
+            color = SEVERITY_COLORS.get(severity, "#555555")
+            label.setStyleSheet(f"background: {color}; color: white; border-radius: 3px; padding: 1px 6px;")
+            self.badge_layout.addWidget(label)
+            self._badge_labels.append(label)
+
+    def badge_texts(self) -> list[str]:
+        return [label.text() for label in self._badge_labels]
+
+    def update_diagnosis(self, histories):
+        if diagnose is None:
+            return
+        badges = []
+        for i, h in enumerate(histories):
+            if h.latest is None:
+                continue
+            try:
+                found = diagnose(h)
+            except Exception:  # a diagnosis bug must not take the window down
+                continue
+            badges += [(i if len(histories) > 1 else None, b) for b in found]
+        self.set_badges(badges)

@@ -1,0 +1,260 @@
+"""The main window end to end: views fed, controls live, pause/step/reset, compare, errors, closing."""
+import os
+import signal
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QComboBox
+
+from engine.config import Config
+
+TIMEOUT = 30_000
+SMALL = Config(seq_len=12, hidden=8, batch=4)  # the make_window fixture's default run
+
+
+def steps(window, run=0):
+    return len(window.histories[run].steps) if len(window.histories) > run else 0
+
+
+def wait_state(qtbot, window, state):
+    qtbot.waitUntil(lambda: window.state == state, timeout=TIMEOUT)
+
+
+def drain(window):
+    """Feed everything that reached the mailbox into the histories now."""
+    window._tick()
+
+
+def test_window_opens_with_controls_toolbar_and_views(make_window):
+    window = make_window()
+    assert window.windowTitle() == "RNN Gradient Lab"
+    assert "recording" in window.views
+    assert set(window.actions_by_name) >= {"play", "step", "reset", "compare"}
+    assert window.histories[0].info.config == SMALL
+    assert window.controls.config() == SMALL
+
+
+def test_snapshots_reach_every_view(make_window, qtbot):
+    from gui.views import ALL_VIEWS
+    window = make_window(view_classes=list(ALL_VIEWS) + [make_window.RecordingView])
+    fed = {key: 0 for key in window.views}
+    for key, view in window.views.items():
+        original = view.refresh
+
+        def spy(histories, key=key, original=original):
+            if histories and len(histories[0].steps):
+                fed[key] += 1
+            original(histories)
+        view.refresh = spy
+    window.play()
+    qtbot.waitUntil(lambda: all(n >= 2 for n in fed.values()), timeout=TIMEOUT)
+    window.pause()
+    assert window.views["recording"].max_steps >= 1
+    assert not window._broken_views
+
+
+# Each control, a new value, in an order that keeps every intermediate config valid.
+CHANGES = [("task", "copy"), ("seq_len", 20), ("batch", 8), ("activation", "relu"), ("layers", 2),
+           ("hidden", 16), ("skip", True), ("attention", True), ("init", "orthogonal"),
+           ("spectral_radius", 0.9), ("optimizer", "sgd"), ("lr", 0.01), ("clip", "norm"),
+           ("clip_threshold", 0.5), ("seed", 3), ("device", "cpu"), ("cell", "gru")]
+
+
+def set_control(window, key, value):
+    control = window.controls.controls[key]
+    if isinstance(control, QComboBox):
+        control.setCurrentIndex(control.findData(value))
+    elif isinstance(control, QCheckBox):
+        control.setChecked(value)
+    elif key == "spectral_radius":
+        control.setValue(value)
+        window.controls.spectral_enabled.setChecked(True)
+    else:
+        control.setValue(value)
+
+
+def test_every_control_changes_the_running_config(make_window, qtbot):
+    assert {k for k, _ in CHANGES} == set(Config().to_dict())
+    window = make_window()
+    window.play()
+    qtbot.waitUntil(lambda: steps(window) > 0, timeout=TIMEOUT)
+    for key, value in CHANGES:
+        set_control(window, key, value)
+        assert getattr(window.controller.configs[0], key) == value, key
+        assert window.controls.error_text(key) == ""
+        # The trainer in the worker picked it up: it records an event naming the key.
+        qtbot.waitUntil(lambda: any(e.detail.startswith(key + " ") or f", {key} " in e.detail
+                                    for e in window.histories[0].events), timeout=TIMEOUT)
+    window.pause()
+    wait_state(qtbot, window, "paused")
+    expected = Config(**{**SMALL.to_dict(), **dict(CHANGES)})
+    assert window.controller.configs == [expected]
+    assert window.histories[0].info.config == expected
+
+
+def test_digits_sets_length_and_bad_values_keep_the_last_valid_config(make_window):
+    window = make_window()
+    set_control(window, "cell", "lstm")
+    assert not window.controls.controls["activation"].isEnabled()
+    set_control(window, "task", "digits")
+    assert window.controller.configs[0].task == "digits"
+    assert window.controller.configs[0].seq_len == 64
+    assert window.controls.controls["seq_len"].value() == 64
+    running = window.controller.configs[0]
+    set_control(window, "seq_len", 100)
+    message = window.controls.error_text("seq_len")
+    assert "seq_len" in message and "100" in message and "64" in message
+    assert window.controller.configs[0] == running
+    set_control(window, "seq_len", 8)
+    assert window.controls.error_text("seq_len") == ""
+    assert window.controller.configs[0].seq_len == 8
+
+
+def test_pause_step_and_reset(make_window, qtbot):
+    window = make_window([SMALL, SMALL.replace(cell="gru")])
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    wait_state(qtbot, window, "running")
+    qtbot.waitUntil(lambda: steps(window) >= 3, timeout=TIMEOUT)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    wait_state(qtbot, window, "paused")
+    drain(window)
+    before = [steps(window, r) for r in range(2)]
+    assert before[0] == before[1]
+    for expected in (1, 2):
+        qtbot.keyClick(window, Qt.Key.Key_S)
+        qtbot.waitUntil(lambda: steps(window, 1) == before[1] + expected, timeout=TIMEOUT)
+        drain(window)
+        assert [steps(window, r) for r in range(2)] == [b + expected for b in before]
+    last = int(window.histories[0].steps.view()[-1])
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: steps(window) == before[0] + 3, timeout=TIMEOUT)
+    assert int(window.histories[0].steps.view()[-1]) == last + 1
+    old = window.histories[0]
+    with qtbot.waitSignal(window.controller.runs_changed, timeout=TIMEOUT):
+        qtbot.keyClick(window, Qt.Key.Key_R)
+    qtbot.waitUntil(lambda: window.histories[0] is not old, timeout=TIMEOUT)
+    assert steps(window) == 0 and window.state == "paused"
+    qtbot.keyClick(window, Qt.Key.Key_S)
+    qtbot.waitUntil(lambda: steps(window) == 1, timeout=TIMEOUT)
+    assert int(window.histories[0].steps.view()[-1]) == 1
+
+
+def test_shortcuts_work_while_a_number_box_has_focus(make_window, qtbot):
+    window = make_window()
+    spin = window.controls.controls["seq_len"]
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus, timeout=5_000)
+    qtbot.keyClick(spin, Qt.Key.Key_Space)
+    wait_state(qtbot, window, "running")
+    qtbot.keyClick(spin, Qt.Key.Key_Space)
+    wait_state(qtbot, window, "paused")
+    assert spin.value() == SMALL.seq_len
+
+
+def test_compare_mode_trains_every_run(make_window, qtbot):
+    window = make_window()
+    panel = window.compare_panel
+    panel.set_compare("cell", ["lstm", "gru"])
+    with qtbot.waitSignal(window.controller.runs_changed, timeout=TIMEOUT):
+        qtbot.keyClick(window, Qt.Key.Key_C)
+    assert window.actions_by_name["compare"].isChecked()
+    qtbot.waitUntil(lambda: len(window.histories) == 3, timeout=TIMEOUT)
+    assert [c.cell for c in window.controller.configs] == ["rnn", "lstm", "gru"]
+    assert len({c.replace(cell="rnn") for c in window.controller.configs}) == 1  # only the cell differs
+    window.play()
+    qtbot.waitUntil(lambda: all(steps(window, r) >= 2 for r in range(3)), timeout=TIMEOUT)
+    # A change to run 1's settings applies to every run; the compared key stays different.
+    set_control(window, "lr", 0.01)
+    assert [c.lr for c in window.controller.configs] == [0.01] * 3
+    assert [c.cell for c in window.controller.configs] == ["rnn", "lstm", "gru"]
+    # A bad compared value is reported and the runs keep training.
+    panel.values[0].setCurrentText("transformer")
+    panel._edited()
+    assert "transformer" in panel.error.text() and "lstm" in panel.error.text()
+    assert len(window.controller.configs) == 3
+    window.pause()
+    wait_state(qtbot, window, "paused")
+    drain(window)
+    assert "run 3" in window.status.ratios.text()
+    qtbot.keyClick(window, Qt.Key.Key_C)
+    qtbot.waitUntil(lambda: len(window.histories) == 1, timeout=TIMEOUT)
+
+
+def test_lesson_sets_config_and_shows_narration(make_window, qtbot):
+    from engine.lessons import LESSONS
+    window = make_window()
+    name, lesson = next(iter(LESSONS.items()))
+    window.load_lesson(name)
+    assert window.controller.configs[0] == lesson.config()
+    assert window.controls.config() == lesson.config()
+    assert window.narration.isVisible() and lesson.narration[:20] in window.narration.text.text()
+
+
+def test_worker_exception_is_reported_and_the_app_stays_usable(make_window, qtbot, monkeypatch):
+    from engine import trainer
+    window = make_window()
+    original = trainer.Trainer.step
+    calls = {"n": 0}
+
+    def failing_step(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("boom in the trainer")
+        return original(self)
+    monkeypatch.setattr(trainer.Trainer, "step", failing_step)
+    with qtbot.waitSignal(window.controller.errored, timeout=TIMEOUT) as blocker:
+        window.play()
+    assert "boom in the trainer" in blocker.args[0] and "Traceback" in blocker.args[1]
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=TIMEOUT)
+    assert "boom" in window.banner.message.text()
+    wait_state(qtbot, window, "paused")
+    drain(window)
+    before = steps(window)
+    window.play()
+    qtbot.waitUntil(lambda: steps(window) > before + 2, timeout=TIMEOUT)
+    window.pause()
+
+
+def test_a_bad_config_reaching_the_worker_is_reported(make_window, qtbot):
+    window = make_window()
+    with qtbot.waitSignal(window.controller.errored, timeout=TIMEOUT) as blocker:
+        window.controller.set_configs([SMALL.replace(device="cuda")])  # no CUDA here
+        window.controller.step()
+    assert "device" in blocker.args[0]
+    window.apply_configs([SMALL.replace(hidden=10)])
+    window.step_once()
+    qtbot.waitUntil(lambda: steps(window) >= 1 and window.histories[0].info.config.hidden == 10, timeout=TIMEOUT)
+
+
+def test_closing_mid_training_stops_thread_and_process(make_window, qtbot):
+    window = make_window(in_process=False)
+    controller = window.controller
+    window.play()
+    qtbot.waitUntil(lambda: steps(window) >= 3, timeout=TIMEOUT)
+    process = controller._process
+    assert process.is_alive()
+    with qtbot.waitSignal(controller.finished, timeout=TIMEOUT):
+        window.close()
+    assert not controller._driver.isRunning()
+    assert not process.is_alive() and process.exitcode is not None
+
+
+def test_killed_worker_is_reported_and_reset_recovers(make_window, qtbot):
+    window = make_window(in_process=False)
+    window.play()
+    qtbot.waitUntil(lambda: steps(window) >= 1, timeout=TIMEOUT)
+    old_process = window.controller._process
+    with qtbot.waitSignal(window.controller.errored, timeout=TIMEOUT) as blocker:
+        os.kill(old_process.pid, signal.SIGKILL)
+    assert "stopped unexpectedly" in blocker.args[0]
+    wait_state(qtbot, window, "stopped")
+    assert window.status.state.text() == "worker stopped"
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=TIMEOUT)
+    assert "Reset" in window.banner.message.text()
+    old = window.histories[0]
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    qtbot.waitUntil(lambda: window.histories[0] is not old, timeout=TIMEOUT)
+    assert window.controller._process is not old_process and window.controller.alive()
+    window.play()
+    qtbot.waitUntil(lambda: steps(window) >= 2, timeout=TIMEOUT)
+    window.pause()
