@@ -1,0 +1,85 @@
+"""The command line of the window, the timed self-closing session, and cross-thread signal volume."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def run_main(*args, timeout=120):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--set", "foo=1"], ["foo", "known keys"]),
+    (["--set", "seq_len=abc"], ["seq_len", "abc", "integer"]),
+    (["--set", "cell=transformer"], ["cell", "transformer", "lstm"]),
+    (["--set", "task=adding", "--set", "seq_len=1"], ["seq_len", "at least 2"]),
+    (["--lesson", "no-such-lesson"], ["--lesson", "no-such-lesson", "vanishing-tanh"]),
+    (["--config", "/no/such/file.toml"], ["/no/such/file.toml", "cannot be read"]),
+    (["--bogus"], ["unrecognized", "--bogus"]),
+    (["--quit-after", "-1"], ["--quit-after", "-1"]),
+    (["--stats", "x.json"], ["--quit-after"]),
+])
+def test_bad_arguments_exit_2_with_a_message(args, words):
+    result = run_main(*args)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in result.stderr, (word, result.stderr)
+
+
+def test_timed_session_writes_stats_and_screenshot(tmp_path):
+    stats_path, shot = tmp_path / "stats.json", tmp_path / "window.png"
+    result = run_main("--quit-after", "4", "--stats", str(stats_path), "--screenshot", str(shot),
+                      "--set", "seq_len=20", "--set", "hidden=16")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    stats = json.loads(stats_path.read_text())
+    for key in ("frames", "fps", "training_steps", "steps_per_second", "ui_stall_ms_p50", "ui_stall_ms_p99",
+                "ui_stall_ms_max", "peak_rss_mb", "start_to_first_frame_s"):
+        assert key in stats, key
+    assert stats["frames"] > 0 and stats["training_steps"] > 0 and stats["peak_rss_mb"] > 0
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class _Emitter(QThread):
+    payload = Signal(int, object, str, bool)
+
+    def __init__(self, count):
+        super().__init__()
+        self.count = count
+
+    def run(self):
+        for i in range(self.count):
+            self.payload.emit(i, {"values": [i, i * 0.5], "flag": i % 2 == 0}, f"message {i}", i % 3 == 0)
+
+
+class _Receiver(QObject):
+    def __init__(self):
+        super().__init__()
+        self.received = []
+
+    @Slot(int, object, str, bool)
+    def take(self, i, data, text, flag):
+        self.received.append((i, data["values"][1], text, flag))
+
+
+def test_thousands_of_queued_cross_thread_signals_arrive_intact(qtbot):
+    """Guards against PySide6 6.12's Signal.emit reference-count bug (a crash after a few thousand)."""
+    count = 6000
+    emitter, receiver = _Emitter(count), _Receiver()
+    emitter.payload.connect(receiver.take, Qt.ConnectionType.QueuedConnection)
+    with qtbot.waitSignal(emitter.finished, timeout=60_000):
+        emitter.start()
+    emitter.wait()
+    qtbot.waitUntil(lambda: len(receiver.received) == count, timeout=60_000)
+    assert [r[0] for r in receiver.received] == list(range(count))
+    assert all(r == (i, i * 0.5, f"message {i}", i % 3 == 0) for i, r in enumerate(receiver.received))
