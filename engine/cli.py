@@ -79,7 +79,13 @@ class Progress:
 def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True) -> dict:
     """Train for `steps` steps (or until divergence or Ctrl-C) and write the run's files."""
     use_one_thread()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise cfg.ConfigError("--out", str(out_dir), "a folder (new or existing), not a file", "is a file")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cfg.ConfigError("--out", str(out_dir), "a folder that can be created",
+                              f"cannot be created ({exc.strerror or exc.__class__.__name__})") from None
     cfg.save(config, out_dir / "config.json")
     trainer = Trainer(config)
     log = MetricsLog()

@@ -152,3 +152,14 @@ def test_main_py_as_a_process(tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == ["error: lr: 0.0 is not allowed; allowed: a number greater than 0 "
                                                "and at most 10"]
+
+
+def test_out_path_that_is_a_file_exits_2_without_traceback(tmp_path):
+    """--out naming a file (or a path under one) is bad input: one-line message, exit 2."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    for out in (blocker, blocker / "run"):
+        result = subprocess.run([sys.executable, "main.py", "train", "--steps", "1", "--out", str(out),
+                                 "--set", "seq_len=4", "--set", "hidden=2"],
+                                cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
