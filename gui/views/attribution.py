@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (DEFAULT_THEME, TIMESTEP_LABEL, brush, finite, pen, positive_finite,
+from gui.views._common import (DEFAULT_THEME, TIMESTEP_LABEL, brush, finite, pen, positive_finite, power_of_ten,
                                run_labels, set_title, structure_key, style_legend, style_plot, vbox)
 from gui.views.base import View
 
@@ -19,10 +19,12 @@ def influence_title(grad_x) -> str:
     if len(g) < 2 or not np.isfinite(g).all() or g[-1] <= 0:
         return "Influence of each input on the loss"
     orders = np.log10(g[-1]) - np.log10(max(g[0], 1e-45))
+    if g[0] == 0:
+        return "Recent inputs dominate: the first input has no influence at all"
     if orders >= 1:
-        return f"Recent inputs dominate: the last input counts 10^{orders:.0f}× more than the first"
+        return f"Recent inputs dominate: the last input counts {power_of_ten(round(orders))}× more than the first"
     if orders <= -1:
-        return f"Early inputs dominate: the first input counts 10^{-orders:.0f}× more than the last"
+        return f"Early inputs dominate: the first input counts {power_of_ten(round(-orders))}× more than the last"
     return "Early and recent inputs count about equally"
 
 
@@ -54,6 +56,7 @@ class AttributionView(View):
         self.attention_plot.setXLink(self.plot)
         self.legend = self.plot.addLegend(offset=(-10, 10))
         self.x = np.zeros(0)
+        self._n_steps = 0
         self.apply_theme(self.theme)
 
     def set_runs(self, infos):
@@ -108,6 +111,9 @@ class AttributionView(View):
                 self.attention_curves[run].setData([], [])
                 continue
             g = snap.grad_x
+            if len(g) != self._n_steps:
+                self._n_steps = len(g)
+                self.plot.setXRange(-0.5, len(g) - 0.5, padding=0.01)  # always the whole sequence
             self.curves[run].setData(*positive_finite(self._xs(len(g)), g))
             if snap.attention is None:
                 self.attention_curves[run].setData([], [])

@@ -49,7 +49,15 @@ def diagnose(history) -> list[Badge]:
             "error"))
     if snap is not None and snap.grad_h.shape[1] > 1:
         orders = gradient_orders(snap.grad_h)
-        if np.isfinite(orders) and orders >= 1:
+        top = snap.grad_h[-1]
+        if np.isfinite(orders) and top[0] == 0:
+            badges.append(Badge(
+                "gradient vanished completely before the first timestep",
+                "The learning signal is exactly zero at the first timestep: it shrank below the smallest "
+                "number the computer can store (over 40 orders of magnitude below the last timestep). "
+                "Nothing that depends on early inputs can be learned.",
+                "warning"))
+        elif np.isfinite(orders) and orders >= 1:
             badges.append(Badge(
                 f"gradient at the first timestep is {orders:.0f} orders of magnitude below the last",
                 f"The learning signal reaching the first input is about 10^{orders:.0f} times weaker than at "

@@ -79,7 +79,9 @@ class LossView(View):
                 self.baselines.append(line)
         self._event_key = None
         names = {i.metric_name for i in infos}
-        self._metric_name = names.pop() if len(names) == 1 else "task score"
+        # the axis is short: "accuracy (|error| < 0.04)" -> "accuracy" (the full name goes in the tooltip)
+        self._metric_name = names.pop().split(" (")[0] if len(names) == 1 else "task score"
+        self.metric_plot.getAxis("left").setToolTip(", ".join(sorted({i.metric_name for i in infos})))
         self.apply_theme(self.theme)
 
     def refresh(self, histories):

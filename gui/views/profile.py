@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (DEFAULT_THEME, TIMESTEP_LABEL, pen, positive_finite, run_labels,
-                               set_title, structure_key, style_legend, style_plot, vbox)
+from gui.views._common import (DEFAULT_THEME, TIMESTEP_LABEL, brush, font, pen, positive_finite,
+                               power_of_ten, run_labels, set_title, structure_key, style_legend,
+                               style_plot, vbox)
 from gui.views.base import View
 
 LOG_LIMIT = 300.0   # the theory line is drawn in float64: keep 10**x finite and non-zero
@@ -53,6 +54,15 @@ class ProfileView(View):
         self.plot.setMenuEnabled(False)
         self.plot.setLogMode(x=False, y=True)
         self.legend = self.plot.addLegend(offset=(-10, 10))
+        # early timesteps whose gradient is exactly 0 (below float32's smallest number) have no
+        # point on a log axis: shade them so the gap reads as "vanished", not "missing"
+        self.underflow = pg.LinearRegionItem(movable=False)
+        self.underflow.setZValue(-10)
+        self.underflow_label = pg.InfLineLabel(self.underflow.lines[1], text="gradient is exactly 0 here",
+                                               position=0.5, rotateAxis=(1, 0), anchor=(0.5, 1))
+        self.plot.addItem(self.underflow, ignoreBounds=True)
+        self.underflow.hide()
+        self._n_steps = 0
         self.x = np.zeros(0)
         self.apply_theme(self.theme)
 
@@ -166,7 +176,25 @@ class ProfileView(View):
             prefix = f"run {run + 1} " if compare else ""
             text = f"{prefix}theory: ×{factor:.2f} per step" if np.isfinite(factor) else f"{prefix}theory: n/a"
             self._label_theory(run, curve, text)
+        self._update_underflow(histories)
         self._update_title(histories)
+
+    def _update_underflow(self, histories):
+        snap = histories[0].latest if histories else None
+        T = 0 if snap is None else snap.grad_h.shape[1]
+        if T != self._n_steps and T > 0:
+            self._n_steps = T
+            self.plot.setXRange(-0.5, T - 0.5, padding=0.01)  # always the whole sequence
+        zero = 0
+        if snap is not None:
+            g = snap.grad_h[-1]
+            positive = np.flatnonzero(g > 0)
+            zero = int(positive[0]) if len(positive) and np.isfinite(g).all() else 0
+        if zero > 0:
+            self.underflow.setRegion((-0.5, zero - 0.5))
+            self.underflow.show()
+        else:
+            self.underflow.hide()
 
     def _xs(self, n):
         if len(self.x) != n:
@@ -188,11 +216,18 @@ class ProfileView(View):
         text = "Gradient size at each timestep (now)"
         snap = histories[0].latest if histories else None
         if snap is not None:
+            g = snap.grad_h[-1]
             orders = snap.orders_of_magnitude
-            if np.isfinite(orders) and orders >= 1:
-                text = f"The gradient shrinks {orders:.0f} powers of ten from the last timestep to the first"
+            if np.isfinite(g).all() and g[-1] > 0 and g[0] == 0:
+                text = "The gradient dies out completely before the first timestep"
+            elif np.isfinite(orders) and orders >= 1:
+                text = f"Going back in time, the gradient shrinks {power_of_ten(round(orders))}×"
             elif np.isfinite(orders) and orders <= -1:
-                text = f"The gradient grows {-orders:.0f} powers of ten from the last timestep to the first"
+                text = f"Going back in time, the gradient grows {power_of_ten(round(-orders))}×"
+            elif not np.isfinite(g).all():
+                text = "The gradient is not a finite number (the run diverged)"
+            if len(histories) > 1:
+                text = "Run 1: " + text[0].lower() + text[1:]
         if text != getattr(self, "_title_text", None):
             self._title_text = text
             set_title(self.plot, text, self.theme)
@@ -206,5 +241,10 @@ class ProfileView(View):
         self.area.setBackground(theme.background)
         style_plot(self.plot, theme, {"bottom": TIMESTEP_LABEL, "left": "gradient size (log scale)"})
         style_legend(self.legend, theme)
+        self.underflow.setBrush(brush(theme.warning, 0.10))
+        for line in self.underflow.lines:
+            line.setPen(pg.mkPen(None))
+        self.underflow_label.setColor(theme.foreground)
+        self.underflow_label.setFont(font(theme, -1))
         set_title(self.plot, getattr(self, "_title_text", "Gradient size at each timestep (now)"), theme)
         self._style_items()

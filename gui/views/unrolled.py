@@ -67,11 +67,9 @@ class UnrolledView(View):
         self.theme = DEFAULT_THEME
         self._infos = []
         self._histories = []
-        self.columns = np.zeros(0, dtype=int)   # sampled timesteps
-        self.log_h = np.zeros((0, 0))            # (layers, columns) log10 grad_h at those timesteps
-        self.log_x = np.zeros(0)                 # (columns,) log10 grad_x
-        self.n_steps = 0
-        self.step = None
+        self.snapshot = None        # the shown run's latest Snapshot
+        self._sampled_for = None    # cache key of `_sampled`
+        self._sampled = None
         layout = vbox(self)
         self.selectors = Selectors(self, layer=False)
         layout.addWidget(self.selectors)
@@ -91,40 +89,42 @@ class UnrolledView(View):
         if infos != self._infos:
             self.set_runs(infos)
         snap = histories[self.selectors.run_index(len(histories))].latest if histories else None
-        if snap is None:
-            if self.step is not None or len(self.columns):
-                self.columns, self.log_h, self.log_x, self.step = np.zeros(0, dtype=int), np.zeros((0, 0)), \
-                    np.zeros(0), None
-                self.canvas.update()
-            return
-        if snap.step == self.step and snap.grad_h.shape[1] == self.n_steps:
+        if snap is self.snapshot:
             return  # nothing new to draw
-        T = snap.grad_h.shape[1]
-        if T != self.n_steps or len(self.columns) == 0:
-            self.n_steps = T
-            self.columns = sample_columns(T, MAX_COLUMNS)
-        self.log_h = log_grad(snap.grad_h[:, self.columns].astype(np.float64))
-        self.log_x = log_grad(snap.grad_x[self.columns].astype(np.float64))
-        self.step = snap.step
+        self.snapshot = snap
         self.canvas.update()
 
     def clear(self):
         self._histories = []
-        self.columns, self.log_h, self.log_x, self.step = np.zeros(0, dtype=int), np.zeros((0, 0)), np.zeros(0), None
+        self.snapshot = None
         self.canvas.update()
 
     def apply_theme(self, theme):
         self.theme = theme
-        cmap = pg.colormap.get(theme.colormap)
-        table = cmap.getLookupTable(0.0, 1.0, 256, alpha=False)
+        table = pg.colormap.get(theme.colormap).getLookupTable(0.0, 1.0, 256, alpha=False)
         self._lut = [QColor(int(r), int(g), int(b)) for r, g, b in table]
         self.selectors.apply_theme(theme)
+        self._sampled_for = None
         self.canvas.update()
 
     def _run_changed(self, *_):
-        self.step = None
+        self.snapshot = None
         if self._histories:
             self.refresh(self._histories)
+
+    def sampled(self, max_columns: int = MAX_COLUMNS):
+        """(timesteps, log10 grad_h at them (layers, columns), log10 grad_x at them) for the shown snapshot."""
+        snap = self.snapshot
+        key = (id(snap), max_columns)
+        if self._sampled_for != key:
+            self._sampled_for = key
+            if snap is None:
+                self._sampled = (np.zeros(0, dtype=int), np.zeros((0, 0)), np.zeros(0))
+            else:
+                cols = sample_columns(snap.grad_h.shape[1], max_columns)
+                self._sampled = (cols, log_grad(snap.grad_h[:, cols].astype(np.float64)),
+                                 log_grad(snap.grad_x[cols].astype(np.float64)))
+        return self._sampled
 
     # ------------------------------------------------------------------ painting
     def _color(self, lvl: float) -> QColor:
@@ -140,107 +140,112 @@ class UnrolledView(View):
         base_font = QFont()
         base_font.setPointSize(t.font_pt)
         small_font = QFont()
-        small_font.setPointSize(max(6, t.font_pt - 2))
+        small_font.setPointSize(max(6, t.font_pt - 1))
         p.setFont(base_font)
-        line_h = p.fontMetrics().height()
-        title = "Backward through time: thick, bright arrows = strong gradient; thin, dark = faded"
+        fm = p.fontMetrics()
+        line_h = fm.height()
         p.setPen(fg)
         p.drawText(QRectF(rect.left() + 8, rect.top() + 4, rect.width() - 16, line_h * 1.3),
-                   Qt.AlignHCenter | Qt.AlignVCenter | Qt.TextSingleLine, title)
-        if len(self.columns) == 0 or self.log_h.size == 0:
+                   Qt.AlignHCenter | Qt.AlignVCenter | Qt.TextSingleLine,
+                   "The gradient flowing back through time")
+        scale = t.line_width / 2.0
+        min_col = fm.horizontalAdvance("t=0000") * 1.25
+        columns, log_h, log_x = self.sampled(int(min(MAX_COLUMNS, max(4, rect.width() // min_col))))
+        if len(columns) == 0 or log_h.size == 0:
             p.drawText(rect, Qt.AlignCenter, "No training steps yet: press Start or Step.")
             return
-        L, n = self.log_h.shape
-        label_w = p.fontMetrics().horizontalAdvance("layer 8 ") if L > 1 else 8
-        legend_h = line_h * 2.6
-        top = rect.top() + line_h * 1.6 + line_h * 1.4   # title, then room for the loss box
-        bottom = rect.bottom() - legend_h - line_h * 2.6  # room for input arrows and timestep labels
-        left, right = rect.left() + label_w + 6, rect.right() - 8
+        L, n = log_h.shape
+        label_w = fm.horizontalAdvance("layer 8") + 10 if L > 1 else 8
+        legend_h = line_h * 2.4
+        area_top = rect.top() + line_h * 1.6 + line_h * 1.8    # title, then the loss box
+        area_bottom = rect.bottom() - legend_h - line_h * 2.8  # input arrows and timestep labels
+        left, right = rect.left() + label_w, rect.right() - 8
         cw = (right - left) / n
-        rh = max((bottom - top) / L, 10.0)
-        bw = cw * 0.56
-        bh = min(rh * 0.56, max(bw * 0.9, 14.0))
-        scale = t.line_width / 2.0
-        max_arrow = max(1.5, min(cw - bw, rh - bh) * 0.45)
+        bw = cw * 0.46
+        rh = min(max((area_bottom - area_top) / L, 10.0), bw * 2.6)
+        bh = min(rh * 0.55, max(bw * 1.1, 12.0))
+        top = area_top + max(0.0, (area_bottom - area_top - rh * L) / 2)  # centre the grid vertically
+        max_arrow = max(1.5, min(cw - bw, rh - bh) * 0.42)
+        head = 4 * scale + 3
 
         def centre(layer, col):
             return QPointF(left + cw * (col + 0.5), top + rh * (L - 1 - layer + 0.5))
 
         grey = QColor(t.foreground)
-        grey.setAlphaF(0.45)
+        grey.setAlphaF(0.5)
         forward_pen = QPen(grey, max(1.0, scale))
+        skip_pen = QPen(grey, max(1.0, scale), Qt.DotLine)
 
-        # forward arrows (thin, grey) and backward arrows (gradient-coloured) between timesteps
+        # along time: forward (thin, grey, above) and backward (gradient-coloured, below)
         for layer in range(L):
             for col in range(n - 1):
                 a, b = centre(layer, col), centre(layer, col + 1)
                 x0, x1 = a.x() + bw / 2 + 2, b.x() - bw / 2 - 2
-                gap = self.columns[col + 1] - self.columns[col] > 1
-                _arrow(p, QPointF(x0, a.y() - bh * 0.22), QPointF(x1, a.y() - bh * 0.22), forward_pen, 5 * scale + 3)
-                lvl = level(self.log_h[layer, col])
-                self._backward(p, QPointF(x1, a.y() + bh * 0.22), QPointF(x0, a.y() + bh * 0.22), lvl, max_arrow, scale)
-                if gap:
-                    p.setFont(small_font)
-                    p.setPen(fg)
-                    p.drawText(QRectF(x0, a.y() - bh * 0.22 - line_h, x1 - x0, line_h * 0.9),
-                               Qt.AlignCenter, "…")
-                    p.setFont(base_font)
+                gap = columns[col + 1] - columns[col] > 1
+                _arrow(p, QPointF(x0, a.y() - bh * 0.25), QPointF(x1, a.y() - bh * 0.25),
+                       skip_pen if gap else forward_pen, head)
+                self._backward(p, QPointF(x1, a.y() + bh * 0.2), QPointF(x0, a.y() + bh * 0.2),
+                               level(log_h[layer, col]), max_arrow, scale)
         # between stacked layers: forward up (left), backward down (right)
         for layer in range(L - 1):
             for col in range(n):
                 lo_c, hi_c = centre(layer, col), centre(layer + 1, col)
                 y0, y1 = lo_c.y() - bh / 2 - 2, hi_c.y() + bh / 2 + 2
-                _arrow(p, QPointF(lo_c.x() - bw * 0.22, y0), QPointF(hi_c.x() - bw * 0.22, y1), forward_pen, 5 * scale + 3)
-                self._backward(p, QPointF(hi_c.x() + bw * 0.22, y1), QPointF(lo_c.x() + bw * 0.22, y0),
-                               level(self.log_h[layer, col]), max_arrow, scale)
-        # inputs below the bottom row: the gradient that reaches each input
+                _arrow(p, QPointF(lo_c.x() - bw * 0.25, y0), QPointF(hi_c.x() - bw * 0.25, y1), forward_pen, head)
+                self._backward(p, QPointF(hi_c.x() + bw * 0.2, y1), QPointF(lo_c.x() + bw * 0.2, y0),
+                               level(log_h[layer, col]), max_arrow, scale)
+        # inputs below the bottom row, with the gradient that reaches each input
         p.setFont(small_font)
+        sfm = p.fontMetrics()
+        every = max(1, int(np.ceil(sfm.horizontalAdvance(f"t={columns[-1]}") * 1.3 / cw)))
+        arrow_len = line_h * 1.4
         for col in range(n):
             c = centre(0, col)
             y_box = c.y() + bh / 2 + 2
-            y_in = y_box + max(line_h * 1.2, rh * 0.25)
-            _arrow(p, QPointF(c.x() - bw * 0.22, y_in), QPointF(c.x() - bw * 0.22, y_box), forward_pen, 4 * scale + 2)
-            if col < len(self.log_x):
-                self._backward(p, QPointF(c.x() + bw * 0.22, y_box), QPointF(c.x() + bw * 0.22, y_in),
-                               level(self.log_x[col]), max_arrow, scale)
-            p.setPen(fg)
-            p.drawText(QRectF(c.x() - cw / 2, y_in + 2, cw, line_h), Qt.AlignHCenter | Qt.AlignTop,
-                       f"t={self.columns[col]}")
-        p.setFont(base_font)
-        # the cells
-        box_font = QFont(small_font)
-        fits = p.fontMetrics().horizontalAdvance("10⁻¹⁰") < bw * 1.05 and bh > line_h * 0.8
+            y_in = y_box + arrow_len
+            _arrow(p, QPointF(c.x() - bw * 0.25, y_in), QPointF(c.x() - bw * 0.25, y_box), forward_pen, head)
+            self._backward(p, QPointF(c.x() + bw * 0.2, y_box), QPointF(c.x() + bw * 0.2, y_in),
+                           level(log_x[col]), max_arrow, scale)
+            if col % every == 0 and (col == n - 1 or n - 1 - col >= every) or col == n - 1:
+                p.setPen(fg)
+                p.drawText(QRectF(c.x() - cw * every / 2, y_in + 2, cw * every, line_h), Qt.AlignHCenter | Qt.AlignTop,
+                           f"t={columns[col]}")
+        # the cells, coloured like the gradient they receive
+        fits = sfm.horizontalAdvance("10⁻¹⁰") < bw * 0.95 and bh > sfm.height() * 1.05
         for layer in range(L):
             for col in range(n):
                 c = centre(layer, col)
-                lvl = level(self.log_h[layer, col])
+                lvl = level(log_h[layer, col])
                 fill = self._color(lvl)
                 box = QRectF(c.x() - bw / 2, c.y() - bh / 2, bw, bh)
                 p.setPen(QPen(fg, max(1.0, scale)))
                 p.setBrush(QBrush(fill))
                 p.drawRoundedRect(box, 4, 4)
                 if fits:
-                    p.setFont(box_font)
-                    p.setPen(QColor("#000000") if (np.isnan(lvl) or fill.lightnessF() > 0.55) else QColor("#ffffff"))
-                    p.drawText(box, Qt.AlignCenter, power_text(self.log_h[layer, col]))
+                    p.setPen(QColor("#000000") if (np.isnan(lvl) or fill.lightnessF() > 0.5) else QColor("#ffffff"))
+                    p.drawText(box, Qt.AlignCenter, power_text(log_h[layer, col]))
+        p.setBrush(Qt.NoBrush)
         p.setFont(base_font)
-        # layer labels
         if L > 1:
             p.setPen(fg)
             for layer in range(L):
                 c = centre(layer, 0)
-                p.drawText(QRectF(rect.left() + 2, c.y() - line_h / 2, label_w, line_h),
+                p.drawText(QRectF(rect.left() + 4, c.y() - line_h / 2, label_w, line_h),
                            Qt.AlignLeft | Qt.AlignVCenter, f"layer {layer + 1}")
-        # the loss, fed by the top layer's last step
+        # the loss, computed from the top layer's last step
         c = centre(L - 1, n - 1)
-        loss_box = QRectF(c.x() - bw * 0.6, top - line_h * 1.35, bw * 1.2, line_h * 1.15)
+        text_w = fm.horizontalAdvance("loss") + 16
+        loss_box = QRectF(min(c.x() - text_w / 2, rect.right() - text_w - 2), c.y() - bh / 2 - line_h * 2.6,
+                          text_w, line_h * 1.3)
         p.setPen(QPen(QColor(t.accent), max(1.0, scale)))
-        p.setBrush(Qt.NoBrush)
         p.drawRoundedRect(loss_box, 6, 6)
         p.drawText(loss_box, Qt.AlignCenter, "loss")
-        _arrow(p, QPointF(c.x(), c.y() - bh / 2 - 1), QPointF(c.x(), loss_box.bottom() + 1), forward_pen, 4 * scale + 2)
+        _arrow(p, QPointF(c.x() - bw * 0.25, c.y() - bh / 2 - 2), QPointF(c.x() - bw * 0.25, loss_box.bottom() + 1),
+               forward_pen, head)
+        self._backward(p, QPointF(c.x() + bw * 0.2, loss_box.bottom() + 1), QPointF(c.x() + bw * 0.2, c.y() - bh / 2 - 2),
+                       1.0 if np.isfinite(log_h[-1, -1]) else float("nan"), max_arrow, scale)
         self._paint_legend(p, QRectF(rect.left() + 8, rect.bottom() - legend_h, rect.width() - 16, legend_h),
-                           small_font)
+                           small_font, skipped=bool(np.any(np.diff(columns) > 1)))
 
     def _backward(self, p, start, end, lvl, max_width, scale):
         if np.isnan(lvl):
@@ -252,15 +257,15 @@ class UnrolledView(View):
         pen.setCapStyle(Qt.FlatCap)
         _arrow(p, start, end, pen, max(5 * scale + 3, width * 1.6))
 
-    def _paint_legend(self, p, rect, small_font):
+    def _paint_legend(self, p, rect, small_font, skipped=False):
         t = self.theme
         p.setFont(small_font)
         fm = p.fontMetrics()
-        left_text, right_text = "gradient 10⁻¹² (vanished)", "10² (large)"
+        left_text, right_text = "gradient 10⁻¹² or less (vanished)", "10² (large)"
         lw, rw = fm.horizontalAdvance(left_text) + 8, fm.horizontalAdvance(right_text) + 8
         bar_w = min(rect.width() - lw - rw, 360)
         x0 = rect.center().x() - (bar_w + lw + rw) / 2
-        bar = QRectF(x0 + lw, rect.top() + rect.height() * 0.3, bar_w, rect.height() * 0.4)
+        bar = QRectF(x0 + lw, rect.top(), bar_w, fm.height() * 0.8)
         grad = QLinearGradient(bar.topLeft(), bar.topRight())
         for i in range(0, 256, 32):
             grad.setColorAt(i / 255, self._lut[i])
@@ -270,6 +275,10 @@ class UnrolledView(View):
         p.drawText(QRectF(x0, bar.top() - 4, lw, bar.height() + 8), Qt.AlignVCenter | Qt.AlignLeft, left_text)
         p.drawText(QRectF(bar.right() + 8, bar.top() - 4, rw, bar.height() + 8), Qt.AlignVCenter | Qt.AlignLeft,
                    right_text)
+        note = "grey: signal forward · coloured: gradient back"
+        if skipped:
+            note += " · dotted: steps in between not drawn"
+        p.drawText(QRectF(rect.left(), bar.bottom() + 2, rect.width(), fm.height()), Qt.AlignHCenter | Qt.AlignTop, note)
 
 
 def _arrow(p: QPainter, start: QPointF, end: QPointF, pen: QPen, head: float):

@@ -1,0 +1,350 @@
+"""The live views, fed with real RunHistory objects built from real Trainer snapshots.
+
+Each view is built, given runs, refreshed, re-themed and cleared; the tests then check the numbers
+the plot items hold against the snapshots they came from. pyqtgraph and numpy warnings are
+turned into errors while refreshing, so a diverged run (NaN/Inf everywhere) must render cleanly.
+No test measures time: see benchmarks/bench_views.py for that.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from engine.config import Config
+from engine.trainer import HIST_EDGES, Trainer
+from engine.worker import run_info
+from gui.history import RunHistory
+from gui.theme import DARK, LIGHT, LOG_GRAD_LEVELS
+from gui.views import ALL_VIEWS
+from gui.views._common import sample_columns
+from gui.views.activation import ActivationView
+from gui.views.attribution import AttributionView
+from gui.views.base import View
+from gui.views.diagnosis import Badge, diagnose
+from gui.views.layers import LayersView
+from gui.views.loss import LossView
+from gui.views.param_grads import ParamGradsView
+from gui.views.profile import ProfileView
+from gui.views.unrolled import MAX_COLUMNS, UnrolledView
+from gui.views.waterfall import WaterfallView
+
+SMALL = Config(hidden=16, batch=8, seq_len=30, device="cpu")
+
+
+def train(config: Config, steps: int, index: int = 0, change=None) -> RunHistory:
+    """A RunHistory of `steps` real training steps (fewer if the run diverges).
+    `change`: (at_step, new Config) applied live, like the GUI's controls do."""
+    trainer = Trainer(config)
+    history = RunHistory(run_info(index, trainer))
+    for _ in range(steps):
+        if trainer.diverged:
+            break
+        if change and trainer.step_count == change[0]:
+            trainer.update_config(change[1])
+        history.extend([trainer.step()])
+    return history
+
+
+@pytest.fixture(scope="module")
+def scenarios():
+    diverging = Config(activation="linear", init="orthogonal", spectral_radius=3.0, optimizer="sgd", lr=1.0,
+                       hidden=16, batch=8, seq_len=20, device="cpu")
+    return {
+        "rnn": [train(SMALL, 12)],
+        "lstm3": [train(SMALL.replace(cell="lstm", layers=3), 8)],
+        "gru_attention": [train(SMALL.replace(cell="gru", attention=True), 8)],
+        "clipped": [train(SMALL.replace(activation="linear", spectral_radius=1.5, clip="norm",
+                                        clip_threshold=0.5), 10,
+                          change=(5, SMALL.replace(activation="linear", spectral_radius=1.5, clip="norm",
+                                                   clip_threshold=0.25)))],
+        "diverged": [train(diverging, 20)],
+        "compare3": [train(SMALL, 8, 0), train(SMALL.replace(cell="lstm"), 8, 1),
+                     train(SMALL.replace(activation="relu", init="identity"), 8, 2)],
+        "long_deep": [train(Config(hidden=4, batch=2, seq_len=1000, layers=8, device="cpu"), 2)],
+    }
+
+
+def make(view_class, qtbot) -> View:
+    view = view_class()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    return view
+
+
+def show(view: View, histories) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        view.set_runs([h.info for h in histories])
+        view.refresh(histories)
+        view.grab()  # paints every item: a NaN that slipped through would warn or raise here
+
+
+def top_grad(history) -> np.ndarray:
+    return history.latest.grad_h[-1].astype(np.float64)
+
+
+# ----------------------------------------------------------------------------- every view, every case
+
+def test_all_views_listed_in_order():
+    ids = [v.view_id for v in ALL_VIEWS]
+    assert ids == ["waterfall", "profile", "layers", "loss", "param_grads", "attribution", "activation", "unrolled"]
+    for view_class in ALL_VIEWS:
+        assert issubclass(view_class, View) and view_class.title and len(view_class.explanation) > 40
+
+
+@pytest.mark.parametrize("view_class", ALL_VIEWS, ids=[v.view_id for v in ALL_VIEWS])
+def test_view_handles_every_case(view_class, qtbot, scenarios):
+    view = make(view_class, qtbot)
+    assert view.toolTip() == view_class.explanation
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        view.refresh([])                                   # no runs at all
+        view.grab()
+        fresh = RunHistory(scenarios["rnn"][0].info)        # a run without steps yet
+        view.set_runs([fresh.info])
+        view.refresh([fresh])
+        view.grab()
+    for name, histories in scenarios.items():
+        show(view, histories)
+        view.apply_theme(LIGHT.scaled(1.6))                # lecture mode
+        show(view, histories)
+        view.apply_theme(DARK)
+        view.clear()
+        view.refresh(histories)
+    # a rebuilt run set of another shape, without set_runs first: refresh alone must cope
+    show(view, scenarios["long_deep"])
+    view.refresh(scenarios["compare3"])
+    view.grab()
+
+
+def test_diverged_run_really_diverged(scenarios):
+    history = scenarios["diverged"][0]
+    assert history.diverged_at_step is not None
+    assert not np.isfinite(history.latest.grad_h).all()
+
+
+# ----------------------------------------------------------------------------- heatmaps
+
+def test_waterfall_rows_are_log10_of_grad_h(qtbot, scenarios):
+    view = make(WaterfallView, qtbot)
+    history = scenarios["lstm3"][0]
+    show(view, [history])
+    snapshots = list(history.trail)                       # 8 steps: the trail still holds every one
+    assert len(snapshots) == len(history.waterfall)
+    expected = np.log10(np.stack([s.grad_h[-1] for s in snapshots]))
+    np.testing.assert_allclose(view.image.image, expected, rtol=1e-5)
+    np.testing.assert_allclose(view.image.image[-1], np.log10(history.latest.grad_h[-1]), rtol=1e-5)
+    assert tuple(view.image.levels) == LOG_GRAD_LEVELS
+    assert view.selectors.layer_spin.value() == 3            # the top layer by default
+    view.selectors.layer_spin.setValue(1)
+    np.testing.assert_allclose(view.image.image[-1], np.log10(history.latest.grad_h[0]), rtol=1e-5)
+    view.refresh([history])
+    assert tuple(view.image.levels) == LOG_GRAD_LEVELS       # levels never follow the data
+    # one row per step, scrolling: the image spans the steps it shows
+    rect = view.image.mapRectToParent(view.image.boundingRect())
+    assert rect.top() == pytest.approx(history.waterfall_steps.view()[0] - 0.5)
+    assert rect.height() == pytest.approx(len(history.waterfall_steps))
+
+
+def test_waterfall_compare_shows_the_chosen_run(qtbot, scenarios):
+    view = make(WaterfallView, qtbot)
+    runs = scenarios["compare3"]
+    show(view, runs)
+    np.testing.assert_allclose(view.image.image[-1], np.log10(top_grad(runs[0])), rtol=1e-5)
+    view.selectors.run_combo.setCurrentIndex(2)
+    np.testing.assert_allclose(view.image.image[-1], np.log10(top_grad(runs[2])), rtol=1e-5)
+
+
+def test_layers_heatmap_is_log10_grad_h_with_fixed_levels(qtbot, scenarios):
+    view = make(LayersView, qtbot)
+    history = scenarios["lstm3"][0]
+    show(view, [history])
+    np.testing.assert_allclose(view.image.image, np.log10(history.latest.grad_h), rtol=1e-5)
+    assert tuple(view.image.levels) == LOG_GRAD_LEVELS
+    ticks = view.plot.getAxis("left")._tickLevels[0]
+    assert ticks[-1] == (2.0, "3 (top)")
+
+
+# ----------------------------------------------------------------------------- profile
+
+def test_profile_curves_are_grad_h_and_theory_slope(qtbot, scenarios):
+    view = make(ProfileView, qtbot)
+    history = scenarios["lstm3"][0]
+    show(view, [history])
+    snap = history.latest
+    assert len(view.curves) == 3                               # one curve per layer
+    for _, layer, curve in view.curves:
+        np.testing.assert_allclose(curve.yData, snap.grad_h[layer], rtol=1e-6)
+        np.testing.assert_array_equal(curve.xData, np.arange(snap.grad_h.shape[1]))
+    (_, cell_curve), = view.cell_curves                        # LSTM: the cell state's gradient too
+    np.testing.assert_allclose(cell_curve.yData, snap.grad_c[-1], rtol=1e-6)
+    (_, theory), = view.theories
+    factor = float(snap.sigma_max[-1] * snap.max_slope[-1])
+    steps = np.diff(np.log10(theory.yData))
+    np.testing.assert_allclose(-steps, np.log10(factor), rtol=1e-6)  # x factor per step back in time
+    assert theory.yData[-1] == pytest.approx(snap.grad_h[-1, -1], rel=1e-6)
+    assert view.legend.getLabel(theory).text == f"theory: ×{factor:.2f} per step"
+    (_, trail), = view.trails                                  # earlier steps, newest first
+    earlier = list(history.trail)[-2]
+    np.testing.assert_allclose(trail[0].yData, earlier.grad_h[-1], rtol=1e-6)
+
+
+def test_profile_compare_one_curve_per_run(qtbot, scenarios):
+    view = make(ProfileView, qtbot)
+    runs = scenarios["compare3"]
+    show(view, runs)
+    assert [run for run, _, _ in view.curves] == [0, 1, 2]
+    for run, _, curve in view.curves:
+        np.testing.assert_allclose(curve.yData, top_grad(runs[run]), rtol=1e-6)
+
+
+def test_profile_skips_non_finite_and_zero(qtbot, scenarios):
+    view = make(ProfileView, qtbot)
+    show(view, scenarios["diverged"])
+    for _, _, curve in view.curves:
+        assert curve.yData is None or np.all(np.isfinite(curve.yData) & (curve.yData > 0))
+
+
+# ----------------------------------------------------------------------------- curves over training
+
+def test_loss_curves_baseline_and_event_markers(qtbot, scenarios):
+    view = make(LossView, qtbot)
+    history = scenarios["clipped"][0]
+    show(view, [history])
+    np.testing.assert_allclose(view.loss_curves[0].yData, history.loss.view())
+    np.testing.assert_allclose(view.metric_curves[0].yData, history.metric.view())
+    assert view.baselines[0].value() == pytest.approx(np.log10(history.info.baseline_loss))
+    assert "learned nothing" in view.baselines[0].label.format
+    (event,) = [e for e in history.events if e.kind == "changed"]
+    visible = [(top, bottom) for top, bottom in view.markers if top.isVisible()]
+    assert len(visible) == 1 and visible[0][0].value() == event.step
+    assert event.detail in visible[0][0].toolTip()
+
+
+def test_loss_marks_divergence_in_warning_colour(qtbot, scenarios):
+    view = make(LossView, qtbot)
+    history = scenarios["diverged"][0]
+    show(view, [history])
+    top, _ = view.markers[0]
+    assert top.value() == history.diverged_at_step
+    assert top.pen.color().name() == DARK.warning
+    assert np.all(np.isfinite(view.loss_curves[0].yData))
+
+
+def test_param_grads_clipping(qtbot, scenarios):
+    view = make(ParamGradsView, qtbot)
+    history = scenarios["clipped"][0]
+    show(view, [history])
+    total = [s for s in view.series if s[1] is None][0]
+    np.testing.assert_allclose(total[2].yData, history.grad_norm.view())
+    np.testing.assert_allclose(total[3].yData, history.grad_norm_clipped.view())
+    (_, layer0, before, _) = [s for s in view.series if s[1] == 0][0]
+    np.testing.assert_allclose(before.yData, history.grad_norm_layer.view()[:, 0])
+    (_, marks), = view.marks
+    fired = history.clipped.view()
+    assert history.clip_count > 0
+    np.testing.assert_array_equal(marks.xData, history.steps.view()[fired])
+    (_, line), = view.thresholds
+    assert line.isVisible()
+    assert line.value() == pytest.approx(np.log10(0.25))      # the threshold now, after the live change
+    assert "fired" in view.plot.titleLabel.text
+
+
+def test_param_grads_hides_threshold_without_clipping(qtbot, scenarios):
+    view = make(ParamGradsView, qtbot)
+    show(view, scenarios["rnn"])
+    assert not view.thresholds[0][1].isVisible()
+
+
+# ----------------------------------------------------------------------------- attribution, activation
+
+def test_attribution_is_grad_x_and_attention(qtbot, scenarios):
+    view = make(AttributionView, qtbot)
+    history = scenarios["gru_attention"][0]
+    show(view, [history])
+    np.testing.assert_allclose(view.curves[0].yData, history.latest.grad_x, rtol=1e-6)
+    np.testing.assert_allclose(view.attention_curves[0].yData, history.latest.attention, rtol=1e-6)
+    assert view.attention_plot.isVisible()
+    show(view, scenarios["rnn"])
+    assert not view.attention_plot.isVisible()
+    g = scenarios["rnn"][0].latest.grad_x
+    if g[0] > 0 and np.log10(g[-1] / g[0]) >= 1:
+        assert "Recent inputs dominate" in view.plot.titleLabel.text
+
+
+def test_activation_histogram_and_gates(qtbot, scenarios):
+    view = make(ActivationView, qtbot)
+    history = scenarios["lstm3"][0]
+    show(view, [history])
+    snap = history.latest
+    (_, _, _, hist), = view.series
+    counts = snap.preact_hist[-1]
+    np.testing.assert_allclose(hist.yData, counts / counts.max(), rtol=1e-6)
+    np.testing.assert_allclose(hist.xData, HIST_EDGES)
+    (_, bars, _), = view.gate_bars
+    np.testing.assert_allclose(bars.opts["height"], snap.gate_means[-1], rtol=1e-6)
+    assert view.gate_plot.isVisible()
+    assert f"{snap.saturation[-1] * 100:.0f}% of gates saturated" in view.plot.titleLabel.text
+    show(view, scenarios["rnn"])
+    assert not view.gate_plot.isVisible()
+    assert "of units saturated" in view.plot.titleLabel.text
+
+
+# ----------------------------------------------------------------------------- unrolled
+
+def test_unrolled_samples_at_most_24_columns():
+    for T in (1, 2, 24, 25, 100, 5000):
+        cols = sample_columns(T, MAX_COLUMNS)
+        assert len(cols) == min(T, MAX_COLUMNS)
+        assert cols[0] == 0 and cols[-1] == T - 1 and np.all(np.diff(cols) > 0)
+
+
+def test_unrolled_draws_sampled_gradients(qtbot, scenarios):
+    view = make(UnrolledView, qtbot)
+    history = scenarios["long_deep"][0]
+    show(view, [history])
+    cols, log_h, log_x = view.sampled()
+    assert len(cols) == MAX_COLUMNS and cols[0] == 0 and cols[-1] == 999
+    with np.errstate(divide="ignore"):
+        np.testing.assert_allclose(log_h, np.log10(history.latest.grad_h[:, cols].astype(np.float64)))
+        np.testing.assert_allclose(log_x, np.log10(history.latest.grad_x[cols].astype(np.float64)))
+
+
+# ----------------------------------------------------------------------------- diagnosis
+
+def test_diagnose_orders_of_magnitude(scenarios):
+    history = scenarios["rnn"][0]
+    g = top_grad(history)
+    badges = diagnose(history)
+    assert all(isinstance(b, Badge) and b.tooltip and b.severity in ("error", "warning", "info") for b in badges)
+    text = " | ".join(b.text for b in badges)
+    if g[0] == 0:
+        assert "vanished completely" in text
+    else:
+        orders = np.log10(g[-1]) - np.log10(g[0])
+        assert orders >= 1  # tanh RNN over 30 steps: the gradient vanishes
+        assert f"gradient at the first timestep is {orders:.0f} orders of magnitude below the last" in text
+
+
+def test_diagnose_diverged_clipping_saturation_baseline(scenarios):
+    diverged = scenarios["diverged"][0]
+    assert diagnose(diverged)[0] == Badge(
+        f"run diverged at step {diverged.diverged_at_step}", diagnose(diverged)[0].tooltip, "error")
+    clipped = scenarios["clipped"][0]
+    assert f"clipping fired {clipped.clip_count} times" in [b.text for b in diagnose(clipped)]
+    lstm = scenarios["lstm3"][0]
+    sat = lstm.latest.saturation
+    texts = [b.text for b in diagnose(lstm)]
+    if sat.max() >= 0.1:
+        assert f"{sat.max() * 100:.0f}% of gates saturated (layer {int(np.argmax(sat)) + 1})" in texts
+    # a run that has not learned: loss stuck at the baseline
+    stuck = RunHistory(scenarios["rnn"][0].info)
+    for s in list(scenarios["rnn"][0].trail) * 10:
+        stuck.extend([s])
+    stuck.loss.data[:] = stuck.info.baseline_loss
+    assert "loss still at baseline" in [b.text for b in diagnose(stuck)]
+    assert diagnose(RunHistory(scenarios["rnn"][0].info)) == []     # no data: nothing to say
+    compare = diagnose(scenarios["compare3"])
+    assert compare and all(b.text.startswith("run ") for b in compare)
