@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from engine import registry
 from engine.config import Config
@@ -24,9 +25,54 @@ class Trace:
     """What one forward pass leaves behind for the probes (time-major lists, one per layer)."""
     hidden: list = field(default_factory=list)      # [layer][t] -> (batch, hidden), in the graph
     cell: list = field(default_factory=list)        # LSTM only: [layer][t] -> (batch, hidden)
-    preact: list = field(default_factory=list)      # [layer] -> (T, batch, hidden) activation inputs
-    gates: list = field(default_factory=list)       # [layer] -> (T, batch, n_gates, hidden) gate values
+    preact: list = field(default_factory=list)      # [layer][t] -> (batch, hidden) activation inputs
+    gates: list = field(default_factory=list)       # [layer][t] -> (batch, n_sigmoid * hidden) sigmoid gate
+    #   values: LSTM (input, forget, output), GRU (reset, update); None for rnn
+    candidate: list = field(default_factory=list)   # LSTM, GRU: [layer][t] -> (batch, hidden) tanh candidate
     attention: torch.Tensor | None = None           # (batch, T) weights of the last output step
+
+
+class _States:
+    """Filled after the time loop with the layer's detached hidden states (T, batch, hidden)."""
+    hidden: torch.Tensor | None = None
+
+
+class _RecurrentWeightGrad(torch.autograd.Function):
+    """`base + bias_hh`, whose backward also returns the gradient of the recurrent weights.
+
+    The time loop multiplies by a detached copy of weight_hh, so each step's backward computes
+    only dL/dh_{t-1} (one small matmul). The weight's gradient, sum_t dL/dz_t^T h_{t-1}, is then
+    one large matmul here over all timesteps, instead of a small matmul and an add per step.
+    `base` may be narrower than `bias_hh` (GRU: the candidate's recurrent term has no input part);
+    the missing columns are the bias alone.
+    """
+
+    @staticmethod
+    def forward(ctx, base, bias_hh, weight_hh, states):
+        ctx.states, ctx.width = states, base.shape[-1]
+        if base.shape[-1] == bias_hh.shape[0]:
+            return base + bias_hh
+        out = bias_hh.expand(*base.shape[:-1], bias_hh.shape[0]).clone()
+        out[..., :base.shape[-1]] += base
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        hidden = ctx.states.hidden  # (T, batch, H): h_{t-1} for step t is hidden[t - 1]; h_{-1} = 0
+        ctx.states = None
+        rows = grad.shape[-1]
+        grad_weight = grad[1:].reshape(-1, rows).t().mm(hidden[:-1].reshape(-1, hidden.shape[-1]))
+        grad_bias = grad.sum(dim=(0, 1))
+        grad_base = grad if ctx.width == rows else grad[..., :ctx.width]
+        return grad_base, grad_bias, grad_weight, None
+
+
+def _lstm_order(hidden: int) -> torch.Tensor:
+    """Rows of PyTorch's (input, forget, cell, output) gate layout in the order (input, forget, output,
+    cell), so the three sigmoid gates are one contiguous block inside the time loop."""
+    i, f, g, o = torch.arange(4 * hidden).split(hidden)
+    return torch.cat([i, f, o, g])
 
 
 class RecurrentLayer(nn.Module):
@@ -44,6 +90,8 @@ class RecurrentLayer(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
         self.act = registry.ACTIVATIONS[activation].factory() if cell == "rnn" else None
+        if cell == "lstm":
+            self.register_buffer("_gate_order", _lstm_order(hidden), persistent=False)
 
     def recurrent_blocks(self):
         """The square (hidden x hidden) blocks of the recurrent matrix, one per gate."""
@@ -54,61 +102,70 @@ class RecurrentLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, trace: Trace) -> torch.Tensor:
         """x: (T, batch, input). Returns the stacked hidden states (T, batch, hidden)."""
-        steps, batch = x.shape[0], x.shape[1]
-        xproj = torch.addmm(self.bias_ih, x.reshape(steps * batch, -1), self.weight_ih.t())
-        xproj = xproj.view(steps, batch, -1)
-        w_hh = self.weight_hh.t()
-        h = x.new_zeros(batch, self.hidden)
-        hs = []
+        steps, batch, H = x.shape[0], x.shape[1], self.hidden
+        w_ih, b_ih, w_hh, b_hh = self.weight_ih, self.bias_ih, self.weight_hh, self.bias_hh
+        if self.cell == "lstm":  # work in (input, forget, output, cell) order; gradients map back
+            order = self._gate_order
+            w_ih, b_ih, w_hh, b_hh = w_ih[order], b_ih[order], w_hh[order], b_hh[order]
+        xproj = torch.addmm(b_ih, x.reshape(steps * batch, -1), w_ih.t()).view(steps, batch, -1)
+        states = _States()
+        if self.cell == "gru":
+            x_rz, x_n = xproj.split([2 * H, H], dim=2)
+            # per step: [x_r + b_hr, x_z + b_hz, b_hn] + h W_hh^T, split after the matmul
+            base = _RecurrentWeightGrad.apply(x_rz, b_hh, w_hh, states)
+        else:
+            base = _RecurrentWeightGrad.apply(xproj, b_hh, w_hh, states)
+        w_rec = w_hh.detach().t()  # its gradient comes from _RecurrentWeightGrad
+        h = x.new_zeros(batch, H)
+        hs, pre = [], []
         if self.cell == "rnn":
-            xproj = xproj + self.bias_hh
-            pre = []
-            act = self.act
-            for xp in xproj.unbind(0):
-                a = torch.addmm(xp, h, w_hh)
+            act = self.act.forward
+            for zb in base.unbind(0):
+                a = torch.addmm(zb, h, w_rec)
                 h = act(a)
                 pre.append(a)
                 hs.append(h)
-            trace.preact.append(pre)
             trace.gates.append(None)
         elif self.cell == "lstm":
-            xproj = xproj + self.bias_hh
             c = h
-            cs, gate_values, pre = [], [], []
-            H = self.hidden
-            for xp in xproj.unbind(0):
-                z = torch.addmm(xp, h, w_hh)
-                s = torch.sigmoid(z)
-                i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
-                g_pre = z[:, 2 * H:3 * H]
+            cs, sigmoid_gates, candidates = [], [], []
+            for zb in base.unbind(0):
+                z = torch.addmm(zb, h, w_rec)
+                s_pre, g_pre = z.split([3 * H, H], dim=1)
+                s = torch.sigmoid(s_pre)
+                i, f, o = s.chunk(3, dim=1)
                 g = torch.tanh(g_pre)
                 c = torch.addcmul(f * c, i, g)
                 h = o * torch.tanh(c)
                 cs.append(c)
                 hs.append(h)
-                gate_values.append(s)
+                sigmoid_gates.append(s)
+                candidates.append(g)
                 pre.append(g_pre)
             trace.cell.append(cs)
-            trace.preact.append(pre)
-            trace.gates.append(gate_values)
+            trace.gates.append(sigmoid_gates)
+            trace.candidate.append(candidates)
         else:  # gru
-            H = self.hidden
-            gate_values, pre = [], []
-            b_hh = self.bias_hh
-            for xp in xproj.unbind(0):
-                hp = torch.addmm(b_hh, h, w_hh)
-                rz = torch.sigmoid(xp[:, :2 * H] + hp[:, :2 * H])
-                r, u = rz[:, :H], rz[:, H:]
-                n_pre = torch.addcmul(xp[:, 2 * H:], r, hp[:, 2 * H:])
+            sigmoid_gates, candidates = [], []
+            for zb, xn in zip(base.unbind(0), x_n.unbind(0)):
+                z = torch.addmm(zb, h, w_rec)
+                rz_pre, hn = z.split([2 * H, H], dim=1)
+                rz = torch.sigmoid(rz_pre)
+                r, u = rz.chunk(2, dim=1)
+                n_pre = torch.addcmul(xn, r, hn)
                 n = torch.tanh(n_pre)
                 h = torch.lerp(n, h, u)  # (1 - u) * n + u * h
                 hs.append(h)
-                gate_values.append(rz)
+                sigmoid_gates.append(rz)
+                candidates.append(n)
                 pre.append(n_pre)
-            trace.preact.append(pre)
-            trace.gates.append(gate_values)
+            trace.gates.append(sigmoid_gates)
+            trace.candidate.append(candidates)
+        trace.preact.append(pre)
         trace.hidden.append(hs)
-        return torch.stack(hs)
+        out = torch.stack(hs)
+        states.hidden = out.detach()
+        return out
 
 
 class RecurrentNet(nn.Module):

@@ -88,6 +88,10 @@ def _saturated(activation: str, pre: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(pre, dtype=torch.bool)
 
 
+def _fraction(mask: torch.Tensor) -> float:
+    return int(torch.count_nonzero(mask)) / max(mask.numel(), 1)
+
+
 class Trainer:
     """Trains one network on one task. Create, then call `step()` repeatedly."""
 
@@ -108,6 +112,9 @@ class Trainer:
         self.task = registry.TASKS[c.task](c.seq_len, c.batch, self.device)
         self.model = RecurrentNet(c, self.task.input_size, self.task.output_size).to(self.device)
         self.layer_params = self.model.layer_parameters()
+        self.params = list(self.model.parameters())
+        position = {id(p): k for k, p in enumerate(self.params)}
+        self._layer_param_index = [torch.tensor([position[id(p)] for p in group]) for group in self.layer_params]
         self._make_optimizer()
         self.diverged_at_step = None
 
@@ -146,6 +153,12 @@ class Trainer:
         return [event]
 
     # ------------------------------------------------------------------ training
+    def _grad_norms(self):
+        """Per-recurrent-layer and total norms of the parameters' current gradients."""
+        norms = torch.stack(torch._foreach_norm([p.grad for p in self.params]))
+        layer = torch.stack([torch.linalg.vector_norm(norms[index]) for index in self._layer_param_index])
+        return layer, torch.linalg.vector_norm(norms)
+
     def step(self) -> Snapshot:
         if self.diverged:
             raise RunDiverged(f"the run diverged at step {self.diverged_at_step}; reset or change a setting")
@@ -157,22 +170,21 @@ class Trainer:
         out, trace = model(x, task.output_steps)
         loss = task.loss(out, target)
 
-        params = [p for p in model.parameters()]
+        params = self.params
         hidden = [h for layer in trace.hidden for h in layer]
         cells = [s for layer in trace.cell for s in layer]
         grads = torch.autograd.grad(loss, params + hidden + cells + [x], allow_unused=True)
         n_p, n_h, n_c = len(params), len(hidden), len(cells)
-        for p, g in zip(params, grads[:n_p]):
-            p.grad = g if g is not None else torch.zeros_like(p)
+        param_grads = [g if g is not None else torch.zeros_like(p) for p, g in zip(params, grads[:n_p])]
+        for p, g in zip(params, param_grads):
+            p.grad = g
 
         with torch.no_grad():
             L, T = c.layers, task.n_steps
             grad_h = torch.stack(grads[n_p:n_p + n_h]).view(L, T, -1).norm(dim=2)
             grad_c = torch.stack(grads[n_p + n_h:n_p + n_h + n_c]).view(L, T, -1).norm(dim=2) if n_c else None
             grad_x = grads[-1].norm(dim=(0, 2))
-            layer_norm = torch.stack([torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in group]))
-                                      for group in self.layer_params])
-            total = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
+            layer_norm, total = self._grad_norms()
             finite = bool(torch.isfinite(loss)) and bool(torch.isfinite(total))
 
             clip = registry.CLIP_MODES[c.clip].factory
@@ -181,36 +193,36 @@ class Trainer:
                 clip(params, c.clip_threshold)
                 clipped = float(total) > c.clip_threshold
             elif c.clip == "value" and finite:
-                clipped = any(bool(p.grad.abs().max() > c.clip_threshold) for p in params)
+                largest = torch.stack(torch._foreach_norm(param_grads, math.inf)).max()  # max |g| over all
+                clipped = bool(largest > c.clip_threshold)
                 clip(params, c.clip_threshold)
             if clipped:
-                layer_norm_after = torch.stack([torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in g]))
-                                                for g in self.layer_params])
-                total_after = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
+                layer_norm_after, total_after = self._grad_norms()
             else:
                 layer_norm_after, total_after = layer_norm, total
 
-            sigma = torch.stack([torch.linalg.matrix_norm(layer.weight_hh, ord=2) for layer in model.layers])
+            # largest singular value = sqrt of the largest eigenvalue of W^T W (hidden x hidden, float64):
+            # cheaper than an SVD of the (gates * hidden) x hidden matrix, and as accurate
+            sigma = torch.stack([torch.linalg.eigvalsh(w.t() @ w)[-1].clamp(min=0).sqrt()
+                                 for w in (layer.weight_hh.detach().double() for layer in model.layers)]).float()
             slopes = [layer.max_slope() for layer in model.layers]
             sat, gate_means, hists = [], [], []
             for layer_idx, layer in enumerate(model.layers):
                 pre = torch.stack(trace.preact[layer_idx])
                 hists.append(np.histogram(pre.float().cpu().numpy(), bins=HIST_EDGES)[0])
                 if c.cell == "rnn":
-                    sat.append(float(_saturated(c.activation, pre).float().mean()))
+                    sat.append(_fraction(_saturated(c.activation, pre)))
                     gate_means.append(np.zeros(0))
                 else:
-                    gates = torch.stack(trace.gates[layer_idx])  # (T, batch, n_sig * H) sigmoid values
-                    gates = gates.view(-1, gates.shape[-1] // c.hidden, c.hidden)
-                    sigmoid_gates = gates[:, [0, 1, 3]] if c.cell == "lstm" else gates
-                    sat.append(float((sigmoid_gates * (1 - sigmoid_gates) < 0.025).float().mean()))
-                    per_gate = gates.mean(dim=(0, 2))
-                    if c.cell == "lstm":  # the 'cell' slot holds sigmoid(g_pre); report tanh(g) instead
-                        g_mean = torch.stack(trace.preact[layer_idx]).tanh().mean()
-                        per_gate = torch.stack([per_gate[0], per_gate[1], g_mean, per_gate[3]])
-                    else:  # gru: reset, update from the sigmoid, plus the candidate's mean
-                        n_mean = torch.stack(trace.preact[layer_idx]).tanh().mean()
-                        per_gate = torch.cat([per_gate, n_mean.view(1)])
+                    # sigmoid gates in (input, forget, output) / (reset, update) order, then the tanh candidate
+                    gates = torch.stack(trace.gates[layer_idx])  # (T, batch, n_sigmoid * hidden)
+                    sat.append(_fraction(gates * (1 - gates) < 0.025))
+                    per_gate = gates.view(-1, gates.shape[-1] // c.hidden, c.hidden).mean(dim=(0, 2))
+                    candidate_mean = torch.stack(trace.candidate[layer_idx]).mean().view(1)
+                    if c.cell == "lstm":  # report in PyTorch's order: input, forget, cell, output
+                        per_gate = torch.cat([per_gate[:2], candidate_mean, per_gate[2:]])
+                    else:  # gru: reset, update, new
+                        per_gate = torch.cat([per_gate, candidate_mean])
                     gate_means.append(per_gate.cpu().numpy())
             metric = task.metric(out.detach(), target)
 
