@@ -52,7 +52,7 @@ class ActivationView(View):
         layout.addWidget(self.area)
         self.plot = self.area.addPlot(row=0, col=0)
         self.gate_plot = self.area.addPlot(row=0, col=1)
-        self.area.ci.layout.setColumnStretchFactor(0, 3)
+        self.area.ci.layout.setColumnStretchFactor(0, 2)
         self.area.ci.layout.setColumnStretchFactor(1, 1)
         for plot in (self.plot, self.gate_plot):
             plot.setMenuEnabled(False)
@@ -84,7 +84,6 @@ class ActivationView(View):
         self._infos = infos
         self.selectors.set_runs(infos)
         compare = len(infos) > 1
-        labels = run_labels(infos)
         shown = set()
         for run, info in enumerate(infos):
             name = activation_name(info.config)
@@ -98,11 +97,10 @@ class ActivationView(View):
             for item in (hist, act, slope):
                 self.plot.addItem(item)
             label = registry.ACTIVATIONS[name].label
-            prefix = labels[run] + ": " if compare else ""
             if act.xData is not None:
                 self.legend.addItem(act, f"{label}" + ("" if info.config.cell == "rnn" else " (cell input)"))
                 self.legend.addItem(slope, f"slope of {label}")
-            self.legend.addItem(hist, prefix + "inputs right now")
+            self.legend.addItem(hist, f"run {run + 1}: inputs" if compare else "inputs right now")
             self.series.append((run, act, slope, hist))
         # gate bars: one slot per distinct gate name, so LSTM and GRU runs can be compared side by side
         gate_names = []
@@ -210,7 +208,7 @@ class ActivationView(View):
         self.area.setBackground(theme.background)
         style_plot(self.plot, theme, {"bottom": "input to the activation", "left": "output / slope"},
                    title=self._title_text)
-        style_plot(self.gate_plot, theme, {"left": "mean gate value"}, title="Gates (0 = closed, 1 = open)")
+        style_plot(self.gate_plot, theme, {"left": "mean value (0 closed, 1 open)"}, title="Gates")
         style_legend(self.legend, theme)
         self.selectors.apply_theme(theme)
         self._style_items()

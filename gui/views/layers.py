@@ -10,7 +10,7 @@ from PySide6.QtCore import QRectF
 
 from gui.theme import LOG_GRAD_LEVELS
 from gui.views._common import (DEFAULT_THEME, TIMESTEP_LABEL, Selectors, heatmap_ready, log_grad,
-                               make_colorbar, set_title, style_colorbar, style_plot, vbox)
+                               make_colorbar, set_grid, set_title, style_colorbar, style_plot, vbox)
 from gui.views.base import View
 
 
@@ -85,7 +85,7 @@ class LayersView(View):
         self.theme = theme
         self.area.setBackground(theme.background)
         style_plot(self.plot, theme, {"bottom": TIMESTEP_LABEL, "left": "layer"})
-        self.plot.showGrid(x=False, y=False)
+        set_grid(self.plot, theme, show=False)
         set_title(self.plot, "Gradient in every layer at the latest step", theme)
         self.colorbar.setColorMap(pg.colormap.get(theme.colormap))
         style_colorbar(self.colorbar, theme, "gradient size (log scale)")

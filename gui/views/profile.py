@@ -59,7 +59,7 @@ class ProfileView(View):
         self.underflow = pg.LinearRegionItem(movable=False)
         self.underflow.setZValue(-10)
         self.underflow_label = pg.InfLineLabel(self.underflow.lines[1], text="gradient is exactly 0 here",
-                                               position=0.5, rotateAxis=(1, 0), anchor=(0.5, 1))
+                                               position=0.75, rotateAxis=(1, 0), anchor=(0.5, 1))
         self.plot.addItem(self.underflow, ignoreBounds=True)
         self.underflow.hide()
         self._n_steps = 0
@@ -107,6 +107,7 @@ class ProfileView(View):
             self.legend.addItem(theory, "theory")
             self.theories.append((run, theory))
         self._key_infos = infos
+        self.legend.setColumnCount(2 if compare else 1)
         self._style_items()
 
     def _all_items(self):

@@ -10,7 +10,7 @@ from PySide6.QtCore import QRectF
 
 from gui.theme import LOG_GRAD_LEVELS
 from gui.views._common import (DEFAULT_THEME, STEP_LABEL, TIMESTEP_LABEL, Selectors, heatmap_ready,
-                               make_colorbar, set_title, style_colorbar, style_plot, vbox)
+                               make_colorbar, set_grid, set_title, style_colorbar, style_plot, vbox)
 from gui.views.base import View
 
 BAR_LABEL = "gradient size (log scale)"
@@ -79,7 +79,7 @@ class WaterfallView(View):
         self.theme = theme
         self.area.setBackground(theme.background)
         style_plot(self.plot, theme, {"bottom": TIMESTEP_LABEL, "left": STEP_LABEL})
-        self.plot.showGrid(x=False, y=False)
+        set_grid(self.plot, theme, show=False)
         self.colorbar.setColorMap(pg.colormap.get(theme.colormap))
         style_colorbar(self.colorbar, theme, BAR_LABEL)
         self.selectors.apply_theme(theme)
