@@ -77,15 +77,53 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+# Where an activation's slope is below 10% of its largest (dead ReLUs: slope 0):
+# ("beyond", t) means |x| > t, ("at_most", t) means x <= t; other activations never saturate.
+SATURATION = {
+    "tanh": ("beyond", 1.8184),     # tanh'(x) < 0.1 <=> |x| > 1.8184
+    "sigmoid": ("beyond", 3.6369),  # sigmoid'(x) < 0.025 <=> |x| > 3.6369
+    "relu": ("at_most", 0.0),
+}
+_SORT_BLOCK = 1 << 16  # sort this many values at a time, as np.histogram does (cache-sized)
+assert np.array_equal(HIST_EDGES.astype(np.float32), HIST_EDGES)  # so float32 comparisons are exact
+
+
 def _saturated(activation: str, pre: torch.Tensor) -> torch.Tensor:
-    """Mask of inputs where the activation's slope is below 10% of its largest (dead ReLUs: slope 0)."""
-    if activation == "tanh":
-        return pre.abs() > 1.8184  # tanh'(x) < 0.1 <=> |x| > 1.8184
-    if activation == "sigmoid":
-        return pre.abs() > 3.6369  # sigmoid'(x) < 0.025 <=> |x| > 3.6369
-    if activation == "relu":
-        return pre <= 0
+    """Mask of saturated activation inputs (the definition; step() counts them while sorting)."""
+    kind, t = SATURATION.get(activation, (None, 0.0))
+    if kind == "beyond":
+        return pre.abs() > t
+    if kind == "at_most":
+        return pre <= t
     return torch.zeros_like(pre, dtype=torch.bool)
+
+
+def _histogram_and_saturated(pre: torch.Tensor, activation: str | None) -> tuple[np.ndarray, int]:
+    """np.histogram(pre, HIST_EDGES) counts, and (for `activation`) the number of saturated inputs.
+
+    Same counts as np.histogram, which sorts 64K-value blocks and searches the edges in each; here
+    each block is sorted in place (`pre` must be a scratch tensor) and the saturation thresholds
+    are searched too, instead of three more passes over the data. Thresholds are compared in the
+    data's precision, as torch compares a tensor with a Python number; NaN sorts last and counts
+    nowhere, as in the mask."""
+    values = pre.detach().cpu().numpy().reshape(-1)
+    dtype = values.dtype.type
+    edges = HIST_EDGES.astype(values.dtype)
+    kind, t = SATURATION.get(activation, (None, 0.0))
+    t = dtype(t)
+    cumulative = np.zeros(len(edges), dtype=np.int64)
+    saturated = 0
+    for start in range(0, len(values), _SORT_BLOCK):
+        block = values[start:start + _SORT_BLOCK]
+        block.sort()
+        cumulative[:-1] += block.searchsorted(edges[:-1], "left")
+        cumulative[-1] += block.searchsorted(edges[-1], "right")  # the last bin includes its right edge
+        if kind == "beyond":
+            saturated += int(block.searchsorted(-t, "left")
+                             + block.searchsorted(dtype(np.inf), "right") - block.searchsorted(t, "right"))
+        elif kind == "at_most":
+            saturated += int(block.searchsorted(t, "right"))
+    return np.diff(cumulative), saturated
 
 
 def _fraction(mask: torch.Tensor) -> float:
@@ -208,10 +246,11 @@ class Trainer:
             slopes = [layer.max_slope() for layer in model.layers]
             sat, gate_means, hists = [], [], []
             for layer_idx, layer in enumerate(model.layers):
-                pre = torch.stack(trace.preact[layer_idx])
-                hists.append(np.histogram(pre.float().cpu().numpy(), bins=HIST_EDGES)[0])
+                pre = torch.stack(trace.preact[layer_idx])  # a scratch copy: sorted in place below
+                counts, saturated = _histogram_and_saturated(pre, c.activation if c.cell == "rnn" else None)
+                hists.append(counts)
                 if c.cell == "rnn":
-                    sat.append(_fraction(_saturated(c.activation, pre)))
+                    sat.append(saturated / max(pre.numel(), 1))
                     gate_means.append(np.zeros(0))
                 else:
                     # sigmoid gates in (input, forget, output) / (reset, update) order, then the tanh candidate
