@@ -102,6 +102,11 @@ class RecurrentLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, trace: Trace) -> torch.Tensor:
         """x: (T, batch, input). Returns the stacked hidden states (T, batch, hidden)."""
+        return self.run(x, trace, stack=True)
+
+    def run(self, x: torch.Tensor, trace: Trace, stack: bool):
+        """The forward pass; with stack=False returns the list of hidden states instead, for a caller
+        that needs only a few of them (stacking all T puts a gradient add on every step)."""
         steps, batch, H = x.shape[0], x.shape[1], self.hidden
         w_ih, b_ih, w_hh, b_hh = self.weight_ih, self.bias_ih, self.weight_hh, self.bias_hh
         if self.cell == "lstm":  # work in (input, forget, output, cell) order; gradients map back
@@ -163,6 +168,10 @@ class RecurrentLayer(nn.Module):
             trace.candidate.append(candidates)
         trace.preact.append(pre)
         trace.hidden.append(hs)
+        if not stack:
+            with torch.no_grad():
+                states.hidden = torch.stack(hs)
+            return hs
         out = torch.stack(hs)
         states.hidden = out.detach()
         return out
@@ -207,11 +216,20 @@ class RecurrentNet(nn.Module):
         """x: (batch, T, input). Returns outputs (batch, len(output_steps), out) and the Trace."""
         trace = Trace()
         inp = x.transpose(0, 1)
+        last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
+            skip = self.config.skip and i > 0
+            if i == last and not self.config.attention:  # only the answering steps are read out
+                hs = layer.run(inp, trace, stack=False)
+                feats = torch.stack([hs[t] for t in output_steps])  # (n_out, batch, hidden)
+                if skip:
+                    feats = feats + inp[output_steps]
+                break
             out = layer(inp, trace)
-            inp = out + inp if (self.config.skip and i > 0) else out
-        top = inp  # (T, batch, hidden)
-        feats = top[output_steps]  # (n_out, batch, hidden)
+            inp = out + inp if skip else out
+        else:
+            top = inp  # (T, batch, hidden)
+            feats = top[output_steps]  # (n_out, batch, hidden)
         if self.config.attention:
             q = self.query(feats)  # (n_out, batch, hidden)
             scores = torch.einsum("obh,tbh->bot", q, top) / math.sqrt(self.config.hidden)
