@@ -185,7 +185,7 @@ class Trainer:
         else:
             for group in self.optimizer.param_groups:
                 group["lr"] = new.lr
-        event = Event(self.step_count, "rebuilt" if rebuild else "changed", detail)
+        event = Event(self.step_count + 1, "rebuilt" if rebuild else "changed", detail)
         self.events.append(event)
         self._pending_events.append(event)
         return [event]
@@ -219,9 +219,11 @@ class Trainer:
 
         with torch.no_grad():
             L, T = c.layers, task.n_steps
-            grad_h = torch.stack(grads[n_p:n_p + n_h]).view(L, T, -1).norm(dim=2)
-            grad_c = torch.stack(grads[n_p + n_h:n_p + n_h + n_c]).view(L, T, -1).norm(dim=2) if n_c else None
-            grad_x = grads[-1].norm(dim=(0, 2))
+            # Norms in float64: squaring a float32 entry below ~1e-23 underflows to 0, which would
+            # report a vanished gradient as exactly zero many orders of magnitude too early.
+            grad_h = torch.stack(grads[n_p:n_p + n_h]).view(L, T, -1).double().norm(dim=2)
+            grad_c = torch.stack(grads[n_p + n_h:n_p + n_h + n_c]).view(L, T, -1).double().norm(dim=2) if n_c else None
+            grad_x = grads[-1].double().norm(dim=(0, 2))
             layer_norm, total = self._grad_norms()
             finite = bool(torch.isfinite(loss)) and bool(torch.isfinite(total))
 
