@@ -44,6 +44,7 @@ class Config:
     activation: str = "tanh"        # for cell=rnn: tanh | sigmoid | relu | leaky_relu | prelu | linear
     init: str = "default"           # recurrent-weight initializer (engine/registry.py)
     spectral_radius: float | None = None  # rescale recurrent matrices to this spectral radius
+    forget_bias: float | None = None  # LSTM only: start the forget gates' bias here (none: PyTorch's init)
     skip: bool = False              # residual connections between stacked layers
     attention: bool = False         # readout attends over all top-layer hidden states
     clip: str = "none"              # none | norm | value
@@ -70,7 +71,7 @@ class Config:
 
 KEYS = tuple(f.name for f in fields(Config))
 _TYPES = {"seq_len": int, "batch": int, "hidden": int, "layers": int, "seed": int,
-          "spectral_radius": "optional_float", "skip": bool, "attention": bool,
+          "spectral_radius": "optional_float", "forget_bias": "optional_float", "skip": bool, "attention": bool,
           "clip_threshold": float, "lr": float}
 CHOICES = {
     "task": lambda: tuple(registry.TASKS),
@@ -113,6 +114,9 @@ def validate(c: Config) -> None:
     _check_positive("lr", c.lr, upper=10.0)
     if c.spectral_radius is not None:
         _check_positive("spectral_radius", c.spectral_radius, upper=100.0)
+    if c.forget_bias is not None and (isinstance(c.forget_bias, bool) or not isinstance(c.forget_bias, (int, float))
+                                      or not math.isfinite(c.forget_bias) or not -10 <= c.forget_bias <= 10):
+        raise ConfigError("forget_bias", c.forget_bias, "none, or a number from -10 to 10")
     registry.TASKS[c.task].check_seq_len(c.seq_len)
 
 

@@ -207,6 +207,10 @@ class RecurrentNet(nn.Module):
             if init == "identity":  # the IRNN recipe starts from zero biases
                 layer.bias_ih.zero_()
                 layer.bias_hh.zero_()
+            if self.config.cell == "lstm" and self.config.forget_bias is not None:
+                H = layer.hidden  # PyTorch's gate order: input, forget, cell, output
+                layer.bias_ih[H:2 * H] = self.config.forget_bias
+                layer.bias_hh[H:2 * H] = 0.0
 
     def layer_parameters(self):
         """Parameters grouped by recurrent layer (readout and attention excluded)."""

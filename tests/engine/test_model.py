@@ -157,3 +157,25 @@ def test_default_init_is_pytorchs_uniform_bound():
     for p in net.layers[0].parameters():
         assert p.abs().max().item() <= 400 ** -0.5
         assert p.abs().max().item() > 0.95 * 400 ** -0.5
+
+
+def test_forget_bias_sets_only_the_lstm_forget_gate_biases():
+    import pytest as _pytest
+    from engine.config import Config as _Config, ConfigError as _ConfigError
+    from engine.model import RecurrentNet as _Net
+    torch.manual_seed(0)
+    net = _Net(_Config(cell="lstm", hidden=6, layers=2, forget_bias=1.5), input_size=2, output_size=1)
+    for layer in net.layers:
+        H = layer.hidden
+        assert torch.all(layer.bias_ih[H:2 * H] == 1.5) and torch.all(layer.bias_hh[H:2 * H] == 0)
+        assert not torch.all(layer.bias_ih[:H] == 1.5)  # the other gates keep PyTorch's init
+    torch.manual_seed(0)
+    plain = _Net(_Config(cell="lstm", hidden=6, layers=2), input_size=2, output_size=1)
+    torch.manual_seed(0)
+    again = _Net(_Config(cell="lstm", hidden=6, layers=2, forget_bias=1.5), input_size=2, output_size=1)
+    H = 6
+    assert torch.equal(plain.layers[0].weight_hh, again.layers[0].weight_hh)
+    assert torch.equal(plain.layers[0].bias_ih[:H], again.layers[0].bias_ih[:H])
+    for bad in (float("nan"), 11.0, True, "high"):
+        with _pytest.raises(_ConfigError, match="forget_bias"):
+            _Config(forget_bias=bad)
