@@ -48,6 +48,8 @@ class StallMeter:
     def __init__(self):
         from PySide6.QtCore import Qt, QTimer
         self.lateness_ms: list[float] = []
+        self.beat_times: list[float] = []
+        self.long_stalls: list[tuple[float, float]] = []  # (seconds since start, ms late), for diagnosis
         self.timer = QTimer()
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.setInterval(self.INTERVAL_MS)
@@ -60,13 +62,19 @@ class StallMeter:
 
     def _beat(self):
         now = time.perf_counter()
-        self.lateness_ms.append(max(0.0, (now - self.last) * 1000.0 - self.INTERVAL_MS))
+        late = max(0.0, (now - self.last) * 1000.0 - self.INTERVAL_MS)
+        self.lateness_ms.append(late)
+        self.beat_times.append(now)
+        if late >= 50.0:
+            self.long_stalls.append((round(now - START, 3), round(late, 1)))
         self.last = now
 
-    def percentile(self, q: float) -> float:
-        if not self.lateness_ms:
+    def percentile(self, q: float, since: float | None = None) -> float:
+        values = self.lateness_ms if since is None else \
+            [late for t, late in zip(self.beat_times, self.lateness_ms) if t >= since]
+        if not values:
             return 0.0
-        ordered = sorted(self.lateness_ms)
+        ordered = sorted(values)
         return ordered[min(len(ordered) - 1, int(round(q / 100.0 * (len(ordered) - 1))))]
 
 
@@ -79,7 +87,9 @@ def collect_stats(window, stall: StallMeter, session_start: float, session_end: 
     first_frame = window.first_frame_time
     return {
         "frames": window.frames,
-        "fps": window.frames / duration,
+        # frames per second while there was something to draw (the worker's start-up excluded)
+        "fps": window.frames / max(session_end - first_frame, 1e-9) if first_frame is not None else 0.0,
+        "fps_whole_session": window.frames / duration,
         "training_steps": window.training_steps,
         # steps over the time steps were arriving (excludes the worker's torch start-up)
         "steps_per_second": window.training_steps / training_time if training_time > 0 else 0.0,
@@ -88,11 +98,14 @@ def collect_stats(window, stall: StallMeter, session_start: float, session_end: 
         "ui_stall_ms_p50": stall.percentile(50),
         "ui_stall_ms_p99": stall.percentile(99),
         "ui_stall_ms_max": max(stall.lateness_ms, default=0.0),
+        # the same, from one second after the first frame: start-up (views building their plots) excluded
+        "ui_stall_ms_p99_steady": None if first_frame is None else stall.percentile(99, since=first_frame + 1.0),
         "peak_rss_mb": (self_kb + children_kb) / 1024.0,
         "peak_rss_gui_mb": self_kb / 1024.0,
         "peak_rss_worker_mb": children_kb / 1024.0,
         "start_to_first_frame_s": None if first_frame is None else first_frame - START,
         "seconds": duration,
+        "ui_stalls_over_50ms": stall.long_stalls[:50],
     }
 
 

@@ -36,6 +36,9 @@ KEY_HELP = {
             "grows at each step back in time.",
     "spectral_radius": "Rescale each recurrent matrix so its largest eigenvalue has this size. Below 1 "
                        "gradients tend to vanish, above 1 to explode. Unticked: keep the initializer's scale.",
+    "forget_bias": "LSTM only: where the forget gates' bias starts. A positive value (1 is the usual recipe) "
+                   "starts with the gates open, so memory and gradient pass through many steps. "
+                   "Unticked: PyTorch's own initialization.",
     "optimizer": "How a gradient is turned into a weight update.",
     "lr": "Learning rate: how big each update is. The arrows step through 1, 2, 5 x powers of ten.",
     "clip": "Gradient clipping caps very large gradients so one bad step cannot throw the weights away.",
@@ -48,7 +51,7 @@ KEY_HELP = {
 GROUPS = (
     ("Task", ("task", "seq_len", "batch")),
     ("Network", ("cell", "activation", "layers", "hidden", "skip", "attention")),
-    ("Initialization", ("init", "spectral_radius")),
+    ("Initialization", ("init", "spectral_radius", "forget_bias")),
     ("Training", ("optimizer", "lr", "clip", "clip_threshold")),
     ("Run", ("seed", "device")),
 )
@@ -56,8 +59,14 @@ GROUPS = (
 LABEL_WIDTH = 110
 LABELS = {"seq_len": "sequence length", "batch": "batch size", "hidden": "hidden units",
           "skip": "skip connections", "attention": "attention readout", "init": "initializer",
-          "spectral_radius": "spectral radius", "lr": "learning rate", "clip": "clipping",
+"spectral_radius": "spectral radius", "forget_bias": "forget-gate bias", "lr": "learning rate", "clip": "clipping",
           "clip_threshold": "clip threshold"}
+
+OPTIONAL_NUMBERS = {  # key: (minimum, maximum, shown when unticked, step, tick-box tooltip)
+    "spectral_radius": (0.01, 100.0, 1.0, 0.05, "Tick to rescale the recurrent matrices to the spectral radius "
+                        "on the right."),
+    "forget_bias": (-10.0, 10.0, 1.0, 0.5, "Tick to start the LSTM's forget-gate bias at the value on the right."),
+}
 
 DEVICES = {"auto": ("auto", "CUDA when present, otherwise CPU"), "cpu": ("CPU", "Always train on the CPU"),
            "cuda": ("CUDA GPU", "Train on the first CUDA GPU (only if one is present)")}
@@ -149,6 +158,7 @@ class ControlPanel(QWidget):
         super().__init__(parent)
         self._config = config or Config()
         self.controls: dict[str, QWidget] = {}
+        self.enabled_boxes: dict[str, QCheckBox] = {}  # tick boxes of the optional numbers
         self.fields: dict[str, _Field] = {}
         self._updating = False
         layout = QVBoxLayout(self)
@@ -192,18 +202,19 @@ class ControlPanel(QWidget):
         elif key in ("skip", "attention"):
             control = QCheckBox()
             control.toggled.connect(lambda _=False, k=key: self._edited(k))
-        elif key == "spectral_radius":
+        elif key in OPTIONAL_NUMBERS:  # none, or a number: a tick box plus a spin box
+            lo, hi, start, step, tip = OPTIONAL_NUMBERS[key]
             control = QDoubleSpinBox()
-            control.setRange(0.01, 100.0)
+            control.setRange(lo, hi)
             control.setDecimals(2)
-            control.setValue(1.0)
-            control.setSingleStep(0.05)
+            control.setValue(start)
+            control.setSingleStep(step)
             control.setKeyboardTracking(False)
             control.valueChanged.connect(lambda _=0, k=key: self._edited(k))
             extra = QCheckBox()
-            extra.setToolTip("Tick to rescale the recurrent matrices to the spectral radius on the right.")
+            extra.setToolTip(tip)
             extra.toggled.connect(lambda _=False, k=key: self._edited(k))
-            self.spectral_enabled = extra
+            self.enabled_boxes[key] = extra
         elif key == "lr":
             control = LogSpinBox(1e-6, 10.0)
             control.valueChanged.connect(lambda _=0, k=key: self._edited(k))
@@ -232,8 +243,9 @@ class ControlPanel(QWidget):
                 out[key] = int(control.value())
             else:
                 out[key] = float(control.value())
-        if not self.spectral_enabled.isChecked():
-            out["spectral_radius"] = None
+        for key, box in self.enabled_boxes.items():
+            if not box.isChecked():
+                out[key] = None
         return out
 
     def config(self) -> Config:
@@ -250,8 +262,8 @@ class ControlPanel(QWidget):
                     control.setCurrentIndex(control.findData(value))
                 elif isinstance(control, QCheckBox):
                     control.setChecked(bool(value))
-                elif key == "spectral_radius":
-                    self.spectral_enabled.setChecked(value is not None)
+                elif key in self.enabled_boxes:
+                    self.enabled_boxes[key].setChecked(value is not None)
                     if value is not None:
                         control.setValue(value)
                 else:
@@ -275,7 +287,7 @@ class ControlPanel(QWidget):
         self._update_enabled()
         values = self.values()
         try:
-            config = Config(**values)
+            config = self._config.replace(**values)  # keys without a control keep their value
             if config.device != self._config.device:
                 from engine.trainer import pick_device
                 pick_device(config.device)  # raises ConfigError when CUDA is missing
@@ -315,7 +327,9 @@ class ControlPanel(QWidget):
         if not rnn:
             self.controls["activation"].setToolTip(KEY_HELP["activation"] + " Disabled: only the vanilla "
                                                    "RNN cell uses it; LSTM and GRU have their own.")
-        self.controls["spectral_radius"].setEnabled(self.spectral_enabled.isChecked())
+        for key, box in self.enabled_boxes.items():
+            self.controls[key].setEnabled(box.isChecked())
+        self.enabled_boxes["forget_bias"].setEnabled(self.controls["cell"].currentData() == "lstm")
         self.controls["clip_threshold"].setEnabled(self.controls["clip"].currentData() != "none")
 
 
@@ -325,6 +339,7 @@ COMPARE_KEYS = tuple(k for _, keys in GROUPS for k in keys if k not in ("seed", 
 SUGGESTIONS = {  # values offered for runs 2..4 when comparing a numeric key (any value can be typed)
     "seq_len": ("50", "200", "400", "1000"), "batch": ("8", "128", "512"), "hidden": ("16", "128", "256"),
     "layers": ("2", "4", "8"), "spectral_radius": ("none", "0.9", "1.1", "1.5"),
+    "forget_bias": ("none", "1", "2", "-1"),
     "lr": ("0.0001", "0.01", "0.1", "0.5"), "clip_threshold": ("0.1", "10", "100"),
 }
 MAX_RUNS = 4

@@ -28,6 +28,8 @@ from gui.theme import DARK
 DISPLAY_INTERVAL_MS = 16         # ~60 Hz redraws at most
 DIAGNOSIS_INTERVAL_S = 0.25      # badges need not update every frame
 GRID_COLUMNS = 4
+PACE_LATE_MS = 12.0              # a display tick this late means the last one drew too much
+MAX_INTERVAL_MS = 100
 SHORTCUT_KEYS = {Qt.Key.Key_Space, Qt.Key.Key_S, Qt.Key.Key_R, Qt.Key.Key_C}
 
 
@@ -136,7 +138,7 @@ class MainWindow(QMainWindow):
         self.histories: list[RunHistory] = []
         self.infos: list = []
         self.state = "starting"
-        self.frames = 0                   # redraws with new data since the window opened
+        self.frames = 0                   # display ticks that redrew at least one view
         self.training_steps = 0           # steps of the run set received (each step trains every run)
         self.first_frame_time: float | None = None
         self.first_data_time: float | None = None
@@ -147,6 +149,10 @@ class MainWindow(QMainWindow):
         self._last_diagnosis = 0.0
         self._closed = False
         self._broken_views: set[str] = set()
+        self._dirty: set[str] = set()      # views with data they have not drawn yet
+        self._next_view = 0
+        self._views_per_tick = 8
+        self._last_tick: float | None = None
         self.last_error: tuple[str, str] | None = None
 
         if view_classes is None:
@@ -429,7 +435,7 @@ class MainWindow(QMainWindow):
             view.set_runs(infos)
         if self.state == "diverged":
             self._on_state_changed("paused")
-        self._refresh_views()
+        self._dirty.update(self.views)  # redrawn round-robin by the display timer, not all at once
 
     def _on_state_changed(self, state: str):
         self.state = state
@@ -442,45 +448,84 @@ class MainWindow(QMainWindow):
 
     def _on_errored(self, message: str, details: str):
         self.last_error = (message, details)
-        if not self.controller.alive():
+        if not self.controller.alive() and "Reset" not in message:
             message += " Press Reset (R) to start a new worker."
         self.banner.show_message(message, details)
         print(f"error: {message}", file=sys.stderr)
 
     # ------------------------------------------------------------------ display
     def _tick(self):
+        now = time.perf_counter()
+        self._pace(now)
         # Deliver queued run-set changes first, so snapshots of a new run set never reach old histories.
         QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)
         update = self.controller.take_updates()
-        if update is None:
-            return
-        batches, rate = update
-        if len(batches) != len(self.histories):
-            return  # from a run set that has just been replaced
-        now = time.perf_counter()
-        for history, snapshots in zip(self.histories, batches):
-            history.extend(snapshots)
-        new_steps = max((len(b) for b in batches), default=0)
-        if new_steps:
-            if self.first_data_time is None:
-                self.first_data_time = now
-            self.last_data_time = now
-        self.training_steps += new_steps
-        self.steps_per_second = rate
-        self._refresh_views()
-        self.frames += 1
-        if self.first_frame_time is None:
-            self.first_frame_time = now
-        self._frame_times.append(now)
-        fps = None
-        if len(self._frame_times) > 1 and now - self._frame_times[0] > 0:
-            window = [t for t in self._frame_times if now - t <= 1.0]
-            fps = (len(window) - 1) / max(window[-1] - window[0], 1e-6) if len(window) > 1 else None
-        self.status.set_rates(rate, fps)
-        self.status.set_ratios(self.histories)
-        if now - self._last_diagnosis >= DIAGNOSIS_INTERVAL_S:
-            self._last_diagnosis = now
-            self.status.update_diagnosis(self.histories)
+        if update is not None:
+            batches, rate = update
+            if len(batches) == len(self.histories):  # else: from a run set that has just been replaced
+                for history, snapshots in zip(self.histories, batches):
+                    history.extend(snapshots)
+                new_steps = max((len(b) for b in batches), default=0)
+                if new_steps:
+                    if self.first_data_time is None:
+                        self.first_data_time = now
+                    self.last_data_time = now
+                self.training_steps += new_steps
+                self.steps_per_second = rate
+                self._dirty.update(self.views)
+                self.status.set_ratios(self.histories)
+                if self.state == "diverged":  # the state may have arrived before its last snapshots
+                    self._on_state_changed("diverged")
+                if now - self._last_diagnosis >= DIAGNOSIS_INTERVAL_S:
+                    self._last_diagnosis = now
+                    self.status.update_diagnosis(self.histories)
+        if self._redraw_some():
+            self.frames += 1
+            if self.first_frame_time is None:
+                self.first_frame_time = now
+            self._frame_times.append(now)
+            recent = [t for t in self._frame_times if now - t <= 1.0]
+            fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 2 else None
+            self.status.set_rates(self.steps_per_second, fps)
+
+    def _pace(self, now: float):
+        """Adapt how many views redraw per tick to how late this timer fires.
+
+        Painting eight plots can take longer than a display frame on a slow or busy machine; doing
+        it in one go would freeze the UI for that long. So views redraw round-robin, as many per
+        tick as keeps the timer on time, and the timer slows down if even one view per tick is
+        too much, leaving the CPU to the worker."""
+        if self._last_tick is not None:
+            late = (now - self._last_tick) * 1000.0 - self.display_timer.interval()
+            if late > PACE_LATE_MS:
+                if self._views_per_tick > 1:
+                    self._views_per_tick -= 1
+                else:
+                    self.display_timer.setInterval(min(MAX_INTERVAL_MS, self.display_timer.interval() + 4))
+            elif late < PACE_LATE_MS / 3:
+                if self.display_timer.interval() > DISPLAY_INTERVAL_MS:
+                    self.display_timer.setInterval(max(DISPLAY_INTERVAL_MS, self.display_timer.interval() - 2))
+                elif self._views_per_tick < max(1, len(self.views)):
+                    self._views_per_tick += 1
+        self._last_tick = now
+
+    def _redraw_some(self) -> bool:
+        """Refresh up to `_views_per_tick` visible views that have new data, round-robin."""
+        keys = list(self.views)
+        if not keys or not self._dirty:
+            return False
+        visible = self.visible_views()
+        drawn = 0
+        for _ in range(len(keys)):
+            key = keys[self._next_view % len(keys)]
+            self._next_view += 1
+            if key in self._dirty and key in visible:
+                self._refresh_view(key, visible[key])
+                self._dirty.discard(key)
+                drawn += 1
+                if drawn >= self._views_per_tick:
+                    break
+        return drawn > 0
 
     def visible_views(self) -> dict:
         if self.isMinimized():
@@ -489,15 +534,20 @@ class MainWindow(QMainWindow):
         return {k: v for k, v in self.views.items() if v.isVisible() and v.width() > 0 and v.height() > 0}
 
     def _refresh_views(self):
+        """Refresh every visible view now (after a run-set change); hidden ones catch up when shown."""
         for key, view in self.visible_views().items():
-            try:
-                view.refresh(self.histories)
-            except Exception as exc:  # one broken view must not stop the others or the window
-                if key not in self._broken_views:
-                    self._broken_views.add(key)
-                    import traceback
-                    self._on_errored(f"The {key} view failed to draw: {type(exc).__name__}: {exc}",
-                                     traceback.format_exc())
+            self._refresh_view(key, view)
+            self._dirty.discard(key)
+
+    def _refresh_view(self, key, view):
+        try:
+            view.refresh(self.histories)
+        except Exception as exc:  # one broken view must not stop the others or the window
+            if key not in self._broken_views:
+                self._broken_views.add(key)
+                import traceback
+                self._on_errored(f"The {key} view failed to draw: {type(exc).__name__}: {exc}",
+                                 traceback.format_exc())
 
     def showEvent(self, event):
         super().showEvent(event)

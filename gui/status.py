@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QStatusBar, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStatusBar, QWidget
 
 try:  # written alongside the views; the window works without it
     from gui.views.diagnosis import diagnose
@@ -57,10 +57,15 @@ class StatusBar(QStatusBar):
         self.badge_layout.setSpacing(4)
         self._badge_labels: list[QLabel] = []
         self._badge_key = None
-        for widget in (self.state, self.steps, self.fps, self.ratios):
-            widget.setMinimumWidth(60)
+        metrics = self.fontMetrics()
+        for widget, sample in ((self.state, "diverged at step 00000"), (self.steps, "0000.0 steps/s"),
+                               (self.fps, "00 frames/s"), (self.ratios, "")):
+            if sample:
+                widget.setMinimumWidth(metrics.horizontalAdvance(sample) + 8)
             self.addWidget(widget)
-        self.addPermanentWidget(self.badges)
+        # Badges may be many (one set per compared run): they must never widen the window.
+        self.badges.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.addWidget(self.badges, 1)
         self.run_colors = ("#56B4E9", "#E69F00", "#009E73", "#CC79A7")
 
     def set_state(self, state: str, diverged_at: int | None = None):
@@ -78,9 +83,10 @@ class StatusBar(QStatusBar):
             value = h.first_last_ratio.data[(h.first_last_ratio.head - 1) % h.first_last_ratio.capacity] \
                 if len(h.first_last_ratio) else float("nan")
             color = self.run_colors[i % len(self.run_colors)]
-            name = f"run {i + 1} " if len(histories) > 1 else ""
-            parts.append(f"<span style='color:{color}'>{name}first/last step gradient {ratio_text(value)}</span>")
-        self.ratios.setText("&nbsp;&nbsp;".join(parts))
+            name = f"run {i + 1}: " if len(histories) > 1 else ""
+            text = ratio_text(value) if len(histories) == 1 else ratio_text(value).split(" (")[0]
+            parts.append(f"<span style='color:{color}'>{name}{text}</span>")
+        self.ratios.setText("gradient first/last step: " + "&nbsp;&nbsp;".join(parts))
 
     def set_badges(self, badges: list):
         """badges: (run_index or None, Badge) pairs; a Badge has text, tooltip and severity."""
@@ -92,9 +98,16 @@ class StatusBar(QStatusBar):
             self.badge_layout.removeWidget(label)
             label.deleteLater()
         self._badge_labels = []
+        grouped: dict[str, list] = {}  # the same finding in several runs shows once: "runs 1, 3: ..."
         for run, badge in badges:
+            grouped.setdefault(badge.text, []).append((run, badge))
+        for text, items in grouped.items():
+            badge = items[0][1]
+            runs = [run + 1 for run, _ in items if run is not None]
             severity = str(getattr(badge, "severity", "info"))
-            label = QLabel(badge.text if run is None else f"run {run + 1}: {badge.text}")
+            prefix = "" if not runs else (f"run {runs[0]}: " if len(runs) == 1 else
+                                          "runs " + ", ".join(map(str, runs)) + ": ")
+            label = QLabel(prefix + text)
             label.setToolTip(badge.tooltip)
             color = SEVERITY_COLORS.get(severity, "#555555")
             label.setStyleSheet(f"background: {color}; color: white; border-radius: 3px; padding: 1px 6px;")

@@ -57,7 +57,7 @@ def test_snapshots_reach_every_view(make_window, qtbot):
 CHANGES = [("task", "copy"), ("seq_len", 20), ("batch", 8), ("activation", "relu"), ("layers", 2),
            ("hidden", 16), ("skip", True), ("attention", True), ("init", "orthogonal"),
            ("spectral_radius", 0.9), ("optimizer", "sgd"), ("lr", 0.01), ("clip", "norm"),
-           ("clip_threshold", 0.5), ("seed", 3), ("device", "cpu"), ("cell", "gru")]
+           ("clip_threshold", 0.5), ("seed", 3), ("device", "cpu"), ("cell", "lstm"), ("forget_bias", 1.0)]
 
 
 def set_control(window, key, value):
@@ -66,9 +66,9 @@ def set_control(window, key, value):
         control.setCurrentIndex(control.findData(value))
     elif isinstance(control, QCheckBox):
         control.setChecked(value)
-    elif key == "spectral_radius":
+    elif key in window.controls.enabled_boxes:
         control.setValue(value)
-        window.controls.spectral_enabled.setChecked(True)
+        window.controls.enabled_boxes[key].setChecked(True)
     else:
         control.setValue(value)
 
@@ -252,8 +252,12 @@ def test_killed_worker_is_reported_and_reset_recovers(make_window, qtbot):
     qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=TIMEOUT)
     assert "Reset" in window.banner.message.text()
     old = window.histories[0]
-    qtbot.keyClick(window, Qt.Key.Key_R)
-    qtbot.waitUntil(lambda: window.histories[0] is not old, timeout=TIMEOUT)
+    window.actions_by_name["reset"].trigger()
+    try:
+        qtbot.waitUntil(lambda: window.histories[0] is not old, timeout=TIMEOUT)
+    except Exception:
+        c = window.controller
+        raise AssertionError((c.alive(), c._process, c._process.exitcode, c.current_runs(), c._driver.isRunning(), window.last_error))
     assert window.controller._process is not old_process and window.controller.alive()
     window.play()
     qtbot.waitUntil(lambda: steps(window) >= 2, timeout=TIMEOUT)
