@@ -31,8 +31,15 @@ class _Driver(QThread):
             try:
                 message = c._results.recv()
             except (EOFError, OSError):
+                # EOF means the worker is gone even while its process is still exiting (and
+                # is_alive() may still say True): remember it, so Reset restarts instead of
+                # sending into a dying pipe.
+                c._worker_lost = True
                 if not c._closing:
-                    code = c._process.exitcode if c._process is not None else None
+                    code = None
+                    if c._process is not None:
+                        c._process.join(2.0)  # reap it, so the message can say how it ended
+                        code = c._process.exitcode
                     c.errored.emit(f"The training worker stopped unexpectedly (exit code {code}). "
                                    "Press Reset to start a new one.", "")
                     c.state_changed.emit("stopped")
@@ -71,6 +78,7 @@ class TrainingController(QObject):
         self._launch()
 
     def _launch(self):
+        self._worker_lost = False
         ctx = mp.get_context("spawn")
         cmd_recv, self._commands = ctx.Pipe(duplex=False)
         self._results, res_send = ctx.Pipe(duplex=False)
@@ -116,6 +124,8 @@ class TrainingController(QObject):
         self._send(("reset",))
 
     def alive(self) -> bool:
+        if self._worker_lost:
+            return False
         if self.in_process:
             return self._thread is not None and self._thread.is_alive()
         return self._process is not None and self._process.is_alive()

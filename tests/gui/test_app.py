@@ -38,7 +38,7 @@ def test_bad_arguments_exit_2_with_a_message(args, words):
 
 def test_timed_session_writes_stats_and_screenshot(tmp_path):
     stats_path, shot = tmp_path / "stats.json", tmp_path / "window.png"
-    result = run_main("--quit-after", "4", "--stats", str(stats_path), "--screenshot", str(shot),
+    result = run_main("--quit-after", "10", "--stats", str(stats_path), "--screenshot", str(shot),
                       "--set", "seq_len=20", "--set", "hidden=16")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
