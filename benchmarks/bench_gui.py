@@ -1,0 +1,115 @@
+"""The live window against the headless runner, at the same settings, in the same run.
+
+Starts `main.py --quit-after S --stats F` (the window trains at full speed and draws every view),
+then `main.py train` for the same number of seconds' worth of steps, and prints frames/s, UI stall
+percentiles, start-to-first-frame, peak memory, and the window's training speed as a fraction of
+the headless runner's. Targets (issue 3): >= 30 fps, stall p99 < 50 ms, >= 70% of headless,
+first frame < 3 s, memory flat (see --soak).
+
+    .venv/bin/python benchmarks/bench_gui.py                     # default settings, 15 s
+    .venv/bin/python benchmarks/bench_gui.py --seconds 30 --set cell=lstm
+    .venv/bin/python benchmarks/bench_gui.py --soak 600          # RSS of window + worker every 30 s
+
+Runs offscreen unless a display is set. Other load on the machine moves every figure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env():
+    env = dict(os.environ)
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        env["QT_QPA_PLATFORM"] = "offscreen"
+    return env
+
+
+def window(seconds: float, sets: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        stats = Path(tmp) / "stats.json"
+        cmd = [sys.executable, "main.py", "--quit-after", str(seconds), "--stats", str(stats)]
+        for s in sets:
+            cmd += ["--set", s]
+        subprocess.run(cmd, cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=seconds + 120)
+        return json.loads(stats.read_text())
+
+
+def headless(steps: int, sets: list[str]) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "main.py", "train", "--steps", str(steps), "--out", tmp]
+        for s in sets:
+            cmd += ["--set", s]
+        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=600)
+        return json.loads((Path(tmp) / "summary.json").read_text())["steps_per_second"]
+
+
+def _rss_mb(pid: int) -> float:
+    total = 0.0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            pass
+    return total
+
+
+def soak(seconds: float, sets: list[str], every: float = 30.0):
+    cmd = [sys.executable, "main.py", "--quit-after", str(seconds)]
+    for s in sets:
+        cmd += ["--set", s]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    start = time.time()
+    print("| minute | RSS window + worker (MB) |\n|---:|---:|")
+    while proc.poll() is None:
+        time.sleep(every)
+        if proc.poll() is None:
+            print(f"| {(time.time() - start) / 60:.1f} | {_rss_mb(proc.pid):.0f} |", flush=True)
+    proc.wait()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=15.0)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--soak", type=float, default=None, metavar="SECONDS", help="sample memory over a long run instead")
+    args = p.parse_args()
+    if args.soak:
+        soak(args.soak, args.set)
+        return
+    w = window(args.seconds, args.set)
+    h = headless(max(50, int(w["steps_per_second"] * 5)), args.set)
+    rows = [
+        ("frames/s", f"{w['fps']:.1f}", ">= 30"),
+        ("UI stall p50 / p99 / max (ms)",
+         f"{w['ui_stall_ms_p50']:.1f} / {w['ui_stall_ms_p99']:.1f} / {w['ui_stall_ms_max']:.0f}", "p99 < 50"),
+        ("start to first frame (s)", f"{w['start_to_first_frame_s']:.2f}", "< 3"),
+        ("training steps/s in the window", f"{w['steps_per_second']:.1f}", ""),
+        ("training steps/s headless", f"{h:.1f}", ""),
+        ("window / headless", f"{w['steps_per_second'] / h:.0%}", ">= 70%"),
+        ("peak RSS, window + worker (MB)", f"{w['peak_rss_mb']:.0f}", "flat over time (--soak)"),
+    ]
+    print(f"settings: {' '.join(args.set) or 'defaults'}; {args.seconds:g} s window session\n")
+    print("| figure | measured | target |\n|---|---:|---|")
+    for name, value, target in rows:
+        print(f"| {name} | {value} | {target} |")
+
+
+if __name__ == "__main__":
+    main()
