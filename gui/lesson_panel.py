@@ -30,6 +30,9 @@ class LessonPanel(QWidget):
         for i, name in enumerate(self.names, 1):
             self.picker.addItem(f"{i}. {LESSONS[name].title}", name)
         self.picker.setToolTip("Guided lessons: each sets up the network and says what to look at.")
+        # Long lesson titles must not set the panel's minimum width (a narrow dock, large lecture fonts).
+        self.picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.picker.setMinimumContentsLength(8)
         self.picker.activated.connect(lambda index: self._choose(self.picker.itemData(index)))
         self.prev_button = QPushButton("◀ Previous")
         self.next_button = QPushButton("Next ▶")

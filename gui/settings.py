@@ -55,7 +55,8 @@ class AppSettings:
             value = [value]
         if not isinstance(value, list):
             return []
-        return [v for v in value if isinstance(v, str) and v][:MAX_RECENT]
+        # add_recent_file stores absolute paths: anything else is a broken entry, not a file
+        return [v for v in value if isinstance(v, str) and v and Path(v).is_absolute()][:MAX_RECENT]
 
     def add_recent_file(self, path) -> list[str]:
         path = str(Path(path).resolve())
