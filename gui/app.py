@@ -1,14 +1,17 @@
 """Window entry point: `python main.py [--lesson NAME] [--config FILE] [--set KEY=VALUE ...] ...`.
 
 Runs on the GUI thread of the main process. Bad arguments or settings print one clear message and
-exit with status 2, never a traceback. The training worker is started before the window is built,
-so its torch start-up overlaps window construction. `--quit-after` runs a timed, self-closing
-session (training starts at once) and `--stats` writes its performance figures as JSON.
+exit with status 2, never a traceback; so does a missing display (Qt would abort). The training
+worker is started before the window is built, so its torch start-up overlaps window construction.
+`--quit-after` runs a timed, self-closing session (training starts at once) and `--stats` writes
+its performance figures as JSON; such scripted sessions neither read nor change what the window
+remembers between sessions (geometry, theme, last experiment), so they are reproducible.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -35,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats", metavar="FILE", help="with --quit-after: write frame rate, training speed and "
                    "UI responsiveness figures to this JSON file")
     p.add_argument("--screenshot", metavar="FILE", help="with --quit-after: save a PNG of the window just before quitting")
+    p.add_argument("--theme", choices=("dark", "light"),
+                   help="colour theme: dark, or high-contrast light for a bright room (default: the last one used)")
+    p.add_argument("--lecture", action="store_true",
+                   help="start in lecture mode: full screen, large text, settings hidden (F11, L or Esc leave it)")
     p.add_argument("--in-process", action="store_true",
                    help="train in a thread of this process instead of a worker process (for debugging)")
     return p
@@ -122,6 +129,12 @@ def main(argv: list[str]) -> int:
     except (UsageError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not _display_available():
+        if args.quit_after is not None:  # a scripted session needs no screen: draw off-screen
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        else:
+            print("error: no display found: run under xvfb-run, or set QT_QPA_PLATFORM=offscreen", file=sys.stderr)
+            return 2
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -141,10 +154,17 @@ def main(argv: list[str]) -> int:
         controller.start()
 
     from gui.main_window import MainWindow
-    window = MainWindow(controller)
+    from gui.settings import AppSettings
+    scripted = args.quit_after is not None
+    window = MainWindow(controller, theme=args.theme, settings=None if scripted else AppSettings())
     if args.lesson:
         window.load_lesson(args.lesson)  # same configs as running: only shows the narration
-    window.show()
+    elif not args.config and not args.set and not scripted:
+        window.restore_last_experiment()
+    if args.lecture:
+        window.set_lecture(True)
+    else:
+        window.show()
 
     stall = StallMeter()
     stall.start()
@@ -174,20 +194,15 @@ def main(argv: list[str]) -> int:
     return outcome["code"] or code
 
 
+def _display_available(environ=None, platform=None) -> bool:
+    """False on Linux with no X11 or Wayland display and no Qt platform chosen (Qt would abort)."""
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
+
+
 def _apply_style(app):
-    """Fusion with a dark palette: readable on a projector and matching the dark plot theme."""
-    from PySide6.QtGui import QColor, QPalette
+    """Fusion, whose colours follow the palette the window sets for its theme (dark or light)."""
     app.setStyle("Fusion")
-    p = QPalette()
-    base, text = QColor("#1e2127"), QColor("#e8e8e8")
-    for role, color in ((QPalette.ColorRole.Window, "#2a2d34"), (QPalette.ColorRole.WindowText, text),
-                        (QPalette.ColorRole.Base, base), (QPalette.ColorRole.AlternateBase, "#2a2d34"),
-                        (QPalette.ColorRole.Text, text), (QPalette.ColorRole.Button, "#343842"),
-                        (QPalette.ColorRole.ButtonText, text), (QPalette.ColorRole.ToolTipBase, "#fffbe6"),
-                        (QPalette.ColorRole.ToolTipText, "#000000"), (QPalette.ColorRole.Highlight, "#3d7ab8"),
-                        (QPalette.ColorRole.HighlightedText, "#ffffff"), (QPalette.ColorRole.BrightText, "#ff5050")):
-        p.setColor(role, QColor(color))
-    p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor("#777777"))
-    p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#777777"))
-    p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, QColor("#777777"))
-    app.setPalette(p)

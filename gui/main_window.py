@@ -1,57 +1,99 @@
-"""The main window: controls on the left, the eight views in a resizable grid, a toolbar and a status bar.
+"""The main window: controls on the left, the lesson card on top, the eight views in a resizable grid,
+a toolbar and a status bar; plus lecture mode, themes, recording, exports and experiment files.
 
 GUI thread only. The window owns the TrainingController (the only thing that talks to the worker)
 and one RunHistory per run. A display-rate QTimer empties the controller's mailbox, feeds the
 histories and asks the visible views to redraw; views only ever read histories. Menus and actions
-are built in one place (`_build_actions`, `_build_menus`) so later features can add to them.
+are built in one place (`_build_actions`, `_build_menus`); every action has an application-wide
+shortcut, so the whole window can be driven from the keyboard (lecture mode hides the menus).
+What the window remembers between sessions goes through an AppSettings (none: remember nothing).
 """
 from __future__ import annotations
 
 import collections
 import sys
 import time
+from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QAbstractSpinBox, QDockWidget, QFileDialog, QFrame, QHBoxLayout, QLabel,
-                               QLineEdit, QMainWindow, QMessageBox, QPushButton, QScrollArea, QSplitter,
-                               QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QKeySequence, QPalette
+from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QComboBox, QDockWidget, QFileDialog, QFrame,
+                               QHBoxLayout, QLabel, QLineEdit, QMainWindow, QMenu, QMessageBox, QPushButton,
+                               QScrollArea, QSplitter, QToolBar, QVBoxLayout, QWidget)
 
-from engine import config as cfg
+from engine import experiment as experiments
 from engine.config import Config, ConfigError
+from engine.lessons import LESSONS
+from gui import exporting
 from gui.controller import TrainingController
 from gui.controls import ComparePanel, ControlPanel
 from gui.history import RunHistory
+from gui.lesson_panel import LessonPanel
+from gui.recording import FrameGrabber, RecordingError
+from gui.recording_dialog import RecordingDialog, RecordingOptions
+from gui.settings import AppSettings
 from gui.status import StatusBar
-from gui.theme import DARK
+from gui.theme import DARK, THEMES, Theme
 
 DISPLAY_INTERVAL_MS = 16         # ~60 Hz redraws at most
 DIAGNOSIS_INTERVAL_S = 0.25      # badges need not update every frame
 GRID_COLUMNS = 4
 PACE_LATE_MS = 12.0              # a display tick this late means the last one drew too much
 MAX_INTERVAL_MS = 100
-SHORTCUT_KEYS = {Qt.Key.Key_Space, Qt.Key.Key_S, Qt.Key.Key_R, Qt.Key.Key_C}
+LECTURE_SCALE = 1.8              # fonts and lines in lecture mode, for the back row of a lecture hall
+LECTURE_VIEWS = 4                # lecture mode shows fewer, larger views
+OPENABLE = (".rgl", ".npz", ".json", ".toml")
+# Single keys that mean nothing in a number box, so the window's shortcut wins there.
+SHORTCUT_KEYS = {Qt.Key.Key_Space, Qt.Key.Key_S, Qt.Key.Key_R, Qt.Key.Key_C, Qt.Key.Key_N, Qt.Key.Key_P,
+                 Qt.Key.Key_T, Qt.Key.Key_L, Qt.Key.Key_V}
+# Lesson navigation wins over every input widget (spin boxes and lists would otherwise page through values).
+NAVIGATION_KEYS = {Qt.Key.Key_PageDown, Qt.Key.Key_PageUp}
 
 
 class ViewFrame(QFrame):
-    """A view with its title above it; the explanation is the tooltip."""
+    """A view with its title above it; the explanation is the tooltip; right-click saves it as an image."""
 
     def __init__(self, view, theme):
         super().__init__()
         self.view = view
+        self.highlighted = False
+        self.export_requested = None   # set by the window: callable(frame, suffix)
+        self._scale = 1.0
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(1)
         self.title = QLabel(view.title or view.view_id)
-        self.title.setToolTip(view.explanation)
-        self.title.setStyleSheet("font-weight: bold; padding-left: 4px;")
+        self.title.setToolTip(view.explanation + "\n(Right-click to save this view as PNG or SVG.)")
         view.setToolTip(view.explanation)
         layout.addWidget(self.title)
         layout.addWidget(view, 1)
+        self._restyle()
 
     def highlight(self, on: bool):
-        self.setStyleSheet("ViewFrame { border: 2px solid #E69F00; }" if on else "")
+        self.highlighted = on
+        self._restyle()
+
+    def set_scale(self, factor: float):
+        self._scale = factor
+        self._restyle()
+
+    def _restyle(self):
+        border = max(2, round(2 * self._scale))
+        self.setStyleSheet(f"ViewFrame {{ border: {border}px solid #E69F00; }}" if self.highlighted else "")
+        self.title.setStyleSheet(f"font-weight: bold; padding-left: 4px; font-size: {round(10 * self._scale)}pt;"
+                                 + (" color: #E69F00;" if self.highlighted else ""))
+
+    def context_menu(self) -> QMenu:
+        menu = QMenu(self)
+        for suffix in (".png", ".svg"):
+            action = menu.addAction(f"Save view as {suffix[1:].upper()}…")
+            action.triggered.connect(lambda _=False, s=suffix: self.export_requested and self.export_requested(self, s))
+        return menu
+
+    def contextMenuEvent(self, event):
+        self._menu = self.context_menu()
+        self._menu.popup(event.globalPos())
 
 
 class Banner(QFrame):
@@ -90,34 +132,22 @@ class Banner(QFrame):
         self._box.open()  # not exec(): the window keeps running behind it
 
 
-class Narration(QFrame):
-    """A lesson's narration card across the top."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setObjectName("narration")
-        self.setStyleSheet("#narration { background: #1f3a52; } QLabel { color: white; }")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 8, 4)
-        self.text = QLabel()
-        self.text.setWordWrap(True)
-        layout.addWidget(self.text, 1)
-        close = QPushButton("Hide")
-        close.clicked.connect(self.hide)
-        layout.addWidget(close)
-        self.hide()
-
-
 class _ShortcutsOverNumbers(QObject):
-    """Let Space/S/R/C reach the window's shortcuts even when a number box has focus.
+    """Let the window's single-key shortcuts win over number boxes, and Page Up/Down over every input.
 
     A spin box's line edit claims every printable key, but letters and spaces mean nothing in a
-    number, so for those widgets the shortcut wins. Text fields (editable combos) keep their keys."""
+    number, so for those widgets the shortcut wins. Text fields (editable combos) keep their letters.
+    Page Up/Down always go to the previous/next lesson: a lecturer presses them (or a presenter
+    remote sends them) wherever the focus happens to be."""
 
     def eventFilter(self, obj, event):
-        if event.type() == QEvent.Type.ShortcutOverride and event.key() in SHORTCUT_KEYS \
-                and event.modifiers() in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier) \
-                and isinstance(obj, (QLineEdit, QAbstractSpinBox)):
+        if event.type() != QEvent.Type.ShortcutOverride \
+                or event.modifiers() not in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier):
+            return False
+        if event.key() in NAVIGATION_KEYS and isinstance(obj, (QLineEdit, QAbstractSpinBox, QComboBox)):
+            event.ignore()
+            return True
+        if event.key() in SHORTCUT_KEYS and isinstance(obj, (QLineEdit, QAbstractSpinBox)):
             owner = obj if isinstance(obj, QAbstractSpinBox) else obj.parent()
             if isinstance(owner, QAbstractSpinBox):
                 event.ignore()
@@ -125,16 +155,56 @@ class _ShortcutsOverNumbers(QObject):
         return False
 
 
+def window_palette(theme: Theme) -> QPalette:
+    """Fusion colours for the window's own widgets (menus, docks, controls) matching a plot theme."""
+    if theme.name == "light":  # high contrast for a washed-out projector: black on white
+        colors = {"Window": "#f2f2f2", "WindowText": "#000000", "Base": "#ffffff", "AlternateBase": "#e8e8e8",
+                  "Text": "#000000", "Button": "#e0e0e0", "ButtonText": "#000000", "Highlight": "#0b5cad",
+                  "HighlightedText": "#ffffff", "BrightText": "#c00000", "ToolTipBase": "#fffbe6",
+                  "ToolTipText": "#000000", "PlaceholderText": "#555555"}
+        disabled = "#6b6b6b"
+    else:
+        colors = {"Window": "#2a2d34", "WindowText": "#e8e8e8", "Base": "#1e2127", "AlternateBase": "#2a2d34",
+                  "Text": "#e8e8e8", "Button": "#343842", "ButtonText": "#e8e8e8", "Highlight": "#3d7ab8",
+                  "HighlightedText": "#ffffff", "BrightText": "#ff5050", "ToolTipBase": "#fffbe6",
+                  "ToolTipText": "#000000", "PlaceholderText": "#9a9a9a"}
+        disabled = "#777777"
+    palette = QPalette()
+    for role, color in colors.items():
+        palette.setColor(getattr(QPalette.ColorRole, role), QColor(color))
+    for role in ("Text", "ButtonText", "WindowText"):
+        palette.setColor(QPalette.ColorGroup.Disabled, getattr(QPalette.ColorRole, role), QColor(disabled))
+    return palette
+
+
 class MainWindow(QMainWindow):
     def __init__(self, controller: TrainingController | None = None, configs: list[Config] | None = None,
-                 view_classes=None, theme=DARK, in_process: bool = False):
+                 view_classes=None, theme: Theme | str | None = None, in_process: bool = False,
+                 settings: AppSettings | None = None):
         super().__init__()
         self.setWindowTitle("RNN Gradient Lab")
+        self.setAcceptDrops(True)  # drop an experiment (.rgl) or a config (.json, .toml) to open it
         if controller is None:
             controller = TrainingController(list(configs or [Config()]), in_process=in_process)
         self.controller = controller
+        self.settings = settings
         self.configs: list[Config] = list(controller.configs)
-        self.theme = theme
+        if isinstance(theme, str):
+            theme = THEMES[theme]
+        if theme is None:  # what the user chose last time; dark the first time
+            theme = THEMES[settings.theme(tuple(THEMES))] if settings is not None else DARK
+        self.base_theme: Theme = theme   # dark or light at the normal scale
+        self.theme: Theme = theme        # what the views show now (scaled in lecture mode)
+        self.lecture = False
+        self._before_lecture: dict | None = None
+        self.recording_options = RecordingOptions()
+        self.grabber: FrameGrabber | None = None
+        self.last_recording: tuple[str, int] | None = None   # (path, frames) of the last finished one
+        self.current_file: str | None = None
+        self._recent_fallback: list[str] = []   # recent files when there is no AppSettings
+        self._recorded_data_shown = False       # the views show a file's recorded data, training paused
+        self._pending_logs = None               # recorded data waiting for its run set to be built
+        self._pending_configs: list = []
         self.histories: list[RunHistory] = []
         self.infos: list = []
         self.state = "starting"
@@ -165,8 +235,8 @@ class MainWindow(QMainWindow):
         self.compare_panel = ComparePanel()
         self.compare_panel.set_base(self.configs[0])
         self.banner = Banner()
-        self.narration = Narration()
         self._build_views(view_classes)
+        self._build_lesson_dock()
         self._build_actions()
         self._build_toolbar()
         self._build_menus()
@@ -190,7 +260,11 @@ class MainWindow(QMainWindow):
         self.display_timer.setInterval(DISPLAY_INTERVAL_MS)
         self.display_timer.timeout.connect(self._tick)
         self.display_timer.start()
-        self.resize(1600, 1000)
+        self.recording_timer = QTimer(self)  # the REC clock in the status bar
+        self.recording_timer.setInterval(250)
+        self.recording_timer.timeout.connect(self._show_recording_time)
+        self.set_theme(self.base_theme.name)
+        self._restore_window()
 
     # ------------------------------------------------------------------ building
     def _build_views(self, view_classes):
@@ -199,7 +273,6 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.banner)
-        layout.addWidget(self.narration)
         self.grid = QSplitter(Qt.Orientation.Vertical)
         self.grid.setChildrenCollapsible(False)
         rows: list[QSplitter] = []
@@ -215,10 +288,12 @@ class MainWindow(QMainWindow):
             self.views[key] = view
             frame = ViewFrame(view, self.theme)
             frame.setMinimumSize(160, 120)
+            frame.export_requested = lambda frame, suffix, key=key: self.export_view(key, suffix=suffix)
             self.view_frames[key] = frame
             rows[-1].addWidget(frame)
             rows[-1].setStretchFactor(rows[-1].count() - 1, 1)
         self.grid_rows = rows
+        self.view_order = list(self.views)
         if not view_classes:
             self.grid.addWidget(QLabel("No views are installed yet (gui/views/__init__.py ALL_VIEWS is empty)."))
         layout.addWidget(self.grid, 1)
@@ -243,64 +318,153 @@ class MainWindow(QMainWindow):
                                        | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.controls_dock)
 
+    def _build_lesson_dock(self):
+        self.lesson_panel = LessonPanel({key: frame.title.text() for key, frame in self.view_frames.items()})
+        self.lesson_panel.lesson_chosen.connect(self.load_lesson)
+        self.lesson_panel.highlight_requested.connect(self.highlight_view)
+        self.lesson_dock = QDockWidget("Lesson", self)
+        self.lesson_dock.setObjectName("lesson")
+        self.lesson_dock.setWidget(self.lesson_panel)
+        self.lesson_dock.setFeatures(self.controls_dock.features())
+        self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, self.lesson_dock)  # narration spans the views
+
     def _action(self, text, slot, shortcuts=(), tip="", checkable=False) -> QAction:
         action = QAction(text, self)
         action.setShortcuts([QKeySequence(s) for s in shortcuts])
         action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
         keys = " or ".join(shortcuts)
-        action.setToolTip(f"{tip} ({keys})" if keys else tip)
-        action.setStatusTip(tip)
+        action.setToolTip(f"{tip} ({keys})" if keys else tip)  # no status tip: it would cover the status bar
         action.setCheckable(checkable)
         (action.toggled if checkable else action.triggered).connect(slot)
-        self.addAction(action)  # shortcuts work even when the toolbar is hidden
+        self.addAction(action)  # shortcuts work even when the toolbar and menus are hidden
         return action
 
     def _build_actions(self):
+        a = self._action
         self.actions_by_name = {
-            "play": self._action("Play", self.toggle_play, ("Space",), "Start or pause training"),
-            "step": self._action("Step", self.step_once, ("S", "Right"), "Pause and train exactly one step"),
-            "reset": self._action("Reset", self.reset, ("R",),
-                                  "Start again from step 0 with the current settings (restarts a stopped worker)"),
-            "compare": self._action("Compare", self.set_compare, ("C",),
-                                    "Train 2 to 4 runs side by side with one setting different", checkable=True),
-            "open": self._action("Open config…", self.open_config, ("Ctrl+O",), "Load settings from a JSON or TOML file"),
-            "save": self._action("Save config…", self.save_config, ("Ctrl+Shift+S",), "Save run 1's settings to a file"),
-            "quit": self._action("Quit", self.close, ("Ctrl+Q",), "Stop training and close the window"),
+            "play": a("Play", self.toggle_play, ("Space",), "Start or pause training"),
+            "step": a("Step", self.step_once, ("S", "Right"), "Pause and train exactly one step"),
+            "reset": a("Reset", self.reset, ("R",),
+                       "Start again from step 0 with the current settings (restarts a stopped worker)"),
+            "compare": a("Compare", self.set_compare, ("C",),
+                         "Train 2 to 4 runs side by side with one setting different", checkable=True),
+            "record": a("Record", self.set_recording, ("Ctrl+R",),
+                        "Start or stop recording the views to a video file (V in lecture mode)", checkable=True),
+            "recording_settings": a("Recording settings…", self.edit_recording_settings, (),
+                                    "Frame size, frame rate, MP4 or GIF, and the folder videos go to"),
+            "next_lesson": a("Next lesson", lambda: self.lesson_panel.next(), ("PgDown", "N"),
+                             "Go to the next guided lesson"),
+            "previous_lesson": a("Previous lesson", lambda: self.lesson_panel.previous(), ("PgUp", "P"),
+                                 "Go back to the previous guided lesson"),
+            "lecture": a("Lecture mode", self.set_lecture, ("F11", "L"),
+                         "Full screen, large text and thick lines for a projector; Esc leaves it", checkable=True),
+            "leave_lecture": a("Leave lecture mode", lambda: self.set_lecture(False), ("Esc",),
+                               "Back to the normal window"),
+            "toggle_theme": a("Switch dark/light theme", self.toggle_theme, ("T",),
+                              "Switch between the dark theme and the high-contrast light theme"),
+            "open": a("Open…", self.open_file_dialog, ("Ctrl+O",),
+                      "Open an experiment (.rgl) or a settings file (.json, .toml)"),
+            "save_experiment": a("Save experiment…", lambda: self.save_experiment_dialog(False), ("Ctrl+S",),
+                                 "Save every run's settings (and the lesson) to an .rgl file"),
+            "save_experiment_data": a("Save experiment with data…", lambda: self.save_experiment_dialog(True),
+                                      ("Ctrl+Alt+S",),
+                                      "Save the settings and the recorded training data, to show them again later"),
+            "save": a("Save config…", self.save_config, ("Ctrl+Shift+S",), "Save run 1's settings to a file"),
+            "export_window_png": a("Window as PNG…", lambda: self.export_window(suffix=".png"), (),
+                                   "Save a picture of the whole window"),
+            "export_window_svg": a("Window as SVG…", lambda: self.export_window(suffix=".svg"), (),
+                                   "Save the whole window as a vector drawing"),
+            "export_csv": a("Run data as CSV…", lambda: self.export_data(suffix=".csv"), (),
+                            "Save each run's recorded numbers, one row per training step (one file per run)"),
+            "export_npz": a("Run data as NPZ…", lambda: self.export_data(suffix=".npz"), (),
+                            "Save each run's recorded arrays for NumPy (one file per run)"),
+            "export_config": a("Config that reproduces the run…", lambda: self.export_run_config(), (),
+                               "Save run 1's settings; `main.py train --config FILE` trains the same run"),
+            "quit": a("Quit", self.close, ("Ctrl+Q",), "Stop training and close the window"),
         }
+        self.actions_by_name["leave_lecture"].setEnabled(False)  # Esc belongs to dialogs and lists otherwise
+        for name, short in (("next_lesson", "Lesson ▶"), ("previous_lesson", "◀ Lesson"), ("lecture", "Lecture")):
+            self.actions_by_name[name].setIconText(short)  # the toolbar's shorter label
 
     def _build_toolbar(self):
         self.toolbar = QToolBar("Training")
         self.toolbar.setObjectName("training")
         self.toolbar.setMovable(False)
         self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for name in ("play", "step", "reset", "compare"):
-            self.toolbar.addAction(self.actions_by_name[name])
+        for name in ("play", "step", "reset", "compare", "record", None, "previous_lesson", "next_lesson",
+                     None, "lecture"):
+            self.toolbar.addSeparator() if name is None else self.toolbar.addAction(self.actions_by_name[name])
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.toolbar)
 
     def _build_menus(self):
         bar = self.menuBar()
         self.menus = {}
+        by_name = self.actions_by_name
         file_menu = self.menus["file"] = bar.addMenu("&File")
-        for name in ("open", "save", None, "quit"):
-            file_menu.addSeparator() if name is None else file_menu.addAction(self.actions_by_name[name])
+        file_menu.addAction(by_name["open"])
+        self.recent_menu = self.menus["recent"] = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
+        for name in ("save_experiment", "save_experiment_data", "save"):
+            file_menu.addAction(by_name[name])
+        file_menu.addSeparator()
+        export_menu = self.menus["export"] = file_menu.addMenu("&Export")
+        for name in ("export_window_png", "export_window_svg"):
+            export_menu.addAction(by_name[name])
+        for suffix in (".png", ".svg"):
+            views_menu = export_menu.addMenu(f"View as {suffix[1:].upper()}")
+            for key, frame in self.view_frames.items():
+                action = views_menu.addAction(frame.title.text() + "…")
+                action.triggered.connect(lambda _=False, k=key, s=suffix: self.export_view(k, suffix=s))
+        export_menu.addSeparator()
+        for name in ("export_csv", "export_npz", "export_config"):
+            export_menu.addAction(by_name[name])
+        file_menu.addSeparator()
+        file_menu.addAction(by_name["record"])
+        file_menu.addAction(by_name["recording_settings"])
+        file_menu.addSeparator()
+        file_menu.addAction(by_name["quit"])
+        self._rebuild_recent_menu()
+
         run_menu = self.menus["run"] = bar.addMenu("&Run")
         for name in ("play", "step", "reset", "compare"):
-            run_menu.addAction(self.actions_by_name[name])
+            run_menu.addAction(by_name[name])
+
         view_menu = self.menus["view"] = bar.addMenu("&View")
-        view_menu.addAction(self.controls_dock.toggleViewAction())
+        view_menu.addAction(by_name["lecture"])
+        theme_menu = self.menus["theme"] = view_menu.addMenu("&Theme")
+        self.theme_actions = {}
+        group = QActionGroup(self)
+        for name in THEMES:
+            action = QAction("High-contrast light" if name == "light" else name.capitalize(), self, checkable=True)
+            action.triggered.connect(lambda _=False, n=name: self.set_theme(n))
+            group.addAction(action)
+            theme_menu.addAction(action)
+            self.theme_actions[name] = action
+        theme_menu.addSeparator()
+        theme_menu.addAction(by_name["toggle_theme"])
         view_menu.addSeparator()
+        view_menu.addAction(self.controls_dock.toggleViewAction())
+        view_menu.addAction(self.lesson_dock.toggleViewAction())
+        view_menu.addSeparator()
+        self.view_actions = {}
         for key, frame in self.view_frames.items():
             action = QAction(frame.title.text(), self, checkable=True, checked=True)
             action.setToolTip(frame.view.explanation)
-            action.toggled.connect(frame.setVisible)
+            action.toggled.connect(lambda on, k=key: self._arrange_grid())
             view_menu.addAction(action)
+            self.view_actions[key] = action
+
         lessons_menu = self.menus["lessons"] = bar.addMenu("&Lessons")
-        from engine.lessons import LESSONS
-        for name, lesson in LESSONS.items():
-            action = QAction(lesson.title, self)
+        lessons_menu.addAction(by_name["previous_lesson"])
+        lessons_menu.addAction(by_name["next_lesson"])
+        lessons_menu.addSeparator()
+        for number, (name, lesson) in enumerate(LESSONS.items(), 1):
+            action = QAction(f"{number}. {lesson.title}", self)
             action.setToolTip(lesson.narration)
             action.triggered.connect(lambda _=False, n=name: self.load_lesson(n))
             lessons_menu.addAction(action)
+        for menu in self.menus.values():
+            menu.setToolTipsVisible(True)
 
     def _build_status(self):
         self.status = StatusBar()
@@ -313,9 +477,10 @@ class MainWindow(QMainWindow):
         if self.state == "running":
             self.controller.pause()
         else:
-            self.controller.start()
+            self.play()
 
     def play(self):
+        self._leave_recorded_data()
         self.controller.start()
 
     def pause(self):
@@ -324,15 +489,24 @@ class MainWindow(QMainWindow):
     def step_once(self):
         if self.state == "running":
             self.controller.pause()
+        self._leave_recorded_data()
         self.controller.step()
 
     def reset(self):
         """Back to step 0, paused, with the current settings; a dead worker is replaced."""
         self._fresh_runs = True
+        self._recorded_data_shown = False
         self.banner.hide()
         if self.controller.alive():
             self.controller.pause()
         self.controller.reset()
+
+    def _leave_recorded_data(self):
+        """Training after showing a file's recorded data starts afresh from step 0 (new curves)."""
+        if self._recorded_data_shown:
+            self._recorded_data_shown = False
+            self._fresh_runs = True
+            self.controller.reset()
 
     def set_compare(self, on: bool):
         if self.compare_panel.isChecked() != on:
@@ -370,50 +544,429 @@ class MainWindow(QMainWindow):
         self.compare_panel.show_error("")
         self.apply_configs(configs)
 
-    def load_lesson(self, name: str):
-        """Set run 1 (and the compared runs) from a lesson and show its narration."""
-        from engine.lessons import LESSONS
-        lesson = LESSONS[name]
-        base = lesson.config()
+    def _show_run_set(self, configs: list[Config]):
+        """Put a complete run set into the controls, the compare panel and the worker, from step 0."""
+        base, extras = configs[0], list(configs[1:])
         self.controls.set_config(base)
-        extras = [base.replace(**settings) for settings in lesson.compare]
-        keys = {k for settings in lesson.compare for k in settings}
+        keys = sorted({k for c in extras for k, v in c.to_dict().items() if v != getattr(base, k)})
         self.compare_panel.blockSignals(True)
-        if len(keys) == 1:
-            key = next(iter(keys))
-            self.compare_panel.set_compare(key, [getattr(c, key) for c in extras], base)
+        if len(keys) == 1:  # the compare panel shows runs that differ in one setting; others run all the same
+            self.compare_panel.set_compare(keys[0], [getattr(c, keys[0]) for c in extras], base)
         self.compare_panel.setChecked(bool(extras))
         self.compare_panel.set_base(base)
         self.compare_panel.blockSignals(False)
         self._sync_compare_action(bool(extras))
         self._fresh_runs = True
-        self.apply_configs([base] + extras)
-        parts = [f"<b>{lesson.title}</b> — {lesson.narration}"]
-        if lesson.look_at in self.view_frames:
-            parts.append(f"Look at: <i>{self.view_frames[lesson.look_at].title.text()}</i>.")
-        if lesson.next_change:
-            parts.append(f"Try next: {lesson.next_change}")
-        self.narration.text.setText(" ".join(parts))
-        self.narration.show()
-        for key, frame in self.view_frames.items():
-            frame.highlight(key == lesson.look_at)
+        self.apply_configs(configs)
+
+    # ------------------------------------------------------------------ lessons
+    def load_lesson(self, name: str):
+        """Set run 1 (and the compared runs) from a lesson, show its card and highlight where to look."""
+        lesson = LESSONS[name]
+        self._show_run_set(lesson.runs())
+        self._recorded_data_shown = False
+        if self.lesson_panel.current != name:
+            self.lesson_panel.show_lesson(name)   # emits highlight_requested
+        elif lesson.look_at:
+            self.highlight_view(lesson.look_at)
+        if not lesson.look_at:
+            self.highlight_view("")
+        self.lesson_dock.show()
         return lesson
 
-    def open_config(self):
-        path, _ = QFileDialog.getOpenFileName(self, "Open settings", "", "Settings (*.json *.toml)")
-        if path:
+    def highlight_view(self, key: str):
+        for view_key, frame in self.view_frames.items():
+            frame.highlight(view_key == key)
+        if self.lecture:
+            self._arrange_grid()
+
+    def lecture_views(self) -> list[str]:
+        """The four views lecture mode shows large: the one the lesson points at, then the classics."""
+        from gui.record import pick_views
+        return pick_views(self.highlighted_view() or "", self.view_order, LECTURE_VIEWS)
+
+    def _arrange_grid(self):
+        """Lay the shown views out in rows: all of them (GRID_COLUMNS a row), or lecture mode's four in 2x2."""
+        if not self.grid_rows:
+            return
+        if self.lecture:
+            keys, columns = self.lecture_views(), 2
+        else:
+            keys = [k for k in self.view_order if self.view_actions[k].isChecked()] if hasattr(self, "view_actions") \
+                else list(self.view_order)
+            columns = GRID_COLUMNS
+        while len(self.grid_rows) * columns < len(keys):
+            row = QSplitter(Qt.Orientation.Horizontal)
+            row.setChildrenCollapsible(False)
+            self.grid.addWidget(row)
+            self.grid_rows.append(row)
+        shown = set(keys)
+        for key in self.view_order:
+            self.view_frames[key].setVisible(key in shown)
+        for index, key in enumerate(keys):
+            row = self.grid_rows[index // columns]
+            row.insertWidget(index % columns, self.view_frames[key])
+        for key in self.view_order:  # hidden ones go to the last row, out of the way
+            if key not in shown:
+                self.grid_rows[-1].addWidget(self.view_frames[key])
+        used_rows = max(1, -(-len(keys) // columns))
+        for index, row in enumerate(self.grid_rows):
+            row.setVisible(index < used_rows)
+        self.equalize_grid()
+
+    def highlighted_view(self) -> str | None:
+        return next((key for key, frame in self.view_frames.items() if frame.highlighted), None)
+
+    # ------------------------------------------------------------------ lecture mode and themes
+    def set_lecture(self, on: bool):
+        """Full screen, large type, thick lines, settings hidden; leaving restores the previous layout."""
+        on = bool(on)
+        action = self.actions_by_name["lecture"]
+        if action.isChecked() != on:
+            action.blockSignals(True)
+            action.setChecked(on)
+            action.blockSignals(False)
+        if on == self.lecture:
+            return
+        if on:
+            self._before_lecture = {"state": self.saveState(), "geometry": self.saveGeometry(),
+                                    "window_state": self.windowState(), "menu": self.menuBar().isVisible(),
+                                    "lesson_dock": self.lesson_dock.isVisible()}
+            self.lecture = True
+            self.controls_dock.hide()
+            self.lesson_dock.show()
+            self.menuBar().hide()
+            self.actions_by_name["record"].setShortcuts([QKeySequence("Ctrl+R"), QKeySequence("V")])
+            self.actions_by_name["leave_lecture"].setEnabled(True)
+            self._apply_scale(LECTURE_SCALE)
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.lesson_dock)
+            self.showFullScreen()
+            self._arrange_grid()
+            self.resizeDocks([self.lesson_dock], [max(360, self.width() * 3 // 10)], Qt.Orientation.Horizontal)
+        else:
+            before = self._before_lecture or {}
+            self.lecture = False
+            self.actions_by_name["record"].setShortcuts([QKeySequence("Ctrl+R")])
+            self.actions_by_name["leave_lecture"].setEnabled(False)
+            self._apply_scale(1.0)
+            self.menuBar().setVisible(before.get("menu", True))
+            state = before.get("window_state", Qt.WindowState.WindowNoState)
+            self.setWindowState(state & ~Qt.WindowState.WindowFullScreen)
+            if "geometry" in before:
+                self.restoreGeometry(before["geometry"])
+            if "state" in before:
+                self.restoreState(before["state"])  # docks as they were, the settings dock back
+            self._arrange_grid()
+        self.set_theme(self.base_theme.name)
+
+    def _apply_scale(self, factor: float):
+        font = QFont(QApplication.font())
+        font.setPointSizeF(QApplication.font().pointSizeF() * (factor if factor == 1.0 else factor * 0.9))
+        self.setFont(font)
+        self.lesson_panel.set_scale(factor)
+        self.status.set_scale(factor)
+        pt = round(10 * factor)
+        self.toolbar.setStyleSheet("" if factor == 1.0 else
+                                   f"QToolButton {{ font-size: {pt}pt; padding: {round(4 * factor)}px "
+                                   f"{round(10 * factor)}px; }}")
+        for frame in self.view_frames.values():
+            frame.set_scale(factor)
+
+    def toggle_theme(self):
+        self.set_theme("light" if self.base_theme.name == "dark" else "dark")
+
+    def set_theme(self, name: str):
+        """Dark or high-contrast light, for the views, the window's widgets and the status bar."""
+        self.base_theme = THEMES[name]
+        self.theme = self.base_theme.scaled(LECTURE_SCALE) if self.lecture else self.base_theme
+        for key, view in self.views.items():
             try:
-                config = cfg.load(path)
-            except ConfigError as exc:
-                self.banner.show_message(f"Could not load the settings: {exc}")
-                return
-            self.controls.set_config(config)
-            self._on_config_changed(config)
+                view.apply_theme(self.theme)
+            except Exception as exc:  # a view that cannot restyle keeps its old colours
+                self._on_errored(f"The {key} view could not change its theme: {type(exc).__name__}: {exc}", "")
+        self.status.run_colors = self.theme.run_colors
+        palette = window_palette(self.theme)
+        QApplication.setPalette(palette)  # menus and dialogs are windows of their own: they take the app's
+        self.setPalette(palette)
+        self.status.set_theme(self.theme)
+        if name in getattr(self, "theme_actions", {}):
+            self.theme_actions[name].setChecked(True)
+        self._dirty.update(self.views)
+
+    # ------------------------------------------------------------------ recording
+    @property
+    def recording(self) -> bool:
+        return self.grabber is not None and self.grabber.recording
+
+    def set_recording(self, on: bool):
+        self.start_recording() if on else self.stop_recording()
+
+    def start_recording(self, path=None) -> bool:
+        """Record the views grid to a video at the fixed size and rate of the recording options."""
+        if self.recording:
+            return True
+        options = self.recording_options
+        path = Path(path) if path is not None else options.next_path()
+        try:
+            self.grabber = FrameGrabber(self.grid, path, options.size, options.fps, background=self.theme.background,
+                                        parent=self)
+        except (RecordingError, OSError) as exc:
+            self.grabber = None
+            self._sync_record_action(False)
+            self.banner.show_message(f"Could not start recording to {path}: {exc}")
+            return False
+        self.grabber.errored.connect(self._on_recording_errored)
+        self.grabber.finished.connect(self._on_recording_finished)
+        self.grabber.start()
+        self._sync_record_action(True)
+        self.recording_timer.start()
+        self._show_recording_time()
+        return True
+
+    def stop_recording(self) -> int:
+        """Stop, encode every queued frame and close the file; returns the frame count (0: nothing saved)."""
+        grabber, self.grabber = self.grabber, None
+        self.recording_timer.stop()
+        self.status.set_recording(None)
+        self._sync_record_action(False)
+        if grabber is None:
+            return 0
+        return grabber.stop()
+
+    def _show_recording_time(self):
+        if self.recording:
+            self.status.set_recording(self.grabber.elapsed)
+
+    def _sync_record_action(self, on: bool):
+        action = self.actions_by_name["record"]
+        action.blockSignals(True)
+        action.setChecked(on)
+        action.setText("Stop recording" if on else "Record")
+        action.blockSignals(False)
+
+    def _on_recording_errored(self, message: str):
+        if self.grabber is not None and not self.grabber.recording:  # failed mid-recording: tidy up
+            self.grabber = None
+            self.recording_timer.stop()
+            self.status.set_recording(None)
+            self._sync_record_action(False)
+        self.banner.show_message(f"Recording failed: {message}")
+
+    def _on_recording_finished(self, path: str, frames: int):
+        self.last_recording = (path, frames)
+        self.status.showMessage(f"Saved the recording ({frames} frames) to {path}", 8000)
+
+    def edit_recording_settings(self):
+        self._recording_dialog = RecordingDialog(self.recording_options, self)
+        self._recording_dialog.accepted_options.connect(self._set_recording_options)
+        self._recording_dialog.open()  # not exec(): training and redraws go on behind it
+
+    def _set_recording_options(self, options: RecordingOptions):
+        self.recording_options = options
+
+    # ------------------------------------------------------------------ exports
+    def _ask_path(self, title: str, default_name: str, filters: str) -> str | None:
+        path, _ = QFileDialog.getSaveFileName(self, title, str(Path.cwd() / default_name), filters)
+        return path or None
+
+    def _export(self, what: str, do):
+        try:
+            written = do()
+        except (exporting.ExportError, OSError, ValueError) as exc:
+            self.banner.show_message(f"Could not export {what}: {exc}")
+            return None
+        names = ", ".join(str(p) for p in (written if isinstance(written, list) else [written]))
+        self.status.showMessage(f"Exported {what} to {names}", 8000)
+        return written
+
+    def export_view(self, key: str, path=None, suffix: str = ".png"):
+        """One view as PNG (pixels) or SVG (vector). Without a path, asks for one."""
+        frame = self.view_frames[key]
+        if path is None:
+            path = self._ask_path(f"Save the {frame.title.text()} view", f"{key}{suffix}",
+                                  "PNG image (*.png);;SVG drawing (*.svg)" if suffix == ".png"
+                                  else "SVG drawing (*.svg);;PNG image (*.png)")
+            if path is None:
+                return None
+        return self._export(f"the {frame.title.text()} view", lambda: exporting.export_widget(frame.view, path))
+
+    def export_window(self, path=None, suffix: str = ".png"):
+        if path is None:
+            path = self._ask_path("Save the window", f"rnn-gradient-lab{suffix}",
+                                  "PNG image (*.png);;SVG drawing (*.svg)")
+            if path is None:
+                return None
+        return self._export("the window", lambda: exporting.export_widget(self, path))
+
+    def export_data(self, path=None, suffix: str = ".csv"):
+        """Each run's recorded probes (the newest steps kept in memory), one file per run."""
+        if path is None:
+            path = self._ask_path("Save the run data", f"run-data{suffix}",
+                                  "CSV table (*.csv);;NumPy arrays (*.npz)" if suffix == ".csv"
+                                  else "NumPy arrays (*.npz);;CSV table (*.csv)")
+            if path is None:
+                return None
+        return self._export("the run data", lambda: exporting.export_run_data(self.histories, path))
+
+    def export_run_config(self, path=None):
+        if path is None:
+            path = self._ask_path("Save the config that reproduces run 1", "config.toml",
+                                  "TOML settings (*.toml);;JSON settings (*.json)")
+            if path is None:
+                return None
+        return self._export("the config", lambda: exporting.export_config(self.configs[0], path))
 
     def save_config(self):
-        path, _ = QFileDialog.getSaveFileName(self, "Save settings", "settings.toml", "Settings (*.toml *.json)")
+        self.export_run_config()
+
+    # ------------------------------------------------------------------ experiment files
+    def save_experiment_dialog(self, include_data: bool):
+        default = self.current_file if self.current_file and self.current_file.endswith(".rgl") \
+            else str(Path.cwd() / "experiment.rgl")
+        path, _ = QFileDialog.getSaveFileName(self, "Save experiment with data" if include_data else "Save experiment",
+                                              default, "RNN Gradient Lab experiment (*.rgl)")
         if path:
-            cfg.save(self.controls.config(), path)
+            self.save_experiment(path, include_data)
+
+    def save_experiment(self, path, include_data: bool = False) -> Path | None:
+        """Every run's config and the lesson (and the recorded data, when asked) in one .rgl file."""
+        logs = [h.log for h in self.histories] if include_data and self.histories else None
+        exp = experiments.Experiment(list(self.configs), lesson=self.lesson_panel.current, logs=logs)
+        try:
+            written = experiments.save(path, exp, include_data=include_data)
+        except (OSError, ValueError) as exc:
+            self.banner.show_message(f"Could not save the experiment to {path}: {exc}")
+            return None
+        self._remember_file(written)
+        self.status.showMessage(f"Saved the experiment to {written}", 8000)
+        return written
+
+    def open_file_dialog(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Open experiment or settings", str(Path.cwd()),
+                                              "Experiments and settings (*.rgl *.json *.toml);;All files (*)")
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path) -> bool:
+        """Open an experiment or a settings file. Anything wrong is reported and changes nothing."""
+        path = Path(path)
+        try:
+            exp = experiments.open_any(path)
+        except experiments.ExperimentError as exc:
+            text = str(exc)
+            if path.name not in text:
+                text = f"{path.name}: {text}"
+            self.banner.show_message(f"Could not open {path.name}; nothing was changed. {text}")
+            return False
+        except OSError as exc:
+            self.banner.show_message(f"Could not open {path.name}; nothing was changed. {exc}")
+            return False
+        self.banner.hide()
+        self.show_experiment(exp)
+        self._remember_file(path)
+        self.status.showMessage(f"Opened {path}", 8000)
+        return True
+
+    def show_experiment(self, exp: experiments.Experiment):
+        """Load an experiment's run set from step 0; recorded data is shown, paused, until Play or Step."""
+        has_data = bool(exp.logs) and len(exp.logs) == len(exp.configs) and any(len(log) for log in exp.logs)
+        if has_data:
+            self.controller.pause()  # show what was recorded, not new training on top of it
+        self._show_run_set(list(exp.configs))
+        self._pending_logs = list(exp.logs) if has_data else None
+        self._pending_configs = list(exp.configs)
+        self._recorded_data_shown = has_data
+        self.controller.reset()  # a fresh run set (new histories) even when only a value changed
+        if exp.lesson in LESSONS:
+            self.lesson_panel.show_lesson(exp.lesson)
+        else:
+            self.lesson_panel.show_lesson(None)
+            self.highlight_view("")
+
+    def _feed_recorded_data(self):
+        logs, self._pending_logs = self._pending_logs, None
+        for history, log in zip(self.histories, logs):
+            history.extend(list(log.snapshots))
+        self.status.set_ratios(self.histories)
+        self.status.update_diagnosis(self.histories)
+
+    def _remember_file(self, path):
+        path = str(Path(path).resolve())
+        self.current_file = path
+        if self.settings is not None:
+            self.settings.add_recent_file(path)
+            self.settings.set_last_experiment(path)
+        else:
+            self._recent_fallback = [path] + [p for p in self._recent_fallback if p != path]
+        self._rebuild_recent_menu()
+
+    def recent_files(self) -> list[str]:
+        return self.settings.recent_files() if self.settings is not None else list(self._recent_fallback)
+
+    def _rebuild_recent_menu(self):
+        self.recent_menu.clear()
+        files = self.recent_files()
+        for number, path in enumerate(files, 1):
+            action = self.recent_menu.addAction(f"&{number} {Path(path).name}")
+            action.setData(path)
+            action.setToolTip(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_file(p))
+        if not files:
+            self.recent_menu.addAction("(no recent files)").setEnabled(False)
+
+    def restore_last_experiment(self) -> bool:
+        """Reopen the experiment of the last session, if there was one and it still opens."""
+        last = self.settings.last_experiment() if self.settings is not None else None
+        if not last or not Path(last).is_file():
+            return False
+        return self.open_file(last)
+
+    # ------------------------------------------------------------------ drag and drop
+    @staticmethod
+    def _dropped_file(mime) -> str | None:
+        if mime is None or not mime.hasUrls():
+            return None
+        for url in mime.urls():
+            if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in OPENABLE:
+                return url.toLocalFile()
+        return None
+
+    def dragEnterEvent(self, event):
+        if self._dropped_file(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event):
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event):
+        path = self._dropped_file(event.mimeData())
+        if path is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.open_file(path)
+
+    # ------------------------------------------------------------------ remembered settings
+    def _restore_window(self):
+        """Geometry and dock layout of the last session; defaults when there is none or it is broken."""
+        geometry = self.settings.geometry() if self.settings is not None else None
+        if geometry is None or geometry.isEmpty() or not self.restoreGeometry(geometry):
+            self.resize(1600, 1000)
+        state = self.settings.window_state() if self.settings is not None else None
+        if state is not None and not state.isEmpty():
+            self.restoreState(state)
+
+    def save_settings(self):
+        if self.settings is None:
+            return
+        before = self._before_lecture if self.lecture else None
+        geometry = before["geometry"] if before else self.saveGeometry()
+        state = before["state"] if before else self.saveState()
+        self.settings.save_window(geometry, state)
+        self.settings.set_theme(self.base_theme.name)
+        self.settings.sync()
 
     # ------------------------------------------------------------------ controller signals
     def _on_runs_changed(self, infos):
@@ -426,10 +979,12 @@ class MainWindow(QMainWindow):
             self.histories = [RunHistory(info) for info in infos]
             for view in self.views.values():
                 view.clear()
+            if self._pending_logs is not None and [i.config for i in infos] == self._pending_configs:
+                self._feed_recorded_data()
         else:  # a structural change mid-run: curves continue, the trainer marked it as an event
             for history, info in zip(self.histories, infos):
                 history.reshape(info)
-        self._fresh_runs = False
+        self._fresh_runs = self._pending_logs is not None  # recorded data waits for the run set it belongs to
         self.infos = infos
         for view in self.views.values():
             view.set_runs(infos)
@@ -557,7 +1112,7 @@ class MainWindow(QMainWindow):
 
     def equalize_grid(self):
         for row in self.grid_rows:
-            row.setSizes([10_000] * row.count())
+            row.setSizes([10_000] * row.count())  # hidden views take no room
         self.grid.setSizes([10_000] * self.grid.count())
 
     # ------------------------------------------------------------------ closing
@@ -565,10 +1120,16 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
+        if self.grabber is not None:
+            self.stop_recording()  # save the video before anything else goes
         self.display_timer.stop()
         QCoreApplication.instance().removeEventFilter(self._shortcut_filter)
         self.controller.shutdown()
 
     def closeEvent(self, event):
+        if self.grabber is not None:
+            self.stop_recording()
+        if not self._closed:
+            self.save_settings()
         self.shutdown()
         super().closeEvent(event)

@@ -66,7 +66,44 @@ class StatusBar(QStatusBar):
         # Badges may be many (one set per compared run): they must never widen the window.
         self.badges.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.addWidget(self.badges, 1)
+        self.recording = QLabel("")
+        self.recording.setToolTip("Recording the views to a video file. Press Ctrl+R (V in lecture mode) to stop "
+                                  "and save it.")
+        self.recording.setStyleSheet("color: #e02020; font-weight: bold;")
+        self.recording.hide()
+        self.addPermanentWidget(self.recording)
         self.run_colors = ("#56B4E9", "#E69F00", "#009E73", "#CC79A7")
+        self._scale = 1.0
+
+    def set_recording(self, seconds: float | None):
+        """A red "● REC mm:ss" while recording; hidden (None) otherwise."""
+        if seconds is None:
+            self.recording.hide()
+            return
+        minutes, secs = divmod(int(seconds), 60)
+        self.recording.setText(f"● REC {minutes:02d}:{secs:02d}")
+        self.recording.show()
+
+    def set_scale(self, factor: float):
+        """Lecture mode: everything in the status bar large enough to read from the back of the room."""
+        self._scale = factor
+        font = self.font()
+        font.setPointSizeF(10 * factor)
+        for widget in (self, self.state, self.steps, self.fps, self.ratios, self.badges, self.recording):
+            widget.setFont(font)
+        metrics = self.state.fontMetrics()
+        for widget, sample in ((self.state, "diverged at step 00000"), (self.steps, "0000.0 steps/s"),
+                               (self.fps, "00 frames/s")):
+            widget.setMinimumWidth(metrics.horizontalAdvance(sample) + 8)
+        self._badge_key = None  # rebuild the badges at the new size
+        for widget in (self.steps, self.fps):  # speed figures are for the lab, not the lecture hall
+            widget.setVisible(factor == 1.0)
+
+    def set_theme(self, theme):
+        """Status text in the theme's colours (the window palette follows the theme as well)."""
+        self.setStyleSheet(f"QStatusBar {{ background: {theme.background}; color: {theme.foreground}; }} "
+                           f"QStatusBar QLabel {{ color: {theme.foreground}; }}")
+        self.recording.setStyleSheet("color: #e02020; font-weight: bold;")
 
     def set_state(self, state: str, diverged_at: int | None = None):
         self.state.setText(state_text(state, diverged_at))
@@ -108,6 +145,7 @@ class StatusBar(QStatusBar):
             prefix = "" if not runs else (f"run {runs[0]}: " if len(runs) == 1 else
                                           "runs " + ", ".join(map(str, runs)) + ": ")
             label = QLabel(prefix + text)
+            label.setFont(self.state.font())
             label.setToolTip(badge.tooltip)
             color = SEVERITY_COLORS.get(severity, "#555555")
             label.setStyleSheet(f"background: {color}; color: white; border-radius: 3px; padding: 1px 6px;")

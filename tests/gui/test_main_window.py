@@ -187,7 +187,8 @@ def test_lesson_sets_config_and_shows_narration(make_window, qtbot):
     window.load_lesson(name)
     assert window.controller.configs[0] == lesson.config()
     assert window.controls.config() == lesson.config()
-    assert window.narration.isVisible() and lesson.narration[:20] in window.narration.text.text()
+    panel = window.lesson_panel
+    assert window.lesson_dock.isVisible() and panel.isVisible() and lesson.narration[:20] in panel.narration.text()
 
 
 def test_worker_exception_is_reported_and_the_app_stays_usable(make_window, qtbot, monkeypatch):

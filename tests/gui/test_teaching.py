@@ -1,0 +1,341 @@
+"""The teaching features of the main window: lessons, lecture mode, themes, recording, exports,
+experiment files (menus, drag and drop, recent files) and what the window remembers between sessions."""
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QImage, QPalette
+from PySide6.QtWidgets import QSpinBox
+
+from engine import config as cfg
+from engine import experiment as experiments
+from engine.config import Config
+from engine.lessons import LESSONS, VIEWS
+from gui.recording_dialog import RecordingOptions
+from gui.settings import AppSettings
+from gui.theme import DARK, LIGHT
+from tests.gui.conftest import RecordingView
+
+TIMEOUT = 30_000
+SMALL = Config(seq_len=12, hidden=8, batch=4)
+
+
+class ThemedView(RecordingView):
+    """A stand-in view that remembers the theme it was given (fast to build)."""
+
+    def __init__(self):
+        super().__init__()
+        self.theme = None
+
+    def apply_theme(self, theme):
+        self.theme = theme
+
+
+# One stand-in per view id the lessons point at, so highlighting can be checked without real plots.
+STUB_VIEWS = [type(f"Stub_{vid}", (ThemedView,), {"view_id": vid, "title": vid.replace("_", " ").title()})
+              for vid in VIEWS]
+
+
+def ini_settings(path) -> AppSettings:
+    return AppSettings(QSettings(str(path), QSettings.Format.IniFormat))
+
+
+def take_some_steps(qtbot, window, n=3):
+    for _ in range(n):
+        window.step_once()
+    qtbot.waitUntil(lambda: (window._tick() or True) and len(window.histories[0].steps) >= n, timeout=TIMEOUT)
+
+
+def message(window) -> str:
+    return window.banner.message.text() if window.banner.isVisible() else ""
+
+
+# ---------------------------------------------------------------------------- lessons
+def test_lesson_browser_walks_lessons_loading_configs_and_highlighting(make_window, qtbot):
+    window = make_window(view_classes=STUB_VIEWS)
+    assert window.lesson_dock.widget() is window.lesson_panel
+    names = list(LESSONS)
+    for index, name in enumerate(names[:4]):
+        if index % 2:
+            qtbot.keyClick(window, Qt.Key.Key_PageDown)
+        else:
+            window.actions_by_name["next_lesson"].trigger()
+        lesson = LESSONS[name]
+        assert window.lesson_panel.current == name
+        assert window.controller.configs == lesson.runs()
+        assert window.controls.config() == lesson.config()
+        assert window.highlighted_view() == lesson.look_at
+        assert window.actions_by_name["compare"].isChecked() == bool(lesson.compare)
+    qtbot.keyClick(window, Qt.Key.Key_PageUp)
+    assert window.lesson_panel.current == names[2]
+    assert window.controller.configs == LESSONS[names[2]].runs()
+    qtbot.keyClick(window, Qt.Key.Key_P)
+    qtbot.keyClick(window, Qt.Key.Key_N)
+    assert window.lesson_panel.current == names[2]
+    # The panel's own list picks a lesson the same way.
+    window.lesson_panel.picker.activated.emit(len(names))
+    assert window.controller.configs == LESSONS[names[-1]].runs()
+    assert window.highlighted_view() == LESSONS[names[-1]].look_at
+
+
+def test_page_down_goes_to_the_next_lesson_while_a_spin_box_has_focus(make_window, qtbot):
+    window = make_window(view_classes=STUB_VIEWS)
+    spin = next(w for w in window.controls.findChildren(QSpinBox) if w.isEnabled())
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus, timeout=5_000)
+    qtbot.keyClick(spin, Qt.Key.Key_PageDown)
+    first = list(LESSONS)[0]
+    assert window.lesson_panel.current == first
+    assert window.controller.configs == LESSONS[first].runs()
+
+
+# ---------------------------------------------------------------------------- lecture mode and themes
+def test_lecture_mode_goes_full_screen_large_and_esc_restores(make_window, qtbot):
+    window = make_window(view_classes=STUB_VIEWS)
+    window.load_lesson("vanishing-tanh")
+    assert window.controls_dock.isVisible() and window.menuBar().isVisible()
+    normal_font = window.font().pointSizeF()
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    assert window.lecture and window.isFullScreen()
+    assert not window.controls_dock.isVisible() and window.lesson_dock.isVisible()
+    assert window.toolbar.isVisible()
+    for name in ("play", "step", "reset", "compare", "record"):
+        assert window.actions_by_name[name] in window.toolbar.actions()
+    themes = {key: view.theme for key, view in window.views.items()}
+    assert all(t.font_pt >= round(DARK.font_pt * 1.7) and t.line_width >= DARK.line_width * 1.7 for t in themes.values())
+    assert window.font().pointSizeF() > normal_font * 1.4
+    assert window.lesson_panel._scale > 1.5
+    assert window.status.state.font().pointSizeF() > 15
+    shown = [key for key, frame in window.view_frames.items() if frame.isVisible()]
+    assert "waterfall" in shown and len(shown) == 4  # fewer, larger views; the lesson's one among them
+    assert QKeySequenceText(window.actions_by_name["record"]) >= {"Ctrl+R", "V"}
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert not window.lecture and not window.isFullScreen()
+    assert window.controls_dock.isVisible() and window.menuBar().isVisible()
+    assert all(frame.isVisible() for frame in window.view_frames.values())
+    assert all(view.theme.font_pt == DARK.font_pt for view in window.views.values())
+    assert window.font().pointSizeF() == pytest.approx(normal_font)
+    assert "V" not in QKeySequenceText(window.actions_by_name["record"])
+    qtbot.keyClick(window, Qt.Key.Key_L)  # L toggles too
+    assert window.lecture
+    qtbot.keyClick(window, Qt.Key.Key_L)
+    assert not window.lecture and window.controls_dock.isVisible()
+
+
+def QKeySequenceText(action) -> set:
+    return {s.toString() for s in action.shortcuts()}
+
+
+def test_theme_toggle_changes_views_window_and_status_bar(make_window, qtbot):
+    from gui.views.loss import LossView
+    window = make_window(view_classes=[LossView, ThemedView])
+    loss = window.views["loss"]
+    assert loss.area.backgroundBrush().color().name() == DARK.background
+    qtbot.keyClick(window, Qt.Key.Key_T)
+    assert window.base_theme is LIGHT
+    assert loss.area.backgroundBrush().color().name() == LIGHT.background
+    assert window.views["recording"].theme is LIGHT
+    assert window.palette().color(QPalette.ColorRole.Window).lightness() > 200
+    assert LIGHT.background in window.status.styleSheet()
+    assert window.theme_actions["light"].isChecked()
+    window.theme_actions["dark"].trigger()
+    assert loss.area.backgroundBrush().color().name() == DARK.background
+    assert window.palette().color(QPalette.ColorRole.Window).lightness() < 100
+
+
+# ---------------------------------------------------------------------------- recording
+def test_recording_from_the_window_writes_a_fixed_size_mp4_in_real_time(make_window, qtbot, tmp_path):
+    import imageio_ffmpeg
+    window = make_window(view_classes=STUB_VIEWS[:2])
+    window.recording_options = RecordingOptions(size=(320, 240), fps=20.0, format="mp4", folder=tmp_path)
+    qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert window.recording and window.actions_by_name["record"].isChecked()
+    assert window.status.recording.isVisible() and window.status.recording.text().startswith("● REC 00:0")
+    qtbot.waitUntil(lambda: window.grabber.elapsed >= 1.0, timeout=10_000)
+    elapsed = window.grabber.elapsed
+    path = window.grabber.writer.path
+    assert path.parent == tmp_path and path.name.startswith("rnn-gradient-lab-") and path.suffix == ".mp4"
+    window.actions_by_name["record"].trigger()
+    assert not window.recording and not window.status.recording.isVisible()
+    assert not window.actions_by_name["record"].isChecked()
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = reader.__next__()
+    frames = sum(1 for _ in reader)
+    assert tuple(meta["size"]) == (320, 240)
+    assert window.last_recording == (str(path), frames)
+    assert elapsed * 20 - 2 <= frames <= elapsed * 20 + 6
+
+
+def test_closing_while_recording_saves_the_video(make_window, qtbot, tmp_path):
+    import imageio_ffmpeg
+    window = make_window()
+    assert window.start_recording(tmp_path / "talk.mp4")
+    qtbot.waitUntil(lambda: window.grabber.elapsed >= 0.3, timeout=10_000)
+    window.close()
+    reader = imageio_ffmpeg.read_frames(str(tmp_path / "talk.mp4"))
+    meta = reader.__next__()
+    assert tuple(meta["size"]) == (1280, 720) and sum(1 for _ in reader) >= 5
+
+
+def test_a_recording_that_cannot_start_is_reported(make_window, tmp_path):
+    window = make_window()
+    assert not window.start_recording(tmp_path / "talk.avi")
+    assert "talk.avi" in message(window) and not window.actions_by_name["record"].isChecked()
+
+
+# ---------------------------------------------------------------------------- exports
+def test_exports_views_window_run_data_and_config(make_window, qtbot, tmp_path):
+    window = make_window(view_classes=STUB_VIEWS[:2])
+    take_some_steps(qtbot, window)
+    key = next(iter(window.views))
+    menu = window.view_frames[key].context_menu()
+    assert [a.text() for a in menu.actions()] == ["Save view as PNG…", "Save view as SVG…"]
+    png = window.export_view(key, tmp_path / "view.png")
+    view = window.views[key]
+    assert (QImage(str(png)).width(), QImage(str(png)).height()) == (view.width(), view.height())
+    svg = window.export_view(key, tmp_path / "view.svg", suffix=".svg")
+    assert ET.parse(svg).getroot().tag.endswith("svg")
+    shot = window.export_window(tmp_path / "window.png")
+    assert QImage(str(shot)).width() == window.width()
+    assert ET.parse(window.export_window(tmp_path / "window.svg")).getroot().tag.endswith("svg")
+
+    (npz,) = window.export_data(tmp_path / "run.npz", suffix=".npz")
+    expected = window.histories[0].log.to_arrays()
+    with np.load(npz) as arrays:
+        for name in expected:
+            np.testing.assert_array_equal(arrays[name], expected[name])
+    (csv,) = window.export_data(tmp_path / "run.csv")
+    rows = np.genfromtxt(csv, delimiter=",", names=True)
+    np.testing.assert_allclose(rows["loss"], expected["loss"])
+
+    config_path = window.export_run_config(tmp_path / "config.toml")
+    assert cfg.load(config_path) == window.configs[0]
+    assert window.export_data(tmp_path / "run.xlsx") is None and "allowed" in message(window)
+
+
+# ---------------------------------------------------------------------------- experiment files
+def test_experiment_round_trip_with_and_without_data(make_window, qtbot, tmp_path):
+    window = make_window(view_classes=STUB_VIEWS[:2])
+    runs = [SMALL, SMALL.replace(hidden=10)]
+    window._show_run_set(runs)
+    qtbot.waitUntil(lambda: len(window.histories) == 2, timeout=TIMEOUT)
+    take_some_steps(qtbot, window, 4)
+    recorded = [len(h.steps) for h in window.histories]
+    first_step = window.histories[0].steps.view()[0]
+    plain = window.save_experiment(tmp_path / "plain")
+    assert plain.suffix == ".rgl" and experiments.load(plain).logs is None
+    with_data = window.save_experiment(tmp_path / "with-data.rgl", include_data=True)
+
+    window._show_run_set([SMALL.replace(seq_len=9)])
+    assert window.open_file(plain)
+    assert window.controller.configs == runs and window.compare_panel.isChecked()
+    assert window.controls.config() == SMALL
+
+    window._show_run_set([SMALL.replace(seq_len=9)])
+    qtbot.waitUntil(lambda: len(window.histories) == 1, timeout=TIMEOUT)
+    assert window.open_file(with_data)
+    assert window.controller.configs == runs
+    qtbot.waitUntil(lambda: (window._tick() or True) and len(window.histories) == 2
+                    and [len(h.steps) for h in window.histories] == recorded, timeout=TIMEOUT)
+    assert window.histories[0].info.config == SMALL
+    # Training after showing recorded data starts afresh from step 0.
+    window.step_once()
+    qtbot.waitUntil(lambda: (window._tick() or True) and len(window.histories[0].steps) == 1, timeout=TIMEOUT)
+    assert window.histories[0].steps.view().tolist() == [first_step]
+
+
+def test_drop_of_an_experiment_or_config_file_opens_it(make_window, tmp_path):
+    window = make_window()
+    json_path = tmp_path / "dropped.json"
+    cfg.save(SMALL.replace(hidden=6), json_path)
+    for path, expected in ((json_path, [SMALL.replace(hidden=6)]),):
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path))])
+        event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                           Qt.KeyboardModifier.NoModifier)
+        window.dropEvent(event)
+        assert window.controller.configs == expected
+    rgl = experiments.save(tmp_path / "dropped.rgl", experiments.Experiment([SMALL.replace(batch=3)]))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "notes.txt")), QUrl.fromLocalFile(str(rgl))])
+    window.dropEvent(QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                Qt.KeyboardModifier.NoModifier))
+    assert window.controller.configs == [SMALL.replace(batch=3)]
+
+
+@pytest.mark.parametrize("name, content", [
+    ("garbage.rgl", bytes(range(256)) * 4),
+    ("broken.json", b'{"seq_len": 12, "hidden": '),
+    ("foreign.rgl", None),   # a valid archive that is not an experiment
+])
+def test_a_malformed_or_foreign_file_is_reported_and_changes_nothing(make_window, tmp_path, name, content):
+    window = make_window()
+    path = tmp_path / name
+    if content is None:
+        with open(path, "wb") as fh:
+            np.savez(fh, weights=np.zeros(3))
+    else:
+        path.write_bytes(content)
+    before = list(window.controller.configs)
+    assert not window.open_file(path)
+    assert name in message(window) and "nothing was changed" in message(window)
+    assert window.controller.configs == before and window.controls.config() == before[0]
+
+
+def test_recent_files_list_newest_first(make_window, tmp_path):
+    window = make_window(settings=ini_settings(tmp_path / "settings.ini"))
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"exp{i}.rgl"
+        experiments.save(path, experiments.Experiment([SMALL.replace(seed=i)]))
+        paths.append(str(path.resolve()))
+        assert window.open_file(path)
+    window.open_file(paths[0])
+    window._rebuild_recent_menu()
+    listed = [a.data() for a in window.recent_menu.actions()]
+    assert listed == [paths[0], paths[2], paths[1]]
+    window.recent_menu.actions()[1].trigger()
+    assert window.controller.configs == [SMALL.replace(seed=2)]
+    assert window.settings.last_experiment() == paths[2]
+
+
+# ---------------------------------------------------------------------------- remembered settings
+def test_theme_and_geometry_are_remembered_and_a_broken_ini_falls_back(make_window, qtbot, tmp_path):
+    ini = tmp_path / "settings.ini"
+    first = make_window(settings=ini_settings(ini))
+    assert first.base_theme is DARK
+    first.set_theme("light")
+    first.resize(700, 560)  # within the 800x800 offscreen screen: restoring clamps to it
+    qtbot.waitUntil(lambda: first.size().width() == 700, timeout=5_000)
+    first.close()
+    second = make_window(settings=ini_settings(ini))
+    assert second.base_theme is LIGHT
+    assert (second.width(), second.height()) == (700, 560)
+    second.close()
+
+    ini.write_bytes(b"[window]\ngeometry=@ByteArray(\\0\\x1garbage)\nstate=12\n[view]\ntheme=purple\n"
+                    b"[experiment]\nrecent=3\nlast=\x00\xff\n")
+    third = make_window(settings=ini_settings(ini))
+    assert third.base_theme is DARK
+    assert (third.width(), third.height()) == (1600, 1000)
+    assert third.recent_files() == []
+
+
+# ---------------------------------------------------------------------------- command line
+def test_without_a_display_the_app_says_so_and_exits_2():
+    from gui.app import _display_available
+    assert not _display_available({}, "linux")
+    assert _display_available({"DISPLAY": ":0"}, "linux") and _display_available({"WAYLAND_DISPLAY": "w"}, "linux")
+    assert _display_available({"QT_QPA_PLATFORM": "offscreen"}, "linux") and _display_available({}, "darwin")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run([sys.executable, "main.py", "--theme", "light"], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "no display found" in result.stderr and "xvfb-run" in result.stderr
+    result = subprocess.run([sys.executable, "main.py", "--theme", "sepia"], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "sepia" in result.stderr
