@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QVBoxLayout, QWidget
 
 from gui.theme import DARK, LOG_GRAD_LEVELS
 
-TIMESTEP_LABEL = "timestep (earlier ←)"
-STEP_LABEL = "training step"
+TIMESTEP_LABEL = ("timestep (earlier ←)", "timestep")   # axis labels: alternatives, longest first
+STEP_LABEL = ("training step", "step")
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -133,17 +133,32 @@ def style_plot(plot: pg.PlotItem, theme, labels: dict, title: str | None = None)
     """Colours, fonts and labels of a PlotItem from the theme. `labels`: {axis name: text}."""
     fg = theme.foreground
     tick_font = font(theme, -1)
+    axis_pen = pg.mkPen(fg, width=max(1.0, theme.line_width / 2))
     for name in ("left", "bottom", "right", "top"):
         axis = plot.getAxis(name)
-        axis.setPen(fg)
+        axis.setPen(axis_pen)
         axis.setTextPen(fg)
         axis.setTickFont(tick_font)
+        axis.setStyle(tickLength=-max(4, theme.font_pt // 2), tickTextOffset=max(3, theme.font_pt // 3))
         axis.enableAutoSIPrefix(False)  # "(x0.001)" on a log axis only confuses
         if name in labels:
-            axis.setLabel(labels[name], **{"color": fg, "font-size": f"{theme.font_pt}pt"})
+            set_axis_label(axis, labels[name], theme)
     set_grid(plot, theme)
     if title is not None:
         set_title(plot, title, theme)
+
+
+def set_axis_label(axis: pg.AxisItem, text, theme):
+    """`text`: one label, or alternatives longest first (the longest that fits the axis is shown);
+    "" or () hides the label."""
+    options = (text,) if isinstance(text, str) else tuple(text)
+    options = tuple(o for o in options if o)
+    if isinstance(axis, LabAxis):
+        axis.set_label_options(options, theme)
+    elif options:
+        axis.setLabel(options[0], color=theme.foreground, **{"font-size": f"{theme.font_pt}pt"})
+    else:
+        axis.showLabel(False)
 
 
 def set_grid(plot: pg.PlotItem, theme, show: bool = True):
@@ -163,12 +178,70 @@ def set_grid(plot: pg.PlotItem, theme, show: bool = True):
 
 
 def set_title(plot: pg.PlotItem, title: str, theme):
-    plot.setTitle(title, color=theme.foreground, size=f"{theme.font_pt + 1}pt")
+    """A short title inside the plot (a word or two: it sets the plot's minimum width). Longer,
+    changing titles go in a TitleLabel above the plot, which wraps instead."""
+    plot.setTitle(title, color=theme.foreground, size=f"{theme.font_pt}pt")
+
+
+class TitleLabel(QLabel):
+    """The line of plain words above a plot (\"Shrinks 10²⁴× going back in time\"). It wraps onto a
+    second line instead of making the view wider, and only relayouts when its text changes."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+        self.setAlignment(Qt.AlignHCenter | Qt.AlignVCenter)
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.setMinimumWidth(0)
+
+    def set_text(self, text: str):
+        if text != self.text():
+            self.setText(text)
+
+    def minimumSizeHint(self):
+        return QSize(0, super().minimumSizeHint().height())
+
+    def apply_theme(self, theme):
+        self.setAttribute(Qt.WA_StyledBackground, True)
+        self.setStyleSheet(f"TitleLabel {{ background: {theme.background}; color: {theme.foreground};"
+                           f" padding: 2px 4px 0px 4px; }}")
+        self.setFont(font(theme, 1))
+
+
+def add_legend(plot: pg.PlotItem, offset=(-6, 6)) -> pg.LegendItem:
+    """A compact legend inside the plot's corner. It shrinks (down to 55%) to stay within the plot
+    when the view is small or the fonts large, and hides when even that would not fit."""
+    legend = plot.addLegend(offset=offset, horSpacing=4, verSpacing=-4)
+    legend.layout.setContentsMargins(3, 1, 3, 1)
+    box = plot.getViewBox()
+    busy = []
+
+    def fit(*_):
+        if busy:
+            return
+        busy.append(True)
+        try:
+            rect = legend.boundingRect()
+            if rect.width() <= 1 or rect.height() <= 1:
+                return
+            scale = min(1.0, box.width() * 0.9 / rect.width(), box.height() * 0.75 / rect.height())
+            legend.setVisible(scale >= 0.55 and legend.layout.count() > 0)
+            scale = max(scale, 0.55)
+            if abs(legend.scale() - scale) > 0.01:
+                legend.setScale(scale)
+                legend.setOffset(legend.offset)
+        finally:
+            busy.clear()
+
+    box.sigResized.connect(fit)
+    legend.geometryChanged.connect(fit)
+    legend.fit = fit
+    return legend
 
 
 def style_legend(legend: pg.LegendItem, theme):
     legend.setLabelTextColor(theme.foreground)
-    legend.setLabelTextSize(f"{max(6, theme.font_pt - 1)}pt")
+    legend.setLabelTextSize(f"{max(6, theme.font_pt - 2)}pt")
     bg = QColor(theme.background)
     bg.setAlphaF(0.8)
     legend.setBrush(pg.mkBrush(bg))
@@ -181,23 +254,142 @@ def style_colorbar(bar: pg.ColorBarItem, theme, text: str):
     axis.setTextPen(theme.foreground)
     axis.setTickFont(font(theme, -1))
     axis.enableAutoSIPrefix(False)
+    # ColorBarItem fixes its axis at 45 px: room for the widest label at this font instead
+    widest = QFontMetricsF(font(theme, -1)).horizontalAdvance(power_of_ten(-12))
+    axis.setWidth(int(np.ceil(widest + axis.style["tickTextOffset"][0] + 8)))
 
 
 def make_colorbar(theme, plot: pg.PlotItem, image: pg.ImageItem) -> pg.ColorBarItem:
     bar = pg.ColorBarItem(values=LOG_GRAD_LEVELS, colorMap=pg.colormap.get(theme.colormap),
                           interactive=False, width=14, colorMapMenu=False)
     bar.setImageItem(image, insert_in=plot)
-    lo, hi = int(LOG_GRAD_LEVELS[0]), int(LOG_GRAD_LEVELS[1])
-    bar.axis.setTicks([[(float(v), power_of_ten(v)) for v in range(hi, lo - 1, -2)]])
+    axis = bar.axis
+    # every second power of ten, or fewer when the bar is short or the font large (never a gap
+    # in the labels that looks like the scale ends early)
+    axis.tickValues = lambda lo, hi, size: _colorbar_ticks(axis, lo, hi, size)
+    axis.tickStrings = lambda values, scale, spacing: [power_of_ten(round(v)) for v in values]
     return bar
 
 
-def decade_ticks(lo: float, hi: float, step: int = 2):
-    return [[(float(v), f"10^{v}") for v in range(int(np.floor(lo)), int(np.ceil(hi)) + 1, step)]]
+def _colorbar_ticks(axis, lo, hi, size):
+    height = QFontMetricsF(axis.style.get("tickFont") or QFont()).height()
+    top, bottom = int(np.floor(hi)), int(np.ceil(lo))
+    for step in (2, 3, 4, 7, 14):
+        values = [float(v) for v in range(top, bottom - 1, -step)]
+        if len(values) * height * 1.3 <= size or step == 14:
+            return [(float(step), values)]
+
+
+class LabAxis(pg.AxisItem):
+    """An axis whose label never runs past the axis: of the alternatives it is given (longest
+    first) it shows the longest that fits its length, or none."""
+
+    _label_options = ()
+    _label_theme = None
+    _label_shown = None
+
+    def set_label_options(self, options, theme):
+        self._label_options, self._label_theme, self._label_shown = tuple(options), theme, None
+        self._fit_label()
+
+    def resizeEvent(self, ev=None):
+        self._fit_label()
+        super().resizeEvent(ev)
+
+    def _fit_label(self):
+        theme = self._label_theme
+        if theme is None:
+            return
+        length = self.size().height() if self.orientation in ("left", "right") else self.size().width()
+        metrics = QFontMetricsF(font(theme))
+        choice = next((o for o in self._label_options if metrics.horizontalAdvance(o) <= length - 6), "")
+        if not self._label_options:
+            choice = ""
+        elif not choice and length <= 1:
+            choice = self._label_options[-1]  # not laid out yet
+        if choice == self._label_shown:
+            return
+        self._label_shown = choice
+        if choice:
+            self.setLabel(choice, color=theme.foreground, **{"font-size": f"{theme.font_pt}pt"})
+        else:
+            self.showLabel(False)
+
+
+def add_plot(area, row=None, col=None, left=None, **kwargs) -> pg.PlotItem:
+    """A PlotItem whose left and bottom axes fit their labels (see LabAxis)."""
+    axes = {"left": (left or LabAxis)(orientation="left"), "bottom": LabAxis(orientation="bottom")}
+    return area.addPlot(row=row, col=col, axisItems=axes, **kwargs)
+
+
+class LogAxis(LabAxis):
+    """A log axis that stays readable over any span. Over two decades or more only powers of ten
+    are labelled (pyqtgraph's spacing); over less, pyqtgraph would label every 2..9 in between,
+    so here only 1, 2 and 5 are labelled and the rest are unlabelled minor ticks."""
+
+    def logTickValues(self, minVal, maxVal, size, stdTicks):
+        decades = [(spacing, values) for spacing, values in stdTicks if spacing >= 1.0]
+        whole = [float(v) for v in range(int(np.ceil(minVal)), int(np.floor(maxVal)) + 1)]
+        px_per_decade = size / max(maxVal - minVal, 1e-9)
+        if len(whole) >= 2 and decades:
+            if px_per_decade <= 30:  # no room for the 2..9 ticks in between
+                return decades
+            return decades + [(None, _minor_ticks(minVal, maxVal))]
+        minor = _minor_ticks(minVal, maxVal)
+        labelled = [x for x in minor + whole if _mantissa(x) in (1, 2, 5)]
+        if len(labelled) < 2:
+            labelled = minor + whole
+        rest = [x for x in minor if x not in labelled]
+        return [(0.5, sorted(labelled)), (None, rest)]
+
+    def logTickStrings(self, values, scale, spacing):
+        if spacing is None:
+            return [""] * len(values)
+        return super().logTickStrings(values, scale, spacing)
+
+
+def _minor_ticks(lo: float, hi: float) -> list:
+    """log10 of 2..9 times every power of ten between lo and hi (log10 units)."""
+    values = [v + np.log10(m) for v in range(int(np.floor(lo)), int(np.ceil(hi))) for m in range(2, 10)]
+    return [float(x) for x in values if lo < x < hi]
+
+
+def _mantissa(log_value: float) -> int:
+    return int(round(10 ** (log_value - np.floor(log_value + 1e-9))))
+
+
+class PowerAxis(LabAxis):
+    """A linear axis over log10 values, labelled as the factor they stand for: 10², 1, 10⁻²."""
+
+    def tickStrings(self, values, scale, spacing):
+        out = []
+        for v in values:
+            if abs(v - round(v)) < 1e-9:
+                out.append("1" if round(v) == 0 else power_of_ten(round(v)))
+            else:
+                out.append(f"{10 ** v:.2g}")
+        return out
+
+
+def place(area, item, row: int, col: int, show: bool):
+    """Show or hide a plot of a GraphicsLayoutWidget. A hidden item would keep its share of the
+    layout (an empty band), so it leaves the layout and comes back."""
+    grid = area.ci
+    inside = item in grid.items
+    if show and not inside:
+        grid.addItem(item, row=row, col=col)
+    elif not show and inside:
+        grid.removeItem(item)
+    item.setVisible(show)
 
 
 class PlotArea(pg.GraphicsLayoutWidget):
-    """A GraphicsLayoutWidget that does not steal the view's tooltip."""
+    """A GraphicsLayoutWidget whose minimum size is that of the plots in it (a plain QGraphicsView
+    reports a tiny one and then draws its plots clipped when they need more room)."""
+
+    def minimumSizeHint(self):
+        hint = self.ci.effectiveSizeHint(Qt.SizeHint.MinimumSize)
+        return QSize(int(np.ceil(hint.width())), int(np.ceil(hint.height())))
 
 
 class Selectors(QWidget):
@@ -209,14 +401,17 @@ class Selectors(QWidget):
         row.setContentsMargins(4, 2, 4, 0)
         self.run_label = QLabel("run:")
         self.run_combo = QComboBox()
-        self.run_combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        # long run labels must not widen the view: the combo shows ~12 characters, the list all of them
+        self.run_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.run_combo.setMinimumContentsLength(10)
+        self.run_combo.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
         self.layer_label = QLabel("layer:")
         self.layer_spin = QSpinBox()
         self.layer_spin.setRange(1, 1)
         self.layer_spin.setToolTip("Which stacked layer to show (1 = bottom, nearest the input).")
         row.addWidget(self.run_label)
         row.addWidget(self.run_combo)
-        row.addSpacing(12)
+        row.addSpacing(8)
         row.addWidget(self.layer_label)
         row.addWidget(self.layer_spin)
         row.addStretch(1)
@@ -229,6 +424,8 @@ class Selectors(QWidget):
         self.run_combo.blockSignals(True)
         self.run_combo.clear()
         self.run_combo.addItems(labels)
+        for i, label in enumerate(labels):
+            self.run_combo.setItemData(i, label, Qt.ToolTipRole)
         self.run_combo.setCurrentIndex(old if 0 <= old < len(labels) else 0)
         self.run_combo.blockSignals(False)
         many_runs = self._has_run and len(infos) > 1

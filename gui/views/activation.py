@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QFontMetricsF
 
 from engine import registry
 from engine.trainer import HIST_EDGES
-from gui.views._common import (DEFAULT_THEME, Selectors, brush, pen, run_labels, set_title, structure_key,
-                               style_legend, style_plot, vbox)
+from gui.views._common import (DEFAULT_THEME, PlotArea, Selectors, TitleLabel, add_legend, add_plot, brush, font, pen, place,
+                               structure_key, style_legend, style_plot, vbox)
 from gui.views.base import View
 
 XS = np.linspace(-6.0, 6.0, 241)
@@ -20,6 +21,7 @@ Y_RANGE = (-1.25, 1.6)
 # Where the slope falls below 10% of its largest (as engine.trainer._saturated counts it).
 FLAT_REGIONS = {"tanh": [(-6.0, -1.8184), (1.8184, 6.0)], "sigmoid": [(-6.0, -3.6369), (3.6369, 6.0)],
                 "relu": [(-6.0, 0.0)]}
+SIDE_BY_SIDE_EM = 55  # the gate plot goes beside the activation plot from this many font sizes wide, else below
 
 
 def activation_name(config) -> str:
@@ -43,24 +45,32 @@ class ActivationView(View):
         self._histories = []
         self._title_text = "Activation function and where its inputs fall"
         self.series = []     # (run, activation curve, slope curve, histogram curve)
-        self.gate_bars = []  # (run, BarGraphItem, gate positions)
+        self.gate_bars = []  # (run, BarGraphItem, gate positions): horizontal bars, one row per gate
         self.regions = []
         layout = vbox(self)
+        self.title_label = TitleLabel(self._title_text)
+        layout.addWidget(self.title_label)
         self.selectors = Selectors(self, layer=True, run=False)
         layout.addWidget(self.selectors)
-        self.area = pg.GraphicsLayoutWidget()
+        self.area = PlotArea()
         layout.addWidget(self.area)
-        self.plot = self.area.addPlot(row=0, col=0)
-        self.gate_plot = self.area.addPlot(row=0, col=1)
-        self.area.ci.layout.setColumnStretchFactor(0, 2)
-        self.area.ci.layout.setColumnStretchFactor(1, 1)
+        self.plot = add_plot(self.area, row=0, col=0)
+        self.gate_plot = add_plot(self.area, row=1, col=0)
+        self._side_by_side = False
+        self._gated = True
+        self.area.ci.layout.setRowStretchFactor(0, 2)
+        self.area.ci.layout.setRowStretchFactor(1, 1)
         for plot in (self.plot, self.gate_plot):
             plot.setMenuEnabled(False)
             plot.setMouseEnabled(x=False, y=False)
         self.plot.setRange(xRange=(-6, 6), yRange=Y_RANGE, padding=0)
-        self.gate_plot.setRange(yRange=(-1, 1), padding=0.05)
-        self.gate_plot.addItem(pg.InfiniteLine(pos=0, angle=0, movable=False, pen=pg.mkPen("#888888")))
-        self.legend = self.plot.addLegend(offset=(10, 10))
+        self.gate_plot.setRange(xRange=(-1, 1), padding=0.04)
+        self.gate_plot.getAxis("bottom").setTicks([[(-1.0, "-1"), (0.0, "0"), (1.0, "1")], [(0.5, ""), (-0.5, "")]])
+        self.gate_plot.getAxis("left").setStyle(tickLength=0)
+        self.gate_plot.invertY(True)  # the first gate on top, as listed
+        self.gate_zero = pg.InfiniteLine(pos=0, angle=90, movable=False)
+        self.gate_plot.addItem(self.gate_zero)
+        self.legend = add_legend(self.plot, offset=(6, 6))
         for _ in range(2):
             region = pg.LinearRegionItem(movable=False)
             region.setZValue(-10)
@@ -108,16 +118,25 @@ class ActivationView(View):
             gate_names += [g for g in info.gate_names if g not in gate_names]
         self._gate_names = gate_names
         gated = [run for run, info in enumerate(infos) if info.gate_names]
-        width = 0.8 / max(1, len(gated))
-        for slot, run in enumerate(gated):
-            positions = np.array([gate_names.index(g) for g in infos[run].gate_names], dtype=float)
-            positions += -0.4 + width * (slot + 0.5)
-            bars = pg.BarGraphItem(x=positions, height=np.zeros(len(positions)), width=width * 0.9)
+        # each gate's row is shared by the runs that have that gate (LSTM and GRU gates differ)
+        owners = {g: [run for run in gated if g in infos[run].gate_names] for g in gate_names}
+        for run in gated:
+            positions, thickness = [], []
+            for g in infos[run].gate_names:
+                share = 0.8 / len(owners[g])
+                positions.append(gate_names.index(g) - 0.4 + share * (owners[g].index(run) + 0.5))
+                thickness.append(share * 0.9)
+            positions = np.array(positions)
+            bars = pg.BarGraphItem(x0=np.zeros(len(positions)), y=positions, width=np.zeros(len(positions)),
+                                   height=np.array(thickness))
             self.gate_plot.addItem(bars)
             self.gate_bars.append((run, bars, positions))
-        self.gate_plot.setVisible(bool(gated))
-        self.gate_plot.getAxis("bottom").setTicks([[(float(i), g) for i, g in enumerate(gate_names)]])
-        self.gate_plot.setXRange(-0.6, max(len(gate_names), 1) - 0.4, padding=0)
+        self._fit_gate_plot()
+        self._gated = bool(gated)
+        self._side_by_side = None  # place the gate plot again (or take it out)
+        self._arrange()
+        self.gate_plot.getAxis("left").setTicks([[(float(i), g) for i, g in enumerate(gate_names)]])
+        self.gate_plot.setYRange(-0.5, max(len(gate_names), 1) - 0.5, padding=0)
         names = {activation_name(i.config) for i in infos}
         flat = FLAT_REGIONS.get(names.pop(), []) if len(names) == 1 else []
         for region, span in zip(self.regions, flat + [None] * 2):
@@ -169,7 +188,7 @@ class ActivationView(View):
                 heights = np.zeros(len(positions))
             else:
                 heights = np.nan_to_num(snap.gate_means[self._layer(snap.gate_means.shape[0])].astype(float))
-            bars.setOpts(height=heights)
+            bars.setOpts(width=heights)
         self._update_title(histories)
 
     def _layer(self, n_layers):
@@ -195,9 +214,8 @@ class ActivationView(View):
             text = f"{sat * 100:.0f}% of {'gates' if gated else 'units'} saturated (slope under 10%)"
         else:
             text = "Saturated: " + ", ".join(f"run {run + 1} {sat * 100:.0f}%" for run, sat, _ in parts)
-        if text != self._title_text:
-            self._title_text = text
-            set_title(self.plot, text, self.theme)
+        self._title_text = text
+        self.title_label.set_text(text)
 
     def clear(self):
         for _, _, _, hist in self.series:
@@ -206,9 +224,57 @@ class ActivationView(View):
     def apply_theme(self, theme):
         self.theme = theme
         self.area.setBackground(theme.background)
-        style_plot(self.plot, theme, {"bottom": "input to the activation", "left": "output / slope"},
-                   title=self._title_text)
-        style_plot(self.gate_plot, theme, {"left": "mean value (0 closed, 1 open)"}, title="Gates")
+        style_plot(self.plot, theme, {"bottom": ("input to the activation", "input"), "left": ("output / slope", "")})
+        style_plot(self.gate_plot, theme, {"bottom": ("mean gate value (0 = closed)", "mean gate value", "mean")})
+        self.gate_plot.getAxis("left").setStyle(tickLength=0)
+        self.gate_zero.setPen(pen(theme.foreground, theme, 0.4, alpha=0.6))
         style_legend(self.legend, theme)
         self.selectors.apply_theme(theme)
+        self.title_label.apply_theme(theme)
         self._style_items()
+        self._fit_gate_plot()
+        self._arrange()
+
+    def _fit_gate_plot(self):
+        """Tall enough that the gate names do not overlap, but never more than half the view below
+        the activation plot: when that is too little, the names get a smaller font."""
+        n = len(getattr(self, "_gate_names", ()))
+        axis = self.gate_plot.getAxis("left")
+        if not n:
+            self.gate_plot.setMinimumHeight(0)
+            return
+        tick_font = font(self.theme, -1)
+        line = QFontMetricsF(tick_font).height()
+        room = (self.area.height() * 0.5 if not self._side_by_side else self.area.height()) - line * 2.6
+        while n * line * 1.1 > room and tick_font.pointSize() > 6:
+            tick_font.setPointSize(tick_font.pointSize() - 1)
+            line = QFontMetricsF(tick_font).height()
+        axis.setTickFont(tick_font)
+        self.gate_plot.setMinimumHeight(min(n * line * 1.1 + line * 2.6, max(room, 0) + line * 2.6))
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._arrange()
+        self._fit_gate_plot()
+
+    def _arrange(self):
+        """Gates beside the activation plot when the view is wide, below it when narrow, so neither
+        gets squeezed until its tick labels overlap."""
+        side = self.width() >= SIDE_BY_SIDE_EM * self.theme.font_pt
+        if side == self._side_by_side:
+            return
+        self._side_by_side = side
+        grid = self.area.ci
+        place(self.area, self.gate_plot, 0, 0, False)
+        if not self._gated:
+            return
+        if side:
+            place(self.area, self.gate_plot, 0, 1, True)
+            grid.layout.setRowStretchFactor(1, 0)
+            grid.layout.setColumnStretchFactor(0, 2)
+            grid.layout.setColumnStretchFactor(1, 1)
+        else:
+            place(self.area, self.gate_plot, 1, 0, True)
+            grid.layout.setColumnStretchFactor(1, 0)
+            grid.layout.setRowStretchFactor(0, 2)
+            grid.layout.setRowStretchFactor(1, 1)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (DEFAULT_THEME, TIMESTEP_LABEL, brush, finite, pen, positive_finite, power_of_ten,
-                               run_labels, set_title, structure_key, style_legend, style_plot, vbox)
+from gui.views._common import (DEFAULT_THEME, TIMESTEP_LABEL, LogAxis, PlotArea, TitleLabel, add_legend, add_plot, brush,
+                               finite, pen, place, positive_finite, power_of_ten, run_labels, structure_key,
+                               style_legend, style_plot, vbox)
 from gui.views.base import View
 
 
@@ -20,11 +21,11 @@ def influence_title(grad_x) -> str:
         return "Influence of each input on the loss"
     orders = np.log10(g[-1]) - np.log10(max(g[0], 1e-45))
     if g[0] == 0:
-        return "Recent inputs dominate: the first input has no influence at all"
+        return "Recent inputs dominate: the first has no influence"
     if orders >= 1:
-        return f"Recent inputs dominate: the last input counts {power_of_ten(round(orders))}× more than the first"
+        return f"Recent inputs dominate: last counts {power_of_ten(round(orders))}× the first"
     if orders <= -1:
-        return f"Early inputs dominate: the first input counts {power_of_ten(round(-orders))}× more than the last"
+        return f"Early inputs dominate: first counts {power_of_ten(round(-orders))}× the last"
     return "Early and recent inputs count about equally"
 
 
@@ -44,17 +45,19 @@ class AttributionView(View):
         self.curves, self.attention_curves = [], []
         self._any_attention = False
         layout = vbox(self)
-        self.area = pg.GraphicsLayoutWidget()
+        self.title_label = TitleLabel(self._title_text)
+        layout.addWidget(self.title_label)
+        self.area = PlotArea()
         layout.addWidget(self.area)
-        self.plot = self.area.addPlot(row=0, col=0)
-        self.attention_plot = self.area.addPlot(row=1, col=0)
+        self.plot = add_plot(self.area, row=0, col=0, left=LogAxis)
+        self.attention_plot = add_plot(self.area, row=1, col=0)
         self.area.ci.layout.setRowStretchFactor(0, 3)
         self.area.ci.layout.setRowStretchFactor(1, 1)
         for plot in (self.plot, self.attention_plot):
             plot.setMenuEnabled(False)
         self.plot.setLogMode(x=False, y=True)
         self.attention_plot.setXLink(self.plot)
-        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.legend = add_legend(self.plot)
         self.x = np.zeros(0)
         self._n_steps = 0
         self.apply_theme(self.theme)
@@ -79,7 +82,7 @@ class AttributionView(View):
             self.attention_plot.addItem(attention)
             self.attention_curves.append(attention)
         any_attention = any(i.config.attention for i in infos)
-        self.attention_plot.setVisible(any_attention)
+        place(self.area, self.attention_plot, 1, 0, any_attention)
         self._any_attention = any_attention
         self._style_items()
 
@@ -94,10 +97,9 @@ class AttributionView(View):
             if single:
                 attention.setFillLevel(0)
                 attention.setBrush(brush(color, 0.3))
-        style_plot(self.plot, t, {"left": "influence (log scale)",
+        style_plot(self.plot, t, {"left": ("influence (log scale)", "influence"),
                                   "bottom": "" if any_attention else TIMESTEP_LABEL})
         style_plot(self.attention_plot, t, {"left": "attention", "bottom": TIMESTEP_LABEL})
-        self.plot.getAxis("bottom").showLabel(not any_attention)
 
     def refresh(self, histories):
         key = structure_key(histories)
@@ -111,21 +113,21 @@ class AttributionView(View):
                 self.attention_curves[run].setData([], [])
                 continue
             g = snap.grad_x
-            if len(g) != self._n_steps:
-                self._n_steps = len(g)
-                self.plot.setXRange(-0.5, len(g) - 0.5, padding=0.01)  # always the whole sequence
             self.curves[run].setData(*positive_finite(self._xs(len(g)), g))
             if snap.attention is None:
                 self.attention_curves[run].setData([], [])
             else:
                 self.attention_curves[run].setData(*finite(self._xs(len(snap.attention)), snap.attention))
+        longest = max((len(h.latest.grad_x) for h in histories if h.latest is not None), default=0)
+        if longest and longest != self._n_steps:
+            self._n_steps = longest
+            self.plot.setXRange(-0.5, longest - 0.5, padding=0.01)  # always the whole of every sequence
         first = histories[0].latest if histories else None
         text = influence_title(first.grad_x) if first is not None else "Influence of each input on the loss"
         if len(histories) > 1 and first is not None:
             text = "Run 1: " + text[0].lower() + text[1:]
-        if text != self._title_text:
-            self._title_text = text
-            set_title(self.plot, text, self.theme)
+        self._title_text = text
+        self.title_label.set_text(text)
 
     def _xs(self, n):
         if len(self.x) != n:
@@ -141,4 +143,4 @@ class AttributionView(View):
         self.area.setBackground(theme.background)
         style_legend(self.legend, theme)
         self._style_items()
-        set_title(self.plot, self._title_text, theme)
+        self.title_label.apply_theme(theme)

@@ -9,8 +9,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
 from gui.theme import LOG_GRAD_LEVELS
-from gui.views._common import (DEFAULT_THEME, TIMESTEP_LABEL, Selectors, heatmap_ready, log_grad,
-                               make_colorbar, set_grid, set_title, style_colorbar, style_plot, vbox)
+from gui.views._common import (DEFAULT_THEME, TIMESTEP_LABEL, PlotArea, Selectors, TitleLabel, add_plot, heatmap_ready,
+                               log_grad, make_colorbar, set_grid, style_colorbar, style_plot, vbox)
 from gui.views.base import View
 
 
@@ -29,11 +29,13 @@ class LayersView(View):
         self._histories = []
         self._layers = 0
         layout = vbox(self)
+        self.title_label = TitleLabel("Latest step, all layers")
+        layout.addWidget(self.title_label)
         self.selectors = Selectors(self, layer=False)
         layout.addWidget(self.selectors)
-        self.area = pg.GraphicsLayoutWidget()
+        self.area = PlotArea()
         layout.addWidget(self.area)
-        self.plot = self.area.addPlot()
+        self.plot = add_plot(self.area)
         self.plot.setMenuEnabled(False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
@@ -63,15 +65,8 @@ class LayersView(View):
             self._set_layer_ticks(L)
 
     def _set_layer_ticks(self, L):
-        ticks = []
-        for layer in range(L):
-            name = str(layer + 1)
-            if L > 1 and layer == L - 1:
-                name += " (top)"
-            elif L > 1 and layer == 0:
-                name += " (input side)"
-            ticks.append((float(layer), name))
-        self.plot.getAxis("left").setTicks([ticks])
+        # plain numbers keep the axis narrow; the axis label says which end is which
+        self.plot.getAxis("left").setTicks([[(float(layer), str(layer + 1)) for layer in range(L)]])
 
     def _run_changed(self, *_):
         if self._histories:
@@ -84,9 +79,9 @@ class LayersView(View):
     def apply_theme(self, theme):
         self.theme = theme
         self.area.setBackground(theme.background)
-        style_plot(self.plot, theme, {"bottom": TIMESTEP_LABEL, "left": "layer"})
+        style_plot(self.plot, theme, {"bottom": TIMESTEP_LABEL, "left": ("layer (1 = input side)", "layer")})
         set_grid(self.plot, theme, show=False)
-        set_title(self.plot, "Gradient in every layer at the latest step", theme)
+        self.title_label.apply_theme(theme)
         self.colorbar.setColorMap(pg.colormap.get(theme.colormap))
         style_colorbar(self.colorbar, theme, "gradient size (log scale)")
         self.selectors.apply_theme(theme)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (DEFAULT_THEME, STEP_LABEL, brush, finite, font, pen, positive_finite,
-                               run_labels, set_title, structure_key, style_legend, style_plot, vbox)
+from gui.views._common import (DEFAULT_THEME, STEP_LABEL, LogAxis, PlotArea, TitleLabel, add_legend, add_plot, brush,
+                               finite, font, pen, positive_finite, run_labels, structure_key, style_legend,
+                               style_plot, vbox)
 from gui.views.base import View
 
 MARKER_TEXT = 32  # characters of an event's detail shown on its marker (all of it in the tooltip)
@@ -32,10 +33,12 @@ class LossView(View):
         self.loss_curves, self.metric_curves, self.baselines = [], [], []
         self.markers = []   # (loss-plot line, metric-plot line), pooled
         layout = vbox(self)
-        self.area = pg.GraphicsLayoutWidget()
+        self.title_label = TitleLabel("Is the network learning?")
+        layout.addWidget(self.title_label)
+        self.area = PlotArea()
         layout.addWidget(self.area)
-        self.loss_plot = self.area.addPlot(row=0, col=0)
-        self.metric_plot = self.area.addPlot(row=1, col=0)
+        self.loss_plot = add_plot(self.area, row=0, col=0, left=LogAxis)
+        self.metric_plot = add_plot(self.area, row=1, col=0)
         self.area.ci.layout.setRowStretchFactor(0, 3)
         self.area.ci.layout.setRowStretchFactor(1, 1)
         for plot in (self.loss_plot, self.metric_plot):
@@ -44,7 +47,7 @@ class LossView(View):
             plot.setDownsampling(auto=True, mode="peak")
         self.loss_plot.setLogMode(x=False, y=True)
         self.metric_plot.setXLink(self.loss_plot)
-        self.legend = self.loss_plot.addLegend(offset=(-10, 10))
+        self.legend = add_legend(self.loss_plot)
         self.apply_theme(self.theme)
 
     def set_runs(self, infos):
@@ -72,7 +75,7 @@ class LossView(View):
             if baseline > 0 and np.isfinite(baseline) and round(baseline, 6) not in seen:
                 seen.add(round(baseline, 6))
                 line = pg.InfiniteLine(pos=np.log10(baseline), angle=0, movable=False,
-                                       label="baseline (learned nothing)",
+                                       label="learned nothing",
                                        labelOpts={"position": 0.02, "anchors": [(0, 1), (0, 1)]})
                 line.setToolTip(f"Loss of always giving the best constant answer: {baseline:.4g}")
                 self.loss_plot.addItem(line)
@@ -152,10 +155,10 @@ class LossView(View):
     def apply_theme(self, theme):
         self.theme = theme
         self.area.setBackground(theme.background)
-        style_plot(self.loss_plot, theme, {"left": "loss (log scale)"},
-                   title="Training loss: is the network learning?")
+        style_plot(self.loss_plot, theme, {"left": ("loss (log scale)", "loss")})
         style_plot(self.metric_plot, theme, {"left": getattr(self, "_metric_name", "task score"),
                                              "bottom": STEP_LABEL})
+        self.title_label.apply_theme(theme)
         style_legend(self.legend, theme)
         for run, (loss, metric) in enumerate(zip(self.loss_curves, self.metric_curves)):
             color = theme.run_colors[run % len(theme.run_colors)]

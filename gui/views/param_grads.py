@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (DEFAULT_THEME, STEP_LABEL, brush, current_setting, font, pen,
-                               positive_finite, run_labels, set_title, structure_key, style_legend,
-                               style_plot, vbox)
+from gui.views._common import (DEFAULT_THEME, STEP_LABEL, LogAxis, PlotArea, TitleLabel, add_legend, add_plot, brush,
+                               current_setting, font, pen, positive_finite, run_labels, structure_key,
+                               style_legend, style_plot, vbox)
 from gui.views.base import View
 
 MAX_MARKS = 400  # clip marks drawn per run; thinned evenly beyond this so refresh stays cheap
@@ -31,15 +31,18 @@ class ParamGradsView(View):
         self.series = []      # (run, layer or None for all weights, before curve, after curve)
         self.marks = []       # (run, PlotDataItem of triangles)
         self.thresholds = []  # (run, InfiniteLine)
+        self._clip_in_legend = False
         layout = vbox(self)
-        self.area = pg.GraphicsLayoutWidget()
+        self.title_label = TitleLabel("Weight gradients over training")
+        layout.addWidget(self.title_label)
+        self.area = PlotArea()
         layout.addWidget(self.area)
-        self.plot = self.area.addPlot()
+        self.plot = add_plot(self.area, left=LogAxis)
         self.plot.setMenuEnabled(False)
         self.plot.setLogMode(x=False, y=True)
         self.plot.setClipToView(True)
         self.plot.setDownsampling(auto=True, mode="peak")
-        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.legend = add_legend(self.plot)
         self.apply_theme(self.theme)
 
     def set_runs(self, infos):
@@ -62,14 +65,12 @@ class ParamGradsView(View):
                 before, after = pg.PlotDataItem(), pg.PlotDataItem()
                 self.plot.addItem(before)
                 self.plot.addItem(after)
-                name = labels[run] if compare else ("all weights" if layer is None else f"layer {layer + 1} (recurrent)")
+                name = labels[run] if compare else ("all weights" if layer is None else f"layer {layer + 1} recurrent")
                 self.legend.addItem(before, name)
                 self.series.append((run, layer, before, after))
             mark = pg.PlotDataItem(pen=None, symbol="t", symbolSize=9)
             mark.setZValue(20)
             self.plot.addItem(mark)
-            if run == 0:
-                self.legend.addItem(mark, "clipping fired")
             self.marks.append((run, mark))
             line = pg.InfiniteLine(angle=0, movable=False, label="",
                                    labelOpts={"position": 0.02, "anchors": [(0, 1), (0, 1)]})
@@ -77,7 +78,9 @@ class ParamGradsView(View):
             line.hide()
             self.thresholds.append((run, line))
         self._after_legend = pg.PlotDataItem()
-        self.legend.addItem(self._after_legend, "dashed: after clipping")
+        self._clip_in_legend = False  # the two clipping entries join the legend once clipping is on
+        many_layers = not compare and infos and infos[0].config.layers > 3
+        self.legend.setColumnCount(2 if many_layers else 1)
         self._style_items()
 
     def _style_items(self):
@@ -138,11 +141,24 @@ class ParamGradsView(View):
             if clip_modes[run] == "norm" and threshold and threshold > 0:
                 line.setPos(np.log10(threshold))
                 prefix = f"run {run + 1} " if compare else ""
-                line.label.setFormat(f"{prefix}clip threshold {threshold:g}")
+                line.label.setFormat(f"{prefix}clip at {threshold:g}")
                 line.show()
             else:
                 line.hide()
+        self._update_clip_legend(any(m != "none" for m in clip_modes) or any(h.clip_count for h in histories))
         self._update_title(histories, clip_modes)
+
+    def _update_clip_legend(self, clipping: bool):
+        if clipping == self._clip_in_legend or not self.marks:
+            return
+        self._clip_in_legend = clipping
+        mark = self.marks[0][1]
+        if clipping:
+            self.legend.addItem(mark, "clipping fired")
+            self.legend.addItem(self._after_legend, "dashed: after clipping")
+        else:
+            self.legend.removeItem(mark)
+            self.legend.removeItem(self._after_legend)
 
     def _update_title(self, histories, clip_modes):
         counts = [h.clip_count for h in histories]
@@ -150,14 +166,13 @@ class ParamGradsView(View):
             text = "Weight gradients over training"
         elif len(histories) == 1:
             mode = clip_modes[0]
-            text = ("Weight gradients (no clipping)" if mode == "none" else
-                    f"Weight gradients: clipping ({mode}) fired {counts[0]} times")
+            text = ("No clipping" if mode == "none" else
+                    f"Clipping ({mode}) fired {counts[0]} time{'s' if counts[0] != 1 else ''}")
+        elif not any(counts) and all(m == "none" for m in clip_modes):
+            text = "No clipping"
         else:
-            text = "Weight gradients: clipping fired " + ", ".join(
-                f"run {i + 1}: {c}" for i, c in enumerate(counts))
-        if text != getattr(self, "_title_text", None):
-            self._title_text = text
-            set_title(self.plot, text, self.theme)
+            text = "Clipping fired: " + ", ".join(f"run {i + 1}: {c}×" for i, c in enumerate(counts))
+        self.title_label.set_text(text)
 
     def clear(self):
         for _, _, before, after in self.series:
@@ -169,7 +184,7 @@ class ParamGradsView(View):
     def apply_theme(self, theme):
         self.theme = theme
         self.area.setBackground(theme.background)
-        style_plot(self.plot, theme, {"bottom": STEP_LABEL, "left": "weight-gradient size (log scale)"})
+        style_plot(self.plot, theme, {"bottom": STEP_LABEL, "left": ("weight gradient (log scale)", "weight gradient", "gradient")})
         style_legend(self.legend, theme)
-        set_title(self.plot, getattr(self, "_title_text", "Weight gradients over training"), theme)
+        self.title_label.apply_theme(theme)
         self._style_items()

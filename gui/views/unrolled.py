@@ -147,7 +147,7 @@ class UnrolledView(View):
         p.setPen(fg)
         p.drawText(QRectF(rect.left() + 8, rect.top() + 4, rect.width() - 16, line_h * 1.3),
                    Qt.AlignHCenter | Qt.AlignVCenter | Qt.TextSingleLine,
-                   "The gradient flowing back through time")
+                   fm.elidedText("The gradient flowing back through time", Qt.ElideRight, int(rect.width() - 16)))
         scale = t.line_width / 2.0
         min_col = fm.horizontalAdvance("t=0000") * 1.25
         columns, log_h, log_x = self.sampled(int(min(MAX_COLUMNS, max(4, rect.width() // min_col))))
@@ -156,7 +156,13 @@ class UnrolledView(View):
             return
         L, n = log_h.shape
         label_w = fm.horizontalAdvance("layer 8") + 10 if L > 1 else 8
-        legend_h = line_h * 2.4
+        skipped = bool(np.any(np.diff(columns) > 1))
+        note = self._legend_note(skipped)
+        p.setFont(small_font)
+        note_h = p.fontMetrics().boundingRect(QRectF(0, 0, rect.width() - 16, 1000).toRect(),
+                                              Qt.TextWordWrap | Qt.AlignHCenter, note).height()
+        legend_h = p.fontMetrics().height() * 1.2 + note_h + 4
+        p.setFont(base_font)
         area_top = rect.top() + line_h * 1.6 + line_h * 1.8    # title, then the loss box
         area_bottom = rect.bottom() - legend_h - line_h * 2.8  # input arrows and timestep labels
         left, right = rect.left() + label_w, rect.right() - 8
@@ -245,7 +251,7 @@ class UnrolledView(View):
         self._backward(p, QPointF(c.x() + bw * 0.2, loss_box.bottom() + 1), QPointF(c.x() + bw * 0.2, c.y() - bh / 2 - 2),
                        1.0 if np.isfinite(log_h[-1, -1]) else float("nan"), max_arrow, scale)
         self._paint_legend(p, QRectF(rect.left() + 8, rect.bottom() - legend_h, rect.width() - 16, legend_h),
-                           small_font, skipped=bool(np.any(np.diff(columns) > 1)))
+                           small_font, note)
 
     def _backward(self, p, start, end, lvl, max_width, scale):
         if np.isnan(lvl):
@@ -257,13 +263,22 @@ class UnrolledView(View):
         pen.setCapStyle(Qt.FlatCap)
         _arrow(p, start, end, pen, max(5 * scale + 3, width * 1.6))
 
-    def _paint_legend(self, p, rect, small_font, skipped=False):
+    @staticmethod
+    def _legend_note(skipped: bool) -> str:
+        note = "grey: signal forward · coloured: gradient back"
+        if skipped:
+            note += " · dotted: steps in between not drawn"
+        return note
+
+    def _paint_legend(self, p, rect, small_font, note):
         t = self.theme
         p.setFont(small_font)
         fm = p.fontMetrics()
-        left_text, right_text = "gradient 10⁻¹² or less (vanished)", "10² (large)"
+        left_text, right_text = "10⁻¹² (vanished)", "10² (large)"
+        if fm.horizontalAdvance(left_text + right_text) + 60 > rect.width():
+            left_text = "10⁻¹²"
         lw, rw = fm.horizontalAdvance(left_text) + 8, fm.horizontalAdvance(right_text) + 8
-        bar_w = min(rect.width() - lw - rw, 360)
+        bar_w = max(20.0, min(rect.width() - lw - rw, 360))
         x0 = rect.center().x() - (bar_w + lw + rw) / 2
         bar = QRectF(x0 + lw, rect.top(), bar_w, fm.height() * 0.8)
         grad = QLinearGradient(bar.topLeft(), bar.topRight())
@@ -275,10 +290,8 @@ class UnrolledView(View):
         p.drawText(QRectF(x0, bar.top() - 4, lw, bar.height() + 8), Qt.AlignVCenter | Qt.AlignLeft, left_text)
         p.drawText(QRectF(bar.right() + 8, bar.top() - 4, rw, bar.height() + 8), Qt.AlignVCenter | Qt.AlignLeft,
                    right_text)
-        note = "grey: signal forward · coloured: gradient back"
-        if skipped:
-            note += " · dotted: steps in between not drawn"
-        p.drawText(QRectF(rect.left(), bar.bottom() + 2, rect.width(), fm.height()), Qt.AlignHCenter | Qt.AlignTop, note)
+        p.drawText(QRectF(rect.left(), bar.bottom() + 2, rect.width(), rect.bottom() - bar.bottom() - 2),
+                   Qt.AlignHCenter | Qt.AlignTop | Qt.TextWordWrap, note)
 
 
 def _arrow(p: QPainter, start: QPointF, end: QPointF, pen: QPen, head: float):

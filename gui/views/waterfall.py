@@ -9,8 +9,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
 from gui.theme import LOG_GRAD_LEVELS
-from gui.views._common import (DEFAULT_THEME, STEP_LABEL, TIMESTEP_LABEL, Selectors, heatmap_ready,
-                               make_colorbar, set_grid, set_title, style_colorbar, style_plot, vbox)
+from gui.views._common import (DEFAULT_THEME, STEP_LABEL, TIMESTEP_LABEL, PlotArea, Selectors, TitleLabel,
+                               add_plot, heatmap_ready, make_colorbar, set_grid, style_colorbar, style_plot, vbox)
 from gui.views.base import View
 
 BAR_LABEL = "gradient size (log scale)"
@@ -30,11 +30,13 @@ class WaterfallView(View):
         self._histories = []
         self._infos = []
         layout = vbox(self)
+        self.title_label = TitleLabel()
+        layout.addWidget(self.title_label)
         self.selectors = Selectors(self)
         layout.addWidget(self.selectors)
-        self.area = pg.GraphicsLayoutWidget()
+        self.area = PlotArea()
         layout.addWidget(self.area)
-        self.plot = self.area.addPlot()
+        self.plot = add_plot(self.area)
         self.plot.setMenuEnabled(False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
@@ -83,6 +85,7 @@ class WaterfallView(View):
         self.colorbar.setColorMap(pg.colormap.get(theme.colormap))
         style_colorbar(self.colorbar, theme, BAR_LABEL)
         self.selectors.apply_theme(theme)
+        self.title_label.apply_theme(theme)
         self._update_title()
 
     # ------------------------------------------------------------------ internals
@@ -93,9 +96,9 @@ class WaterfallView(View):
             self.refresh(self._histories)
 
     def _update_title(self):
-        text = "Gradient at every timestep, step after step"
+        text = "Every step's gradient, newest on top"
         if self._infos:
             info = self._infos[self.selectors.run_index(len(self._infos))]
             if info.config.layers > 1:
                 text += f" (layer {self.selectors.layer_index(info.config.layers) + 1})"
-        set_title(self.plot, text, self.theme)
+        self.title_label.set_text(text)
