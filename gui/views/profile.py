@@ -1,5 +1,6 @@
 """Profile view: the gradient size at every timestep right now, on a log scale, with a fading
-trail of the previous steps and the decay the recurrent matrix predicts.
+trail of the previous steps and the decay the recurrent matrix predicts. When runs are compared,
+a small plot below shows each run's gradient divided by run 1's, timestep by timestep.
 
 GUI thread only. Reads `RunHistory.latest` and `RunHistory.trail`.
 """
@@ -8,11 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (DEFAULT_THEME, TIMESTEP_LABEL, brush, font, pen, positive_finite,
-                               power_of_ten, run_labels, set_title, structure_key, style_legend,
-                               style_plot, vbox)
+from gui.views._common import (DEFAULT_THEME, TIMESTEP_LABEL, LogAxis, PlotArea, PowerAxis, TitleLabel,
+                               add_legend, add_plot, brush, finite, font, pen, positive_finite, power_of_ten,
+                               place, run_labels, set_axis_label, structure_key, style_legend, style_plot, vbox)
 from gui.views.base import View
 
+DIFFERENT_LENGTHS_LABEL = ("timestep (lengths differ: aligned at the end)", "timestep (aligned at the end)",
+                           "timestep")
 LOG_LIMIT = 300.0   # the theory line is drawn in float64: keep 10**x finite and non-zero
 
 
@@ -28,6 +31,21 @@ def theory_line(snapshot, layer: int = -1):
     steps_back = np.arange(T - 1, -1, -1, dtype=np.float64)
     log_values = np.log10(anchor) + steps_back * np.log10(factor)
     return factor, 10.0 ** np.clip(log_values, -LOG_LIMIT, LOG_LIMIT)
+
+
+def ratio_to_first(first, other):
+    """log10(other / first) of two runs' top-layer gradients per timestep, over the timesteps both
+    have, aligned at the last one (runs of different lengths both end where the loss is read).
+    Returns (offset, values): values[i] belongs to timestep offset + i of the first run, or
+    to the last len(values) timesteps of both. Non-finite ratios (a zero or diverged gradient)
+    are NaN."""
+    a = np.asarray(first.grad_h[-1], dtype=np.float64)
+    b = np.asarray(other.grad_h[-1], dtype=np.float64)
+    n = min(len(a), len(b))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.log10(b[len(b) - n:]) - np.log10(a[len(a) - n:])
+    values[~np.isfinite(values)] = np.nan
+    return len(a) - n, values
 
 
 class ProfileView(View):
@@ -46,14 +64,29 @@ class ProfileView(View):
         self.cell_curves = []   # (run, PlotDataItem) LSTM cell-state gradient, top layer
         self.trails = []        # (run, [PlotDataItem, ...]) newest earlier step first
         self.theories = []      # (run, PlotDataItem)
+        self.ratios = []        # (run, PlotDataItem) log10(run / run 1) per timestep, runs 2.. in compare mode
         self._theory_labels = {}
+        self._theory_key = None  # the legend sample standing for every run's theory line in compare mode
         layout = vbox(self)
-        self.area = pg.GraphicsLayoutWidget()
+        self.title_label = TitleLabel("Gradient size at each timestep (now)")
+        layout.addWidget(self.title_label)
+        self.area = PlotArea()
         layout.addWidget(self.area)
-        self.plot = self.area.addPlot()
+        self.plot = add_plot(self.area, row=0, col=0, left=LogAxis)
         self.plot.setMenuEnabled(False)
         self.plot.setLogMode(x=False, y=True)
-        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.legend = add_legend(self.plot)
+        # compare mode only: each run against run 1, in powers of ten (0 = the same size)
+        self.ratio_plot = add_plot(self.area, row=1, col=0, left=PowerAxis)
+        self.ratio_plot.setMenuEnabled(False)
+        self.ratio_plot.setXLink(self.plot)
+        self.area.ci.layout.setRowStretchFactor(0, 3)
+        self.area.ci.layout.setRowStretchFactor(1, 2)
+        self.same_line = pg.InfiniteLine(pos=0, angle=0, movable=False, label="same as run 1",
+                                         labelOpts={"position": 0.03, "anchors": [(0, 1), (0, 1)]})
+        self.ratio_plot.addItem(self.same_line)
+        place(self.area, self.ratio_plot, 1, 0, False)
+        self._ratio_x_label = TIMESTEP_LABEL
         # early timesteps whose gradient is exactly 0 (below float32's smallest number) have no
         # point on a log axis: shade them so the gap reads as "vanished", not "missing"
         self.underflow = pg.LinearRegionItem(movable=False)
@@ -73,9 +106,12 @@ class ProfileView(View):
     def _build(self, infos):
         for item in self._all_items():
             self.plot.removeItem(item)
+        for _, curve in self.ratios:
+            self.ratio_plot.removeItem(curve)
         self.legend.clear()
-        self.curves, self.cell_curves, self.trails, self.theories = [], [], [], []
+        self.curves, self.cell_curves, self.trails, self.theories, self.ratios = [], [], [], [], []
         self._theory_labels = {}
+        self._theory_key = None
         compare = len(infos) > 1
         labels = run_labels(infos)
         for run, info in enumerate(infos):
@@ -89,6 +125,10 @@ class ProfileView(View):
                                                     f"layer {layer + 1}" + (" (top)" if layer == L - 1 else ""))
                 self.legend.addItem(curve, name)
                 self.curves.append((run, layer, curve))
+            if compare and run > 0:
+                ratio = pg.PlotDataItem()
+                self.ratio_plot.addItem(ratio)
+                self.ratios.append((run, ratio))
             if info.config.cell == "lstm" and (not compare or run == 0):
                 curve = pg.PlotDataItem()
                 curve.setZValue(9)
@@ -104,10 +144,17 @@ class ProfileView(View):
             theory = pg.PlotDataItem()
             theory.setZValue(11)
             self.plot.addItem(theory, ignoreBounds=True)  # may run far off the data: never rescale for it
-            self.legend.addItem(theory, "theory")
+            if not compare:
+                self.legend.addItem(theory, "theory")
             self.theories.append((run, theory))
+        if compare:  # one entry for all runs' theory lines keeps the legend small
+            self._theory_key = pg.PlotDataItem()
+            self.legend.addItem(self._theory_key, "dashed: theory")
         self._key_infos = infos
-        self.legend.setColumnCount(2 if compare else 1)
+        many_layers = not compare and infos and infos[0].config.layers > 3
+        self.legend.setColumnCount(2 if many_layers else 1)
+        place(self.area, self.ratio_plot, 1, 0, compare)
+        set_axis_label(self.plot.getAxis("bottom"), "" if compare else TIMESTEP_LABEL, self.theme)  # the ratio plot carries it
         self._style_items()
 
     def _all_items(self):
@@ -136,6 +183,10 @@ class ProfileView(View):
         compare = len(self.trails) > 1
         for run, curve in self.theories:
             curve.setPen(pen(self._color(run, 0) if compare else t.accent, t, 0.9, dashed=True))
+        if self._theory_key is not None:
+            self._theory_key.setPen(pen(t.foreground, t, 0.9, dashed=True))
+        for run, curve in self.ratios:
+            curve.setPen(pen(self._color(run, 0), t))
 
     # ------------------------------------------------------------------ refresh
     def refresh(self, histories):
@@ -174,11 +225,40 @@ class ProfileView(View):
                 curve.setData([], [])
             else:
                 curve.setData(self._xs(len(values)), values)
-            prefix = f"run {run + 1} " if compare else ""
-            text = f"{prefix}theory: ×{factor:.2f} per step" if np.isfinite(factor) else f"{prefix}theory: n/a"
-            self._label_theory(run, curve, text)
+            if not compare:
+                text = f"theory: ×{factor:.2f} per step" if np.isfinite(factor) else "theory: n/a"
+                self._label_theory(run, curve, text)
+        self._update_ratios(histories)
         self._update_underflow(histories)
         self._update_title(histories)
+
+    def _update_ratios(self, histories):
+        if not self.ratios:
+            return
+        first = histories[0].latest
+        lengths = set()
+        above = 0  # timesteps where a run's gradient is larger than run 1's, minus where smaller
+        for run, curve in self.ratios:
+            snap = histories[run].latest
+            if first is None or snap is None:
+                curve.setData([], [])
+                continue
+            offset, values = ratio_to_first(first, snap)
+            lengths.add(snap.grad_h.shape[1])
+            x, y = finite(offset + np.arange(len(values), dtype=np.float64), values)
+            curve.setData(x, y)
+            above += int(np.sum(y > 0)) - int(np.sum(y < 0))
+        # the "same as run 1" label goes on the side of the zero line away from the curves
+        anchors = [(0, 0), (0, 0)] if above > 0 else [(0, 1), (0, 1)]
+        if anchors != self.same_line.label.anchors:
+            self.same_line.label.anchors = anchors
+            self.same_line.label.updatePosition()
+        if first is not None:
+            lengths.add(first.grad_h.shape[1])
+        text = TIMESTEP_LABEL if len(lengths) <= 1 else DIFFERENT_LENGTHS_LABEL
+        if text != self._ratio_x_label:
+            self._ratio_x_label = text
+            set_axis_label(self.ratio_plot.getAxis("bottom"), text, self.theme)
 
     def _update_underflow(self, histories):
         snap = histories[0].latest if histories else None
@@ -220,32 +300,38 @@ class ProfileView(View):
             g = snap.grad_h[-1]
             orders = snap.orders_of_magnitude
             if np.isfinite(g).all() and g[-1] > 0 and g[0] == 0:
-                text = "The gradient dies out completely before the first timestep"
+                text = "Dies out completely before the first timestep"
             elif np.isfinite(orders) and orders >= 1:
-                text = f"Going back in time, the gradient shrinks {power_of_ten(round(orders))}×"
+                text = f"Shrinks {power_of_ten(round(orders))}× going back in time"
             elif np.isfinite(orders) and orders <= -1:
-                text = f"Going back in time, the gradient grows {power_of_ten(round(-orders))}×"
+                text = f"Grows {power_of_ten(round(-orders))}× going back in time"
             elif not np.isfinite(g).all():
-                text = "The gradient is not a finite number (the run diverged)"
+                text = "Not a finite number: the run diverged"
             if len(histories) > 1:
                 text = "Run 1: " + text[0].lower() + text[1:]
-        if text != getattr(self, "_title_text", None):
-            self._title_text = text
-            set_title(self.plot, text, self.theme)
+        self.title_label.set_text(text)
 
     def clear(self):
         for item in self._all_items():
             item.setData([], [])
+        for _, curve in self.ratios:
+            curve.setData([], [])
 
     def apply_theme(self, theme):
         self.theme = theme
         self.area.setBackground(theme.background)
-        style_plot(self.plot, theme, {"bottom": TIMESTEP_LABEL, "left": "gradient size (log scale)"})
+        compare = len(self.trails) > 1
+        style_plot(self.plot, theme, {"bottom": "" if compare else TIMESTEP_LABEL,
+                                      "left": ("gradient size (log scale)", "gradient (log scale)", "gradient")})
+        style_plot(self.ratio_plot, theme, {"left": "÷ run 1", "bottom": self._ratio_x_label})
         style_legend(self.legend, theme)
+        self.same_line.setPen(pen(theme.foreground, theme, 0.5, alpha=0.7))
+        self.same_line.label.setColor(theme.foreground)
+        self.same_line.label.setFont(font(theme, -2))
         self.underflow.setBrush(brush(theme.warning, 0.10))
         for line in self.underflow.lines:
             line.setPen(pg.mkPen(None))
         self.underflow_label.setColor(theme.foreground)
         self.underflow_label.setFont(font(theme, -1))
-        set_title(self.plot, getattr(self, "_title_text", "Gradient size at each timestep (now)"), theme)
+        self.title_label.apply_theme(theme)
         self._style_items()

@@ -119,6 +119,28 @@ def test_view_handles_every_case(view_class, qtbot, scenarios):
     view.grab()
 
 
+@pytest.mark.parametrize("theme", [DARK, DARK.scaled(1.8), LIGHT.scaled(1.8)], ids=["default", "lecture", "light"])
+@pytest.mark.parametrize("view_class", ALL_VIEWS, ids=[v.view_id for v in ALL_VIEWS])
+def test_views_fit_in_300_pixels(view_class, theme, qtbot, scenarios):
+    """In the window's 4x2 grid a view gets about 300 px: nothing in it may need more (a plot
+    layout wider than its widget is drawn clipped on the right)."""
+    view = view_class()
+    qtbot.addWidget(view)
+    view.apply_theme(theme)
+    view.resize(300, 380)
+    view.show()
+    for name in ("compare3", "long_deep", "lstm3", "clipped"):
+        show(view, scenarios[name])
+        qtbot.wait(1)          # pyqtgraph sizes axes to their tick labels at the first paint
+        view.refresh(scenarios[name])
+        view.grab()
+        assert view.minimumSizeHint().width() <= 300, name
+        area = getattr(view, "area", None)
+        if area is not None:   # PlotArea reports the minimum of the plots inside it
+            assert area.minimumSizeHint().width() <= 300, name
+            assert area.ci.geometry().width() <= area.width() + 1, name
+
+
 def test_diverged_run_really_diverged(scenarios):
     history = scenarios["diverged"][0]
     assert history.diverged_at_step is not None
@@ -164,7 +186,7 @@ def test_layers_heatmap_is_log10_grad_h_with_fixed_levels(qtbot, scenarios):
     np.testing.assert_allclose(view.image.image, np.log10(history.latest.grad_h), rtol=1e-5)
     assert tuple(view.image.levels) == LOG_GRAD_LEVELS
     ticks = view.plot.getAxis("left")._tickLevels[0]
-    assert ticks[-1] == (2.0, "3 (top)")
+    assert ticks == [(0.0, "1"), (1.0, "2"), (2.0, "3")]
 
 
 # ----------------------------------------------------------------------------- profile
@@ -198,6 +220,35 @@ def test_profile_compare_one_curve_per_run(qtbot, scenarios):
     assert [run for run, _, _ in view.curves] == [0, 1, 2]
     for run, _, curve in view.curves:
         np.testing.assert_allclose(curve.yData, top_grad(runs[run]), rtol=1e-6)
+
+
+def test_profile_ratio_curves_are_log10_of_grad_h_ratio(qtbot, scenarios):
+    view = make(ProfileView, qtbot)
+    runs = scenarios["compare3"]
+    show(view, runs)
+    assert view.ratio_plot.isVisible() and view.same_line.label.format == "same as run 1"
+    assert [run for run, _ in view.ratios] == [1, 2]              # run 1 against itself is the zero line
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for run, curve in view.ratios:
+            expected = np.log10(top_grad(runs[run]) / top_grad(runs[0]))
+            keep = np.isfinite(expected)
+            np.testing.assert_allclose(curve.yData, expected[keep], rtol=1e-9, atol=1e-9)
+            np.testing.assert_array_equal(curve.xData, np.arange(len(expected))[keep])
+    show(view, scenarios["rnn"])
+    assert not view.ratio_plot.isVisible() and view.ratios == []
+
+
+def test_profile_ratio_of_different_lengths_aligns_at_the_end(qtbot, scenarios):
+    view = make(ProfileView, qtbot)
+    first, shorter = scenarios["rnn"][0], train(SMALL.replace(seq_len=12, cell="gru"), 3, 1)
+    show(view, [first, shorter])
+    (_, curve), = view.ratios
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = np.log10(top_grad(shorter) / top_grad(first)[-12:])
+    keep = np.isfinite(expected)
+    np.testing.assert_allclose(curve.yData, expected[keep], rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(curve.xData, (np.arange(12) + 30 - 12)[keep])   # on run 1's timesteps
+    assert "aligned at the end" in view.ratio_plot.getAxis("bottom")._label_options[0]
 
 
 def test_profile_skips_non_finite_and_zero(qtbot, scenarios):
@@ -249,7 +300,7 @@ def test_param_grads_clipping(qtbot, scenarios):
     (_, line), = view.thresholds
     assert line.isVisible()
     assert line.value() == pytest.approx(np.log10(0.25))      # the threshold now, after the live change
-    assert "fired" in view.plot.titleLabel.text
+    assert "fired" in view.title_label.text()
 
 
 def test_param_grads_hides_threshold_without_clipping(qtbot, scenarios):
@@ -271,7 +322,7 @@ def test_attribution_is_grad_x_and_attention(qtbot, scenarios):
     assert not view.attention_plot.isVisible()
     g = scenarios["rnn"][0].latest.grad_x
     if g[0] > 0 and np.log10(g[-1] / g[0]) >= 1:
-        assert "Recent inputs dominate" in view.plot.titleLabel.text
+        assert "Recent inputs dominate" in view.title_label.text()
 
 
 def test_activation_histogram_and_gates(qtbot, scenarios):
@@ -284,12 +335,12 @@ def test_activation_histogram_and_gates(qtbot, scenarios):
     np.testing.assert_allclose(hist.yData, counts / counts.max(), rtol=1e-6)
     np.testing.assert_allclose(hist.xData, HIST_EDGES)
     (_, bars, _), = view.gate_bars
-    np.testing.assert_allclose(bars.opts["height"], snap.gate_means[-1], rtol=1e-6)
+    np.testing.assert_allclose(bars.opts["width"], snap.gate_means[-1], rtol=1e-6)   # horizontal bars
     assert view.gate_plot.isVisible()
-    assert f"{snap.saturation[-1] * 100:.0f}% of gates saturated" in view.plot.titleLabel.text
+    assert f"{snap.saturation[-1] * 100:.0f}% of gates saturated" in view.title_label.text()
     show(view, scenarios["rnn"])
     assert not view.gate_plot.isVisible()
-    assert "of units saturated" in view.plot.titleLabel.text
+    assert "of units saturated" in view.title_label.text()
 
 
 # ----------------------------------------------------------------------------- unrolled
