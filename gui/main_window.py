@@ -324,9 +324,19 @@ class MainWindow(QMainWindow):
         self.lesson_panel.highlight_requested.connect(self.highlight_view)
         self.lesson_dock = QDockWidget("Lesson", self)
         self.lesson_dock.setObjectName("lesson")
-        self.lesson_dock.setWidget(self.lesson_panel)
+        # In a scroll area: wrapped labels would otherwise force a tall minimum height on the dock,
+        # and a long narration on a small screen scrolls instead of being clipped.
+        self.lesson_scroll = QScrollArea()
+        self.lesson_scroll.setWidget(self.lesson_panel)
+        self.lesson_scroll.setWidgetResizable(True)
+        self.lesson_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.lesson_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.lesson_dock.setWidget(self.lesson_scroll)
         self.lesson_dock.setFeatures(self.controls_dock.features())
         self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, self.lesson_dock)  # narration spans the views
+        # The settings run the full height on the left; the lesson card sits above the views only.
+        self.setCorner(Qt.Corner.TopLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
 
     def _action(self, text, slot, shortcuts=(), tip="", checkable=False) -> QAction:
         action = QAction(text, self)
@@ -956,7 +966,7 @@ class MainWindow(QMainWindow):
             self.resize(1600, 1000)
         state = self.settings.window_state() if self.settings is not None else None
         if state is not None and not state.isEmpty():
-            self.restoreState(state)
+            self._state_restored = self.restoreState(state)
 
     def save_settings(self):
         if self.settings is None:
@@ -1109,6 +1119,16 @@ class MainWindow(QMainWindow):
         if not getattr(self, "_grid_sized", False):  # equal cells on first show; the user may drag after
             self._grid_sized = True
             QTimer.singleShot(0, self.equalize_grid)
+            if not getattr(self, "_state_restored", False):  # a lesson card just tall enough for its text
+                QTimer.singleShot(0, self.fit_lesson_dock)
+
+    def fit_lesson_dock(self):
+        if self.lecture or self.dockWidgetArea(self.lesson_dock) != Qt.DockWidgetArea.TopDockWidgetArea:
+            return
+        width = max(200, self.lesson_scroll.viewport().width())
+        layout = self.lesson_panel.layout()
+        height = layout.heightForWidth(width) if layout.hasHeightForWidth() else layout.sizeHint().height()
+        self.resizeDocks([self.lesson_dock], [min(max(height + 24, 100), self.height() // 3)], Qt.Orientation.Vertical)
 
     def equalize_grid(self):
         for row in self.grid_rows:

@@ -57,7 +57,7 @@ def message(window) -> str:
 # ---------------------------------------------------------------------------- lessons
 def test_lesson_browser_walks_lessons_loading_configs_and_highlighting(make_window, qtbot):
     window = make_window(view_classes=STUB_VIEWS)
-    assert window.lesson_dock.widget() is window.lesson_panel
+    assert window.lesson_dock.widget().widget() is window.lesson_panel
     names = list(LESSONS)
     for index, name in enumerate(names[:4]):
         if index % 2:
@@ -339,3 +339,20 @@ def test_without_a_display_the_app_says_so_and_exits_2():
     result = subprocess.run([sys.executable, "main.py", "--theme", "sepia"], cwd=root, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "sepia" in result.stderr
+
+
+def test_recording_settings_dialog_sets_size_rate_format_and_folder(make_window, qtbot, tmp_path):
+    window = make_window()
+    window.actions_by_name["recording_settings"].trigger()
+    dialog = window._recording_dialog
+    dialog.size_box.setCurrentText("641x360")   # odd width: refused, options unchanged
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    assert "641x360" in dialog.error.text() and window.recording_options == RecordingOptions()
+    dialog.size_box.setCurrentText("854x480")
+    dialog.fps_box.setValue(24)
+    dialog.format_box.setCurrentIndex(1)
+    dialog.folder_edit.setText(str(tmp_path))
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    options = window.recording_options
+    assert (options.size, options.fps, options.format, options.folder) == ((854, 480), 24.0, "gif", tmp_path)
+    assert options.next_path().parent == tmp_path and options.next_path().suffix == ".gif"
