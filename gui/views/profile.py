@@ -248,8 +248,8 @@ class ProfileView(View):
             x, y = finite(offset + np.arange(len(values), dtype=np.float64), values)
             curve.setData(x, y)
             above += int(np.sum(y > 0)) - int(np.sum(y < 0))
-        # the "same as run 1" label goes on the side of the zero line away from the curves
-        anchors = [(0, 0), (0, 0)] if above > 0 else [(0, 1), (0, 1)]
+        # the zero line sits at the edge the curves leave free: its label goes on their side, inside the plot
+        anchors = [(0, 1), (0, 1)] if above >= 0 else [(0, 0), (0, 0)]
         if anchors != self.same_line.label.anchors:
             self.same_line.label.anchors = anchors
             self.same_line.label.updatePosition()
