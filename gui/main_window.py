@@ -506,6 +506,7 @@ class MainWindow(QMainWindow):
         """Back to step 0, paused, with the current settings; a dead worker is replaced."""
         self._fresh_runs = True
         self._recorded_data_shown = False
+        self._pending_logs = None
         self.banner.hide()
         if self.controller.alive():
             self.controller.pause()
@@ -532,6 +533,7 @@ class MainWindow(QMainWindow):
     def apply_configs(self, configs: list[Config]):
         """Hand a complete new run set to the worker (applied at its next step)."""
         configs = list(configs)
+        self._pending_logs = None  # recorded data from a file belongs to that file's run set only
         if configs != self.configs:
             self.configs = configs
             self.controller.set_configs(configs)
