@@ -129,6 +129,16 @@ def brush(color, alpha: float = 1.0):
     return pg.mkBrush(c)
 
 
+def no_si_prefix(axis: pg.AxisItem):
+    """Turn off pyqtgraph's automatic SI scaling for good. enableAutoSIPrefix(False) still computes
+    a scale from the current range (pyqtgraph 0.13-0.14), so an axis re-themed while it showed
+    small values would keep labelling them x1000 (a loss of 0.2 read as 2x10^2)."""
+    axis.enableAutoSIPrefix(False)
+    axis.autoSIPrefixScale = 1.0
+    axis.labelUnitPrefix = ""
+    axis.picture = None  # redraw the tick labels with the corrected scale
+
+
 def style_plot(plot: pg.PlotItem, theme, labels: dict, title: str | None = None):
     """Colours, fonts and labels of a PlotItem from the theme. `labels`: {axis name: text}."""
     fg = theme.foreground
@@ -140,7 +150,7 @@ def style_plot(plot: pg.PlotItem, theme, labels: dict, title: str | None = None)
         axis.setTextPen(fg)
         axis.setTickFont(tick_font)
         axis.setStyle(tickLength=-max(4, theme.font_pt // 2), tickTextOffset=max(3, theme.font_pt // 3))
-        axis.enableAutoSIPrefix(False)  # "(x0.001)" on a log axis only confuses
+        no_si_prefix(axis)  # "(x0.001)" on a log axis only confuses
         if name in labels:
             set_axis_label(axis, labels[name], theme)
     set_grid(plot, theme)
@@ -253,7 +263,7 @@ def style_colorbar(bar: pg.ColorBarItem, theme, text: str):
     axis.setPen(theme.foreground)
     axis.setTextPen(theme.foreground)
     axis.setTickFont(font(theme, -1))
-    axis.enableAutoSIPrefix(False)
+    no_si_prefix(axis)
     # ColorBarItem fixes its axis at 45 px: room for the widest label at this font instead
     widest = QFontMetricsF(font(theme, -1)).horizontalAdvance(power_of_ten(-12))
     axis.setWidth(int(np.ceil(widest + axis.style["tickTextOffset"][0] + 8)))

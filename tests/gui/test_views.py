@@ -399,3 +399,35 @@ def test_diagnose_diverged_clipping_saturation_baseline(scenarios):
     assert diagnose(RunHistory(scenarios["rnn"][0].info)) == []     # no data: nothing to say
     compare = diagnose(scenarios["compare3"])
     assert compare and all(b.text.startswith("run ") for b in compare)
+
+
+def test_retheming_a_plot_of_small_values_keeps_its_tick_labels_true(qtbot):
+    """pyqtgraph computes an SI scale even while disabling it; a re-themed axis must still read 1:1."""
+    import pyqtgraph as pg
+    from engine.config import Config
+    from engine.trainer import Trainer
+    from engine.worker import run_info
+    from gui.history import RunHistory
+    from gui.theme import DARK, LIGHT
+    from gui.views.loss import LossView
+    trainer = Trainer(Config(seq_len=20, hidden=8))
+    history = RunHistory(run_info(0, trainer))
+    history.extend([trainer.step() for _ in range(30)])
+    view = LossView()
+    qtbot.addWidget(view)
+    view.resize(400, 400)
+    view.show()
+    view.set_runs([history.info])
+    view.refresh([history])
+    view.apply_theme(LIGHT)
+    view.apply_theme(DARK)
+    plots = [item for item in view.findChildren(pg.GraphicsLayoutWidget)[0].ci.items if isinstance(item, pg.PlotItem)]
+    assert plots
+    for plot in plots:
+        axis = plot.getAxis("left")
+        assert axis.autoSIPrefixScale == 1.0
+        lo, hi = axis.range
+        values = [v for v in np.linspace(lo, hi, 5)]
+        strings = axis.tickStrings(values, axis.autoSIPrefixScale * axis.scale, (hi - lo) / 4)
+        if axis.logMode:  # a log axis labels 10**v; the data here is a loss between 0.01 and 10
+            assert all("10³" not in s and "10²" not in s for s in strings), strings
