@@ -404,30 +404,27 @@ def test_diagnose_diverged_clipping_saturation_baseline(scenarios):
 def test_retheming_a_plot_of_small_values_keeps_its_tick_labels_true(qtbot):
     """pyqtgraph computes an SI scale even while disabling it; a re-themed axis must still read 1:1."""
     import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
     from engine.config import Config
     from engine.trainer import Trainer
     from engine.worker import run_info
     from gui.history import RunHistory
-    from gui.theme import DARK, LIGHT
+    from gui.theme import DARK
     from gui.views.loss import LossView
     trainer = Trainer(Config(seq_len=20, hidden=8))
     history = RunHistory(run_info(0, trainer))
     history.extend([trainer.step() for _ in range(30)])
     view = LossView()
     qtbot.addWidget(view)
-    view.resize(400, 400)
+    view.resize(300, 380)
     view.show()
     view.set_runs([history.info])
     view.refresh([history])
-    view.apply_theme(LIGHT)
-    view.apply_theme(DARK)
+    QApplication.processEvents()
+    view.apply_theme(DARK)  # e.g. leaving lecture mode, with the metric axis spanning about 0..0.03
+    QApplication.processEvents()
     plots = [item for item in view.findChildren(pg.GraphicsLayoutWidget)[0].ci.items if isinstance(item, pg.PlotItem)]
-    assert plots
+    assert len(plots) == 2
     for plot in plots:
-        axis = plot.getAxis("left")
-        assert axis.autoSIPrefixScale == 1.0
-        lo, hi = axis.range
-        values = [v for v in np.linspace(lo, hi, 5)]
-        strings = axis.tickStrings(values, axis.autoSIPrefixScale * axis.scale, (hi - lo) / 4)
-        if axis.logMode:  # a log axis labels 10**v; the data here is a loss between 0.01 and 10
-            assert all("10³" not in s and "10²" not in s for s in strings), strings
+        for name in ("left", "bottom"):
+            assert plot.getAxis(name).autoSIPrefixScale == 1.0, (name, plot.getAxis(name).range)
