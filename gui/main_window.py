@@ -560,9 +560,11 @@ class MainWindow(QMainWindow):
         """Put a complete run set into the controls, the compare panel and the worker, from step 0."""
         base, extras = configs[0], list(configs[1:])
         self.controls.set_config(base)
-        keys = sorted({k for c in extras for k, v in c.to_dict().items() if v != getattr(base, k)})
+        # The compare panel shows one compared setting: the first that differs, in the controls' order
+        # (a lesson may also change a setting that only matters to one of the runs, e.g. the LSTM's forget bias).
+        keys = [k for k in base.to_dict() if any(getattr(c, k) != getattr(base, k) for c in extras)]
         self.compare_panel.blockSignals(True)
-        if len(keys) == 1:  # the compare panel shows runs that differ in one setting; others run all the same
+        if keys and self.compare_panel.key.findData(keys[0]) >= 0:
             self.compare_panel.set_compare(keys[0], [getattr(c, keys[0]) for c in extras], base)
         self.compare_panel.setChecked(bool(extras))
         self.compare_panel.set_base(base)

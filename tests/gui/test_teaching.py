@@ -356,3 +356,11 @@ def test_recording_settings_dialog_sets_size_rate_format_and_folder(make_window,
     options = window.recording_options
     assert (options.size, options.fps, options.format, options.folder) == ((854, 480), 24.0, "gif", tmp_path)
     assert options.next_path().parent == tmp_path and options.next_path().suffix == ".gif"
+
+
+def test_compare_panel_names_what_a_lesson_compares(make_window):
+    window = make_window(view_classes=STUB_VIEWS[:1])
+    lesson = window.load_lesson("fix-lstm")   # run 2 differs in cell and forget bias
+    assert window.controller.configs == lesson.runs()
+    assert window.compare_panel.compared_key() == "cell"
+    assert window.compare_panel.values[0].currentText() == "rnn"
