@@ -27,7 +27,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="main.py", description="RNN Gradient Lab: watch gradients vanish and explode while a "
-                "recurrent network trains. Headless commands: `main.py train --help`, `main.py lessons`.")
+                "recurrent network trains. Other commands: `main.py train --help` (headless training), "
+                "`main.py lessons` (list the lessons), `main.py record --help` (lesson videos with no screen).")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--lesson", help="start from a guided lesson (list them with `main.py lessons`)")
     source.add_argument("--config", help="start from a JSON or TOML settings file")
@@ -191,7 +192,18 @@ def main(argv: list[str]) -> int:
         QTimer.singleShot(int(args.quit_after * 1000), finish)
     code = app.exec()
     window.shutdown()
+    _destroy_now(window)
     return outcome["code"] or code
+
+
+def _destroy_now(window):
+    """Destroy the window (and with it every view) now, while Python is whole. Left to PySide's
+    at-exit teardown, a view with pending layout work (e.g. after lecture mode re-arranged the
+    grid) calls back into pyqtgraph's Python overrides during interpreter finalization and
+    crashes (SIGSEGV)."""
+    import shiboken6
+    if shiboken6.isValid(window):
+        shiboken6.delete(window)
 
 
 def _display_available(environ=None, platform=None) -> bool:

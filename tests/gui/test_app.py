@@ -83,3 +83,13 @@ def test_thousands_of_queued_cross_thread_signals_arrive_intact(qtbot):
     qtbot.waitUntil(lambda: len(receiver.received) == count, timeout=60_000)
     assert [r[0] for r in receiver.received] == list(range(count))
     assert all(r == (i, i * 0.5, f"message {i}", i % 3 == 0) for i, r in enumerate(receiver.received))
+
+
+def test_lecture_session_with_a_lesson_exits_cleanly(tmp_path):
+    """Lecture mode re-arranges the grid; left to PySide's at-exit teardown, its pending layout work
+    called back into half-finalized Python and the process died with SIGSEGV after quitting."""
+    shot = tmp_path / "lecture.png"
+    result = run_main("--lesson", "vanishing-sigmoid", "--lecture", "--theme", "light", "--quit-after", "3",
+                      "--screenshot", str(shot))
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
