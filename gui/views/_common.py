@@ -10,7 +10,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QVBoxLayout, QWidget
 
-from gui.theme import DARK, LOG_GRAD_LEVELS
+from gui.theme import LOG_GRAD_LEVELS
 
 TIMESTEP_LABEL = ("timestep (earlier ←)", "timestep")   # axis labels: alternatives, longest first
 STEP_LABEL = ("training step", "step")
@@ -486,7 +486,6 @@ def vbox(widget: QWidget) -> QVBoxLayout:
     return layout
 
 
-DEFAULT_THEME = DARK
 
 
 def current_setting(history, key: str):

@@ -12,7 +12,7 @@ from PySide6.QtGui import QFontMetricsF
 
 from engine import registry
 from engine.trainer import HIST_EDGES
-from gui.views._common import (DEFAULT_THEME, PlotArea, Selectors, TitleLabel, add_legend, add_plot, brush, font, pen, place,
+from gui.views._common import (PlotArea, Selectors, TitleLabel, add_legend, add_plot, brush, font, pen, place,
                                structure_key, style_legend, style_plot, vbox)
 from gui.views.base import View
 
@@ -38,8 +38,6 @@ class ActivationView(View):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setToolTip(self.explanation)
-        self.theme = DEFAULT_THEME
         self._key = None
         self._infos = []
         self._histories = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (DEFAULT_THEME, TIMESTEP_LABEL, LogAxis, PlotArea, TitleLabel, add_legend, add_plot, brush,
+from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, TitleLabel, add_legend, add_plot, brush,
                                finite, pen, place, positive_finite, power_of_ten, run_labels, structure_key,
                                style_legend, style_plot, vbox)
 from gui.views.base import View
@@ -38,8 +38,6 @@ class AttributionView(View):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setToolTip(self.explanation)
-        self.theme = DEFAULT_THEME
         self._key = None
         self._title_text = "Influence of each input on the loss"
         self.curves, self.attention_curves = [], []

@@ -12,11 +12,18 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QWidget
 
+from gui.theme import DARK
+
 
 class View(QWidget):
     view_id = ""        # stable id used by lessons' `look_at` and exports (e.g. "waterfall")
     title = ""          # shown on the dock / tab
     explanation = ""    # one or two plain-language sentences, shown as the tooltip
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setToolTip(self.explanation)
+        self.theme = DARK   # until the window calls apply_theme
 
     def set_runs(self, infos) -> None:
         pass

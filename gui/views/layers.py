@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
 from gui.theme import LOG_GRAD_LEVELS
-from gui.views._common import (DEFAULT_THEME, TIMESTEP_LABEL, PlotArea, Selectors, TitleLabel, add_plot, heatmap_ready,
+from gui.views._common import (TIMESTEP_LABEL, PlotArea, Selectors, TitleLabel, add_plot, heatmap_ready,
                                log_grad, make_colorbar, set_grid, style_colorbar, style_plot, vbox)
 from gui.views.base import View
 
@@ -23,8 +23,6 @@ class LayersView(View):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setToolTip(self.explanation)
-        self.theme = DEFAULT_THEME
         self._infos = []
         self._histories = []
         self._layers = 0

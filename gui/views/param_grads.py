@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (DEFAULT_THEME, STEP_LABEL, LogAxis, PlotArea, TitleLabel, add_legend, add_plot, brush,
+from gui.views._common import (STEP_LABEL, LogAxis, PlotArea, TitleLabel, add_legend, add_plot, brush,
                                current_setting, font, pen, positive_finite, run_labels, structure_key,
                                style_legend, style_plot, vbox)
 from gui.views.base import View
@@ -25,8 +25,6 @@ class ParamGradsView(View):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setToolTip(self.explanation)
-        self.theme = DEFAULT_THEME
         self._key = None
         self.series = []      # (run, layer or None for all weights, before curve, after curve)
         self.marks = []       # (run, PlotDataItem of triangles)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (DEFAULT_THEME, TIMESTEP_LABEL, LogAxis, PlotArea, PowerAxis, TitleLabel,
+from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, PowerAxis, TitleLabel,
                                add_legend, add_plot, brush, finite, font, pen, positive_finite, power_of_ten,
                                place, run_labels, set_axis_label, structure_key, style_legend, style_plot, vbox)
 from gui.views.base import View
@@ -57,8 +57,6 @@ class ProfileView(View):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setToolTip(self.explanation)
-        self.theme = DEFAULT_THEME
         self._key = None
         self.curves = []        # (run, layer, PlotDataItem) current profiles
         self.cell_curves = []   # (run, PlotDataItem) LSTM cell-state gradient, top layer

@@ -14,7 +14,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from gui.theme import LOG_GRAD_LEVELS
-from gui.views._common import DEFAULT_THEME, Selectors, log_grad, sample_columns, vbox
+from gui.views._common import Selectors, log_grad, sample_columns, vbox
 from gui.views.base import View
 
 MAX_COLUMNS = 24
@@ -63,8 +63,6 @@ class UnrolledView(View):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setToolTip(self.explanation)
-        self.theme = DEFAULT_THEME
         self._infos = []
         self._histories = []
         self.snapshot = None        # the shown run's latest Snapshot

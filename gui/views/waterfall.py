@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
 from gui.theme import LOG_GRAD_LEVELS
-from gui.views._common import (DEFAULT_THEME, STEP_LABEL, TIMESTEP_LABEL, PlotArea, Selectors, TitleLabel,
+from gui.views._common import (STEP_LABEL, TIMESTEP_LABEL, PlotArea, Selectors, TitleLabel,
                                add_plot, heatmap_ready, make_colorbar, set_grid, style_colorbar, style_plot, vbox)
 from gui.views.base import View
 
@@ -25,8 +25,6 @@ class WaterfallView(View):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setToolTip(self.explanation)
-        self.theme = DEFAULT_THEME
         self._histories = []
         self._infos = []
         layout = vbox(self)
