@@ -131,7 +131,7 @@ def test_views_fit_in_300_pixels(view_class, theme, qtbot, scenarios):
     view.show()
     for name in ("compare3", "long_deep", "lstm3", "clipped"):
         show(view, scenarios[name])
-        qtbot.wait(1)          # pyqtgraph sizes axes to their tick labels at the first paint
+        view.grab()            # a first paint: pyqtgraph sizes axes to their tick labels when painting
         view.refresh(scenarios[name])
         view.grab()
         assert view.minimumSizeHint().width() <= 300, name
