@@ -127,6 +127,9 @@ def main(argv: list[str]) -> int:
             raise ConfigError("--quit-after", args.quit_after, "a number of seconds greater than 0")
         if (args.stats or args.screenshot) and args.quit_after is None:
             raise UsageError("--stats and --screenshot need --quit-after SECONDS")
+        for option, path in (("--stats", args.stats), ("--screenshot", args.screenshot)):
+            if path and (os.path.isdir(path) or not os.path.isdir(os.path.dirname(os.path.abspath(path)))):
+                raise ConfigError(option, path, "a file name in an existing folder", "cannot be written")
     except (UsageError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -131,7 +131,7 @@ def main(argv: list[str]) -> int:
             raise ConfigError("--seconds", args.seconds, "a length greater than 0 and at most 3600")
         if args.steps_per_frame is not None and args.steps_per_frame < 1:
             raise ConfigError("--steps-per-frame", args.steps_per_frame, "an integer of at least 1")
-        fps = args.fps or (15.0 if args.out.lower().endswith(".gif") else 30.0)
+        fps = args.fps if args.fps is not None else (15.0 if args.out.lower().endswith(".gif") else 30.0)
         path, size, fps = check_output(args.out, parse_size(args.size), fps)
     except (UsageError, ConfigError, RecordingError) as exc:
         print(f"error: {exc}", file=sys.stderr)

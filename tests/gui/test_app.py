@@ -27,6 +27,8 @@ def run_main(*args, timeout=120):
     (["--bogus"], ["unrecognized", "--bogus"]),
     (["--quit-after", "-1"], ["--quit-after", "-1"]),
     (["--stats", "x.json"], ["--quit-after"]),
+    (["--quit-after", "1", "--stats", "/no/such/folder/s.json"], ["--stats", "/no/such/folder/s.json", "existing folder"]),
+    (["--quit-after", "1", "--screenshot", "/tmp"], ["--screenshot", "/tmp", "existing folder"]),
 ])
 def test_bad_arguments_exit_2_with_a_message(args, words):
     result = run_main(*args)

@@ -104,3 +104,9 @@ def test_record_command_rejects_bad_arguments():
     result = subprocess.run([sys.executable, "main.py", "record", "--lesson", "no-such-lesson", "--seconds", "1",
                              "--out", "x.mp4"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "--lesson" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_record_command_refuses_a_zero_frame_rate():
+    result = subprocess.run([sys.executable, "main.py", "record", "--lesson", next(iter(LESSONS)), "--seconds", "1",
+                             "--fps", "0", "--out", "x.mp4"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "--fps" in result.stderr and "Traceback" not in result.stderr
