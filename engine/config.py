@@ -150,7 +150,16 @@ def from_dict(data: Any, base: Config | None = None) -> Config:
         if key not in KEYS:
             raise ConfigError(key, data[key], "known keys: " + ", ".join(KEYS), "is set, but this is not a known key")
     values = {k: _coerce(k, v) for k, v in data.items()}
-    return dataclasses.replace(base or Config(), **values)
+    base = base or Config()
+    return dataclasses.replace(base, **_fit_length_to_task(base, values))
+
+
+def _fit_length_to_task(base: Config, values: dict) -> dict:
+    """Choosing a task without a length keeps the length if the task can use it, else takes the
+    task's own (digits: 64), so `--set task=digits` works on its own."""
+    if "task" in values and "seq_len" not in values and values["task"] in registry.TASKS:
+        values = {**values, "seq_len": registry.TASKS[values["task"]].fit_seq_len(base.seq_len)}
+    return values
 
 
 def parse_value(key: str, text: str) -> Any:
@@ -187,7 +196,7 @@ def apply_overrides(base: Config, assignments: list[str]) -> Config:
             raise ConfigError("--set", item, "KEY=VALUE, for example seq_len=200")
         key, text = item.split("=", 1)
         values[key.strip()] = parse_value(key.strip(), text)
-    return dataclasses.replace(base, **values)
+    return dataclasses.replace(base, **_fit_length_to_task(base, values))
 
 
 def load(path: str | Path, base: Config | None = None) -> Config:

@@ -24,6 +24,7 @@ GATE_NAMES = {"rnn": (), "lstm": ("input", "forget", "cell", "output"), "gru": (
 class Trace:
     """What one forward pass leaves behind for the probes (time-major lists, one per layer)."""
     hidden: list = field(default_factory=list)      # [layer][t] -> (batch, hidden), in the graph
+    outputs: list = field(default_factory=list)     # [layer] -> (T, batch, hidden) the same states, detached
     cell: list = field(default_factory=list)        # LSTM only: [layer][t] -> (batch, hidden)
     preact: list = field(default_factory=list)      # [layer][t] -> (batch, hidden) activation inputs
     gates: list = field(default_factory=list)       # [layer][t] -> (batch, n_sigmoid * hidden) sigmoid gate
@@ -171,9 +172,11 @@ class RecurrentLayer(nn.Module):
         if not stack:
             with torch.no_grad():
                 states.hidden = torch.stack(hs)
+            trace.outputs.append(states.hidden)
             return hs
         out = torch.stack(hs)
         states.hidden = out.detach()
+        trace.outputs.append(states.hidden)
         return out
 
 

@@ -33,6 +33,12 @@ class Task:
     def check_seq_len(cls, seq_len: int) -> None:
         """Raise ConfigError if this task cannot use `seq_len`."""
 
+    @classmethod
+    def fit_seq_len(cls, seq_len: int) -> int:
+        """`seq_len` if this task can use it, else the length to switch to when the task is chosen
+        and the length left as it was (digits: 64)."""
+        return seq_len
+
     @property
     def n_steps(self) -> int:
         """Timesteps the network sees (the length of every per-timestep probe)."""
@@ -155,6 +161,10 @@ class DigitsTask(Task):
     def check_seq_len(cls, seq_len):
         if seq_len not in (64, 8):
             raise _config_error("seq_len", seq_len, "64 (pixel by pixel) or 8 (row by row) for the digits task")
+
+    @classmethod
+    def fit_seq_len(cls, seq_len):
+        return seq_len if seq_len in (64, 8) else 64
 
     @classmethod
     def data(cls):

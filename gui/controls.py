@@ -278,11 +278,12 @@ class ControlPanel(QWidget):
     def _edited(self, key: str):
         if self._updating:
             return
-        if key == "task" and self.controls["task"].currentData() == "digits":
+        if key == "task":
             seq = self.controls["seq_len"]
-            if seq.value() not in (8, 64):
+            fitted = registry.TASKS[self.controls["task"].currentData()].fit_seq_len(seq.value())
+            if fitted != seq.value():  # e.g. digits has only 64 (pixel by pixel) or 8 (row by row) steps
                 self._updating = True
-                seq.setValue(64)  # the only lengths the digits task has: pixel by pixel
+                seq.setValue(fitted)
                 self._updating = False
         self._update_enabled()
         values = self.values()

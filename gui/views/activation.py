@@ -18,7 +18,7 @@ from gui.views.base import View
 
 XS = np.linspace(-6.0, 6.0, 241)
 Y_RANGE = (-1.25, 1.6)
-# Where the slope falls below 10% of its largest (as engine.trainer._saturated counts it).
+# Where the slope falls below 10% of its largest (the zones engine.trainer counts as saturated).
 FLAT_REGIONS = {"tanh": [(-6.0, -1.8184), (1.8184, 6.0)], "sigmoid": [(-6.0, -3.6369), (3.6369, 6.0)],
                 "relu": [(-6.0, 0.0)]}
 SIDE_BY_SIDE_EM = 55  # the gate plot goes beside the activation plot from this many font sizes wide, else below

@@ -104,7 +104,7 @@ BAD_ARGS = [
     (["--set", "seq_len=abc"], "'abc'"),
     (["--set", "lr=-1"], "lr: -1.0"),
     (["--set", "lr=nan"], "lr: nan"),
-    (["--set", "task=digits"], "seq_len: 100"),
+    (["--set", "task=digits", "--set", "seq_len=100"], "seq_len: 100"),
     (["--set", "skip=maybe"], "skip"),
     (["--set", "seq_len"], "KEY=VALUE"),
     (["--steps", "0"], "--steps"),

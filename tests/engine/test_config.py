@@ -211,6 +211,19 @@ def test_apply_overrides_applies_in_order_and_validates():
     assert info.value.key == "--set" and "KEY=VALUE" in str(info.value)
     with pytest.raises(ConfigError, match=r"lr: nan .*greater than 0"):
         cfg.apply_overrides(Config(), ["lr=nan"])
-    with pytest.raises(ConfigError, match="seq_len: 100 .*64"):
-        cfg.apply_overrides(Config(), ["task=digits"])
     assert cfg.apply_overrides(Config(), ["task=digits", "seq_len=64"]).seq_len == 64
+
+
+def test_choosing_a_task_alone_fits_the_length_to_it():
+    """digits has only 64 or 8 steps: `--set task=digits` (or a file with just the task) takes 64
+    from the default 100, keeps a length digits can use, and an explicit bad length still fails."""
+    assert cfg.apply_overrides(Config(), ["task=digits"]).seq_len == 64
+    assert cfg.apply_overrides(Config(seq_len=200), ["task=copy"]).seq_len == 200  # copy can use 200
+    assert cfg.apply_overrides(Config(task="digits", seq_len=8), ["task=digits"]).seq_len == 8
+    assert cfg.apply_overrides(Config(), ["seq_len=8", "task=digits"]).seq_len == 8
+    assert cfg.from_dict({"task": "digits"}).seq_len == 64
+    with pytest.raises(ConfigError, match="seq_len: 100 .*64"):
+        cfg.apply_overrides(Config(), ["task=digits", "seq_len=100"])
+    with pytest.raises(ConfigError) as info:
+        cfg.from_dict({"task": "parity"})
+    assert info.value.key == "task"

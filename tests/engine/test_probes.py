@@ -14,9 +14,11 @@ import torch
 from torch.nn import functional as F
 
 from engine.config import Config
-from engine.trainer import HIST_EDGES, Trainer
+from engine import trainer as trainer_module
+from engine.trainer import HIST_EDGES, Trainer, histogram_timesteps
 
-ACTS = {"tanh": torch.tanh, "relu": torch.relu, "linear": lambda a: a, "sigmoid": torch.sigmoid}
+ACTS = {"tanh": torch.tanh, "relu": torch.relu, "linear": lambda a: a, "sigmoid": torch.sigmoid,
+        "leaky_relu": lambda a: torch.nn.functional.leaky_relu(a, 0.01)}
 
 
 def upcoming_batch(trainer):
@@ -199,20 +201,27 @@ def test_probes_are_taken_on_the_weights_before_each_update():
         assert step.norm().item() / lr == pytest.approx(ref["grad_norm"], rel=1e-4)
 
 
-@pytest.mark.parametrize("cell, activation", [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")])
+@pytest.mark.parametrize("cell, activation", [("rnn", "tanh"), ("rnn", "relu"), ("rnn", "sigmoid"),
+                                              ("rnn", "leaky_relu"), ("lstm", "tanh"), ("gru", "tanh")])
 def test_saturation_gate_means_and_histogram(cell, activation):
-    config = Config(seq_len=15, hidden=10, batch=6, cell=cell, activation=activation, init="normal")
+    # a recurrent matrix with spectral radius 4 drives some activation inputs out into the flat zones;
+    # for the LSTM a forget bias of 5 holds its forget gates there (sigmoid(5) = 0.993)
+    config = Config(seq_len=15, hidden=10, batch=6, cell=cell, activation=activation, init="normal",
+                    spectral_radius=4.0, forget_bias=5.0 if cell == "lstm" else None)
     trainer = Trainer(config)
     ref = reference_probes(trainer)["records"][0]
     snap = trainer.step()
-    pre = ref["pre"].detach()
+    pre = ref["pre"].detach()  # (T, batch, hidden): 900 values, under the histogram's sample size
     counts, _ = np.histogram(pre.numpy(), bins=HIST_EDGES)
     assert np.abs(snap.preact_hist[0] - counts).sum() <= 2  # float32 vs float64 at bin edges
     if cell == "rnn":
         a = pre.clone().requires_grad_(True)
         (slope,) = torch.autograd.grad(ACTS[activation](a).sum(), a)
-        expected = (slope < 0.1).double().mean().item()  # slope below 10% of the largest (1)
+        # slope below 10% of the largest (1 for tanh and relu, 1/4 for sigmoid); leaky ReLU never that flat
+        largest = 0.25 if activation == "sigmoid" else 1.0
+        expected = 0.0 if activation == "leaky_relu" else (slope < 0.1 * largest).double().mean().item()
         assert snap.saturation[0] == pytest.approx(expected, abs=2 / pre.numel())
+        assert 0 < expected < 1 or activation == "leaky_relu"  # the case is not trivial
         assert snap.gate_means.shape == (1, 0)
     else:
         gates = ref["gates"].detach()  # (T, n_gates, batch, hidden)
@@ -220,6 +229,43 @@ def test_saturation_gate_means_and_histogram(cell, activation):
         sig = gates[:, [0, 1, 3]] if cell == "lstm" else gates[:, :2]
         expected = (sig * (1 - sig) < 0.025).double().mean().item()
         assert snap.saturation[0] == pytest.approx(expected, abs=2 / sig.numel())
+        assert 0 < expected < 1
+
+
+def test_saturation_and_gate_means_cover_every_timestep_of_a_long_sequence(monkeypatch):
+    """Saturation and gate means are exact over all T * batch * units values even when those are
+    swept in blocks; only the histogram samples timesteps."""
+    monkeypatch.setattr(trainer_module, "_BLOCK", 64)  # 64 values per block: many blocks, a ragged last one
+    for cell in ("rnn", "lstm"):
+        # forget bias 5: sigmoid(5) = 0.993, so about a third of the sigmoid gates sit in the flat zone
+        trainer = Trainer(Config(seq_len=23, hidden=10, batch=3, cell=cell, init="normal", spectral_radius=4.0,
+                                 forget_bias=5.0 if cell == "lstm" else None))
+        ref = reference_probes(trainer)["records"][0]
+        snap = trainer.step()
+        if cell == "rnn":
+            h = torch.tanh(ref["pre"].detach())
+            expected = (1 - h * h < 0.1).double().mean().item()
+        else:
+            gates = ref["gates"].detach()
+            np.testing.assert_allclose(snap.gate_means[0], gates.mean(dim=(0, 2, 3)).numpy(), atol=1e-5)
+            sig = gates[:, [0, 1, 3]]
+            expected = (sig * (1 - sig) < 0.025).double().mean().item()
+        assert 0.05 < expected < 0.95
+        assert snap.saturation[0] == pytest.approx(expected, abs=2 / (23 * 3 * 10))
+
+
+def test_histogram_samples_evenly_spaced_timesteps(monkeypatch):
+    assert histogram_timesteps(10, 5, budget=1000) == list(range(10))     # everything fits
+    assert histogram_timesteps(100, 64, budget=64 * 5) == [0, 25, 50, 74, 99]
+    assert histogram_timesteps(100, 64, budget=10) == [99]                  # one step is more than the budget
+    assert histogram_timesteps(1, 64, budget=10) == [0]
+    monkeypatch.setattr(trainer_module, "HIST_SAMPLE", 3 * 6 * 10)  # three timesteps' worth
+    trainer = Trainer(Config(seq_len=15, hidden=10, batch=6, init="normal"))
+    ref = reference_probes(trainer)["records"][0]
+    snap = trainer.step()
+    counts, _ = np.histogram(ref["pre"].detach()[[0, 7, 14]].numpy(), bins=HIST_EDGES)
+    assert counts.sum() > 150  # most of the 180 values fall inside -6..6
+    assert np.abs(snap.preact_hist[0] - counts).sum() <= 2
 
 
 # ----------------------------------------------------------------------------- closed form
