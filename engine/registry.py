@@ -127,10 +127,30 @@ CELLS = {e.name: e for e in [
           "gradient) can pass through many steps almost unchanged.", None),
 ]}
 
+def grad_norms(grads: list[torch.Tensor]) -> torch.Tensor:
+    """Norm of each gradient tensor, float64. torch's float32 norm squares in float32 and reports
+    inf once entries pass ~1e19, which an exploding RNN reaches long before any entry is infinite;
+    then the norms are taken again in float64."""
+    norms = torch.stack(torch._foreach_norm(grads)).double()
+    if not bool(torch.isfinite(norms).all()):
+        norms = torch.stack([torch.linalg.vector_norm(g, dtype=torch.float64) for g in grads])
+    return norms
+
+
+def clip_grad_norm(parameters, max_norm: float) -> torch.Tensor:
+    """nn.utils.clip_grad_norm_ with the norm from `grad_norms`: torch's own turns a huge but finite
+    gradient into an infinite norm and scales the gradient to zero instead of down to `max_norm`."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = torch.linalg.vector_norm(grad_norms(grads))
+    scale = (max_norm / (total + 1e-6)).clamp(max=1.0)
+    torch._foreach_mul_(grads, scale.to(grads[0].dtype))
+    return total
+
+
 CLIP_MODES = {e.name: e for e in [
     Entry("none", "no clipping", "Gradients are used as they are, however large.", None),
     Entry("norm", "clip by norm", "If the total gradient norm exceeds the threshold, scale the whole gradient "
-          "down to it: the direction is kept, the step size is capped.", nn.utils.clip_grad_norm_),
+          "down to it: the direction is kept, the step size is capped.", clip_grad_norm),
     Entry("value", "clip by value", "Cap every single gradient entry to [-threshold, threshold].",
           nn.utils.clip_grad_value_),
 ]}

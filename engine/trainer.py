@@ -83,11 +83,12 @@ HIST_SAMPLE = 1 << 14  # activation inputs histogrammed per layer and step: a di
 
 
 def histogram_timesteps(steps: int, per_step: int, budget: int | None = None) -> list[int]:
-    """The evenly spaced timesteps whose activation inputs (whole batch, every unit) go into
-    `preact_hist`: at most `budget` (default HIST_SAMPLE) values, at least one timestep, always the last."""
+    """The timesteps whose activation inputs (whole batch, every unit) go into `preact_hist`: all of
+    them if they fit in `budget` (default HIST_SAMPLE) values, else the middles of equal stretches of
+    the sequence, so no part of it (such as the first step, which starts from h = 0) is over-weighted."""
     budget = HIST_SAMPLE if budget is None else budget
     take = min(steps, max(1, budget // max(per_step, 1)))
-    return sorted({round(k * (steps - 1) / max(take - 1, 1)) for k in range(take)}) if take > 1 else [steps - 1]
+    return [int((k + 0.5) * steps / take) for k in range(take)]
 
 
 def _histogram(values: torch.Tensor) -> np.ndarray:
@@ -195,8 +196,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def _grad_norms(self):
-        """Per-recurrent-layer and total norms of the parameters' current gradients."""
-        norms = torch.stack(torch._foreach_norm([p.grad for p in self.params]))
+        """Per-recurrent-layer and total norms of the parameters' current gradients (float64)."""
+        norms = registry.grad_norms([p.grad for p in self.params])
         layer = torch.stack([torch.linalg.vector_norm(norms[index]) for index in self._layer_param_index])
         return layer, torch.linalg.vector_norm(norms)
 

@@ -244,3 +244,32 @@ def test_clipping_by_norm_keeps_the_exploding_run_finite():
 
 def test_event_to_dict():
     assert Event(3, "changed", "lr 1 -> 2").to_dict() == {"step": 3, "kind": "changed", "detail": "lr 1 -> 2"}
+
+
+def test_a_huge_but_finite_gradient_is_not_divergence_and_clips_to_the_threshold():
+    """A linear RNN with spectral radius 2.5 over 40 steps has gradient entries near 1e29: finite,
+    but past the ~1e19 where squaring in float32 overflows. torch's float32 norm calls that inf; the
+    run must not be reported as diverged, and clipping must scale it down to the threshold, not to 0."""
+    config = Config(seq_len=40, hidden=8, batch=2, spectral_radius=2.5, activation="linear", optimizer="sgd",
+                    lr=0.01)
+    probe = Trainer(config)
+    x, target = probe.task.sample(probe.data_gen)
+    out, _ = probe.model(x, probe.task.output_steps)
+    probe.task.loss(out, target).backward()
+    grads = [p.grad for p in probe.model.parameters()]
+    assert all(bool(torch.isfinite(g).all()) for g in grads)
+    assert not math.isfinite(torch.linalg.vector_norm(grads[1]).item())  # the float32 overflow this is about
+    expected = math.sqrt(sum(float((g.double() ** 2).sum()) for g in grads))
+    assert expected > 1e25
+
+    snap = Trainer(config).step()
+    assert not snap.diverged and snap.grad_norm == pytest.approx(expected, rel=1e-6)
+
+    clipped = Trainer(dataclasses.replace(config, clip="norm", clip_threshold=1.0))
+    before = [p.detach().clone() for p in clipped.model.parameters()]
+    snap = clipped.step()
+    assert snap.clipped and not snap.diverged
+    assert snap.grad_norm_clipped == pytest.approx(1.0, rel=1e-5)
+    update = math.sqrt(sum(float(((p.detach() - b).double() ** 2).sum())
+                           for p, b in zip(clipped.model.parameters(), before)))
+    assert update == pytest.approx(0.01 * 1.0, rel=1e-4)  # SGD moved lr x the clipped gradient
