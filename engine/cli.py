@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -30,18 +32,54 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def resolve_config(lesson: str | None, config_file: str | None, assignments: list[str]) -> cfg.Config:
-    """The config a run starts from: defaults, then a lesson or a file, then --set overrides."""
+def resolve_config(lesson: str | None, config_file: str | None, assignments: list[str],
+                   run: int | None = None) -> cfg.Config:
+    """The config a run starts from: defaults, then a lesson (its run `run`, 1-based, default 1)
+    or a file, then --set overrides."""
     if lesson and config_file:
         raise UsageError("use either --lesson or --config, not both")
+    if run is not None and not lesson:
+        raise cfg.ConfigError("--run", run, "--run only together with --lesson NAME (a config file holds one run)",
+                              "is given with --config" if config_file else "is given without --lesson")
     base = cfg.Config()
     if lesson:
         if lesson not in LESSONS:
             raise cfg.ConfigError("--lesson", lesson, " | ".join(LESSONS))
-        base = LESSONS[lesson].config()
+        runs = LESSONS[lesson].runs()
+        run = 1 if run is None else run
+        if not 1 <= run <= len(runs):
+            raise cfg.ConfigError("--run", run, f"1 ({lesson} has a single run)" if len(runs) == 1
+                                  else f"1 to {len(runs)} ({describe_runs(lesson)})")
+        base = runs[run - 1]
     elif config_file:
         base = cfg.load(config_file)
     return cfg.apply_overrides(base, assignments or [])
+
+
+def describe_runs(lesson: str) -> str:
+    """`fix-lstm compares 2 runs: 1 "LSTM", 2 "tanh RNN (before)"`, from the lesson's own labels."""
+    count, labels = len(LESSONS[lesson].runs()), LESSONS[lesson].run_labels
+    runs = [f'{k} "{labels[k - 1]}"' if k <= len(labels) else str(k) for k in range(1, count + 1)]
+    return f"{lesson} compares {count} runs: " + ", ".join(runs)
+
+
+def lesson_run_notice(lesson: str) -> str | None:
+    """For a comparison lesson trained without --run: say that only run 1 trains, and how to get
+    the others; the headless runner trains one run, the window compares them."""
+    count = len(LESSONS[lesson].runs())
+    if count == 1:
+        return None
+    others = {2: "--run 2 for the other", 3: "--run 2 or 3 for the others"}.get(
+        count, f"--run 2 to {count} for the others")
+    return f"{describe_runs(lesson)}; training run 1 (use {others})"
+
+
+class Terminated(Exception):
+    """SIGTERM arrived (a `kill`, a job scheduler's time limit): stop as on Ctrl-C, keeping the data."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
 
 
 def use_one_thread():
@@ -76,8 +114,9 @@ class Progress:
             self.stream.write("\n")
 
 
-def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True) -> dict:
-    """Train for `steps` steps (or until divergence or Ctrl-C) and write the run's files."""
+def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, notice: str | None = None) -> dict:
+    """Train for `steps` steps (or until divergence or Ctrl-C) and write the run's files. `notice`
+    goes to stderr once the output folder is usable, before the progress bar."""
     use_one_thread()
     if out_dir.exists() and not out_dir.is_dir():
         raise cfg.ConfigError("--out", str(out_dir), "a folder (new or existing), not a file", "is a file")
@@ -87,10 +126,14 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True) 
         raise cfg.ConfigError("--out", str(out_dir), "a folder that can be created",
                               f"cannot be created ({exc.strerror or exc.__class__.__name__})") from None
     cfg.save(config, out_dir / "config.json")
+    if notice:
+        print(notice, file=sys.stderr, flush=True)
     trainer = Trainer(config)
     log = MetricsLog()
     bar = Progress(steps) if progress else None
-    interrupted = False
+    interrupted = None  # or how the run was stopped: "Ctrl-C" or "SIGTERM"
+    in_main = threading.current_thread() is threading.main_thread()  # only there can signals be caught
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main else None
     start = time.perf_counter()
     try:
         for _ in range(steps):
@@ -101,7 +144,12 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True) 
             if snap.diverged:
                 break
     except KeyboardInterrupt:
-        interrupted = True
+        interrupted = "Ctrl-C"
+    except Terminated:
+        interrupted = "SIGTERM"
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
     elapsed = time.perf_counter() - start
     if bar and len(log):
         bar.update(len(log), log.snapshots[-1].loss, force=True)
@@ -109,7 +157,8 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True) 
     log.save_npz(out_dir / "metrics.npz")
     last = log.snapshots[-1] if len(log) else None
     summary = {
-        "steps": len(log),
+        "steps": len(log),  # steps trained: `train --config DIR/config.json --steps N` repeats them
+        "steps_requested": steps,
         "final_loss": None if last is None else last.loss,
         "final_metric": None if last is None else last.metric,
         "metric_name": trainer.task.metric_name,
@@ -117,7 +166,8 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True) 
         "steps_per_second": len(log) / elapsed if elapsed > 0 else None,
         "diverged": trainer.diverged,
         "diverged_at_step": trainer.diverged_at_step,
-        "interrupted": interrupted,
+        "interrupted": interrupted is not None,
+        "interrupted_by": interrupted,
         "events": [e.to_dict() for e in trainer.events],
         "seed": config.seed,
         "device": str(trainer.device),
@@ -129,18 +179,19 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True) 
 
 
 def _train_command(args) -> int:
-    config = resolve_config(args.lesson, args.config, args.set)
+    config = resolve_config(args.lesson, args.config, args.set, args.run)
     if args.steps < 1:
         raise cfg.ConfigError("--steps", args.steps, "an integer of at least 1")
     if args.steps_default and args.lesson:
         args.steps = LESSONS[args.lesson].steps
     out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    summary = train(config, args.steps, out)
+    notice = lesson_run_notice(args.lesson) if args.lesson and args.run is None else None
+    summary = train(config, args.steps, out, notice=notice)
     state = "diverged at step %d" % summary["diverged_at_step"] if summary["diverged"] else (
-        "interrupted" if summary["interrupted"] else "finished")
+        f"interrupted by {summary['interrupted_by']}" if summary["interrupted"] else "finished")
     print(f"{state}: {summary['steps']} steps, final loss {summary['final_loss']:.4g} "
           f"(baseline {summary['baseline_loss']:.4g}), {summary['steps_per_second']:.1f} steps/s; wrote {out}/")
-    return 130 if summary["interrupted"] else 0
+    return {None: 0, "Ctrl-C": 130, "SIGTERM": 143}[summary["interrupted_by"]]
 
 
 def _lessons_command(args) -> int:
@@ -157,7 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--lesson", help="start from a lesson's settings (see `main.py lessons`)")
     source.add_argument("--config", help="start from a JSON or TOML config file")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting; repeatable")
-    t.add_argument("--steps", type=int, default=None, help="training steps (default 500, or the lesson's own)")
+    t.add_argument("--run", type=int, metavar="K",
+                   help="with --lesson: which of a comparison lesson's runs to train, from 1 (default 1)")
+    t.add_argument("--steps", type=int, default=None,
+                   help="training steps (default 500, or the lesson's own); summary.json records them")
     t.add_argument("--out", help="output folder (default runs/<date-time>)")
     t.set_defaults(func=_train_command)
     ls = sub.add_parser("lessons", help="list the guided lessons: name, then title")

@@ -1,6 +1,7 @@
 """The headless runner: the files it writes, reproducibility from its own config.json, clean errors."""
 import json
 import pathlib
+import signal
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import torch
 
 from engine import cli
 from engine import config as cfg
+from engine.lessons import LESSONS
 from engine.trainer import Trainer
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -49,7 +51,7 @@ def test_train_writes_config_metrics_and_summary(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["final_loss"] == m["loss"][-1]
     assert summary["baseline_loss"] == pytest.approx(1 / 6)
-    assert summary["steps"] == 5 and summary["steps_per_second"] > 0
+    assert summary["steps"] == summary["steps_requested"] == 5 and summary["steps_per_second"] > 0
     assert summary["diverged"] is False and summary["diverged_at_step"] is None
     assert summary["events"] == [] and summary["seed"] == 0
     assert summary["versions"]["torch"] == torch.__version__ and summary["versions"]["numpy"] == np.__version__
@@ -84,7 +86,7 @@ def test_a_diverged_run_exits_0_and_says_so(tmp_path, capsys):
     assert summary["diverged"] is True
     step = summary["diverged_at_step"]
     assert isinstance(step, int) and 1 <= step < 40
-    assert summary["steps"] == step  # training stopped there
+    assert summary["steps"] == step and summary["steps_requested"] == 40  # training stopped there
     assert [e["kind"] for e in summary["events"]] == ["diverged"] and summary["events"][0]["step"] == step
     with np.load(out / "metrics.npz") as m:
         assert m["diverged"].tolist() == [False] * (step - 1) + [True]
@@ -97,6 +99,45 @@ def test_lesson_settings_and_lessons_command(tmp_path, capsys):
                     steps=2)
     assert code == 0
     assert cfg.load(out / "config.json") == cfg.Config(task="adding", seq_len=6, hidden=4)
+
+
+TINY = ["--set", "seq_len=10", "--set", "hidden=8"]
+
+
+def test_run_2_trains_the_lessons_second_run_and_reruns_from_its_folder(tmp_path, capsys):
+    code, out = run(tmp_path, "second", "--lesson", "fix-lstm", "--run", "2", *TINY, steps=2)
+    assert code == 0
+    assert "compares" not in capsys.readouterr().err  # the run was chosen, nothing to point out
+    expected = cfg.apply_overrides(LESSONS["fix-lstm"].runs()[1], ["seq_len=10", "hidden=8"])
+    assert cfg.load(out / "config.json") == expected and expected.cell == "rnn"
+
+    # config.json plus summary.json's step count is everything a rerun needs
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == summary["steps_requested"] == 2
+    code, again = run(tmp_path, "again", "--config", str(out / "config.json"), steps=summary["steps"])
+    assert code == 0
+    with np.load(out / "metrics.npz") as a, np.load(again / "metrics.npz") as b:
+        np.testing.assert_array_equal(a["loss"], b["loss"])
+        np.testing.assert_array_equal(a["grad_h"], b["grad_h"])
+
+
+def test_a_comparison_lesson_without_run_says_it_trains_run_1_before_the_progress_bar(tmp_path):
+    out = tmp_path / "first"
+    result = subprocess.run([sys.executable, "main.py", "train", "--lesson", "fix-lstm", "--steps", "2",
+                             "--out", str(out), *TINY], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    labels = LESSONS["fix-lstm"].run_labels
+    assert result.stderr.splitlines()[0] == (f'fix-lstm compares 2 runs: 1 "{labels[0]}", 2 "{labels[1]}"; '
+                                             "training run 1 (use --run 2 for the other)")
+    assert cfg.load(out / "config.json") == cfg.apply_overrides(LESSONS["fix-lstm"].runs()[0],
+                                                                ["seq_len=10", "hidden=8"])
+
+
+def test_a_single_run_lesson_gets_no_note(tmp_path, capsys):
+    code, _ = run(tmp_path, "single", "--lesson", "vanishing-tanh", *TINY, steps=2)
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "compares" not in err and "--run" not in err
 
 
 BAD_ARGS = [
@@ -115,6 +156,14 @@ BAD_ARGS = [
     (["--config", "{malformed}"], "valid JSON"),
     (["--config", "{badtoml}"], "valid TOML"),
     (["--config", "{badvalue}"], "hidden: 0"),
+    (["--lesson", "fix-lstm", "--run", "3"],
+     '--run: 3 is not allowed; allowed: 1 to 2 (fix-lstm compares 2 runs: 1 "'),
+    (["--lesson", "fix-lstm", "--run", "0"], "--run: 0 is not allowed; allowed: 1 to 2"),
+    (["--lesson", "fix-lstm", "--run", "two"], "--run: invalid int value: 'two'"),
+    (["--lesson", "vanishing-tanh", "--run", "2"],
+     "--run: 2 is not allowed; allowed: 1 (vanishing-tanh has a single run)"),
+    (["--run", "2"], "--run: 2 is given without --lesson"),
+    (["--config", "{missing}", "--run", "1"], "--run: 1 is given with --config"),
 ]
 
 
@@ -163,3 +212,30 @@ def test_out_path_that_is_a_file_exits_2_without_traceback(tmp_path):
                                  "--set", "seq_len=4", "--set", "hidden=2"],
                                 cwd=ROOT, capture_output=True, text=True)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("sig, code, by", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])
+def test_interrupting_a_run_saves_what_it_recorded(tmp_path, sig, code, by):
+    """Ctrl-C (SIGINT) or a `kill` (SIGTERM) mid-run: the files are written with every step trained so
+    far, and the exit status says how the run was stopped."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "main.py", "train", "--steps", "100000", "--out", str(out),
+                             "--set", "seq_len=20", "--set", "hidden=8"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stderr.readline()  # the progress bar's first line: training has started
+        assert "steps/s" in first, first
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert f"interrupted by {by}" in stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["interrupted_by"] == by
+    data = np.load(out / "metrics.npz")
+    assert summary["steps"] >= 1 and len(data["step"]) == summary["steps"]
+    np.testing.assert_array_equal(data["step"], np.arange(1, summary["steps"] + 1))
