@@ -2,7 +2,7 @@
 
 Runs on the main thread of its own process with Qt's offscreen platform. Training runs in this
 same process (no worker needed: nothing is interactive), and the video's frame count is exact:
-seconds x fps frames, each after a fixed number of training steps.
+`frame_count(seconds, fps)` frames, each after a fixed number of training steps.
 """
 from __future__ import annotations
 
@@ -34,10 +34,21 @@ def pick_views(look_at: str, available: list[str], count: int = 4) -> list[str]:
     return chosen
 
 
+def frame_count(seconds: float, fps: float) -> int:
+    """The video's frame count: seconds x fps rounded to the nearest whole frame (halves up), at least 1.
+
+    For example 0.5 s at 7 fps is 3.5 frames, so 4; 0.1 s at 2 fps is 0.2 frames, so 1.
+    """
+    # Rounding to 6 decimals first drops binary noise: 2.05 s at 30 fps is 61.4999… in floats, but 62 frames.
+    return max(1, math.floor(round(seconds * fps, 6) + 0.5))
+
+
 def build_parser():
     p = _Parser(prog="main.py record", description="Render a lesson's live views to a video file, with no screen.")
     p.add_argument("--lesson", required=True, help="lesson name (see `main.py lessons`)")
-    p.add_argument("--seconds", type=float, required=True, help="length of the video in seconds")
+    p.add_argument("--seconds", type=float, required=True,
+                   help="length of the video in seconds; the video has seconds x fps frames, "
+                        "rounded to the nearest whole frame (halves up), at least 1")
     p.add_argument("--out", required=True, help="output file, .mp4 (H.264) or .gif")
     p.add_argument("--size", default="1280x720", help="frame size WIDTHxHEIGHT, even numbers (default 1280x720)")
     p.add_argument("--fps", type=float, default=None, help="frames per second (default 30 for MP4, 15 for GIF)")
@@ -48,7 +59,7 @@ def build_parser():
 
 def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, steps_per_frame=None,
            theme_name="dark", progress=None) -> int:
-    """Train the lesson's runs and write exactly round(seconds * fps) frames. Returns the frame count."""
+    """Train the lesson's runs and write exactly frame_count(seconds, fps) frames. Returns the frame count."""
     from PySide6.QtWidgets import QApplication, QGridLayout, QLabel, QVBoxLayout, QWidget
 
     from engine.trainer import Trainer
@@ -62,7 +73,7 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
     lesson = LESSONS[lesson_name]
     theme = THEMES[theme_name]
     writer = VideoWriter(out, size, fps)
-    frames = max(1, round(seconds * fps))
+    frames = frame_count(seconds, fps)
     per_frame = steps_per_frame or max(1, math.ceil(lesson.steps / frames))
 
     trainers = [Trainer(c) for c in lesson_configs(lesson_name)]

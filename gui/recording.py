@@ -8,6 +8,7 @@ frame for every tick the event loop missed, so the video's clock stays the wall 
 """
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -45,6 +46,18 @@ def parse_size(text: str) -> tuple[int, int]:
         return int(w), int(h)
     except ValueError:
         raise RecordingError(f"--size: {text!r} is not allowed; allowed: WIDTHxHEIGHT, for example 1280x720") from None
+
+
+def gif_frame_durations(frames: int, fps: float) -> list[int]:
+    """Per-frame GIF delays in ms, whole 10 ms steps, that keep the GIF on the wall clock.
+
+    GIF stores delays in centiseconds, so a constant 1000/fps would be truncated on every frame
+    (15 fps would play at 16.7). Instead frame k (1-based) ends at 1000*k/fps rounded to the
+    nearest 10 ms (halves up), so any prefix is within 5 ms of frames/fps: 15 fps gives
+    70, 60, 70, 70, 60, 70, ... and 10 fps gives 100 throughout.
+    """
+    ends_cs = [math.floor(k * 100 / fps + 0.5) for k in range(frames + 1)]
+    return [(end - start) * 10 for start, end in zip(ends_cs, ends_cs[1:])]
 
 
 class VideoWriter:
@@ -107,9 +120,10 @@ class VideoWriter:
             self.frames_written += 1
         if not images:
             raise RecordingError("no frames were recorded")
-        duration = 1000.0 / self.fps
-        images[0].save(self.path, save_all=True, append_images=images[1:], duration=duration, loop=0,
-                       optimize=False, disposal=1)
+        # Pillow merges identical consecutive frames (the grabber's repeats) and adds their delays,
+        # so the clock survives the merge.
+        images[0].save(self.path, save_all=True, append_images=images[1:],
+                       duration=gif_frame_durations(len(images), self.fps), loop=0, optimize=False, disposal=1)
 
 
 def qimage_to_rgb(image: QImage) -> np.ndarray:

@@ -6,9 +6,10 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageSequence
 
 from engine.lessons import LESSONS
+from gui.record import build_parser, frame_count
 from gui.recording import FrameGrabber, RecordingError, VideoWriter, check_output, render_fixed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,6 +20,18 @@ def _decode_mp4(path):
     meta = next(reader)
     frames = [np.frombuffer(f, np.uint8).reshape(meta["size"][1], meta["size"][0], 3) for f in reader]
     return meta, frames
+
+
+def _write_gif(path, fps, greys):
+    writer = VideoWriter(path, (40, 30), fps=fps)
+    for grey in greys:
+        writer.write(np.full((30, 40, 3), grey, np.uint8))
+    return writer.close()
+
+
+def _decoded_gif_durations(path):
+    with Image.open(path) as image:
+        return [frame.info["duration"] for frame in ImageSequence.Iterator(image)]
 
 
 def test_mp4_has_every_frame_at_the_fixed_size_and_rate(tmp_path):
@@ -39,6 +52,44 @@ def test_gif_has_every_frame(tmp_path):
     assert writer.close() == 12
     image = Image.open(tmp_path / "v.gif")
     assert image.size == (40, 30) and image.n_frames == 12 and image.info["duration"] == 100
+
+
+def test_gif_at_15_fps_stays_within_10_ms_of_the_wall_clock(tmp_path):
+    frames = 31
+    assert _write_gif(tmp_path / "v.gif", 15, [i * 8 for i in range(frames)]) == frames
+    durations = _decoded_gif_durations(tmp_path / "v.gif")
+    assert len(durations) == frames and all(d % 10 == 0 for d in durations)
+    assert durations[:6] == [70, 60, 70, 70, 60, 70]
+    for k in range(1, frames + 1):
+        assert abs(sum(durations[:k]) - k * 1000 / 15) <= 10, k
+    assert abs(sum(durations) - frames * 1000 / 15) <= 10
+
+
+def test_gif_at_10_fps_shows_every_frame_for_100_ms(tmp_path):
+    assert _write_gif(tmp_path / "v.gif", 10, [i * 20 for i in range(12)]) == 12
+    assert _decoded_gif_durations(tmp_path / "v.gif") == [100] * 12
+
+
+def test_gif_repeated_frames_keep_the_clock(tmp_path):
+    # Repeats (the live grabber's missed ticks) are merged by Pillow into one longer frame.
+    greys = [0, 0, 0, 50, 100, 100, 150, 150, 150, 150, 200]
+    assert _write_gif(tmp_path / "v.gif", 15, greys) == len(greys)
+    durations = _decoded_gif_durations(tmp_path / "v.gif")
+    assert len(durations) == 5
+    assert abs(sum(durations[:1]) - 3 * 1000 / 15) <= 10       # the three black frames
+    assert abs(sum(durations) - len(greys) * 1000 / 15) <= 10
+
+
+@pytest.mark.parametrize("seconds, fps, frames", [
+    (0.5, 7, 4), (1, 8, 8), (0.5, 5, 3), (2.05, 30, 62), (0.58, 25, 15), (0.3, 10, 3), (0.1, 2, 1), (0.01, 1, 1),
+])
+def test_record_frame_count_rounds_to_nearest_halves_up_at_least_one(seconds, fps, frames):
+    assert frame_count(seconds, fps) == frames
+
+
+def test_record_help_states_the_frame_count_rule():
+    help_text = " ".join(build_parser().format_help().split())
+    assert "seconds x fps frames, rounded to the nearest whole frame (halves up), at least 1" in help_text
 
 
 @pytest.mark.parametrize("path, size, fps, words", [
