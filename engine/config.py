@@ -7,6 +7,7 @@ here; every error names the key, the bad value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 import tomllib
@@ -142,13 +143,20 @@ def _coerce(key: str, value: Any) -> Any:
     return value
 
 
+def _unknown_key(key: str, value: Any) -> ConfigError:
+    """`seqlen: 10 is set, but seqlen is not a setting (did you mean seq_len?); allowed: one of task, ...`"""
+    close = difflib.get_close_matches(str(key), KEYS, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return ConfigError(key, value, "one of " + ", ".join(KEYS), f"is set, but {key} is not a setting{hint}")
+
+
 def from_dict(data: Any, base: Config | None = None) -> Config:
     """Build a Config from a mapping (e.g. a parsed file); missing keys keep `base`'s values."""
     if not isinstance(data, dict):
         raise ConfigError("config", type(data).__name__, "a table of key = value pairs")
     for key in data:
         if key not in KEYS:
-            raise ConfigError(key, data[key], "known keys: " + ", ".join(KEYS), "is set, but this is not a known key")
+            raise _unknown_key(key, data[key])
     values = {k: _coerce(k, v) for k, v in data.items()}
     base = base or Config()
     return dataclasses.replace(base, **_fit_length_to_task(base, values))
@@ -165,7 +173,7 @@ def _fit_length_to_task(base: Config, values: dict) -> dict:
 def parse_value(key: str, text: str) -> Any:
     """Parse the text of `--set KEY=VALUE` into the field's type."""
     if key not in KEYS:
-        raise ConfigError(key, text, "known keys: " + ", ".join(KEYS), "is set, but this is not a known key")
+        raise _unknown_key(key, text)
     kind = _TYPES.get(key, str)
     t = text.strip()
     try:
@@ -208,14 +216,15 @@ def load(path: str | Path, base: Config | None = None) -> Config:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
         raise ConfigError("config file", str(path), "a readable UTF-8 JSON or TOML file",
                           f"cannot be read ({reason})") from None
+    is_toml = path.suffix.lower() == ".toml"
     try:
-        if path.suffix.lower() == ".toml":
-            data = tomllib.loads(text)
-        else:
-            data = json.loads(text)
+        data = tomllib.loads(text) if is_toml else json.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
-        raise ConfigError("config file", str(path), f"valid {kind}", f"is malformed ({exc})") from None
+        if is_toml or path.suffix.lower() == ".json":
+            kind = "TOML" if is_toml else "JSON"
+            raise ConfigError("config file", str(path), f"valid {kind}", f"is malformed ({exc})") from None
+        raise ConfigError("config file", str(path), "a JSON file (.json, or any other name) or a TOML file (.toml)",
+                          f"is not JSON ({exc})") from None
     if isinstance(data, dict) and isinstance(data.get("config"), dict):
         data = data["config"]  # an experiment file or summary with the config nested inside
     return from_dict(data, base)

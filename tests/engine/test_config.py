@@ -127,7 +127,7 @@ def test_load_fills_missing_keys_from_base_and_accepts_nested_config(tmp_path):
 
 
 @pytest.mark.parametrize("data, key, allowed", [
-    ({"hiden": 8}, "hiden", "known keys: task, seq_len"),
+    ({"hiden": 8}, "hiden", "one of task, seq_len"),
     ({"seq_len": 10.5}, "seq_len", "an integer"),
     ({"seq_len": True}, "seq_len", "an integer"),
     ({"skip": "true"}, "skip", "true | false"),
@@ -156,6 +156,7 @@ def test_from_dict_rejects_a_non_table():
     ("bad.toml", "seq_len = = 3", "valid TOML"),
     ("list.json", "[1, 2, 3]", "a table of key = value pairs"),
     ("nan.json", '{"lr": NaN}', "a number greater than 0"),
+    ("settings.yaml", "seq_len: 10", "is not JSON"),  # neither .json nor .toml: read as JSON, said so
 ])
 def test_malformed_files_raise_config_error(tmp_path, name, text, kind):
     path = tmp_path / name
@@ -163,8 +164,21 @@ def test_malformed_files_raise_config_error(tmp_path, name, text, kind):
     with pytest.raises(ConfigError) as info:
         cfg.load(path)
     assert kind in str(info.value)
-    if "valid" in kind:
+    if "valid" in kind or "JSON" in kind:
         assert info.value.key == "config file" and str(path) in str(info.value)
+    if name.endswith(".yaml"):
+        assert "a TOML file (.toml)" in str(info.value)
+
+
+def test_an_unknown_key_is_named_with_the_closest_real_one():
+    with pytest.raises(ConfigError) as info:
+        cfg.apply_overrides(Config(), ["seqlen=10"])
+    message = str(info.value)
+    assert message.startswith("seqlen: '10' is set, but seqlen is not a setting (did you mean seq_len?)")
+    assert "allowed: one of task, seq_len, batch" in message
+    with pytest.raises(ConfigError) as info:
+        cfg.from_dict({"zzz": 1})
+    assert "did you mean" not in str(info.value) and "zzz is not a setting" in str(info.value)
 
 
 def test_unreadable_files_raise_config_error(tmp_path):
@@ -194,7 +208,7 @@ def test_parse_value(key, text, expected):
 @pytest.mark.parametrize("key, text, allowed", [
     ("seq_len", "1e3", "an integer"), ("seq_len", "ten", "an integer"), ("lr", "fast", "a number"),
     ("skip", "maybe", "true | false"), ("spectral_radius", "big", "a number or none"),
-    ("colour", "red", "known keys"),
+    ("colour", "red", "not a setting"),
 ])
 def test_parse_value_errors(key, text, allowed):
     with pytest.raises(ConfigError) as info:

@@ -18,7 +18,7 @@ def run_main(*args, timeout=120):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--set", "foo=1"], ["foo", "known keys"]),
+    (["--set", "foo=1"], ["foo", "not a setting"]),
     (["--set", "seq_len=abc"], ["seq_len", "abc", "integer"]),
     (["--set", "cell=transformer"], ["cell", "transformer", "lstm"]),
     (["--set", "task=adding", "--set", "seq_len=1"], ["seq_len", "at least 2"]),
