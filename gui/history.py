@@ -61,6 +61,9 @@ class RunHistory:
         self.events: deque[Event] = deque(maxlen=500)
         self.log = MetricsLog(max_rows=EXPORT_ROWS)
         self.latest: Snapshot | None = None
+        # Since the run started (reset), across rebuilds and setting changes; the rings above keep
+        # only the last CURVE_CAPACITY steps, so these are the counts to quote "since start".
+        self.steps_seen = 0
         self.clip_count = 0
         self.diverged_at_step: int | None = None
 
@@ -98,6 +101,7 @@ class RunHistory:
             self.trail.append(s)
             self.log.append(s)
             self.events.extend(s.events)
+            self.steps_seen += 1
             self.clip_count += int(s.clipped)
             if s.diverged:
                 self.diverged_at_step = s.step

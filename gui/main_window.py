@@ -902,6 +902,7 @@ class MainWindow(QMainWindow):
         for history, log in zip(self.histories, logs):
             history.extend(list(log.snapshots))
         self.status.set_ratios(self.histories)
+        self.status.set_clipping(self.histories)
         self.status.update_diagnosis(self.histories)
 
     def _remember_file(self, path):
@@ -993,6 +994,7 @@ class MainWindow(QMainWindow):
             self.histories = [RunHistory(info) for info in infos]
             for view in self.views.values():
                 view.clear()
+            self.status.set_clipping(self.histories)  # a reset restarts the count
             if self._pending_logs is not None and [i.config for i in infos] == self._pending_configs:
                 self._feed_recorded_data()
         else:  # a structural change mid-run: curves continue, the trainer marked it as an event
@@ -1043,6 +1045,7 @@ class MainWindow(QMainWindow):
                 self.steps_per_second = rate
                 self._dirty.update(self.views)
                 self.status.set_ratios(self.histories)
+                self.status.set_clipping(self.histories)  # every batch: the view's title says the same
                 if self.state == "diverged":  # the state may have arrived before its last snapshots
                     self._on_state_changed("diverged")
                 if now - self._last_diagnosis >= DIAGNOSIS_INTERVAL_S:

@@ -1,7 +1,8 @@
 """The status bar: run state, steps/s, frames/s, the gradient ratio per run, and diagnosis badges.
 
 GUI thread only. The main window pushes numbers in; this module computes nothing about training
-except asking gui.views.diagnosis (when present) for badges. Every item explains itself on hover.
+except asking gui.views.diagnosis (when present) for badges, and quoting the histories' clipping
+count in the parameter-gradient view's words. Every item explains itself on hover.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ try:  # written alongside the views; the window works without it
     from gui.views.diagnosis import diagnose
 except ImportError:  # pragma: no cover - depends on what has landed
     diagnose = None
+from gui.views.param_grads import clipping_text
 
 SEVERITY_COLORS = {"ok": "#2e7d32", "info": "#1565c0", "warning": "#b26a00", "error": "#c62828",
                    "bad": "#c62828", "good": "#2e7d32"}
@@ -37,6 +39,11 @@ def ratio_text(log10_ratio: float) -> str:
     return f"10^{log10_ratio:+.1f}"
 
 
+def badge_style(severity: str) -> str:
+    color = SEVERITY_COLORS.get(severity, "#555555")
+    return f"background: {color}; color: white; border-radius: 3px; padding: 1px 6px;"
+
+
 class StatusBar(QStatusBar):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -57,6 +64,17 @@ class StatusBar(QStatusBar):
         self.badge_layout.setSpacing(4)
         self._badge_labels: list[QLabel] = []
         self._badge_key = None
+        # The clipping count is its own badge, which the window updates with every batch of steps:
+        # the diagnosis runs only every few frames, and a count there lagged the parameter-gradient
+        # view's title (and stayed behind once training paused). It comes after the diagnosis badges.
+        self.clipping = QLabel("")
+        self.clipping.setToolTip("How many training steps clipping changed the gradient (it was larger than the "
+                                 "threshold and was scaled down or capped), counted since the run started: "
+                                 "setting changes and rebuilds do not restart the count, Reset does. "
+                                 "The parameter-gradient view's title shows the same count.")
+        self.clipping.setStyleSheet(badge_style("info"))
+        self.clipping.hide()
+        self.badge_layout.addWidget(self.clipping)
         metrics = self.fontMetrics()
         for widget, sample in ((self.state, "diverged at step 00000"), (self.steps, "0000.0 steps/s"),
                                (self.fps, "00 frames/s"), (self.ratios, "")):
@@ -89,7 +107,8 @@ class StatusBar(QStatusBar):
         self._scale = factor
         font = self.font()
         font.setPointSizeF(10 * factor)
-        for widget in (self, self.state, self.steps, self.fps, self.ratios, self.badges, self.recording):
+        for widget in (self, self.state, self.steps, self.fps, self.ratios, self.badges, self.clipping,
+                       self.recording):
             widget.setFont(font)
         metrics = self.state.fontMetrics()
         for widget, sample in ((self.state, "diverged at step 00000"), (self.steps, "0000.0 steps/s"),
@@ -125,6 +144,14 @@ class StatusBar(QStatusBar):
             parts.append(f"<span style='color:{color}'>{name}{text}</span>")
         self.ratios.setText("gradient first/last step: " + "&nbsp;&nbsp;".join(parts))
 
+    def set_clipping(self, histories):
+        """The clipping count, in the parameter-gradient view's words; hidden until a run has clipped."""
+        if not any(h.clip_count for h in histories):
+            self.clipping.hide()
+            return
+        self.clipping.setText(clipping_text(histories))
+        self.clipping.show()
+
     def set_badges(self, badges: list):
         """badges: (run_index or None, Badge) pairs; a Badge has text, tooltip and severity."""
         key = [(run, b.text, b.tooltip, getattr(b, "severity", "")) for run, b in badges]
@@ -147,13 +174,13 @@ class StatusBar(QStatusBar):
             label = QLabel(prefix + text)
             label.setFont(self.state.font())
             label.setToolTip(badge.tooltip)
-            color = SEVERITY_COLORS.get(severity, "#555555")
-            label.setStyleSheet(f"background: {color}; color: white; border-radius: 3px; padding: 1px 6px;")
-            self.badge_layout.addWidget(label)
+            label.setStyleSheet(badge_style(severity))
+            self.badge_layout.insertWidget(self.badge_layout.indexOf(self.clipping), label)
             self._badge_labels.append(label)
 
     def badge_texts(self) -> list[str]:
-        return [label.text() for label in self._badge_labels]
+        clipping = [] if self.clipping.isHidden() else [self.clipping.text()]
+        return [label.text() for label in self._badge_labels] + clipping
 
     def update_diagnosis(self, histories):
         if diagnose is None:

@@ -70,12 +70,7 @@ def diagnose(history) -> list[Badge]:
                 f"The gradient grows about 10^{-orders:.0f} times on its way back to the first input "
                 "(exploding gradient): training steps become huge and unstable. Clipping caps them.",
                 "warning"))
-    if history.clip_count:
-        badges.append(Badge(
-            f"clipping fired {history.clip_count} time{'s' if history.clip_count != 1 else ''}",
-            "The gradient was larger than the clipping threshold and was scaled down (or capped) before the "
-            "update, which keeps exploding gradients from wrecking the weights.",
-            "info"))
+    # clipping has its own badge in the status bar (StatusBar.set_clipping), updated with every step
     if snap is not None and len(snap.saturation):
         sat = np.asarray(snap.saturation, dtype=np.float64)
         if np.isfinite(sat).any():

@@ -16,6 +16,17 @@ from gui.views.base import View
 MAX_MARKS = 400  # clip marks drawn per run; thinned evenly beyond this so refresh stays cheap
 
 
+def clipping_text(histories) -> str:
+    """How many steps clipping changed the gradient, counted since the run started (reset), across
+    rebuilds and setting changes, as the step numbers are. The view's title and the status bar
+    both say it in these words, so the two numbers on screen are the same number."""
+    if len(histories) == 1:
+        h = histories[0]
+        return f"clipping fired in {h.clip_count} of {h.steps_seen} steps since start"
+    return "clipping fired since start: " + ", ".join(
+        f"run {i + 1}: {h.clip_count} of {h.steps_seen} steps" for i, h in enumerate(histories))
+
+
 class ParamGradsView(View):
     view_id = "param_grads"
     title = "Weight gradients"
@@ -116,6 +127,7 @@ class ParamGradsView(View):
                 b, a = h.grad_norm.view(), h.grad_norm_clipped.view()
             else:
                 b, a = h.grad_norm_layer.view()[:, layer], h.grad_norm_layer_clipped.view()[:, layer]
+                steps = steps[len(steps) - len(b):]  # a rebuild to another depth restarts the per-layer rings
             before.setData(*positive_finite(steps, b))
             if clip_modes[run] == "none" and not h.clip_count:
                 after.setData([], [])
@@ -159,17 +171,18 @@ class ParamGradsView(View):
             self.legend.removeItem(self._after_legend)
 
     def _update_title(self, histories, clip_modes):
-        counts = [h.clip_count for h in histories]
         if not histories:
             text = "Weight gradients over training"
-        elif len(histories) == 1:
-            mode = clip_modes[0]
-            text = ("No clipping" if mode == "none" else
-                    f"Clipping ({mode}) fired {counts[0]} time{'s' if counts[0] != 1 else ''}")
-        elif not any(counts) and all(m == "none" for m in clip_modes):
+        elif not any(h.clip_count for h in histories) and all(m == "none" for m in clip_modes):
             text = "No clipping"
+        elif len(histories) == 1:
+            h, mode = histories[0], clip_modes[0]
+            text = "C" + clipping_text(histories)[1:] + (" (now off)" if mode == "none" else f" (by {mode})")
+            shown = len(h.clipped)
+            if h.steps_seen > shown:  # the triangles cover only the steps still in the ring buffer
+                text += f"; {int(h.clipped.view().sum())} of the last {shown} in the plot"
         else:
-            text = "Clipping fired: " + ", ".join(f"run {i + 1}: {c}×" for i, c in enumerate(counts))
+            text = "C" + clipping_text(histories)[1:]
         self.title_label.set_text(text)
 
     def clear(self):

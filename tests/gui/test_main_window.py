@@ -259,3 +259,38 @@ def test_killed_worker_is_reported_and_reset_recovers(make_window, qtbot):
     window.play()
     qtbot.waitUntil(lambda: steps(window) >= 2, timeout=TIMEOUT)
     window.pause()
+
+
+def test_clipping_count_in_view_title_and_status_bar_agree_after_pause(make_window, qtbot):
+    """The badge used to come from the diagnosis, which runs every quarter second: once paused, it
+    stayed a few dozen steps behind the parameter-gradient view's title."""
+    import re
+    from gui.views.param_grads import ParamGradsView
+    clipping = SMALL.replace(activation="linear", spectral_radius=1.5, clip="norm", clip_threshold=0.01)
+    window = make_window([clipping], view_classes=[ParamGradsView])
+    history = window.histories[0]
+    fed = []
+    original = history.extend
+
+    def spy(snapshots):
+        fed.extend(snapshots)
+        original(snapshots)
+    history.extend = spy
+    window.play()
+    qtbot.waitUntil(lambda: len(fed) >= 300, timeout=TIMEOUT)
+    window.pause()
+    wait_state(qtbot, window, "paused")
+    view = window.views["param_grads"]
+
+    def quoted():
+        title = re.search(r"fired in (\d+) of (\d+) steps since start", view.title_label.text())
+        badges = [re.search(r"fired in (\d+) of (\d+) steps since start", t) for t in window.status.badge_texts()]
+        badges = [b.groups() for b in badges if b]
+        return title.groups() if title else None, badges
+
+    def expected():  # counted from the snapshots themselves; a last batch may still be on its way
+        return str(sum(s.clipped for s in fed)), str(len(fed))
+
+    qtbot.waitUntil(lambda: quoted() == (expected(), [expected()]), timeout=5_000)
+    assert int(expected()[0]) > 0
+    assert not any(t.startswith("clipping fired ") and " of " not in t for t in window.status.badge_texts())

@@ -384,7 +384,7 @@ def test_diagnose_diverged_clipping_saturation_baseline(scenarios):
     assert diagnose(diverged)[0] == Badge(
         f"run diverged at step {diverged.diverged_at_step}", diagnose(diverged)[0].tooltip, "error")
     clipped = scenarios["clipped"][0]
-    assert f"clipping fired {clipped.clip_count} times" in [b.text for b in diagnose(clipped)]
+    assert not any("clipping" in b.text for b in diagnose(clipped))  # the status bar's own badge says it
     lstm = scenarios["lstm3"][0]
     sat = lstm.latest.saturation
     texts = [b.text for b in diagnose(lstm)]
@@ -428,3 +428,61 @@ def test_retheming_a_plot_of_small_values_keeps_its_tick_labels_true(qtbot):
     for plot in plots:
         for name in ("left", "bottom"):
             assert plot.getAxis(name).autoSIPrefixScale == 1.0, (name, plot.getAxis(name).range)
+
+
+def test_param_grads_title_and_status_bar_quote_the_same_clipping_count(qtbot, monkeypatch):
+    """The view's title and the status bar's badge both count clipped steps since the run started:
+    past what the ring buffers keep and across a rebuild. The title adds how many the plot still shows."""
+    import dataclasses
+    import re
+    from gui.status import StatusBar
+    capacity = 25
+    monkeypatch.setattr("gui.history.CURVE_CAPACITY", capacity)   # small rings: the window drops old steps
+    clipping = SMALL.replace(activation="linear", spectral_radius=1.5, clip="norm", clip_threshold=0.5)
+    trainer = Trainer(clipping)
+    history = RunHistory(run_info(0, trainer))
+    before = [trainer.step() for _ in range(3)]
+    trainer.update_config(clipping.replace(layers=2))              # a rebuild to another shape
+    rebuilt_info = run_info(0, trainer)
+    after = [trainer.step() for _ in range(3)]
+    assert after[0].events and after[0].events[0].kind == "rebuilt"
+
+    def sequence(templates, first_step, n):                         # clipped on two steps of every five
+        return [dataclasses.replace(templates[k % len(templates)], step=first_step + k, clipped=k % 5 in (1, 3),
+                                    events=templates[0].events if k == 0 else ()) for k in range(n)]
+    first = sequence(before, 1, 2 * capacity + 7)
+    second = sequence(after, len(first) + 1, capacity + 4)
+    view = make(ParamGradsView, qtbot)
+    status = StatusBar()
+    qtbot.addWidget(status)
+    view.set_runs([history.info])
+    fed: list = []
+
+    def feed(snapshots):
+        history.extend(snapshots)
+        fed.extend(snapshots)
+        view.refresh([history])
+        status.set_ratios([history])
+        status.set_clipping([history])  # as the window does for every batch
+        status.update_diagnosis([history])
+
+    for chunk in (first[:10], first[10:40], first[40:]):             # batches of uneven size, as they arrive
+        feed(chunk)
+    history.reshape(rebuilt_info)
+    view.set_runs([rebuilt_info])
+    feed(second[:1])
+    feed(second[1:])
+
+    clipped_since_start = sum(s.clipped for s in fed)
+    clipped_in_window = sum(s.clipped for s in fed[-capacity:])
+    assert len(fed) > capacity and clipped_since_start > clipped_in_window > 0
+    title = view.title_label.text()
+    quoted = re.search(r"fired in (\d+) of (\d+) steps since start", title)
+    assert quoted and (int(quoted[1]), int(quoted[2])) == (clipped_since_start, len(fed)), title
+    assert f"; {clipped_in_window} of the last {capacity} in the plot" in title
+    clipping_badges = [t for t in status.badge_texts() if "clipping" in t or "clipped" in t]
+    assert clipping_badges == [f"clipping fired in {clipped_since_start} of {len(fed)} steps since start"]
+    assert clipping_badges[0].lower() in title.lower()
+    assert not status.clipping.isHidden()
+    (_, _, top_layer, _), = [s for s in view.series if s[1] == 1]   # layer curves restart at the rebuild
+    np.testing.assert_array_equal(top_layer.xData, [s.step for s in second][-capacity:])
