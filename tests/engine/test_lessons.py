@@ -2,8 +2,10 @@
 engine's own numbers.
 
 Claims about gradients at initialization are checked on the first snapshot; claims about
-training use short runs. Margins were checked on seeds 0, 1 and 2; the tests run at each
-lesson's own seed (set LESSON_SEED=1 to re-check the margins on another seed).
+training use short runs, except fix-lstm and fix-clipping, which are checked over their whole
+`steps` budget (their cards say what a user sees once training runs, not only at step 1).
+Margins were checked on seeds 0, 1 and 2; the tests run at each lesson's own seed (set
+LESSON_SEED=1 to re-check the margins on another seed).
 """
 import math
 import os
@@ -217,15 +219,19 @@ def test_fix_init_keeps_the_gradient():
     assert default.orders_of_magnitude > 15
 
 
-def test_fix_clipping_keeps_the_run_finite():
+def test_fix_clipping_keeps_the_run_finite_but_does_not_learn():
+    """The whole 60-step budget: finite and falling, yet never near the baseline."""
+    lesson = LESSONS["fix-clipping"]
     clipped, unclipped = runs("fix-clipping")
     trainer, _ = train(unclipped, 10)
     assert trainer.diverged
-    trainer, snaps = train(clipped, 40)
-    assert not trainer.diverged
+    trainer, snaps = train(clipped, lesson.steps)
+    assert not trainer.diverged and len(snaps) == lesson.steps
     assert any(s.clipped for s in snaps)
     assert all(s.grad_norm_clipped <= clipped.clip_threshold * (1 + 1e-4) for s in snaps)
     assert mean_loss(snaps, -5, None) < snaps[0].loss
+    # measured on seeds 0-2: the lowest loss in 60 steps is 19 to 35 times the baseline
+    assert min(s.loss for s in snaps) > 10 * trainer.task.baseline_loss
 
 
 def test_fix_irnn_relu_family_keeps_the_gradient():
@@ -241,11 +247,31 @@ def test_fix_skip_bottom_layer_learns():
     assert no_skip.grad_norm_layer[0] < 0.2 * no_skip.grad_norm_layer[-1]
 
 
-def test_fix_lstm_fades_far_less_than_tanh():
+def test_fix_lstm_fades_far_less_than_tanh_at_the_start():
     lstm, tanh = first_snapshots("fix-lstm")
     assert lstm.grad_c is not None
     assert lstm.orders_of_magnitude < 3
     assert tanh.orders_of_magnitude > 15
+
+
+def test_fix_lstm_keeps_its_lead_but_neither_learns_during_training():
+    """The whole 300-step budget (about 6 s): the LSTM's lead shrinks but stays, neither loss
+    leaves the baseline. Measured on seeds 0-2: the LSTM's fall goes from 1.8-2.4 to a median of
+    4.5-5.2 over the last 50 steps (at most 5.2), the tanh RNN's never drops below 16, and both
+    losses average 1.02-1.04 times the baseline over the last 50 steps."""
+    lesson = LESSONS["fix-lstm"]
+    lstm, tanh = runs("fix-lstm")
+    trainer, lstm_snaps = train(lstm, lesson.steps)
+    _, tanh_snaps = train(tanh, lesson.steps)
+    assert len(lstm_snaps) == len(tanh_snaps) == lesson.steps
+    lstm_orders = np.array([s.orders_of_magnitude for s in lstm_snaps])
+    tanh_orders = np.array([s.orders_of_magnitude for s in tanh_snaps])
+    assert np.median(lstm_orders[-50:]) > lstm_orders[0] + 1.5
+    assert lstm_orders.max() < 6.5
+    assert tanh_orders.min() > 12
+    baseline = trainer.task.baseline_loss
+    for snaps in (lstm_snaps, tanh_snaps):
+        assert abs(mean_loss(snaps, -50, None) - baseline) < 0.1 * baseline
 
 
 def test_fix_gru_opens_its_update_gate_during_training():
