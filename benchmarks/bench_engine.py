@@ -4,6 +4,9 @@ Runs in the main thread of a plain Python process, one torch thread. For each ce
 and sequence length it times three training loops on the same task and batch:
 
   instrumented  engine.trainer.Trainer.step(): forward, per-timestep gradients, every probe, update
+  capture       the same model, with the one torch.autograd.grad call that captures every hidden (and
+                cell) state's and input's gradient, and the update; no probe computed from them: the
+                floor under the instrumented step
   plain         the same unrolled RecurrentNet, loss.backward(), optimizer.step(); no probes
   fused         PyTorch's nn.RNN / nn.LSTM / nn.GRU with a Linear readout, same loss and optimizer
 
@@ -40,7 +43,7 @@ from engine.trainer import Trainer  # noqa: E402
 
 CELLS = ("rnn", "lstm", "gru")
 FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-LOOPS = ("instrumented", "plain", "fused")
+LOOPS = ("instrumented", "capture", "plain", "fused")
 
 
 def config_for(cell: str, hidden: int, seq_len: int, batch: int) -> Config:
@@ -51,6 +54,26 @@ def config_for(cell: str, hidden: int, seq_len: int, batch: int) -> Config:
 def instrumented_loop(config: Config):
     trainer = Trainer(config)
     return trainer.step
+
+
+def capture_loop(config: Config):
+    """Trainer.step()'s gradient capture alone: autograd.grad over the parameters, every state and the
+    inputs, then the update; nothing computed from the captured gradients."""
+    trainer = Trainer(config)
+    task, model, params, optimizer = trainer.task, trainer.model, trainer.params, trainer.optimizer
+
+    def step():
+        x, target = task.sample(trainer.data_gen)
+        x.requires_grad_(True)
+        out, trace = model(x, task.output_steps)
+        loss = task.loss(out, target)
+        states = [h for layer in trace.hidden for h in layer] + [c for layer in trace.cell for c in layer]
+        grads = torch.autograd.grad(loss, params + states + [x])
+        for p, g in zip(params, grads):
+            p.grad = g
+        optimizer.step()
+        model.zero_grad(set_to_none=True)
+    return step
 
 
 def plain_loop(config: Config):
@@ -91,7 +114,7 @@ def fused_loop(config: Config):
     return step
 
 
-BUILDERS = {"instrumented": instrumented_loop, "plain": plain_loop, "fused": fused_loop}
+BUILDERS = {"instrumented": instrumented_loop, "capture": capture_loop, "plain": plain_loop, "fused": fused_loop}
 
 
 def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block_seconds: float) -> dict:
@@ -107,7 +130,7 @@ def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block
         per_block[name] = max(1, round(block_seconds / max(once, 1e-6)))
     times = {name: [] for name in LOOPS}
     for r in range(rounds):
-        order = LOOPS[r % 3:] + LOOPS[:r % 3]  # rotate who goes first
+        order = LOOPS[r % len(LOOPS):] + LOOPS[:r % len(LOOPS)]  # rotate who goes first
         for name in order:
             fn, n = steps[name], per_block[name]
             start = time.perf_counter()
@@ -119,6 +142,7 @@ def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block
         "cell": cell, "hidden": hidden, "seq_len": seq_len,
         **{f"{name}_steps_s": 1.0 / med[name] for name in LOOPS},
         "instr_over_plain": statistics.median(a / b for a, b in zip(times["instrumented"], times["plain"])),
+        "capture_over_plain": statistics.median(a / b for a, b in zip(times["capture"], times["plain"])),
         "plain_over_fused": statistics.median(a / b for a, b in zip(times["plain"], times["fused"])),
         "spread": max((max(t) - min(t)) / statistics.median(t) for t in times.values()),
     }
@@ -126,12 +150,12 @@ def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block
 
 def table(rows: list[dict]) -> str:
     lines = ["| cell | hidden | seq_len | instrumented steps/s | plain unrolled steps/s | fused steps/s "
-             "| instrumented / plain (time) | plain / fused (time) | spread |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| instrumented / plain (time) | capture only / plain | plain / fused (time) | spread |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['cell']} | {r['hidden']} | {r['seq_len']} | {r['instrumented_steps_s']:.1f} "
                      f"| {r['plain_steps_s']:.1f} | {r['fused_steps_s']:.1f} | {r['instr_over_plain']:.2f}x "
-                     f"| {r['plain_over_fused']:.2f}x | {100 * r['spread']:.0f}% |")
+                     f"| {r['capture_over_plain']:.2f}x | {r['plain_over_fused']:.2f}x | {100 * r['spread']:.0f}% |")
     return "\n".join(lines)
 
 
@@ -166,7 +190,8 @@ def main(argv=None) -> int:
                 rows.append(row)
                 print(f"  {cell:4s} H={hidden:<4d} T={seq_len:<5d} instrumented {row['instrumented_steps_s']:8.1f}/s"
                       f"  plain {row['plain_steps_s']:8.1f}/s  fused {row['fused_steps_s']:8.1f}/s"
-                      f"  instr/plain {row['instr_over_plain']:.2f}x  plain/fused {row['plain_over_fused']:.2f}x",
+                      f"  instr/plain {row['instr_over_plain']:.2f}x  capture/plain {row['capture_over_plain']:.2f}x"
+                      f"  plain/fused {row['plain_over_fused']:.2f}x",
                       flush=True)
     text = table(rows)
     print()
