@@ -25,6 +25,20 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def quiet_offscreen_warnings():
+    """The offscreen platform (tests, --screenshot runs, `record`) warns about window-size hints it
+    cannot honour ("This plugin does not support propagateSizeHints()"); nothing is wrong, so that
+    one message is dropped and every other Qt message still reaches stderr."""
+    if not os.environ.get("QT_QPA_PLATFORM", "").startswith("offscreen"):
+        return
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(mode, context, message):
+        if "propagateSizeHints" not in message:
+            sys.stderr.write(message + "\n")
+    qInstallMessageHandler(handler)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="main.py", description="RNN Gradient Lab: watch gradients vanish and explode while a "
                 "recurrent network trains. Other commands: `main.py train --help` (headless training), "
@@ -145,6 +159,7 @@ def main(argv: list[str]) -> int:
 
     from gui.controller import TrainingController
 
+    quiet_offscreen_warnings()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("RNN Gradient Lab")
     _apply_style(app)

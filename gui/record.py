@@ -121,16 +121,6 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
     return written
 
 
-def _quiet_offscreen_warnings():
-    """The offscreen platform warns about window-size hints it cannot honour; nothing is wrong."""
-    from PySide6.QtCore import qInstallMessageHandler
-
-    def handler(mode, context, message):
-        if "propagateSizeHints" not in message:
-            sys.stderr.write(message + "\n")
-    qInstallMessageHandler(handler)
-
-
 def main(argv: list[str]) -> int:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"  # renders with no screen, even where one exists
     from gui.recording import RecordingError, check_output, parse_size
@@ -148,7 +138,8 @@ def main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     use_one_thread()
-    _quiet_offscreen_warnings()
+    from gui.app import quiet_offscreen_warnings
+    quiet_offscreen_warnings()
 
     def show(done, total):
         if done == total or done % 10 == 0:

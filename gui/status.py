@@ -29,14 +29,15 @@ def state_text(state: str, diverged_at: int | None = None) -> str:
 
 
 def ratio_text(log10_ratio: float) -> str:
-    """log10(|grad at first step| / |grad at last step|) as words a student reads at a glance."""
+    """log10(|grad at first step| / |grad at last step|) as words a student reads at a glance
+    (rich text, for a QLabel)."""
     if log10_ratio is None or math.isnan(log10_ratio):
         return "n/a"
     if log10_ratio == -math.inf:
         return "0 (vanished below float precision)"
     if log10_ratio == math.inf:
         return "infinite (exploded)"
-    return f"10^{log10_ratio:+.1f}"
+    return f"10<sup>{log10_ratio:+.1f}</sup>".replace("-", "\u2212")  # rich text: a real exponent and minus
 
 
 def badge_style(severity: str) -> str:
