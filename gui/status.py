@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from PySide6.QtCore import QEvent, QSize
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStatusBar, QWidget
 
 try:  # written alongside the views; the window works without it
@@ -45,6 +46,55 @@ def badge_style(severity: str) -> str:
     return f"background: {color}; color: white; border-radius: 3px; padding: 1px 6px;"
 
 
+class Badge(QLabel):
+    """A coloured status-bar badge. When the bar is too narrow for it, its text ends in an ellipsis at
+    a word boundary instead of being cut mid-word; the whole text is then the first line of its tooltip."""
+
+    def __init__(self, text: str = "", tooltip: str = "", severity: str = "info"):
+        super().__init__()
+        self.setStyleSheet(badge_style(severity))
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self._explanation = tooltip
+        self.set_full_text(text)
+
+    def set_full_text(self, text: str):
+        self.full_text = text
+        self.updateGeometry()
+        self._fit()
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        margins = self.contentsMargins()
+        return QSize(self.fontMetrics().horizontalAdvance(self.full_text) + margins.left() + margins.right() + 2,
+                     hint.height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self.fontMetrics().horizontalAdvance("MMMM…"), super().minimumSizeHint().height())
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._fit()
+
+    def changeEvent(self, event):  # lecture mode scales the fonts
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self.updateGeometry()
+            self._fit()
+
+    def _fit(self):
+        room = self.contentsRect().width() - 2
+        metrics = self.fontMetrics()
+        words = self.full_text.split(" ")
+        text = self.full_text
+        while len(words) > 1 and metrics.horizontalAdvance(text) > room:
+            words.pop()
+            text = " ".join(words).rstrip(",:;") + "…"
+        if text != self.text():
+            self.setText(text)
+        shown_whole = text == self.full_text
+        self.setToolTip(self._explanation if shown_whole else f"{self.full_text}\n\n{self._explanation}".strip())
+
+
 class StatusBar(QStatusBar):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -63,17 +113,15 @@ class StatusBar(QStatusBar):
         self.badge_layout = QHBoxLayout(self.badges)
         self.badge_layout.setContentsMargins(0, 0, 0, 0)
         self.badge_layout.setSpacing(4)
-        self._badge_labels: list[QLabel] = []
+        self._badge_labels: list[Badge] = []
         self._badge_key = None
         # The clipping count is its own badge, which the window updates with every batch of steps:
         # the diagnosis runs only every few frames, and a count there lagged the parameter-gradient
         # view's title (and stayed behind once training paused). It comes after the diagnosis badges.
-        self.clipping = QLabel("")
-        self.clipping.setToolTip("How many training steps clipping changed the gradient (it was larger than the "
-                                 "threshold and was scaled down or capped), counted since the run started: "
-                                 "setting changes and rebuilds do not restart the count, Reset does. "
-                                 "The parameter-gradient view's title shows the same count.")
-        self.clipping.setStyleSheet(badge_style("info"))
+        self.clipping = Badge("", "How many training steps clipping changed the gradient (it was larger than the "
+                                  "threshold and was scaled down or capped), counted since the run started: "
+                                  "setting changes and rebuilds do not restart the count, Reset does. "
+                                  "The parameter-gradient view's title shows the same count.")
         self.clipping.hide()
         self.badge_layout.addWidget(self.clipping)
         metrics = self.fontMetrics()
@@ -150,7 +198,7 @@ class StatusBar(QStatusBar):
         if not any(h.clip_count for h in histories):
             self.clipping.hide()
             return
-        self.clipping.setText(clipping_text(histories))
+        self.clipping.set_full_text(clipping_text(histories))
         self.clipping.show()
 
     def set_badges(self, badges: list):
@@ -172,16 +220,15 @@ class StatusBar(QStatusBar):
             severity = str(getattr(badge, "severity", "info"))
             prefix = "" if not runs else (f"run {runs[0]}: " if len(runs) == 1 else
                                           "runs " + ", ".join(map(str, runs)) + ": ")
-            label = QLabel(prefix + text)
+            label = Badge(prefix + text, badge.tooltip, severity)
             label.setFont(self.state.font())
-            label.setToolTip(badge.tooltip)
-            label.setStyleSheet(badge_style(severity))
             self.badge_layout.insertWidget(self.badge_layout.indexOf(self.clipping), label)
             self._badge_labels.append(label)
 
     def badge_texts(self) -> list[str]:
-        clipping = [] if self.clipping.isHidden() else [self.clipping.text()]
-        return [label.text() for label in self._badge_labels] + clipping
+        """The badges' whole texts (what is on screen may end in an ellipsis)."""
+        clipping = [] if self.clipping.isHidden() else [self.clipping.full_text]
+        return [label.full_text for label in self._badge_labels] + clipping
 
     def update_diagnosis(self, histories):
         if diagnose is None:

@@ -294,3 +294,24 @@ def test_clipping_count_in_view_title_and_status_bar_agree_after_pause(make_wind
     qtbot.waitUntil(lambda: quoted() == (expected(), [expected()]), timeout=5_000)
     assert int(expected()[0]) > 0
     assert not any(t.startswith("clipping fired ") and " of " not in t for t in window.status.badge_texts())
+
+
+def test_a_badge_too_long_for_the_status_bar_ends_at_a_word_with_an_ellipsis(qtbot):
+    from gui.status import Badge, StatusBar
+    bar = StatusBar()
+    qtbot.addWidget(bar)
+    text = "gradient at the first timestep is 22 orders of magnitude above the last"
+    badge = Badge(text, "The gradient grows on its way back.", "warning")
+    qtbot.addWidget(badge)
+    badge.show()  # a hidden widget gets its resize events only when shown
+    badge.resize(badge.sizeHint())
+    assert badge.text() == text and badge.toolTip() == "The gradient grows on its way back."
+    badge.resize(badge.fontMetrics().horizontalAdvance("gradient at the first timest"), badge.height())
+    shown = badge.text()
+    assert shown.endswith("\u2026") and len(shown) < len(text)
+    assert text.startswith(shown[:-1]) and text[len(shown) - 1] == " "  # cut between words
+    assert badge.fontMetrics().horizontalAdvance(shown) <= badge.contentsRect().width()
+    assert badge.toolTip().startswith(text + "\n\n")   # the whole text is still there to read
+    assert badge.full_text == text
+    badge.resize(badge.sizeHint())
+    assert badge.text() == text
