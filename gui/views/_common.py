@@ -1,4 +1,5 @@
-"""Shared helpers for the views: theming of pyqtgraph plots, finite-value filtering, run labels.
+"""Shared helpers for the views: theming of pyqtgraph plots, the plot layouts several views share, finite-value
+filtering, run labels.
 
 GUI thread only. Nothing here holds state about runs; the views own their plot items.
 """
@@ -249,6 +250,46 @@ def add_legend(plot: pg.PlotItem, offset=(-6, 6)) -> pg.LegendItem:
     return legend
 
 
+class LegendRoomViewBox(pg.ViewBox):
+    """A ViewBox whose automatic y range keeps the data below the legend in its top corner, so the
+    legend hides no curve and no marker at the data's maximum. pyqtgraph pads both ends of a range
+    alike (there is no padding for one side only), so the data's top is raised here, before that
+    padding, by the share of the height that the legend takes. Costs that share of the plot's
+    height even where the legend would have covered nothing; with no legend shown it costs nothing."""
+
+    MAX_SHARE = 0.5   # the data keep at least half the height; a taller legend may cover some of them
+    GAP_PX = 4        # between the legend's lower edge and the highest point
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.legend = None
+
+    def make_room_for(self, legend: pg.LegendItem):
+        self.legend = legend
+        # entries come and go (the clipping entries), and add_legend's fit rescales or hides it
+        legend.geometryChanged.connect(self.updateAutoRange)
+        legend.visibleChanged.connect(self.updateAutoRange)
+
+    def legend_share(self) -> float:
+        """The share of the height, from the top, that the legend covers (0 without one)."""
+        legend, height = self.legend, self.height()
+        if legend is None or height <= 0 or not legend.isVisible() or not legend.items:
+            return 0.0
+        rect = legend.mapRectToParent(legend.boundingRect())
+        if rect.top() > height / 2:
+            return 0.0  # a legend in a bottom corner: the top is free
+        return min(max(rect.bottom() + self.GAP_PX, 0.0) / height, self.MAX_SHARE)
+
+    def childrenBounds(self, frac=None, orthoRange=(None, None), items=None):
+        bounds = super().childrenBounds(frac=frac, orthoRange=orthoRange, items=items)
+        share = self.legend_share()
+        y = bounds[1]
+        if share > 0 and y is not None and y[1] > y[0]:
+            # data spanning y[0]..y[1] fill the lower (1 - share) of the height
+            bounds[1] = [y[0], y[1] + (y[1] - y[0]) * share / (1 - share)]
+        return bounds
+
+
 def style_legend(legend: pg.LegendItem, theme):
     legend.setLabelTextColor(theme.foreground)
     legend.setLabelTextSize(f"{max(6, theme.font_pt - 2)}pt")
@@ -400,6 +441,43 @@ class PlotArea(pg.GraphicsLayoutWidget):
     def minimumSizeHint(self):
         hint = self.ci.effectiveSizeHint(Qt.SizeHint.MinimumSize)
         return QSize(int(np.ceil(hint.width())), int(np.ceil(hint.height())))
+
+
+def log_over_linear_plots() -> tuple[PlotArea, pg.PlotItem, pg.PlotItem]:
+    """A PlotArea with a log-scale plot on top and a linear plot below a third its height, the x
+    axes linked so that zooming one zooms both (the loss over its task score, the influence of the
+    inputs over the attention). Returns (area, log plot, linear plot)."""
+    area = PlotArea()
+    log_plot = add_plot(area, row=0, col=0, left=LogAxis)
+    linear_plot = add_plot(area, row=1, col=0)
+    area.ci.layout.setRowStretchFactor(0, 3)
+    area.ci.layout.setRowStretchFactor(1, 1)
+    for plot in (log_plot, linear_plot):
+        plot.setMenuEnabled(False)
+    log_plot.setLogMode(x=False, y=True)
+    linear_plot.setXLink(log_plot)
+    return area, log_plot, linear_plot
+
+
+def heatmap_plot(theme) -> tuple[PlotArea, pg.PlotItem, pg.ImageItem, pg.ColorBarItem]:
+    """A PlotArea with one plot of a log-gradient image (row-major: rows as given) and its colour
+    bar on the fixed LOG_GRAD_LEVELS. Returns (area, plot, image, colour bar)."""
+    area = PlotArea()
+    plot = add_plot(area)
+    plot.setMenuEnabled(False)
+    image = pg.ImageItem(axisOrder="row-major")
+    plot.addItem(image)
+    return area, plot, image, make_colorbar(theme, plot, image)
+
+
+def style_heatmap_plot(area: PlotArea, plot: pg.PlotItem, colorbar: pg.ColorBarItem, theme, labels: dict,
+                       bar_label: str):
+    """Theme a `heatmap_plot`. No grid: its lines would cross the image's cells."""
+    area.setBackground(theme.background)
+    style_plot(plot, theme, labels)
+    set_grid(plot, theme, show=False)
+    colorbar.setColorMap(pg.colormap.get(theme.colormap))
+    style_colorbar(colorbar, theme, bar_label)
 
 
 class Selectors(QWidget):

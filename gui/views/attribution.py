@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, TitleLabel, add_legend, add_plot, brush,
-                               finite, pen, place, positive_finite, power_of_ten, run_labels, structure_key,
+from gui.views._common import (TIMESTEP_LABEL, TitleLabel, add_legend, brush, finite, log_over_linear_plots,
+                               pen, place, positive_finite, power_of_ten, run_labels, structure_key,
                                style_legend, style_plot, vbox)
 from gui.views.base import View
 
@@ -45,16 +45,8 @@ class AttributionView(View):
         layout = vbox(self)
         self.title_label = TitleLabel(self._title_text)
         layout.addWidget(self.title_label)
-        self.area = PlotArea()
+        self.area, self.plot, self.attention_plot = log_over_linear_plots()
         layout.addWidget(self.area)
-        self.plot = add_plot(self.area, row=0, col=0, left=LogAxis)
-        self.attention_plot = add_plot(self.area, row=1, col=0)
-        self.area.ci.layout.setRowStretchFactor(0, 3)
-        self.area.ci.layout.setRowStretchFactor(1, 1)
-        for plot in (self.plot, self.attention_plot):
-            plot.setMenuEnabled(False)
-        self.plot.setLogMode(x=False, y=True)
-        self.attention_plot.setXLink(self.plot)
         self.legend = add_legend(self.plot)
         self.x = np.zeros(0)
         self._n_steps = 0

@@ -7,12 +7,16 @@ The main window calls:
   apply_theme(theme)   when the theme or lecture scale changes: gui.theme.Theme
   clear()              on reset
 Views only read histories; they never talk to the controller or the worker.
+
+`OneRunView` is the base of the views that show a single run: in compare mode a run chooser above
+the plot says which.
 """
 from __future__ import annotations
 
 from PySide6.QtWidgets import QWidget
 
 from gui.theme import DARK
+from gui.views._common import Selectors
 
 
 class View(QWidget):
@@ -36,3 +40,45 @@ class View(QWidget):
 
     def clear(self) -> None:
         pass
+
+
+class OneRunView(View):
+    """A view that shows one run at a time, with a run chooser (`self.selectors`) for compare mode.
+    The subclass places `self.selectors` in its layout and calls `shown_history` at the top of
+    `refresh`; choosing another run refreshes the view with the histories it last showed."""
+
+    def __init__(self, parent=None, layer: bool = False):
+        super().__init__(parent)
+        self._infos = []
+        self._histories = []
+        self.selectors = Selectors(self, layer=layer)
+        self.selectors.run_combo.currentIndexChanged.connect(self._selection_changed)
+
+    def set_runs(self, infos):
+        self._infos = list(infos)
+        self.selectors.set_runs(self._infos)
+
+    def shown_history(self, histories):
+        """The history of the chosen run (None without runs). Remembers `histories` for a later
+        change of run, and refills the chooser when the run set changed without a `set_runs`."""
+        self._histories = histories
+        infos = [h.info for h in histories]
+        if infos != self._infos:
+            self.set_runs(infos)
+        return histories[self.selectors.run_index(len(histories))] if histories else None
+
+    def shown_snapshot(self, histories):
+        """The chosen run's latest snapshot, or None."""
+        history = self.shown_history(histories)
+        return history.latest if history is not None else None
+
+    def clear(self):
+        self._histories = []
+
+    def apply_theme(self, theme):
+        self.theme = theme
+        self.selectors.apply_theme(theme)
+
+    def _selection_changed(self, *_):
+        if self._histories:
+            self.refresh(self._histories)

@@ -5,16 +5,15 @@ GUI thread only. Reads `RunHistory.latest.grad_h`.
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
 from gui.theme import LOG_GRAD_LEVELS
-from gui.views._common import (TIMESTEP_LABEL, PlotArea, Selectors, TitleLabel, add_plot, heatmap_ready,
-                               log_grad, make_colorbar, set_grid, style_colorbar, style_plot, vbox)
-from gui.views.base import View
+from gui.views._common import (TIMESTEP_LABEL, TitleLabel, heatmap_plot, heatmap_ready, log_grad,
+                               style_heatmap_plot, vbox)
+from gui.views.base import OneRunView
 
 
-class LayersView(View):
+class LayersView(OneRunView):
     view_id = "layers"
     title = "Layers"
     explanation = ("The gradient of the latest training step in every stacked layer (rows, top layer at the "
@@ -23,34 +22,17 @@ class LayersView(View):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self._infos = []
-        self._histories = []
         self._layers = 0
         layout = vbox(self)
         self.title_label = TitleLabel("Latest step, all layers")
         layout.addWidget(self.title_label)
-        self.selectors = Selectors(self, layer=False)
         layout.addWidget(self.selectors)
-        self.area = PlotArea()
+        self.area, self.plot, self.image, self.colorbar = heatmap_plot(self.theme)
         layout.addWidget(self.area)
-        self.plot = add_plot(self.area)
-        self.plot.setMenuEnabled(False)
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.plot.addItem(self.image)
-        self.colorbar = make_colorbar(self.theme, self.plot, self.image)
-        self.selectors.run_combo.currentIndexChanged.connect(self._run_changed)
         self.apply_theme(self.theme)
 
-    def set_runs(self, infos):
-        self._infos = list(infos)
-        self.selectors.set_runs(self._infos)
-
     def refresh(self, histories):
-        self._histories = histories
-        infos = [h.info for h in histories]
-        if infos != self._infos:
-            self.set_runs(infos)
-        snap = histories[self.selectors.run_index(len(histories))].latest if histories else None
+        snap = self.shown_snapshot(histories)
         if snap is None:
             self.image.clear()
             return
@@ -66,20 +48,13 @@ class LayersView(View):
         # plain numbers keep the axis narrow; the axis label says which end is which
         self.plot.getAxis("left").setTicks([[(float(layer), str(layer + 1)) for layer in range(L)]])
 
-    def _run_changed(self, *_):
-        if self._histories:
-            self.refresh(self._histories)
-
     def clear(self):
-        self._histories = []
+        super().clear()
         self.image.clear()
 
     def apply_theme(self, theme):
-        self.theme = theme
-        self.area.setBackground(theme.background)
-        style_plot(self.plot, theme, {"bottom": TIMESTEP_LABEL, "left": ("layer (1 = input side)", "layer")})
-        set_grid(self.plot, theme, show=False)
+        super().apply_theme(theme)
+        style_heatmap_plot(self.area, self.plot, self.colorbar, theme,
+                           {"bottom": TIMESTEP_LABEL, "left": ("layer (1 = input side)", "layer")},
+                           "gradient size (log scale)")
         self.title_label.apply_theme(theme)
-        self.colorbar.setColorMap(pg.colormap.get(theme.colormap))
-        style_colorbar(self.colorbar, theme, "gradient size (log scale)")
-        self.selectors.apply_theme(theme)

@@ -8,9 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (STEP_LABEL, LogAxis, PlotArea, TitleLabel, add_legend, add_plot, brush,
-                               finite, font, pen, positive_finite, run_labels, structure_key, style_legend,
-                               style_plot, vbox)
+from gui.views._common import (STEP_LABEL, TitleLabel, add_legend, brush, finite, font, log_over_linear_plots,
+                               pen, positive_finite, run_labels, structure_key, style_legend, style_plot, vbox)
 from gui.views.base import View
 
 MARKER_TEXT = 32  # characters of an event's detail shown on its marker (all of it in the tooltip)
@@ -33,18 +32,11 @@ class LossView(View):
         layout = vbox(self)
         self.title_label = TitleLabel("Is the network learning?")
         layout.addWidget(self.title_label)
-        self.area = PlotArea()
+        self.area, self.loss_plot, self.metric_plot = log_over_linear_plots()
         layout.addWidget(self.area)
-        self.loss_plot = add_plot(self.area, row=0, col=0, left=LogAxis)
-        self.metric_plot = add_plot(self.area, row=1, col=0)
-        self.area.ci.layout.setRowStretchFactor(0, 3)
-        self.area.ci.layout.setRowStretchFactor(1, 1)
         for plot in (self.loss_plot, self.metric_plot):
-            plot.setMenuEnabled(False)
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
-        self.loss_plot.setLogMode(x=False, y=True)
-        self.metric_plot.setXLink(self.loss_plot)
         self.legend = add_legend(self.loss_plot)
         self.apply_theme(self.theme)
 

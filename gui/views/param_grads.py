@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (STEP_LABEL, LogAxis, PlotArea, TitleLabel, add_legend, add_plot, brush,
-                               current_setting, font, pen, positive_finite, run_labels, structure_key,
-                               style_legend, style_plot, vbox)
+from gui.views._common import (STEP_LABEL, LegendRoomViewBox, LogAxis, PlotArea, TitleLabel, add_legend,
+                               add_plot, brush, current_setting, font, pen, positive_finite, run_labels,
+                               structure_key, style_legend, style_plot, vbox)
 from gui.views.base import View
 
 MAX_MARKS = 400  # clip marks drawn per run; thinned evenly beyond this so refresh stays cheap
@@ -46,12 +46,14 @@ class ParamGradsView(View):
         layout.addWidget(self.title_label)
         self.area = PlotArea()
         layout.addWidget(self.area)
-        self.plot = add_plot(self.area, left=LogAxis)
+        # clipping sets in where the gradient is largest: at the top of the plot, under the legend
+        self.plot = add_plot(self.area, left=LogAxis, viewBox=LegendRoomViewBox())
         self.plot.setMenuEnabled(False)
         self.plot.setLogMode(x=False, y=True)
         self.plot.setClipToView(True)
         self.plot.setDownsampling(auto=True, mode="peak")
         self.legend = add_legend(self.plot)
+        self.plot.getViewBox().make_room_for(self.legend)
         self.apply_theme(self.theme)
 
     def set_runs(self, infos):

@@ -14,8 +14,8 @@ from PySide6.QtGui import QBrush, QColor, QFont, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from gui.theme import LOG_GRAD_LEVELS
-from gui.views._common import Selectors, log_grad, sample_columns, vbox
-from gui.views.base import View
+from gui.views._common import log_grad, sample_columns, vbox
+from gui.views.base import OneRunView
 
 MAX_COLUMNS = 24
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -54,7 +54,7 @@ class _Canvas(QWidget):
             painter.end()
 
 
-class UnrolledView(View):
+class UnrolledView(OneRunView):
     view_id = "unrolled"
     title = "Unrolled network"
     explanation = ("The network unrolled through time: each box is one layer at one timestep, and time runs "
@@ -63,52 +63,38 @@ class UnrolledView(View):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self._infos = []
-        self._histories = []
         self.snapshot = None        # the shown run's latest Snapshot
         self._sampled_for = None    # cache key of `_sampled`
         self._sampled = None
         layout = vbox(self)
-        self.selectors = Selectors(self, layer=False)
         layout.addWidget(self.selectors)
         self.canvas = _Canvas(self)
         layout.addWidget(self.canvas, 1)
-        self.selectors.run_combo.currentIndexChanged.connect(self._run_changed)
         self.apply_theme(self.theme)
 
     # ------------------------------------------------------------------ interface
-    def set_runs(self, infos):
-        self._infos = list(infos)
-        self.selectors.set_runs(self._infos)
-
     def refresh(self, histories):
-        self._histories = histories
-        infos = [h.info for h in histories]
-        if infos != self._infos:
-            self.set_runs(infos)
-        snap = histories[self.selectors.run_index(len(histories))].latest if histories else None
+        snap = self.shown_snapshot(histories)
         if snap is self.snapshot:
             return  # nothing new to draw
         self.snapshot = snap
         self.canvas.update()
 
     def clear(self):
-        self._histories = []
+        super().clear()
         self.snapshot = None
         self.canvas.update()
 
     def apply_theme(self, theme):
-        self.theme = theme
+        super().apply_theme(theme)
         table = pg.colormap.get(theme.colormap).getLookupTable(0.0, 1.0, 256, alpha=False)
         self._lut = [QColor(int(r), int(g), int(b)) for r, g, b in table]
-        self.selectors.apply_theme(theme)
         self._sampled_for = None
         self.canvas.update()
 
-    def _run_changed(self, *_):
-        self.snapshot = None
-        if self._histories:
-            self.refresh(self._histories)
+    def _selection_changed(self, *_):
+        self.snapshot = None  # redraw even if the newly chosen run has no newer snapshot
+        super()._selection_changed()
 
     def sampled(self, max_columns: int = MAX_COLUMNS):
         """(timesteps, log10 grad_h at them (layers, columns), log10 grad_x at them) for the shown snapshot."""

@@ -5,18 +5,17 @@ GUI thread only. Reads `RunHistory.waterfall` (log10 grad_h, one row per step) a
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
 from gui.theme import LOG_GRAD_LEVELS
-from gui.views._common import (STEP_LABEL, TIMESTEP_LABEL, PlotArea, Selectors, TitleLabel,
-                               add_plot, heatmap_ready, make_colorbar, set_grid, style_colorbar, style_plot, vbox)
-from gui.views.base import View
+from gui.views._common import (STEP_LABEL, TIMESTEP_LABEL, TitleLabel, heatmap_plot, heatmap_ready,
+                               style_heatmap_plot, vbox)
+from gui.views.base import OneRunView
 
 BAR_LABEL = "gradient size (log scale)"
 
 
-class WaterfallView(View):
+class WaterfallView(OneRunView):
     view_id = "waterfall"
     title = "Waterfall"
     explanation = ("Each row is one training step, each column one timestep of the sequence; the colour is "
@@ -24,40 +23,26 @@ class WaterfallView(View):
                    "reaches the early inputs. New steps appear at the top.")
 
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self._histories = []
-        self._infos = []
+        super().__init__(parent, layer=True)
         layout = vbox(self)
         self.title_label = TitleLabel()
         layout.addWidget(self.title_label)
-        self.selectors = Selectors(self)
         layout.addWidget(self.selectors)
-        self.area = PlotArea()
+        self.area, self.plot, self.image, self.colorbar = heatmap_plot(self.theme)
         layout.addWidget(self.area)
-        self.plot = add_plot(self.area)
-        self.plot.setMenuEnabled(False)
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.plot.addItem(self.image)
-        self.colorbar = make_colorbar(self.theme, self.plot, self.image)
-        self.selectors.run_combo.currentIndexChanged.connect(self._selection_changed)
         self.selectors.layer_spin.valueChanged.connect(self._selection_changed)
         self.apply_theme(self.theme)
 
     # ------------------------------------------------------------------ interface
     def set_runs(self, infos):
-        self._infos = list(infos)
-        self.selectors.set_runs(self._infos)
+        super().set_runs(infos)
         self._update_title()
 
     def refresh(self, histories):
-        self._histories = histories
-        infos = [h.info for h in histories]
-        if infos != self._infos:
-            self.set_runs(infos)
-        if not histories:
+        h = self.shown_history(histories)
+        if h is None:
             self.image.clear()
             return
-        h = histories[self.selectors.run_index(len(histories))]
         rows = h.waterfall.view()
         if len(rows) == 0:
             self.image.clear()
@@ -72,26 +57,22 @@ class WaterfallView(View):
         self.image.setRect(QRectF(-0.5, first - 0.5, T, max(last - first + 1.0, 1.0)))
 
     def clear(self):
-        self._histories = []
+        super().clear()
         self.image.clear()
 
     def apply_theme(self, theme):
-        self.theme = theme
-        self.area.setBackground(theme.background)
-        style_plot(self.plot, theme, {"bottom": TIMESTEP_LABEL, "left": STEP_LABEL})
-        set_grid(self.plot, theme, show=False)
-        self.colorbar.setColorMap(pg.colormap.get(theme.colormap))
-        style_colorbar(self.colorbar, theme, BAR_LABEL)
-        self.selectors.apply_theme(theme)
+        super().apply_theme(theme)
+        style_heatmap_plot(self.area, self.plot, self.colorbar, theme,
+                           {"bottom": TIMESTEP_LABEL, "left": STEP_LABEL}, BAR_LABEL)
         self.title_label.apply_theme(theme)
         self._update_title()
 
     # ------------------------------------------------------------------ internals
     def _selection_changed(self, *_):
+        """Another run or layer was chosen; the layer chooser follows the chosen run's depth."""
         self.selectors.update_layers(self._infos)
         self._update_title()
-        if self._histories:
-            self.refresh(self._histories)
+        super()._selection_changed()
 
     def _update_title(self):
         text = "Every step's gradient, newest on top"

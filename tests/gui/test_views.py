@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QPointF
 
 from engine.config import Config
 from engine.trainer import HIST_EDGES, Trainer
@@ -179,6 +180,30 @@ def test_waterfall_compare_shows_the_chosen_run(qtbot, scenarios):
     np.testing.assert_allclose(view.image.image[-1], np.log10(top_grad(runs[2])), rtol=1e-5)
 
 
+def assert_shows_run(view, history):
+    """The view shows the top layer's latest gradient of `history` (the unrolled view: at its sampled timesteps)."""
+    expected = np.log10(top_grad(history))
+    if isinstance(view, UnrolledView):
+        columns, log_h, _ = view.sampled()
+        shown, expected = log_h[-1], expected[columns]
+    else:
+        shown = view.image.image[-1]
+    np.testing.assert_allclose(shown, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("view_class", [WaterfallView, LayersView, UnrolledView])
+def test_one_run_views_show_the_chosen_run_and_follow_a_new_run_set(view_class, qtbot, scenarios):
+    view = make(view_class, qtbot)
+    runs = scenarios["compare3"]
+    show(view, runs)
+    assert_shows_run(view, runs[0])
+    view.selectors.run_combo.setCurrentIndex(2)   # no refresh call: choosing a run redraws by itself
+    assert_shows_run(view, runs[2])
+    view.refresh(runs[1:2])                       # a new run set without set_runs: the chooser follows it
+    assert view.selectors.run_combo.count() == 0
+    assert_shows_run(view, runs[1])
+
+
 def test_layers_heatmap_is_log10_grad_h_with_fixed_levels(qtbot, scenarios):
     view = make(LayersView, qtbot)
     history = scenarios["lstm3"][0]
@@ -301,6 +326,20 @@ def test_param_grads_clipping(qtbot, scenarios):
     assert line.isVisible()
     assert line.value() == pytest.approx(np.log10(0.25))      # the threshold now, after the live change
     assert "fired" in view.title_label.text()
+
+
+def test_param_grads_legend_covers_no_data(qtbot, scenarios):
+    """Clipping fires where the gradient is largest, at the top of the plot: the automatic range
+    leaves the band under the top-right legend empty, so the curves and triangles stay visible."""
+    view = make(ParamGradsView, qtbot)
+    history = scenarios["clipped"][0]
+    show(view, [history])
+    box = view.plot.getViewBox()
+    legend = view.legend.mapRectToParent(view.legend.boundingRect())
+    assert legend.isValid() and view.legend.isVisible()
+    highest = np.log10(max(history.grad_norm.view().max(), history.grad_norm_layer.view().max()))
+    assert box.mapFromView(QPointF(0, highest)).y() > legend.bottom()   # pixels down from the top
+    assert box.viewRange()[1][1] > highest + 0.1             # room above the data, not only padding
 
 
 def test_param_grads_hides_threshold_without_clipping(qtbot, scenarios):
