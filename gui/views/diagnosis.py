@@ -52,23 +52,24 @@ def diagnose(history) -> list[Badge]:
         top = snap.grad_h[-1]
         if np.isfinite(orders) and top[0] == 0:
             badges.append(Badge(
-                "gradient vanished completely before the first timestep",
+                "vanished: no gradient reaches the first step",
                 "The learning signal is exactly zero at the first timestep: it shrank below the smallest "
                 "number the computer can store (over 40 orders of magnitude below the last timestep). "
                 "Nothing that depends on early inputs can be learned.",
                 "warning"))
         elif np.isfinite(orders) and orders >= 1:
             badges.append(Badge(
-                f"gradient at the first timestep is {orders:.0f} orders of magnitude below the last",
-                f"The learning signal reaching the first input is about 10^{orders:.0f} times weaker than at "
-                "the last one: the network can hardly learn anything that depends on early inputs "
-                "(vanishing gradient).",
+                f"vanishing: {orders:.0f} orders of magnitude lost",
+                f"The gradient at the first timestep is about 10^{orders:.0f} times weaker than at the last "
+                f"({orders:.0f} orders of magnitude, powers of ten): the network can hardly learn anything "
+                "that depends on early inputs (vanishing gradient).",
                 "warning" if orders >= 4 else "info"))
         elif np.isfinite(orders) and orders <= -1:
             badges.append(Badge(
-                f"gradient at the first timestep is {-orders:.0f} orders of magnitude above the last",
-                f"The gradient grows about 10^{-orders:.0f} times on its way back to the first input "
-                "(exploding gradient): training steps become huge and unstable. Clipping caps them.",
+                f"exploding: {-orders:.0f} orders of magnitude gained",
+                f"The gradient at the first timestep is about 10^{-orders:.0f} times larger than at the last "
+                f"({-orders:.0f} orders of magnitude, powers of ten; an exploding gradient): training steps "
+                "become huge and unstable. Clipping caps them.",
                 "warning"))
     # clipping has its own badge in the status bar (StatusBar.set_clipping), updated with every step
     if snap is not None and len(snap.saturation):
