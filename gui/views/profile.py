@@ -52,8 +52,11 @@ class ProfileView(View):
     view_id = "profile"
     title = "Gradient profile"
     explanation = ("How large the gradient is at each timestep of the sequence right now, on a log scale: "
-                   "every grid line is ten times smaller. The dashed line is the fastest the recurrent "
-                   "weights let it fall (or grow) per step back; faint lines are the previous steps.")
+                   "every grid line is ten times smaller. The dashed line is the limit the recurrent weights "
+                   "set: one step back, the gradient can at most be multiplied by the weights' largest "
+                   "singular value times the activation's steepest slope, so where the gradient only travels "
+                   "back through the recurrence (one answer at the end, no attention) the curve stays under "
+                   "the line, and a limit below 1 forces it to vanish. Faint lines are earlier steps.")
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -143,11 +146,11 @@ class ProfileView(View):
             theory.setZValue(11)
             self.plot.addItem(theory, ignoreBounds=True)  # may run far off the data: never rescale for it
             if not compare:
-                self.legend.addItem(theory, "theory")
+                self.legend.addItem(theory, "limit")
             self.theories.append((run, theory))
         if compare:  # one entry for all runs' theory lines keeps the legend small
             self._theory_key = pg.PlotDataItem()
-            self.legend.addItem(self._theory_key, "dashed: theory")
+            self.legend.addItem(self._theory_key, "dashed: limit")
         self._key_infos = infos
         many_layers = not compare and infos and infos[0].config.layers > 3
         self.legend.setColumnCount(2 if many_layers else 1)
@@ -216,7 +219,7 @@ class ProfileView(View):
             snap = histories[run].latest
             if snap is None:
                 curve.setData([], [])
-                self._label_theory(run, curve, "theory")
+                self._label_theory(run, curve, "limit")
                 continue
             factor, values = theory_line(snap)
             if values is None:
@@ -224,7 +227,7 @@ class ProfileView(View):
             else:
                 curve.setData(self._xs(len(values)), values)
             if not compare:
-                text = f"theory: ×{factor:.2f} per step" if np.isfinite(factor) else "theory: n/a"
+                text = f"limit: ×{factor:.2f} per step" if np.isfinite(factor) else "limit: n/a"
                 self._label_theory(run, curve, text)
         self._update_ratios(histories)
         self._update_underflow(histories)

@@ -232,7 +232,7 @@ def test_profile_curves_are_grad_h_and_theory_slope(qtbot, scenarios):
     steps = np.diff(np.log10(theory.yData))
     np.testing.assert_allclose(-steps, np.log10(factor), rtol=1e-6)  # x factor per step back in time
     assert theory.yData[-1] == pytest.approx(snap.grad_h[-1, -1], rel=1e-6)
-    assert view.legend.getLabel(theory).text == f"theory: ×{factor:.2f} per step"
+    assert view.legend.getLabel(theory).text == f"limit: ×{factor:.2f} per step"
     (_, trail), = view.trails                                  # earlier steps, newest first
     earlier = list(history.trail)[-2]
     np.testing.assert_allclose(trail[0].yData, earlier.grad_h[-1], rtol=1e-6)
