@@ -282,3 +282,16 @@ def test_linear_orthogonal_rnn_gradient_scales_by_exactly_the_radius_per_step(ra
     np.testing.assert_allclose(g[:-1] / g[1:], radius, rtol=1e-5)
     assert snap.orders_of_magnitude == pytest.approx((T - 1) * -math.log10(radius), rel=1e-4)
     assert snap.sigma_max[0] == pytest.approx(radius, rel=1e-5)
+
+
+@pytest.mark.parametrize("activation, radius", [("tanh", None), ("tanh", 2.0), ("relu", 1.5), ("sigmoid", 3.0)])
+def test_one_step_back_the_gradient_grows_at_most_by_sigma_max_times_the_steepest_slope(activation, radius):
+    """dL/dh_{t-1} = W_hh^T (f'(a_t) * dL/dh_t) when the loss reads only the last step, so its norm is
+    at most sigma_max * max|f'| * |dL/dh_t|: the limit line the profile view draws."""
+    trainer = Trainer(Config(seq_len=30, hidden=16, batch=4, activation=activation, spectral_radius=radius))
+    for _ in range(3):
+        snap = trainer.step()
+        limit = float(snap.sigma_max[0]) * float(snap.max_slope[0])
+        g = snap.grad_h[0].astype(np.float64)
+        assert np.all(g[:-1] <= limit * g[1:] * (1 + 1e-4) + 1e-300)
+        assert np.any(g[:-1] > 0.2 * limit * g[1:])  # not trivially far below it
