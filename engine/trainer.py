@@ -129,6 +129,23 @@ def _flat_slope(activation: str, out: torch.Tensor) -> torch.Tensor | None:
     return None
 
 
+def _largest_singular_values(weights: torch.Tensor) -> torch.Tensor:
+    """sigma_max of each (gates * H, H) matrix in `weights` (layers, gates * H, H): the square root of
+    the largest eigenvalue of W^T W (H x H, float64), cheaper than an SVD of the tall matrix and as
+    accurate. float64 also keeps W^T W finite for the huge weights one wild update can leave (float32
+    overflows past ~1e19); a matrix that is already infinite or NaN reports inf or NaN, not an error."""
+    w = weights.double()
+    gram = w.mT @ w
+    finite = torch.isfinite(gram).all(dim=(1, 2))
+    if bool(finite.all()):
+        return torch.linalg.eigvalsh(gram)[:, -1].clamp(min=0).sqrt()
+    sigma = torch.full((len(w),), math.inf, dtype=w.dtype, device=w.device)
+    sigma[torch.isnan(w).flatten(1).any(dim=1)] = math.nan
+    if bool(finite.any()):
+        sigma[finite] = torch.linalg.eigvalsh(gram[finite])[:, -1].clamp(min=0).sqrt()
+    return sigma
+
+
 def _count_flat(activation: str, outputs: torch.Tensor) -> int:
     flat = _flat_slope(activation, outputs)
     return 0 if flat is None else int(torch.count_nonzero(flat))
@@ -243,10 +260,7 @@ class Trainer:
             else:
                 layer_norm_after, total_after = layer_norm, total
 
-            # largest singular value = sqrt of the largest eigenvalue of W^T W (hidden x hidden): cheaper than
-            # an SVD of the (gates * hidden) x hidden matrix; float32 is good to ~1e-6 of sigma and a third faster
-            w_hh = torch.stack([layer.weight_hh.detach() for layer in model.layers])  # (layers, gates * H, H)
-            sigma = torch.linalg.eigvalsh(w_hh.mT @ w_hh)[:, -1].clamp(min=0).sqrt()
+            sigma = _largest_singular_values(torch.stack([layer.weight_hh.detach() for layer in model.layers]))
             slopes = [layer.max_slope() for layer in model.layers]
             sat, gate_means, hists = [], [], []
             hist_steps = histogram_timesteps(T, trace.preact[0][0].numel())

@@ -273,3 +273,17 @@ def test_a_huge_but_finite_gradient_is_not_divergence_and_clips_to_the_threshold
     update = math.sqrt(sum(float(((p.detach() - b).double() ** 2).sum())
                            for p, b in zip(clipped.model.parameters(), before)))
     assert update == pytest.approx(0.01 * 1.0, rel=1e-4)  # SGD moved lr x the clipped gradient
+
+
+@pytest.mark.parametrize("scale", [1e25, math.inf])
+def test_sigma_max_of_huge_or_infinite_weights_is_reported_not_raised(scale):
+    """One wild update can leave recurrent weights near 1e25 (W^T W overflows float32) or infinite:
+    the step still returns a snapshot (here a diverged one), with sigma_max as large as it is."""
+    trainer = Trainer(Config(seq_len=6, hidden=5, batch=2, activation="linear"))
+    with torch.no_grad():
+        weight = trainer.model.layers[0].weight_hh
+        weight.mul_(scale) if math.isfinite(scale) else weight.fill_(math.inf)
+        expected = torch.linalg.svdvals(weight.double())[0].item() if math.isfinite(scale) else math.inf
+    snap = trainer.step()
+    assert snap.diverged
+    assert snap.sigma_max[0] == pytest.approx(expected, rel=1e-6)
