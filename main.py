@@ -3,9 +3,11 @@
 `python main.py` opens the window; `python main.py train|lessons ...` runs headless and never
 imports Qt. Run `python main.py --help` or `python main.py train --help` for the options.
 """
+import difflib
 import sys
 
 HEADLESS_COMMANDS = ("train", "lessons")
+COMMANDS = HEADLESS_COMMANDS + ("record",)
 
 
 def main(argv=None) -> int:
@@ -16,6 +18,12 @@ def main(argv=None) -> int:
     if argv and argv[0] == "record":
         from gui.record import main as record_main
         return record_main(argv[1:])
+    if argv and not argv[0].startswith("-"):  # the window takes options only: a mistyped command
+        close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        print(f"error: {argv[0]!r} is not a command{hint}; allowed: {', '.join(COMMANDS)}, "
+              "or options only for the window (see --help)", file=sys.stderr)
+        return 2
     from gui.app import main as gui_main
     return gui_main(argv)
 

@@ -6,7 +6,9 @@ that names the key, the value and what is allowed; never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import platform
 import signal
 import sys
@@ -74,6 +76,20 @@ def lesson_run_notice(lesson: str) -> str | None:
     return f"{describe_runs(lesson)}; training run 1 (use {others})"
 
 
+@contextlib.contextmanager
+def _memory_checked(config: cfg.Config):
+    """Settings that are each within range can still need more memory than the machine has (torch
+    raises RuntimeError or torch.OutOfMemoryError): bad input, reported as such."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if not ("can't allocate memory" in str(exc) or "out of memory" in str(exc).lower()):
+            raise
+        size = f"seq_len {config.seq_len} x batch {config.batch} x hidden {config.hidden} x layers {config.layers}"
+        raise cfg.ConfigError("settings", size, "smaller sizes: fewer timesteps, a smaller batch or fewer units",
+                              "need more memory than this machine can give") from None
+
+
 class Terminated(Exception):
     """SIGTERM arrived (a `kill`, a job scheduler's time limit): stop as on Ctrl-C, keeping the data."""
 
@@ -91,17 +107,19 @@ def use_one_thread():
 class Progress:
     """A one-line progress bar on stderr: steps, steps/s, loss."""
 
-    def __init__(self, total: int, stream=sys.stderr):
+    def __init__(self, total: int, stream=None):
+        stream = sys.stderr if stream is None else stream  # looked up now: tests and callers may swap it
         self.total, self.stream, self.start = total, stream, time.perf_counter()
         self.last_draw = 0.0
+        self.last_done = None
         self.tty = hasattr(stream, "isatty") and stream.isatty()
 
     def update(self, done: int, loss: float, force=False):
         now = time.perf_counter()
         every = 0.1 if self.tty else 2.0
-        if not force and now - self.last_draw < every:
-            return
-        self.last_draw = now
+        if done == self.last_done or (not force and now - self.last_draw < every):
+            return  # (a forced final update of a line already drawn would repeat it in a log)
+        self.last_draw, self.last_done = now, done
         rate = done / max(now - self.start, 1e-9)
         width = 30
         filled = int(width * done / max(self.total, 1))
@@ -128,16 +146,19 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, 
     cfg.save(config, out_dir / "config.json")
     if notice:
         print(notice, file=sys.stderr, flush=True)
-    trainer = Trainer(config)
+    with _memory_checked(config):
+        trainer = Trainer(config)
     log = MetricsLog()
     bar = Progress(steps) if progress else None
     interrupted = None  # or how the run was stopped: "Ctrl-C" or "SIGTERM"
+    failure = None
     in_main = threading.current_thread() is threading.main_thread()  # only there can signals be caught
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main else None
     start = time.perf_counter()
     try:
         for _ in range(steps):
-            snap = trainer.step()
+            with _memory_checked(config):
+                snap = trainer.step()
             log.append(snap)
             if bar:
                 bar.update(len(log), snap.loss)
@@ -147,6 +168,8 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, 
         interrupted = "Ctrl-C"
     except Terminated:
         interrupted = "SIGTERM"
+    except cfg.ConfigError as exc:  # ran out of memory part-way: keep the steps recorded, then report it
+        failure = exc
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, previous)
@@ -174,8 +197,33 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, 
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
         "config": config.to_dict(),
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+    (out_dir / "summary.json").write_text(json.dumps(_strict_json(summary), indent=2, allow_nan=False) + "\n",
+                                          encoding="utf-8")
+    if failure is not None:
+        raise failure
     return summary
+
+
+def _new_run_folder() -> Path:
+    """runs/<date-time>, with -2, -3, ... when runs start within the same second."""
+    base = Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    out, n = base, 1
+    while out.exists():
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out
+
+
+def _strict_json(value):
+    """NaN and infinity are not JSON (Python writes them, most other readers reject the file):
+    a diverged run's non-finite numbers are written as null; `diverged` says why."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(v) for v in value]
+    return value
 
 
 def _train_command(args) -> int:
@@ -184,13 +232,17 @@ def _train_command(args) -> int:
         raise cfg.ConfigError("--steps", args.steps, "an integer of at least 1")
     if args.steps_default and args.lesson:
         args.steps = LESSONS[args.lesson].steps
-    out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else _new_run_folder()
     notice = lesson_run_notice(args.lesson) if args.lesson and args.run is None else None
     summary = train(config, args.steps, out, notice=notice)
     state = "diverged at step %d" % summary["diverged_at_step"] if summary["diverged"] else (
         f"interrupted by {summary['interrupted_by']}" if summary["interrupted"] else "finished")
-    print(f"{state}: {summary['steps']} steps, final loss {summary['final_loss']:.4g} "
-          f"(baseline {summary['baseline_loss']:.4g}), {summary['steps_per_second']:.1f} steps/s; wrote {out}/")
+
+    def number(value, form):
+        return "-" if value is None else format(value, form)
+    print(f"{state}: {summary['steps']} steps, final loss {number(summary['final_loss'], '.4g')} "
+          f"(baseline {number(summary['baseline_loss'], '.4g')}), "
+          f"{number(summary['steps_per_second'], '.1f')} steps/s; wrote {out}/")
     return {None: 0, "Ctrl-C": 130, "SIGTERM": 143}[summary["interrupted_by"]]
 
 

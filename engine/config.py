@@ -200,9 +200,9 @@ def apply_overrides(base: Config, assignments: list[str]) -> Config:
     """Apply `KEY=VALUE` strings, in order, to `base`."""
     values = {}
     for item in assignments:
-        if "=" not in item:
+        key, _, text = item.partition("=")
+        if "=" not in item or not key.strip():
             raise ConfigError("--set", item, "KEY=VALUE, for example seq_len=200")
-        key, text = item.split("=", 1)
         values[key.strip()] = parse_value(key.strip(), text)
     return dataclasses.replace(base, **_fit_length_to_task(base, values))
 

@@ -31,6 +31,12 @@ def check_output(path, size, fps) -> tuple[Path, tuple[int, int], float]:
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise RecordingError(f"--out: {str(path)!r} is not allowed; allowed: a file name ending in .mp4 or .gif")
+    if path.is_dir():
+        raise RecordingError(f"--out: {str(path)!r} is a folder; allowed: a file name ending in .mp4 or .gif")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise RecordingError(f"--out: {str(path)!r} cannot be written: {str(blocking)!r} is a file, not a folder; "
+                             "allowed: a path whose folders are folders")
     w, h = size
     if not (16 <= w <= 7680 and 16 <= h <= 4320) or w % 2 or h % 2:
         raise RecordingError(f"--size: '{w}x{h}' is not allowed; allowed: even width and height, "

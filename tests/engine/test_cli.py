@@ -82,8 +82,9 @@ def test_a_diverged_run_exits_0_and_says_so(tmp_path, capsys):
                     "--set", "optimizer=sgd", "--set", "lr=1.0", "--set", "activation=linear", steps=40)
     assert code == 0
     assert capsys.readouterr().out.startswith("diverged at step ")
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["diverged"] is True
+    text = (out / "summary.json").read_text()
+    summary = json.loads(text, parse_constant=lambda name: pytest.fail(f"summary.json holds {name}: not JSON"))
+    assert summary["diverged"] is True and summary["final_loss"] is None  # NaN is written as null
     step = summary["diverged_at_step"]
     assert isinstance(step, int) and 1 <= step < 40
     assert summary["steps"] == step and summary["steps_requested"] == 40  # training stopped there
@@ -239,3 +240,46 @@ def test_interrupting_a_run_saves_what_it_recorded(tmp_path, sig, code, by):
     data = np.load(out / "metrics.npz")
     assert summary["steps"] >= 1 and len(data["step"]) == summary["steps"]
     np.testing.assert_array_equal(data["step"], np.arange(1, summary["steps"] + 1))
+
+
+def test_running_out_of_memory_part_way_keeps_the_steps_and_exits_2(tmp_path, capsys, monkeypatch):
+    """Sizes that are each allowed can together need more memory than there is: a one-line message
+    naming the sizes, exit 2, and the steps trained before it are saved."""
+    real_step = Trainer.step
+
+    def step(self):
+        if self.step_count == 2:
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+        return real_step(self)
+    monkeypatch.setattr(Trainer, "step", step)
+    code, out = run(tmp_path, "oom", *SMALL)
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "error: settings: 'seq_len 10 x batch 4 x hidden 8 x layers 2' need more memory" in err
+    with np.load(out / "metrics.npz") as m:
+        assert m["step"].tolist() == [1, 2]
+    assert json.loads((out / "summary.json").read_text())["steps"] == 2
+
+
+def test_other_runtime_errors_are_not_called_memory(tmp_path, monkeypatch):
+    monkeypatch.setattr(Trainer, "step", lambda self: (_ for _ in ()).throw(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):
+        run(tmp_path, "bug", *SMALL)
+
+
+def test_default_output_folders_never_collide_and_the_bar_draws_its_last_line_once(tmp_path, monkeypatch,
+                                                                                      capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli.time, "strftime", lambda fmt: "20261125-120000")  # the same second twice
+    for _ in range(2):
+        assert cli.main(["train", "--steps", "1", *SMALL]) == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["20261125-120000", "20261125-120000-2"]
+    bar_lines = [line for line in capsys.readouterr().err.splitlines() if "steps/s" in line]
+    assert len(bar_lines) == 2  # one per run, not the final line repeated
+
+
+def test_a_mistyped_command_is_named_with_the_closest_one():
+    result = subprocess.run([sys.executable, "main.py", "trian", "--steps", "1"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: 'trian' is not a command (did you mean train?)")

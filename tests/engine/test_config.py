@@ -220,9 +220,10 @@ def test_apply_overrides_applies_in_order_and_validates():
     c = cfg.apply_overrides(Config(), ["seq_len=20", "lr=0.5", "seq_len=30", "spectral_radius=1.5", "skip=yes"])
     assert (c.seq_len, c.lr, c.spectral_radius, c.skip) == (30, 0.5, 1.5, True)
     assert cfg.apply_overrides(c, []) == c
-    with pytest.raises(ConfigError) as info:
-        cfg.apply_overrides(Config(), ["seq_len"])
-    assert info.value.key == "--set" and "KEY=VALUE" in str(info.value)
+    for bad in ("seq_len", "=5", " =5"):
+        with pytest.raises(ConfigError) as info:
+            cfg.apply_overrides(Config(), [bad])
+        assert info.value.key == "--set" and "KEY=VALUE" in str(info.value) and repr(bad) in str(info.value)
     with pytest.raises(ConfigError, match=r"lr: nan .*greater than 0"):
         cfg.apply_overrides(Config(), ["lr=nan"])
     assert cfg.apply_overrides(Config(), ["task=digits", "seq_len=64"]).seq_len == 64

@@ -101,6 +101,18 @@ def test_bad_recording_requests_name_the_option(path, size, fps, words):
         check_output(path, size, fps)
 
 
+def test_an_out_path_that_is_a_folder_or_under_a_file_is_refused_by_name(tmp_path):
+    folder = tmp_path / "lecture.mp4"
+    folder.mkdir()
+    with pytest.raises(RecordingError, match=r"--out: .*lecture.mp4' is a folder"):
+        check_output(folder, (64, 64), 30)
+    afile = tmp_path / "notes"
+    afile.write_text("")
+    with pytest.raises(RecordingError, match=r"--out: .*'.*notes' is a file, not a folder"):
+        check_output(afile / "deeper" / "x.gif", (64, 64), 15)
+    assert check_output(tmp_path / "new" / "x.gif", (64, 64), 15)[0] == tmp_path / "new" / "x.gif"  # made later
+
+
 def test_frame_of_the_wrong_size_is_refused(tmp_path):
     writer = VideoWriter(tmp_path / "v.mp4", (32, 32), fps=10)
     with pytest.raises(RecordingError, match="differs"):
