@@ -218,6 +218,30 @@ class Trainer:
         layer = torch.stack([torch.linalg.vector_norm(norms[index]) for index in self._layer_param_index])
         return layer, torch.linalg.vector_norm(norms)
 
+    def _activity(self, trace, layer: int, hist_steps: list[int]) -> tuple[np.ndarray, float, np.ndarray]:
+        """One layer's pre-activation histogram (over `hist_steps`), saturated fraction and gate means."""
+        c = self.config
+        pre = trace.preact[layer]
+        hist = _histogram(torch.stack([pre[t] for t in hist_steps]))
+        if c.cell == "rnn":
+            states = trace.outputs[layer]  # (T, batch, hidden)
+            flat = sum(_count_flat(c.activation, block) for block in states.split(max(1, _BLOCK // states[0].numel())))
+            return hist, flat / max(states.numel(), 1), np.zeros(0)
+        # sigmoid gates in (input, forget, output) / (reset, update) order, then the tanh candidate
+        gate_sums, flat, count = 0, 0, 0
+        for block in _blocks(trace.gates[layer]):  # (steps, batch, n_sigmoid * hidden)
+            flat += _count_flat("sigmoid", block)
+            gate_sums = gate_sums + block.sum(dim=(0, 1))
+            count += block.numel()
+        per_unit = max(count, 1) / (gate_sums.numel() // c.hidden)  # T * batch * hidden: one gate's values
+        per_gate = gate_sums.view(-1, c.hidden).sum(dim=1) / per_unit
+        candidate_mean = (sum(block.sum() for block in _blocks(trace.candidate[layer])) / per_unit).view(1)
+        if c.cell == "lstm":  # report in PyTorch's order: input, forget, cell, output
+            per_gate = torch.cat([per_gate[:2], candidate_mean, per_gate[2:]])
+        else:  # gru: reset, update, new
+            per_gate = torch.cat([per_gate, candidate_mean])
+        return hist, flat / max(count, 1), per_gate.cpu().numpy()
+
     def step(self) -> Snapshot:
         if self.diverged:
             raise RunDiverged(f"the run diverged at step {self.diverged_at_step}; reset or change a setting")
@@ -262,33 +286,8 @@ class Trainer:
 
             sigma = _largest_singular_values(torch.stack([layer.weight_hh.detach() for layer in model.layers]))
             slopes = [layer.max_slope() for layer in model.layers]
-            sat, gate_means, hists = [], [], []
             hist_steps = histogram_timesteps(T, trace.preact[0][0].numel())
-            for layer_idx in range(L):
-                pre = trace.preact[layer_idx]
-                hists.append(_histogram(torch.stack([pre[t] for t in hist_steps])))
-                if c.cell == "rnn":
-                    states = trace.outputs[layer_idx]  # (T, batch, hidden)
-                    flat = sum(_count_flat(c.activation, block)
-                               for block in states.split(max(1, _BLOCK // states[0].numel())))
-                    sat.append(flat / max(states.numel(), 1))
-                    gate_means.append(np.zeros(0))
-                    continue
-                # sigmoid gates in (input, forget, output) / (reset, update) order, then the tanh candidate
-                gate_sums, flat, count = 0, 0, 0
-                for block in _blocks(trace.gates[layer_idx]):  # (steps, batch, n_sigmoid * hidden)
-                    flat += _count_flat("sigmoid", block)
-                    gate_sums = gate_sums + block.sum(dim=(0, 1))
-                    count += block.numel()
-                sat.append(flat / max(count, 1))
-                per_unit = max(count, 1) / (gate_sums.numel() // c.hidden)  # T * batch * hidden: one gate's values
-                per_gate = gate_sums.view(-1, c.hidden).sum(dim=1) / per_unit
-                candidate_mean = sum(block.sum() for block in _blocks(trace.candidate[layer_idx])) / per_unit
-                if c.cell == "lstm":  # report in PyTorch's order: input, forget, cell, output
-                    per_gate = torch.cat([per_gate[:2], candidate_mean.view(1), per_gate[2:]])
-                else:  # gru: reset, update, new
-                    per_gate = torch.cat([per_gate, candidate_mean.view(1)])
-                gate_means.append(per_gate.cpu().numpy())
+            hists, sat, gate_means = zip(*(self._activity(trace, k, hist_steps) for k in range(L)))
             metric = task.metric(out.detach(), target)
 
         self.step_count += 1
