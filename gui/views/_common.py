@@ -290,6 +290,21 @@ class LegendRoomViewBox(pg.ViewBox):
         return bounds
 
 
+def keep_legend_off_the_curve(legend: pg.LegendItem, values) -> None:
+    """A per-timestep curve that rises to the right (a vanishing gradient: largest at the last
+    timestep, so in the top-right corner) gets its legend in the bottom-right corner, which such a
+    curve leaves empty; one that falls (exploding) keeps it top right. `values`: the curve, or None."""
+    if values is None or len(values) < 2:
+        return
+    first, last = float(values[0]), float(values[-1])
+    if not (np.isfinite(first) and np.isfinite(last)):
+        return
+    x, y = legend.opts["offset"]
+    wanted = (x, -abs(y)) if last >= first else (x, abs(y))  # pyqtgraph: a negative y offset is the bottom
+    if tuple(legend.opts["offset"]) != wanted:
+        legend.setOffset(wanted)
+
+
 def style_legend(legend: pg.LegendItem, theme):
     legend.setLabelTextColor(theme.foreground)
     legend.setLabelTextSize(f"{max(6, theme.font_pt - 2)}pt")

@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, PowerAxis, TitleLabel,
-                               add_legend, add_plot, brush, finite, font, pen, positive_finite, power_of_ten,
-                               place, run_labels, set_axis_label, structure_key, style_legend, style_plot, vbox)
+from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, PowerAxis, TitleLabel, add_legend, add_plot,
+                               brush, finite, font, keep_legend_off_the_curve, pen, place, positive_finite,
+                               power_of_ten, run_labels, set_axis_label, structure_key, style_legend, style_plot,
+                               vbox)
 from gui.views.base import View
 
 DIFFERENT_LENGTHS_LABEL = ("timestep (lengths differ: aligned at the end)", "timestep (aligned at the end)",
@@ -229,6 +230,8 @@ class ProfileView(View):
             if not compare:
                 text = f"limit: ×{factor:.2f} per step" if np.isfinite(factor) else "limit: n/a"
                 self._label_theory(run, curve, text)
+        first = histories[0].latest if histories else None
+        keep_legend_off_the_curve(self.legend, None if first is None else first.grad_h[-1])
         self._update_ratios(histories)
         self._update_underflow(histories)
         self._update_title(histories)

@@ -7,6 +7,7 @@ No test measures time: see benchmarks/bench_views.py for that.
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -472,7 +473,6 @@ def test_retheming_a_plot_of_small_values_keeps_its_tick_labels_true(qtbot):
 def test_param_grads_title_and_status_bar_quote_the_same_clipping_count(qtbot, monkeypatch):
     """The view's title and the status bar's badge both count clipped steps since the run started:
     past what the ring buffers keep and across a rebuild. The title adds how many the plot still shows."""
-    import dataclasses
     import re
     from gui.status import StatusBar
     capacity = 25
@@ -525,3 +525,20 @@ def test_param_grads_title_and_status_bar_quote_the_same_clipping_count(qtbot, m
     assert not status.clipping.isHidden()
     (_, _, top_layer, _), = [s for s in view.series if s[1] == 1]   # layer curves restart at the rebuild
     np.testing.assert_array_equal(top_layer.xData, [s.step for s in second][-capacity:])
+
+
+def test_profile_and_influence_legends_sit_in_the_corner_the_curve_leaves_empty(qtbot, scenarios):
+    """A vanishing gradient rises to the right (top-right corner full): legend bottom right. An
+    exploding one falls to the right: legend top right. pyqtgraph: negative y offset = bottom."""
+    vanishing = scenarios["rnn"]
+    assert vanishing[0].latest.grad_h[-1][-1] > vanishing[0].latest.grad_h[-1][0]
+    for cls in (ProfileView, AttributionView):
+        view = make(cls, qtbot)
+        show(view, vanishing)
+        assert view.legend.opts["offset"][1] < 0
+        exploding = dataclasses.replace(vanishing[0].latest, grad_h=vanishing[0].latest.grad_h[:, ::-1].copy(),
+                                        grad_x=vanishing[0].latest.grad_x[::-1].copy())
+        history = RunHistory(vanishing[0].info)
+        history.extend([exploding])
+        show(view, [history])
+        assert view.legend.opts["offset"][1] > 0
