@@ -18,6 +18,7 @@ back to back).
     python benchmarks/bench_engine.py                    # full table, a few minutes
     python benchmarks/bench_engine.py --quick            # smaller table, under a minute
     python benchmarks/bench_engine.py --markdown out.md  # also write the table to a file
+    python benchmarks/bench_engine.py --breakdown        # what each probe costs (rnn, hidden 64, 50 and 200 steps)
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -39,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine import registry  # noqa: E402
 from engine.config import Config  # noqa: E402
 from engine.model import RecurrentNet  # noqa: E402
+from engine import trainer as trainer_module  # noqa: E402
 from engine.trainer import Trainer  # noqa: E402
 
 CELLS = ("rnn", "lstm", "gru")
@@ -117,10 +120,11 @@ def fused_loop(config: Config):
 BUILDERS = {"instrumented": instrumented_loop, "capture": capture_loop, "plain": plain_loop, "fused": fused_loop}
 
 
-def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block_seconds: float) -> dict:
-    """Seconds per step of each loop: median over `rounds` interleaved blocks."""
-    config = config_for(cell, hidden, seq_len, batch)
-    steps = {name: BUILDERS[name](config) for name in LOOPS}
+def interleaved_times(steps: dict, rounds: int, block_seconds: float, clock=time.perf_counter) -> dict:
+    """Seconds per step of each loop in `steps` ({name: fn}), one entry per round: the loops run in
+    blocks of about block_seconds, in an order rotated every round. `clock` time.thread_time counts
+    only this thread's CPU time, so another process taking the core does not land on one loop."""
+    names = list(steps)
     per_block = {}
     for name, fn in steps.items():  # warm up, then size each loop's block to about block_seconds
         fn()
@@ -128,15 +132,21 @@ def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block
         fn()
         once = time.perf_counter() - start
         per_block[name] = max(1, round(block_seconds / max(once, 1e-6)))
-    times = {name: [] for name in LOOPS}
+    times = {name: [] for name in names}
     for r in range(rounds):
-        order = LOOPS[r % len(LOOPS):] + LOOPS[:r % len(LOOPS)]  # rotate who goes first
-        for name in order:
+        for name in names[r % len(names):] + names[:r % len(names)]:  # rotate who goes first
             fn, n = steps[name], per_block[name]
-            start = time.perf_counter()
+            start = clock()
             for _ in range(n):
                 fn()
-            times[name].append((time.perf_counter() - start) / n)
+            times[name].append((clock() - start) / n)
+    return times
+
+
+def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block_seconds: float) -> dict:
+    """Seconds per step of each loop: median over `rounds` interleaved blocks."""
+    config = config_for(cell, hidden, seq_len, batch)
+    times = interleaved_times({name: BUILDERS[name](config) for name in LOOPS}, rounds, block_seconds)
     med = {name: statistics.median(t) for name, t in times.items()}
     return {
         "cell": cell, "hidden": hidden, "seq_len": seq_len,
@@ -146,6 +156,48 @@ def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block
         "plain_over_fused": statistics.median(a / b for a, b in zip(times["plain"], times["fused"])),
         "spread": max((max(t) - min(t)) / statistics.median(t) for t in times.values()),
     }
+
+
+# The probes computed from the captured gradients, each a module-level function of engine.trainer that
+# --breakdown swaps for one that returns the right shape at no cost.
+PROBES = {
+    "state-gradient norms": ("_norms", lambda per_step: torch.zeros(len(per_step), dtype=torch.float64)),
+    "pre-activation histogram": ("_histogram", lambda values: np.zeros(len(trainer_module.HIST_EDGES) - 1)),
+    "saturation": ("_count_flat", lambda activation, outputs: 0),
+    "sigma_max": ("_largest_singular_values", lambda weights: torch.zeros(len(weights))),
+}
+
+
+def breakdown(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block_seconds: float) -> str:
+    """What each probe costs: the instrumented step against itself with that probe swapped out, and
+    the capture-only floor, all in ms per step and against the plain step."""
+    config = config_for(cell, hidden, seq_len, batch)
+    trainer = Trainer(config)
+
+    def without(function_name, stand_in):
+        def step():
+            real = getattr(trainer_module, function_name)
+            setattr(trainer_module, function_name, stand_in)
+            try:
+                trainer.step()
+            finally:
+                setattr(trainer_module, function_name, real)
+        return step
+    steps = {"plain": plain_loop(config), "capture": capture_loop(config), "instrumented": trainer.step}
+    steps.update({label: without(*swap) for label, swap in PROBES.items()})
+    times = interleaved_times(steps, rounds, block_seconds, clock=time.thread_time)
+    med = {name: statistics.median(t) for name, t in times.items()}
+    plain, full = med["plain"], med["instrumented"]
+    lines = [f"{cell} hidden {hidden} seq_len {seq_len}: plain {plain * 1e3:.2f} ms, instrumented "
+             f"{full * 1e3:.2f} ms ({full / plain:.2f}x), capture only {med['capture'] * 1e3:.2f} ms "
+             f"({med['capture'] / plain:.2f}x)"]
+    for label in PROBES:
+        cost = full - med[label]
+        lines.append(f"    {label:26s} {cost * 1e3:7.3f} ms  ({100 * cost / plain:5.1f}% of a plain step)")
+    rest = med["instrumented"] - med["capture"] - sum(full - med[label] for label in PROBES)
+    lines.append(f"    {'everything else':26s} {rest * 1e3:7.3f} ms  ({100 * rest / plain:5.1f}%): parameter norms, "
+                 "clipping check, gate means, metric, snapshot")
+    return "\n".join(lines)
 
 
 def table(rows: list[dict]) -> str:
@@ -168,6 +220,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seq-len", nargs="+", type=int, help="only these sequence lengths")
     parser.add_argument("--rounds", type=int, help="interleaved rounds per size (default 7, quick 3)")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--breakdown", action="store_true",
+                        help="instead of the table: what each probe costs per step (a probe swapped out at a time)")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -180,6 +234,12 @@ def main(argv=None) -> int:
               f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}, batch {args.batch}, "
               f"adding task, Adam, float32, CPU")
     print(header, flush=True)
+    if args.breakdown:
+        for cell in args.cells or ("rnn",):
+            for hidden in args.hidden or (64,):
+                for seq_len in args.seq_len or (50, 200):
+                    print(breakdown(cell, hidden, seq_len, args.batch, args.rounds or 21, 0.2), flush=True)
+        return 0
     rows = []
     started = time.perf_counter()
     for cell in cells:
