@@ -161,7 +161,7 @@ def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block
 # The probes computed from the captured gradients, each a module-level function of engine.trainer that
 # --breakdown swaps for one that returns the right shape at no cost.
 PROBES = {
-    "state-gradient norms": ("_norms", lambda per_step: torch.zeros(len(per_step), dtype=torch.float64)),
+    "state-gradient norms": ("_norms", lambda per_step: np.zeros(len(per_step))),
     "pre-activation histogram": ("_histogram", lambda values: np.zeros(len(trainer_module.HIST_EDGES) - 1)),
     "saturation": ("_count_flat", lambda activation, outputs: 0),
     "sigma_max": ("_largest_singular_values", lambda weights: torch.zeros(len(weights))),

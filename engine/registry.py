@@ -137,19 +137,21 @@ def grad_norms(grads: list[torch.Tensor]) -> torch.Tensor:
     return norms
 
 
-def norm_clip_scale(total: torch.Tensor, max_norm: float) -> torch.Tensor:
+def norm_clip_scale(total: float, max_norm: float) -> float:
     """The factor clipping by norm multiplies every gradient by (1 when the norm is within max_norm)."""
-    return (max_norm / (total + 1e-6)).clamp(max=1.0)
+    return min(1.0, max_norm / (total + 1e-6))
 
 
-def clip_grad_norm(parameters, max_norm: float, total: torch.Tensor | None = None) -> torch.Tensor:
+def clip_grad_norm(parameters, max_norm: float, total: float | None = None) -> float:
     """nn.utils.clip_grad_norm_ with the norm from `grad_norms` (or `total`, if the caller has it):
     torch's own turns a huge but finite gradient into an infinite norm and scales the gradient to
     zero instead of down to `max_norm`."""
     grads = [p.grad for p in parameters if p.grad is not None]
     if total is None:
-        total = torch.linalg.vector_norm(grad_norms(grads))
-    torch._foreach_mul_(grads, norm_clip_scale(total, max_norm).to(grads[0].dtype))
+        total = math.hypot(*grad_norms(grads).tolist())
+    scale = norm_clip_scale(total, max_norm)
+    if scale < 1.0:
+        torch._foreach_mul_(grads, scale)
     return total
 
 
