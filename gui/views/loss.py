@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (STEP_LABEL, TitleLabel, add_legend, brush, finite, font, log_over_linear_plots,
+from gui.views._common import (STEP_LABEL, TitleLabel, add_legend, finite, font, log_over_linear_plots,
                                pen, positive_finite, run_labels, structure_key, style_legend, style_plot, vbox)
 from gui.views.base import View
 
@@ -18,8 +18,8 @@ MARKER_TEXT = 32  # characters of an event's detail shown on its marker (all of 
 class LossView(View):
     view_id = "loss"
     title = "Loss"
-    explanation = ("The training loss over time on a log scale (lower is better). The dashed line is the loss "
-                   "of a network that learned nothing; below it, it learned something. Vertical lines mark "
+    explanation = ("The training loss over time on a log scale (lower is better). The dashed line, 'learned nothing', is "
+                   "the loss of a network that learned nothing; below it, it learned something. Vertical lines mark "
                    "changed settings; red ones mark where a run blew up (diverged).")
 
     def __init__(self, parent=None):
@@ -27,7 +27,7 @@ class LossView(View):
         self._key = None
         self._infos = []
         self._event_key = None
-        self.loss_curves, self.metric_curves, self.baselines = [], [], []
+        self.loss_curves, self.metric_curves, self.baselines, self.baseline_samples = [], [], [], []
         self.markers = []   # (loss-plot line, metric-plot line), pooled
         layout = vbox(self)
         self.title_label = TitleLabel("Is the network learning?")
@@ -44,15 +44,16 @@ class LossView(View):
         self._build(list(infos))
 
     def _build(self, infos):
-        for curve in self.loss_curves + self.baselines:
+        for curve in self.loss_curves + self.baselines + self.baseline_samples:
             self.loss_plot.removeItem(curve)
         for curve in self.metric_curves:
             self.metric_plot.removeItem(curve)
         self.legend.clear()
-        self.loss_curves, self.metric_curves, self.baselines = [], [], []
+        self.loss_curves, self.metric_curves, self.baselines, self.baseline_samples = [], [], [], []
         self._infos = infos
         labels = run_labels(infos) if len(infos) > 1 else ["loss"]
         seen = set()
+        several = len({round(i.baseline_loss, 6) for i in infos}) > 1
         for run, info in enumerate(infos):
             curve = pg.PlotDataItem()
             self.loss_plot.addItem(curve)
@@ -64,12 +65,15 @@ class LossView(View):
             baseline = info.baseline_loss
             if baseline > 0 and np.isfinite(baseline) and round(baseline, 6) not in seen:
                 seen.add(round(baseline, 6))
-                line = pg.InfiniteLine(pos=np.log10(baseline), angle=0, movable=False,
-                                       label="learned nothing",
-                                       labelOpts={"position": 0.02, "anchors": [(0, 1), (0, 1)]})
+                # named in the legend, not on the line, where it would hide a curve that stays there
+                line = pg.InfiniteLine(pos=np.log10(baseline), angle=0, movable=False)
                 line.setToolTip(f"Loss of always giving the best constant answer: {baseline:.4g}")
                 self.loss_plot.addItem(line)
                 self.baselines.append(line)
+                sample = pg.PlotDataItem()  # no data: stands for the line in the legend
+                self.loss_plot.addItem(sample)
+                self.baseline_samples.append(sample)
+                self.legend.addItem(sample, "learned nothing" + (f" ({info.config.task})" if several else ""))
         self._event_key = None
         names = {i.metric_name for i in infos}
         # the axis is short: "accuracy (|error| < 0.04)" -> "accuracy" (the full name goes in the tooltip)
@@ -154,9 +158,6 @@ class LossView(View):
             color = theme.run_colors[run % len(theme.run_colors)]
             loss.setPen(pen(color, theme))
             metric.setPen(pen(color, theme, 0.8))
-        for line in self.baselines:
-            line.setPen(pen(theme.accent, theme, 0.7, dashed=True))
-            line.label.setColor(theme.foreground)
-            line.label.setFont(font(theme, -1))
-            line.label.fill = brush(theme.background, 0.7)
+        for item in self.baselines + self.baseline_samples:
+            item.setPen(pen(theme.accent, theme, 0.7, dashed=True))
         self._event_key = None  # markers take the new colours at the next refresh
