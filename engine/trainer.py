@@ -155,7 +155,7 @@ def _largest_singular_values(weights: torch.Tensor) -> torch.Tensor:
 def _host(values: torch.Tensor):
     """A numpy view of a CPU tensor (numpy compares a block of values several times faster than torch
     does there: measured 6x for `h * h > 0.9`); the tensor itself on any other device."""
-    return values.numpy() if values.device.type == "cpu" else values
+    return values.detach().numpy() if values.device.type == "cpu" else values
 
 
 def _count_flat(activation: str, outputs: torch.Tensor) -> int:

@@ -254,6 +254,23 @@ def test_saturation_and_gate_means_cover_every_timestep_of_a_long_sequence(monke
         assert snap.saturation[0] == pytest.approx(expected, abs=2 / (23 * 3 * 10))
 
 
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "leaky_relu"])
+def test_flat_slope_counts_alike_through_numpy_and_through_torch(activation):
+    """On a CPU the counts go through a numpy view; on CUDA the same formula runs on the tensor itself.
+    Both agree with the slope autograd computes (grid points off the 10% boundary, so no rounding tie)."""
+    a = torch.linspace(-8, 8, 4000, dtype=torch.float64).requires_grad_(True)
+    (slope,) = torch.autograd.grad(ACTS[activation](a).sum(), a)
+    largest = 0.25 if activation == "sigmoid" else 1.0
+    expected = 0 if activation == "leaky_relu" else int((slope < 0.1 * largest).sum())
+    out = ACTS[activation](a.detach()).float()
+    mask = trainer_module._flat_slope(activation, out)
+    via_torch = 0 if mask is None else int(torch.count_nonzero(mask))
+    via_numpy = trainer_module._count_flat(activation, out)
+    assert via_numpy == via_torch
+    assert abs(via_numpy - expected) <= 2  # float32 outputs against float64 slopes at the boundary
+    assert (expected > 0) == (activation != "leaky_relu")
+
+
 def test_histogram_samples_evenly_spaced_timesteps(monkeypatch):
     assert histogram_timesteps(10, 5, budget=1000) == list(range(10))     # everything fits
     assert histogram_timesteps(100, 64, budget=64 * 5) == [10, 30, 50, 70, 90]  # middles of fifths
