@@ -2,6 +2,7 @@
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 
@@ -11,10 +12,27 @@ from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def run_main(*args, timeout=120):
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+def run_main(*args, timeout=60):
+    """Run the app; if it has not finished within `timeout` seconds, fail with what it printed and every
+    thread's Python stack (faulthandler dumps them on SIGABRT), instead of hanging until pytest's limit."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONFAULTHANDLER="1")
+    with subprocess.Popen([sys.executable, "main.py", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=env) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            exited = process.poll() is not None  # exited, but a child still holds its output open
+            if not exited:
+                process.send_signal(signal.SIGABRT)
+            try:
+                stdout, stderr = process.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                stdout, stderr = process.communicate()
+            pytest.fail(f"main.py {' '.join(args)} did not finish within {timeout} s "
+                        f"({'it exited, but its output stayed open' if exited else 'stacks below'}):\n"
+                        f"{stdout}\n{stderr}")
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 @pytest.mark.parametrize("args, words", [
