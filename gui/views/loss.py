@@ -38,6 +38,7 @@ class LossView(View):
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
         self.legend = add_legend(self.loss_plot)
+        self.loss_plot.getViewBox().make_room_for(self.legend)  # a run stuck at a high loss stays in view
         self.apply_theme(self.theme)
 
     def set_runs(self, infos):
@@ -53,7 +54,6 @@ class LossView(View):
         self._infos = infos
         labels = run_labels(infos) if len(infos) > 1 else ["loss"]
         seen = set()
-        several = len({round(i.baseline_loss, 6) for i in infos}) > 1
         for run, info in enumerate(infos):
             curve = pg.PlotDataItem()
             self.loss_plot.addItem(curve)
@@ -67,13 +67,16 @@ class LossView(View):
                 seen.add(round(baseline, 6))
                 # named in the legend, not on the line, where it would hide a curve that stays there
                 line = pg.InfiniteLine(pos=np.log10(baseline), angle=0, movable=False)
-                line.setToolTip(f"Loss of always giving the best constant answer: {baseline:.4g}")
+                line.setZValue(-1)  # under the curves: a run stuck at the baseline stays visible
+                line.setToolTip(f"Learned nothing ({info.config.task} task): the loss of always giving the best "
+                                f"constant answer, {baseline:.4g}")
                 self.loss_plot.addItem(line)
                 self.baselines.append(line)
-                sample = pg.PlotDataItem()  # no data: stands for the line in the legend
-                self.loss_plot.addItem(sample)
-                self.baseline_samples.append(sample)
-                self.legend.addItem(sample, "learned nothing" + (f" ({info.config.task})" if several else ""))
+        if self.baselines:  # one entry for every such line (each sits by its own task's curve)
+            sample = pg.PlotDataItem()  # no data: stands for the dashed lines in the legend
+            self.loss_plot.addItem(sample)
+            self.baseline_samples.append(sample)
+            self.legend.addItem(sample, "learned nothing")
         self._event_key = None
         names = {i.metric_name for i in infos}
         # the axis is short: "accuracy (|error| < 0.04)" -> "accuracy" (the full name goes in the tooltip)

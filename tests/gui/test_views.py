@@ -300,6 +300,21 @@ def test_loss_curves_baseline_and_event_markers(qtbot, scenarios):
     assert event.detail in visible[0][0].toolTip()
 
 
+def test_loss_legend_and_baseline_hide_no_curve(qtbot, scenarios):
+    """The highest loss (a run that starts, or stays, high) stays below the top-right legend, and the
+    'learned nothing' lines lie under the curves, so a run stuck at its baseline stays visible."""
+    view = make(LossView, qtbot)
+    runs = scenarios["compare3"]
+    show(view, runs)
+    box = view.loss_plot.getViewBox()
+    legend = view.legend.mapRectToParent(view.legend.boundingRect())
+    assert legend.isValid() and view.legend.isVisible()
+    highest = np.log10(max(np.nanmax(h.loss.view()) for h in runs))
+    assert box.mapFromView(QPointF(0, highest)).y() > legend.bottom()   # pixels down from the top
+    assert [label.text for _, label in view.legend.items].count("learned nothing") == 1
+    assert all(line.zValue() < curve.zValue() for line in view.baselines for curve in view.loss_curves)
+
+
 def test_loss_marks_divergence_in_warning_colour(qtbot, scenarios):
     view = make(LossView, qtbot)
     history = scenarios["diverged"][0]
