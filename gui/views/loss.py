@@ -27,7 +27,8 @@ class LossView(View):
         self._key = None
         self._infos = []
         self._event_key = None
-        self.loss_curves, self.metric_curves, self.baselines, self.baseline_samples = [], [], [], []
+        self.loss_curves, self.metric_curves, self.baselines = [], [], []
+        self.baseline_key = pg.PlotDataItem()  # no data: stands for the dashed lines in the legend
         self.markers = []   # (loss-plot line, metric-plot line), pooled
         layout = vbox(self)
         self.title_label = TitleLabel("Is the network learning?")
@@ -45,12 +46,12 @@ class LossView(View):
         self._build(list(infos))
 
     def _build(self, infos):
-        for curve in self.loss_curves + self.baselines + self.baseline_samples:
+        for curve in self.loss_curves + self.baselines:
             self.loss_plot.removeItem(curve)
         for curve in self.metric_curves:
             self.metric_plot.removeItem(curve)
         self.legend.clear()
-        self.loss_curves, self.metric_curves, self.baselines, self.baseline_samples = [], [], [], []
+        self.loss_curves, self.metric_curves, self.baselines = [], [], []
         self._infos = infos
         labels = run_labels(infos) if len(infos) > 1 else ["loss"]
         seen = set()
@@ -73,10 +74,7 @@ class LossView(View):
                 self.loss_plot.addItem(line)
                 self.baselines.append(line)
         if self.baselines:  # one entry for every such line (each sits by its own task's curve)
-            sample = pg.PlotDataItem()  # no data: stands for the dashed lines in the legend
-            self.loss_plot.addItem(sample)
-            self.baseline_samples.append(sample)
-            self.legend.addItem(sample, "learned nothing")
+            self.legend.addItem(self.baseline_key, "learned nothing")
         self._event_key = None
         names = {i.metric_name for i in infos}
         # the axis is short: "accuracy (|error| < 0.04)" -> "accuracy" (the full name goes in the tooltip)
@@ -161,6 +159,6 @@ class LossView(View):
             color = theme.run_colors[run % len(theme.run_colors)]
             loss.setPen(pen(color, theme))
             metric.setPen(pen(color, theme, 0.8))
-        for item in self.baselines + self.baseline_samples:
+        for item in self.baselines + [self.baseline_key]:
             item.setPen(pen(theme.accent, theme, 0.7, dashed=True))
         self._event_key = None  # markers take the new colours at the next refresh
