@@ -270,12 +270,18 @@ class LegendRoomViewBox(pg.ViewBox):
         legend.geometryChanged.connect(self.updateAutoRange)
         legend.visibleChanged.connect(self.updateAutoRange)
 
+    def legend_rect(self):
+        """Where the shown legend sits, in this box's pixels (QRectF), or None."""
+        legend = self.legend
+        if legend is None or not legend.isVisible() or not legend.items:
+            return None
+        return legend.mapRectToParent(legend.boundingRect())
+
     def legend_share(self) -> float:
         """The share of the height, from the top, that the legend covers (0 without one)."""
-        legend, height = self.legend, self.height()
-        if legend is None or height <= 0 or not legend.isVisible() or not legend.items:
+        rect, height = self.legend_rect(), self.height()
+        if rect is None or height <= 0:
             return 0.0
-        rect = legend.mapRectToParent(legend.boundingRect())
         if rect.top() > height / 2:
             return 0.0  # a legend in a bottom corner: the top is free
         return min(max(rect.bottom() + self.GAP_PX, 0.0) / height, self.MAX_SHARE)

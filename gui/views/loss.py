@@ -13,6 +13,10 @@ from gui.views._common import (STEP_LABEL, TitleLabel, add_legend, finite, font,
 from gui.views.base import View
 
 MARKER_TEXT = 32  # characters of an event's detail shown on its marker (all of it in the tooltip)
+# a marker label's anchor (its text rotated to read upwards along the line): its end at the point,
+# the text on the line's right, or on its left
+RIGHT, LEFT = (1, 0), (1, 1)
+LABEL_GAP_PX = 4
 
 
 class LossView(View):
@@ -39,7 +43,10 @@ class LossView(View):
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
         self.legend = add_legend(self.loss_plot)
-        self.loss_plot.getViewBox().make_room_for(self.legend)  # a run stuck at a high loss stays in view
+        box = self.loss_plot.getViewBox()
+        box.make_room_for(self.legend)  # a run stuck at a high loss stays in view
+        for signal in (box.sigResized, box.sigXRangeChanged, self.legend.geometryChanged):
+            signal.connect(self._place_labels)
         self.apply_theme(self.theme)
 
     def set_runs(self, infos):
@@ -109,8 +116,9 @@ class LossView(View):
                     events.append(e)
         compare = len(histories) > 1
         while len(self.markers) < len(events):
+            # the label reads upwards along the line and hangs from the top: _place_labels puts it
             top = pg.InfiniteLine(angle=90, movable=False, label="",
-                                  labelOpts={"position": 0.96, "rotateAxis": (1, 0), "anchors": [(0, 0), (0, 0)]})
+                                  labelOpts={"position": 0.96, "rotateAxis": (1, 0), "anchors": [RIGHT, RIGHT]})
             bottom = pg.InfiniteLine(angle=90, movable=False)
             self.loss_plot.addItem(top)
             self.metric_plot.addItem(bottom)
@@ -138,6 +146,31 @@ class LossView(View):
             top.label.setFormat(text)
             top.label.setColor(color)
             top.label.setFont(font(self.theme, -2))
+        self._place_labels()
+
+    def _place_labels(self, *_):
+        """Hang each marker's label from the top of the loss plot, right of its line, or left of it where
+        the right edge would cut it off; and from just below the legend where it would run under it."""
+        box = self.loss_plot.getViewBox()
+        width, height = box.width(), box.height()
+        if width <= 0 or height <= 0:
+            return
+        legend = box.legend_rect()
+        for top, _ in self.markers:
+            if not top.isVisible():
+                continue
+            label = top.label
+            thickness = label.boundingRect().height()  # across the line: the text runs along it
+            x = box.mapFromView(pg.Point(top.value(), 0)).x()
+            right = x + thickness <= width
+            left_edge = x if right else x - thickness
+            start = LABEL_GAP_PX
+            if legend is not None and left_edge < legend.right() and left_edge + thickness > legend.left() \
+                    and legend.top() < height / 2:
+                start = legend.bottom() + LABEL_GAP_PX
+            anchor = RIGHT if right else LEFT
+            label.anchors = [anchor, anchor]
+            label.setPosition(max(0.0, 1.0 - start / height))
 
     def clear(self):
         for curve in self.loss_curves + self.metric_curves:

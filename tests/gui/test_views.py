@@ -325,6 +325,27 @@ def test_loss_marks_divergence_in_warning_colour(qtbot, scenarios):
     assert np.all(np.isfinite(view.loss_curves[0].yData))
 
 
+@pytest.mark.parametrize("case", ["diverged", "clipped", "diverged_vs_rnn"])
+@pytest.mark.parametrize("size", [(900, 600), (300, 400)])
+def test_loss_marker_labels_stay_whole_and_clear_of_the_legend(case, size, qtbot, scenarios):
+    """A marker's label is drawn whole inside the plot, and not under the legend, even for a run that
+    diverges at its last step (the line at the right edge, below the top-right legend)."""
+    view = make(LossView, qtbot)
+    view.resize(*size)
+    runs = scenarios["diverged"] + scenarios["rnn"] if case == "diverged_vs_rnn" else scenarios[case]
+    show(view, runs)
+    view.grab()  # lays out the legend at its final size
+    box = view.loss_plot.getViewBox()
+    plot = box.mapRectToScene(box.boundingRect())
+    legend = view.legend.mapRectToScene(view.legend.boundingRect())
+    labels = [top.label for top, _ in view.markers if top.isVisible()]
+    assert labels and all(label.toPlainText() for label in labels)
+    for label in labels:
+        rect = label.mapRectToScene(label.boundingRect())
+        assert plot.contains(rect), (label.toPlainText(), rect, plot)
+        assert not rect.intersects(legend), (label.toPlainText(), rect, legend)
+
+
 def test_param_grads_clipping(qtbot, scenarios):
     view = make(ParamGradsView, qtbot)
     history = scenarios["clipped"][0]
