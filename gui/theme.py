@@ -14,12 +14,24 @@ class Theme:
     foreground: str
     grid_alpha: float
     run_colors: tuple          # one per compared run (colour-blind safe, Okabe-Ito)
-    layer_colors: tuple        # one per stacked layer
+    layer_ramp: tuple          # stacked layers: colours from the input side to the top (plasma, cut
+    #   where it would fade into the background), so the order of the layers shows in their colours
     accent: str                # threshold lines, theory lines
     warning: str               # clipping marks, divergence
     colormap: str              # pyqtgraph colormap name for log-gradient heatmaps
     font_pt: int = 10
     line_width: float = 2.0
+
+    def layer_color(self, layer: int, layers: int) -> str:
+        """Layer `layer` (0 = input side) of `layers`: a single layer takes the first run colour."""
+        if layers <= 1:
+            return self.run_colors[0]
+        ramp = self.layer_ramp
+        where = min(max(layer / (layers - 1), 0.0), 1.0) * (len(ramp) - 1)
+        k = min(int(where), len(ramp) - 2)
+        a, b = _rgb(ramp[k]), _rgb(ramp[k + 1])
+        f = where - k
+        return "#" + "".join(f"{round(x + (y - x) * f):02x}" for x, y in zip(a, b))
 
     def scaled(self, factor: float) -> "Theme":
         """Lecture mode: larger fonts, thicker lines."""
@@ -27,14 +39,17 @@ class Theme:
         return replace(self, font_pt=round(self.font_pt * factor), line_width=self.line_width * factor)
 
 
-_LAYERS = ("#56B4E9", "#E69F00", "#009E73", "#F0E442", "#CC79A7", "#D55E00", "#0072B2", "#999999")
+def _rgb(color: str) -> tuple:
+    return tuple(int(color[i:i + 2], 16) for i in (1, 3, 5))
+
 
 DARK = Theme("dark", "#15171c", "#e8e8e8", 0.25,
-             ("#56B4E9", "#E69F00", "#009E73", "#CC79A7"), _LAYERS,
+             ("#56B4E9", "#E69F00", "#009E73", "#CC79A7"),
+             ("#b12a90", "#e16462", "#fca636", "#f0f921"),  # plasma 0.4 .. 1
              "#f5f5f5", "#ff5050", "viridis")
 LIGHT = Theme("light", "#ffffff", "#000000", 0.35,
               ("#0072B2", "#D55E00", "#009E73", "#CC79A7"),
-              ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#777777"),
+              ("#0d0887", "#6a00a8", "#b12a90", "#e16462"),  # plasma 0 .. 0.6
               "#000000", "#c00000", "viridis")
 THEMES = {"dark": DARK, "light": LIGHT}
 

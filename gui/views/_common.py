@@ -250,6 +250,24 @@ def add_legend(plot: pg.PlotItem, offset=(-6, 6)) -> pg.LegendItem:
     return legend
 
 
+FEW_LAYERS = 3  # up to this many stacked layers, each has its own legend entry
+
+
+def add_layer_entries(legend: pg.LegendItem, items: list, name, between: pg.PlotDataItem, suffix="") -> None:
+    """Legend entries for one curve per stacked layer (items[k]: layer k, 0 = input side; name(k) its
+    label). A few layers get one entry each. More get three: the input-side layer, `between` (a key
+    with no data, which the caller styles in the middle colour of Theme.layer_color's ramp) named
+    "layers 2-(L-1)" + suffix, and the top layer; the ramp's colours show the order in between."""
+    layers = len(items)
+    if layers <= FEW_LAYERS:
+        for layer, item in enumerate(items):
+            legend.addItem(item, name(layer))
+        return
+    legend.addItem(items[0], name(0))
+    legend.addItem(between, f"layers 2-{layers - 1}{suffix}")
+    legend.addItem(items[-1], name(layers - 1))
+
+
 class LegendRoomViewBox(pg.ViewBox):
     """A ViewBox whose automatic y range keeps the data below the legend in its top corner, so the
     legend hides no curve and no marker at the data's maximum. pyqtgraph pads both ends of a range

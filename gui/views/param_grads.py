@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (STEP_LABEL, LegendRoomViewBox, LogAxis, PlotArea, TitleLabel, add_legend,
-                               add_plot, brush, current_setting, font, pen, positive_finite, run_labels,
+from gui.views._common import (STEP_LABEL, LegendRoomViewBox, LogAxis, PlotArea, TitleLabel, add_layer_entries,
+                               add_legend, add_plot, brush, current_setting, font, pen, positive_finite, run_labels,
                                structure_key, style_legend, style_plot, vbox)
 from gui.views.base import View
 
@@ -54,6 +54,8 @@ class ParamGradsView(View):
         self.plot.setDownsampling(auto=True, mode="peak")
         self.legend = add_legend(self.plot)
         self.plot.getViewBox().make_room_for(self.legend)
+        self._between_key = pg.PlotDataItem()  # no data: the legend's "layers 2-7 recurrent" entry
+        self._layers = 1
         self.apply_theme(self.theme)
 
     def set_runs(self, infos):
@@ -76,9 +78,13 @@ class ParamGradsView(View):
                 before, after = pg.PlotDataItem(), pg.PlotDataItem()
                 self.plot.addItem(before)
                 self.plot.addItem(after)
-                name = labels[run] if compare else ("all weights" if layer is None else f"layer {layer + 1} recurrent")
-                self.legend.addItem(before, name)
                 self.series.append((run, layer, before, after))
+            if compare:
+                self.legend.addItem(self.series[-1][2], labels[run])
+            else:
+                self.legend.addItem(self.series[0][2], "all weights")
+                add_layer_entries(self.legend, [before for _, _, before, _ in self.series[1:]],
+                                  lambda layer: f"layer {layer + 1} recurrent", self._between_key, " recurrent")
             mark = pg.PlotDataItem(pen=None, symbol="t", symbolSize=9)
             mark.setZValue(20)
             self.plot.addItem(mark)
@@ -90,8 +96,7 @@ class ParamGradsView(View):
             self.thresholds.append((run, line))
         self._after_legend = pg.PlotDataItem()
         self._clip_in_legend = False  # the two clipping entries join the legend once clipping is on
-        many_layers = not compare and infos and infos[0].config.layers > 3
-        self.legend.setColumnCount(2 if many_layers else 1)
+        self._layers = 1 if compare else infos[0].config.layers if infos else 1
         self._style_items()
 
     def _style_items(self):
@@ -101,10 +106,11 @@ class ParamGradsView(View):
             if compare:
                 color = t.run_colors[run % len(t.run_colors)]
             else:
-                color = t.foreground if layer is None else t.layer_colors[layer % len(t.layer_colors)]
+                color = t.foreground if layer is None else t.layer_color(layer, self._layers)
             width = 1.0 if (compare or layer is None) else 0.7
             before.setPen(pen(color, t, width))
             after.setPen(pen(color, t, width, dashed=True))
+        self._between_key.setPen(pen(t.layer_color((self._layers - 1) / 2, self._layers), t, 0.7))
         for _, mark in self.marks:
             mark.setSymbolBrush(brush(t.warning))
             mark.setSymbolPen(pen(t.warning, t, 0.4))

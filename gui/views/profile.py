@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, PowerAxis, TitleLabel, add_legend, add_plot,
-                               brush, finite, font, keep_legend_off_the_curve, pen, place, positive_finite,
+from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, PowerAxis, TitleLabel, add_layer_entries,
+                               add_legend, add_plot, brush, finite, font, keep_legend_off_the_curve, pen, place, positive_finite,
                                power_of_ten, run_labels, set_axis_label, structure_key, style_legend, style_plot,
                                vbox)
 from gui.views.base import View
@@ -49,6 +49,15 @@ def ratio_to_first(first, other):
     return len(a) - n, values
 
 
+def layer_name(layers: int):
+    """The profile's legend name of each layer's curve."""
+    def name(layer: int) -> str:
+        if layers == 1:
+            return "gradient now"
+        return f"layer {layer + 1}" + (" (top)" if layer == layers - 1 else " (input side)" if layer == 0 else "")
+    return name
+
+
 class ProfileView(View):
     view_id = "profile"
     title = "Gradient profile"
@@ -78,6 +87,7 @@ class ProfileView(View):
         self.plot.setMenuEnabled(False)
         self.plot.setLogMode(x=False, y=True)
         self.legend = add_legend(self.plot)
+        self._between_key = pg.PlotDataItem()  # no data: the legend's "layers 2-7" entry
         # compare mode only: each run against run 1, in powers of ten (0 = the same size)
         self.ratio_plot = add_plot(self.area, row=1, col=0, left=PowerAxis)
         self.ratio_plot.setMenuEnabled(False)
@@ -123,10 +133,11 @@ class ProfileView(View):
                 curve = pg.PlotDataItem()
                 curve.setZValue(10)
                 self.plot.addItem(curve)
-                name = labels[run] if compare else ("gradient now" if L == 1 else
-                                                    f"layer {layer + 1}" + (" (top)" if layer == L - 1 else ""))
-                self.legend.addItem(curve, name)
                 self.curves.append((run, layer, curve))
+            if compare:
+                self.legend.addItem(self.curves[-1][2], labels[run])
+            else:
+                add_layer_entries(self.legend, [c for _, _, c in self.curves], layer_name(L), self._between_key)
             if compare and run > 0:
                 ratio = pg.PlotDataItem()
                 self.ratio_plot.addItem(ratio)
@@ -153,8 +164,6 @@ class ProfileView(View):
             self._theory_key = pg.PlotDataItem()
             self.legend.addItem(self._theory_key, "dashed: limit")
         self._key_infos = infos
-        many_layers = not compare and infos and infos[0].config.layers > 3
-        self.legend.setColumnCount(2 if many_layers else 1)
         place(self.area, self.ratio_plot, 1, 0, compare)
         set_axis_label(self.plot.getAxis("bottom"), "" if compare else TIMESTEP_LABEL, self.theme)  # the ratio plot carries it
         self._style_items()
@@ -168,14 +177,18 @@ class ProfileView(View):
 
     def _color(self, run, layer):
         compare = len(self.trails) > 1
-        return self.theme.run_colors[run % len(self.theme.run_colors)] if compare else \
-            self.theme.layer_colors[layer % len(self.theme.layer_colors)]
+        if compare:
+            return self.theme.run_colors[run % len(self.theme.run_colors)]
+        return self.theme.layer_color(layer, self._key_infos[run].config.layers)
 
     def _style_items(self):
         t = self.theme
         infos = getattr(self, "_key_infos", [])
         for run, layer, curve in self.curves:
             curve.setPen(pen(self._color(run, layer), t))
+        if infos:
+            layers = infos[0].config.layers
+            self._between_key.setPen(pen(t.layer_color((layers - 1) / 2, layers), t))
         for run, curve in self.cell_curves:
             curve.setPen(pen(self._color(run, infos[run].config.layers - 1), t, 0.8, dashed=True))
         for run, trail in self.trails:

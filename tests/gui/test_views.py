@@ -248,6 +248,55 @@ def test_profile_compare_one_curve_per_run(qtbot, scenarios):
         np.testing.assert_allclose(curve.yData, top_grad(runs[run]), rtol=1e-6)
 
 
+def relative_luminance(color: str) -> float:
+    """WCAG 2's relative luminance of '#rrggbb'."""
+    def linear(c):
+        c /= 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (linear(int(color[i:i + 2], 16)) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+@pytest.mark.parametrize("theme", [DARK, LIGHT], ids=["dark", "light"])
+def test_layer_colours_get_lighter_towards_the_top_and_stand_out(theme):
+    """Stacked layers' colours are ordered by lightness (input side darkest), so the order of the curves
+    reads from their colours, and each keeps WCAG's 3:1 contrast for graphics against the background."""
+    background = relative_luminance(theme.background)
+    for layers in (2, 3, 8):
+        colors = [theme.layer_color(k, layers) for k in range(layers)]
+        light = [relative_luminance(c) for c in colors]
+        assert all(a < b for a, b in zip(light, light[1:])), colors
+        for value in light:
+            assert (max(value, background) + 0.05) / (min(value, background) + 0.05) >= 3.0, colors
+
+
+@pytest.mark.parametrize("layers", [1, 3, 8])
+def test_layer_curves_take_the_ramp_and_many_layers_share_a_legend_entry(layers, qtbot):
+    """Each layer's curve has its place on the colour ramp; up to three layers are named one by one,
+    more as the input side, 'layers 2-(L-1)' and the top, so the legend stays three entries high."""
+    history = train(SMALL.replace(layers=layers, seq_len=12), 2)
+    profile, weights = make(ProfileView, qtbot), make(ParamGradsView, qtbot)
+    for view in (profile, weights):
+        show(view, [history])
+    colors = {layer: curve.opts["pen"].color().name() for _, layer, curve in profile.curves}
+    colors_w = {layer: before.opts["pen"].color().name() for _, layer, before, _ in weights.series if layer is not None}
+    expected = {k: DARK.layer_color(k, layers).lower() for k in range(layers)}
+    assert colors == expected and colors_w == expected
+    names = [label.text for _, label in profile.legend.items]
+    names_w = [label.text for _, label in weights.legend.items]
+    if layers == 1:
+        assert names[0] == "gradient now" and names_w == ["all weights", "layer 1 recurrent"]
+    elif layers == 3:
+        assert names[:3] == ["layer 1 (input side)", "layer 2", "layer 3 (top)"]
+        assert names_w == ["all weights"] + [f"layer {k} recurrent" for k in (1, 2, 3)]
+    else:
+        assert names[:3] == ["layer 1 (input side)", "layers 2-7", "layer 8 (top)"]
+        assert names_w == ["all weights", "layer 1 recurrent", "layers 2-7 recurrent", "layer 8 recurrent"]
+        middle = DARK.layer_color(3.5, 8)
+        assert profile._between_key.opts["pen"].color().name() == middle
+        assert weights._between_key.opts["pen"].color().name() == middle
+
+
 def test_profile_ratio_curves_are_log10_of_grad_h_ratio(qtbot, scenarios):
     view = make(ProfileView, qtbot)
     runs = scenarios["compare3"]
