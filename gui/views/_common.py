@@ -332,6 +332,8 @@ def keep_legend_off_the_curve(legend: pg.LegendItem, values) -> None:
 def style_legend(legend: pg.LegendItem, theme):
     legend.setLabelTextColor(theme.foreground)
     legend.setLabelTextSize(f"{max(6, theme.font_pt - 2)}pt")
+    for _, label in legend.items:  # pyqtgraph stores the new colour and size but draws them only
+        label.setText(label.text)   # when a label's text is set: without this they kept the old theme's
     bg = QColor(theme.background)
     bg.setAlphaF(0.8)
     legend.setBrush(pg.mkBrush(bg))

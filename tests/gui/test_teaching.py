@@ -138,6 +138,9 @@ def test_theme_toggle_changes_views_window_and_status_bar(make_window, qtbot):
     qtbot.keyClick(window, Qt.Key.Key_T)
     assert window.base_theme is LIGHT
     assert loss.area.backgroundBrush().color().name() == LIGHT.background
+    # the legend's labels are redrawn in the new colour (pyqtgraph only stores it until a text changes)
+    drawn = [label.item.toHtml() for _, label in loss.legend.items]
+    assert drawn and all(f"color:{LIGHT.foreground};" in html for html in drawn), drawn
     assert window.views["recording"].theme is LIGHT
     assert window.palette().color(QPalette.ColorRole.Window).lightness() > 200
     assert LIGHT.background in window.status.styleSheet()
