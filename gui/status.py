@@ -38,7 +38,8 @@ def ratio_text(log10_ratio: float) -> str:
         return "0 (vanished below float precision)"
     if log10_ratio == math.inf:
         return "infinite (exploded)"
-    return f"10<sup>{log10_ratio:+.1f}</sup>".replace("-", "\u2212")  # rich text: a real exponent and minus
+    exponent = round(log10_ratio, 1) + 0.0  # + 0.0: -0.04 rounds to -0.0, which would read "10^-0.0"
+    return f"10<sup>{exponent:+.1f}</sup>".replace("-", "\u2212")  # rich text: a real exponent and minus
 
 
 def badge_style(severity: str) -> str:

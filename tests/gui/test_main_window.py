@@ -1,4 +1,5 @@
 """The main window end to end: views fed, controls live, pause/step/reset, compare, errors, closing."""
+import math
 import os
 import signal
 
@@ -294,6 +295,15 @@ def test_clipping_count_in_view_title_and_status_bar_agree_after_pause(make_wind
     qtbot.waitUntil(lambda: quoted() == (expected(), [expected()]), timeout=5_000)
     assert int(expected()[0]) > 0
     assert not any(t.startswith("clipping fired ") and " of " not in t for t in window.status.badge_texts())
+
+
+@pytest.mark.parametrize("log10_ratio, text", [
+    (-14.06, "10<sup>\u221214.1</sup>"), (3.0, "10<sup>+3.0</sup>"),
+    (-0.04, "10<sup>+0.0</sup>"), (-0.0, "10<sup>+0.0</sup>"),   # no "10^-0.0" for a gradient that kept its size
+    (-math.inf, "0 (vanished below float precision)"), (math.nan, "n/a")])
+def test_first_last_ratio_text(log10_ratio, text):
+    from gui.status import ratio_text
+    assert ratio_text(log10_ratio) == text
 
 
 def test_a_badge_too_long_for_the_status_bar_ends_at_a_word_with_an_ellipsis(qtbot):
