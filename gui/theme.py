@@ -22,8 +22,9 @@ class Theme:
     font_pt: int = 10
     line_width: float = 2.0
 
-    def layer_color(self, layer: int, layers: int) -> str:
-        """Layer `layer` (0 = input side) of `layers`: a single layer takes the first run colour."""
+    def layer_color(self, layer: float, layers: int) -> str:
+        """Layer `layer` (0 = input side; a fraction falls between two) of `layers`; a single layer takes
+        the first run colour."""
         if layers <= 1:
             return self.run_colors[0]
         ramp = self.layer_ramp
