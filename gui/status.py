@@ -15,6 +15,7 @@ try:  # written alongside the views; the window works without it
     from gui.views.diagnosis import diagnose
 except ImportError:  # pragma: no cover - depends on what has landed
     diagnose = None
+from gui.views._common import SUPERSCRIPT
 from gui.views.param_grads import clipping_text
 
 SEVERITY_COLORS = {"ok": "#2e7d32", "info": "#1565c0", "warning": "#b26a00", "error": "#c62828",
@@ -39,7 +40,9 @@ def ratio_text(log10_ratio: float) -> str:
     if log10_ratio == math.inf:
         return "infinite (exploded)"
     exponent = round(log10_ratio, 1) + 0.0  # + 0.0: -0.04 rounds to -0.0, which would read "10^-0.0"
-    return f"10<sup>{exponent:+.1f}</sup>".replace("-", "\u2212")  # rich text: a real exponent and minus
+    # superscript characters, which stay within the line: a rich-text <sup> rose above the status
+    # bar's label and lost its top (a 7 read as a /)
+    return "10" + f"{exponent:+.1f}".translate(SUPERSCRIPT)
 
 
 def badge_style(severity: str) -> str:

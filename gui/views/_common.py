@@ -54,7 +54,7 @@ def heatmap_ready(log_values: np.ndarray) -> np.ndarray:
     return out
 
 
-SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+SUPERSCRIPT = str.maketrans("+-.0123456789", "⁺⁻·⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def power_of_ten(exponent: int) -> str:
