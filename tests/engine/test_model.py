@@ -72,6 +72,31 @@ def test_stacked_net_matches_pytorch(cell, activation):
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("cell, activation", CELLS)
+@pytest.mark.parametrize("input_size", [2, 20])  # a few input channels (W_ih^T copied), and many
+def test_stacked_net_gradients_match_pytorch(cell, activation, input_size):
+    """dL/dx and every layer's weight gradients equal those of PyTorch's fused module: the engine's own
+    backward pieces (the recurrent weight's gradient in one matmul, the input projection's transposed
+    copy, the LSTM's gate reordering) change how they are computed, not what."""
+    config = Config(cell=cell, activation=activation, hidden=H, layers=3, seq_len=T)
+    torch.manual_seed(4)
+    net = RecurrentNet(config, input_size, 2).double()
+    ref = _reference(cell, activation, 3, input_size)
+    _copy_into(ref, net.layers)
+    x = torch.randn(B, T, input_size, dtype=torch.float64, requires_grad=True)
+    x_ref = x.detach().transpose(0, 1).clone().requires_grad_(True)
+    out, _ = net(x, list(range(T)))
+    theirs, _ = ref(x_ref)
+    weights = torch.randn(B, T, 2, dtype=torch.float64)  # a loss that reads every output step
+    (out * weights).sum().backward()
+    (net.readout(theirs).transpose(0, 1) * weights).sum().backward()
+    torch.testing.assert_close(x.grad, x_ref.grad.transpose(0, 1), rtol=0, atol=1e-10)
+    for k, layer in enumerate(net.layers):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            torch.testing.assert_close(getattr(layer, name).grad, getattr(ref, f"{name}_l{k}").grad,
+                                       rtol=0, atol=1e-10, msg=f"layer {k} {name}")
+
+
 def test_skip_connections_add_each_layers_input_above_the_first():
     config = Config(hidden=H, layers=3, seq_len=T, skip=True)
     torch.manual_seed(3)
