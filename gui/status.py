@@ -15,7 +15,7 @@ try:  # written alongside the views; the window works without it
     from gui.views.diagnosis import diagnose
 except ImportError:  # pragma: no cover - depends on what has landed
     diagnose = None
-from gui.views._common import SUPERSCRIPT
+from gui.views._common import power_of_ten
 from gui.views.param_grads import clipping_text
 
 SEVERITY_COLORS = {"ok": "#2e7d32", "info": "#1565c0", "warning": "#b26a00", "error": "#c62828",
@@ -31,18 +31,16 @@ def state_text(state: str, diverged_at: int | None = None) -> str:
 
 
 def ratio_text(log10_ratio: float) -> str:
-    """log10(|grad at first step| / |grad at last step|) as words a student reads at a glance
-    (rich text, for a QLabel)."""
+    """log10(|grad at first step| / |grad at last step|) as words a student reads at a glance."""
     if log10_ratio is None or math.isnan(log10_ratio):
         return "n/a"
     if log10_ratio == -math.inf:
         return "0 (vanished below float precision)"
     if log10_ratio == math.inf:
         return "infinite (exploded)"
-    exponent = round(log10_ratio, 1) + 0.0  # + 0.0: -0.04 rounds to -0.0, which would read "10^-0.0"
-    # superscript characters, which stay within the line: a rich-text <sup> rose above the status
-    # bar's label and lost its top (a 7 read as a /)
-    return "10" + f"{exponent:+.1f}".translate(SUPERSCRIPT)
+    # whole powers in superscript characters, as the views' titles: a rich-text <sup> rose above the
+    # status bar's label and lost its top (10^-16.7 read 10^-16./)
+    return power_of_ten(round(log10_ratio))
 
 
 def badge_style(severity: str) -> str:

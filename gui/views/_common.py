@@ -54,10 +54,11 @@ def heatmap_ready(log_values: np.ndarray) -> np.ndarray:
     return out
 
 
-SUPERSCRIPT = str.maketrans("+-.0123456789", "⁺⁻·⁰¹²³⁴⁵⁶⁷⁸⁹")
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def power_of_ten(exponent: int) -> str:
+    """'10⁻¹⁴' in superscript characters, which keep to the line (a rich-text <sup> rises above it)."""
     return "10" + str(int(exponent)).translate(SUPERSCRIPT)
 
 

@@ -14,11 +14,10 @@ from PySide6.QtGui import QBrush, QColor, QFont, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from gui.theme import LOG_GRAD_LEVELS
-from gui.views._common import log_grad, sample_columns, vbox
+from gui.views._common import log_grad, power_of_ten, sample_columns, vbox
 from gui.views.base import OneRunView
 
 MAX_COLUMNS = 24
-SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def level(log_value: float) -> float:
@@ -36,7 +35,7 @@ def power_text(log_value: float) -> str:
         return "∞"
     if np.isneginf(log_value):
         return "0"
-    return "10" + str(int(round(log_value))).translate(SUPERSCRIPT)
+    return power_of_ten(round(log_value))
 
 
 class _Canvas(QWidget):
