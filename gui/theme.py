@@ -15,7 +15,8 @@ class Theme:
     grid_alpha: float
     run_colors: tuple          # one per compared run (colour-blind safe, Okabe-Ito)
     layer_ramp: tuple          # stacked layers: colours from the input side to the top (plasma, cut
-    #   where it would fade into the background), so the order of the layers shows in their colours
+    #   where it would fade into the background or look like the foreground's curves), so the order
+    #   of the layers shows in their colours
     accent: str                # threshold lines, theory lines
     warning: str               # clipping marks, divergence
     colormap: str              # pyqtgraph colormap name for log-gradient heatmaps
@@ -26,7 +27,7 @@ class Theme:
         """Layer `layer` (0 = input side; a fraction falls between two) of `layers`; a single layer takes
         the first run colour."""
         if layers <= 1:
-            return self.run_colors[0]
+            return self.run_colors[0].lower()
         ramp = self.layer_ramp
         where = min(max(layer / (layers - 1), 0.0), 1.0) * (len(ramp) - 1)
         k = min(int(where), len(ramp) - 2)
@@ -46,11 +47,11 @@ def _rgb(color: str) -> tuple:
 
 DARK = Theme("dark", "#15171c", "#e8e8e8", 0.25,
              ("#56B4E9", "#E69F00", "#009E73", "#CC79A7"),
-             ("#b12a90", "#e16462", "#fca636", "#f0f921"),  # plasma 0.4 .. 1
+             ("#b12a90", "#da5b6a", "#f68f44", "#fcce25"),  # plasma 0.4 .. 0.9 (its lemon end is near white)
              "#f5f5f5", "#ff5050", "viridis")
 LIGHT = Theme("light", "#ffffff", "#000000", 0.35,
               ("#0072B2", "#D55E00", "#009E73", "#CC79A7"),
-              ("#0d0887", "#6a00a8", "#b12a90", "#e16462"),  # plasma 0 .. 0.6
+              ("#7e03a8", "#a72198", "#c7427c", "#e16462"),  # plasma 0.25 .. 0.6 (its navy start is near black)
               "#000000", "#c00000", "viridis")
 THEMES = {"dark": DARK, "light": LIGHT}
 

@@ -257,17 +257,23 @@ def relative_luminance(color: str) -> float:
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
+def rgb_distance(a: str, b: str) -> float:
+    return float(np.linalg.norm([int(a[i:i + 2], 16) - int(b[i:i + 2], 16) for i in (1, 3, 5)]))
+
+
 @pytest.mark.parametrize("theme", [DARK, LIGHT], ids=["dark", "light"])
 def test_layer_colours_get_lighter_towards_the_top_and_stand_out(theme):
     """Stacked layers' colours are ordered by lightness (input side darkest), so the order of the curves
-    reads from their colours, and each keeps WCAG's 3:1 contrast for graphics against the background."""
+    reads from their colours; each keeps WCAG's 3:1 contrast for graphics against the background and
+    stays well apart from the foreground and accent colours of the 'all weights' and limit lines."""
     background = relative_luminance(theme.background)
     for layers in (2, 3, 8):
         colors = [theme.layer_color(k, layers) for k in range(layers)]
         light = [relative_luminance(c) for c in colors]
         assert all(a < b for a, b in zip(light, light[1:])), colors
-        for value in light:
-            assert (max(value, background) + 0.05) / (min(value, background) + 0.05) >= 3.0, colors
+        for color, value in zip(colors, light):
+            assert (max(value, background) + 0.05) / (min(value, background) + 0.05) >= 3.0, color
+            assert min(rgb_distance(color, theme.foreground), rgb_distance(color, theme.accent)) >= 150, color
 
 
 @pytest.mark.parametrize("layers", [1, 3, 8])
@@ -280,7 +286,7 @@ def test_layer_curves_take_the_ramp_and_many_layers_share_a_legend_entry(layers,
         show(view, [history])
     colors = {layer: curve.opts["pen"].color().name() for _, layer, curve in profile.curves}
     colors_w = {layer: before.opts["pen"].color().name() for _, layer, before, _ in weights.series if layer is not None}
-    expected = {k: DARK.layer_color(k, layers).lower() for k in range(layers)}
+    expected = {k: DARK.layer_color(k, layers) for k in range(layers)}
     assert colors == expected and colors_w == expected
     names = [label.text for _, label in profile.legend.items]
     names_w = [label.text for _, label in weights.legend.items]
