@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QFontMetricsF
 
 from gui.views._common import (STEP_LABEL, TitleLabel, add_legend, finite, font, log_over_linear_plots,
                                pen, positive_finite, run_labels, structure_key, style_legend, style_plot, vbox)
@@ -15,7 +17,7 @@ from gui.views.base import View
 MARKER_TEXT = 32  # characters of an event's detail shown on its marker (all of it in the tooltip)
 # a marker label's anchor (its text rotated to read upwards along the line): its end at the point,
 # the text on the line's right, or on its left
-RIGHT, LEFT = (1, 0), (1, 1)
+LABEL_RIGHT, LABEL_LEFT = (1, 0), (1, 1)
 LABEL_GAP_PX = 4
 
 
@@ -118,7 +120,7 @@ class LossView(View):
         while len(self.markers) < len(events):
             # the label reads upwards along the line and hangs from the top: _place_labels puts it
             top = pg.InfiniteLine(angle=90, movable=False, label="",
-                                  labelOpts={"position": 0.96, "rotateAxis": (1, 0), "anchors": [RIGHT, RIGHT]})
+                                  labelOpts={"position": 0.96, "rotateAxis": (1, 0), "anchors": [LABEL_RIGHT, LABEL_RIGHT]})
             bottom = pg.InfiniteLine(angle=90, movable=False)
             self.loss_plot.addItem(top)
             self.metric_plot.addItem(bottom)
@@ -143,34 +145,61 @@ class LossView(View):
                 line.setPen(pen(color, self.theme, 0.6, dashed=e.kind != "diverged", alpha=0.8))
                 line.setToolTip(tooltip)
                 line.show()
-            top.label.setFormat(text)
             top.label.setColor(color)
             top.label.setFont(font(self.theme, -2))
+            top.full_text = text  # _place_labels shortens it where the plot has no room for all of it
         self._place_labels()
 
     def _place_labels(self, *_):
-        """Hang each marker's label from the top of the loss plot, right of its line, or left of it where
-        the right edge would cut it off; and from just below the legend where it would run under it."""
+        """Hang each marker's label from the top of the loss plot, on the side of its line with the most
+        room: below the legend and below the labels already placed where it would run into them, the
+        newest event's label first. A label longer than the room left ends in an ellipsis (the line's
+        tooltip has it all); with no room for a word it is not shown."""
         box = self.loss_plot.getViewBox()
         width, height = box.width(), box.height()
         if width <= 0 or height <= 0:
             return
         legend = box.legend_rect()
-        for top, _ in self.markers:
+        taken = [legend] if legend is not None and legend.top() < height / 2 else []  # pixels, from the top
+        for top, _ in reversed(self.markers):  # events in time order: the newest comes last
             if not top.isVisible():
                 continue
             label = top.label
-            thickness = label.boundingRect().height()  # across the line: the text runs along it
+            shown, metrics, text_box = label.toPlainText(), QFontMetricsF(label.textItem.font()), label.boundingRect()
+            margin = text_box.width() - metrics.horizontalAdvance(shown)  # measured, not laid out: this runs every frame
+            thickness, length = text_box.height(), metrics.horizontalAdvance(top.full_text) + margin  # along the line
             x = box.mapFromView(pg.Point(top.value(), 0)).x()
-            right = x + thickness <= width
-            left_edge = x if right else x - thickness
-            start = LABEL_GAP_PX
-            if legend is not None and left_edge < legend.right() and left_edge + thickness > legend.left() \
-                    and legend.top() < height / 2:
-                start = legend.bottom() + LABEL_GAP_PX
-            anchor = RIGHT if right else LEFT
-            label.anchors = [anchor, anchor]
-            label.setPosition(max(0.0, 1.0 - start / height))
+            places = []
+            for anchor, left in ((LABEL_RIGHT, x), (LABEL_LEFT, x - thickness)):
+                if left < 0 or left + thickness > width:
+                    continue
+                start = LABEL_GAP_PX
+                for rect in sorted(taken, key=lambda r: r.top()):
+                    if rect.left() < left + thickness and rect.right() > left and rect.top() < start + length \
+                            and rect.bottom() > start:
+                        start = rect.bottom() + LABEL_GAP_PX
+                places.append((height - LABEL_GAP_PX - start, anchor, left, start))
+            fits = [p for p in places if p[0] >= length]
+            if not places:
+                label.setVisible(False)
+                continue
+            room, anchor, left, start = fits[0] if fits else max(places, key=lambda p: p[0])
+            text = top.full_text
+            if room < length:
+                text = metrics.elidedText(text, Qt.TextElideMode.ElideRight, room - margin)
+                if len(text) < 4:  # an ellipsis and a letter or two say nothing
+                    label.setVisible(False)
+                    continue
+                length = metrics.horizontalAdvance(text) + margin
+            if text != shown:
+                label.setFormat(text)
+            if not label.isVisible():
+                label.setVisible(True)
+            position = max(0.0, 1.0 - start / height)
+            if label.anchors[0] != anchor or abs(label.orthoPos - position) > 1e-6:
+                label.anchors = [anchor, anchor]
+                label.setPosition(position)
+            taken.append(QRectF(left, start, thickness, length))
 
     def clear(self):
         for curve in self.loss_curves + self.metric_curves:

@@ -380,25 +380,55 @@ def test_loss_marks_divergence_in_warning_colour(qtbot, scenarios):
     assert np.all(np.isfinite(view.loss_curves[0].yData))
 
 
-@pytest.mark.parametrize("case", ["diverged", "clipped", "diverged_vs_rnn"])
-@pytest.mark.parametrize("size", [(900, 600), (300, 400)])
-def test_loss_marker_labels_stay_whole_and_clear_of_the_legend(case, size, qtbot, scenarios):
-    """A marker's label is drawn whole inside the plot, and not under the legend, even for a run that
-    diverges at its last step (the line at the right edge, below the top-right legend)."""
+@pytest.fixture(scope="module")
+def marker_cases(scenarios):
+    """Runs whose event markers sit where labels collide: at the right edge under the legend, close
+    together, long, in compare mode."""
+    from engine.trainer import Event
+    relu = SMALL.replace(activation="relu")
+    late_change = train(SMALL, 20, change=(19, relu))                 # a change at the last step
+    busy = train(SMALL, 150)
+    busy.events.extend(Event(step, "changed", f"lr 0.001 -> 0.0{step} and more words")
+                       for step in (70, 71, 72, 148, 149, 150))   # three close together, three at the end
+    return {
+        "diverged": scenarios["diverged"], "clipped": scenarios["clipped"],
+        "diverged_vs_rnn": scenarios["diverged"] + scenarios["rnn"],
+        "diverged_first_of_4": scenarios["diverged"] + scenarios["compare3"],
+        "late_change": [late_change], "busy": [busy],
+    }
+
+
+@pytest.mark.parametrize("case", ["diverged", "clipped", "diverged_vs_rnn", "diverged_first_of_4",
+                                  "late_change", "busy"])
+@pytest.mark.parametrize("size", [(900, 600), (500, 380), (320, 320)])
+def test_loss_marker_labels_stay_whole_and_clear_of_the_legend(case, size, qtbot, marker_cases):
+    """A marker's label lies inside the plot, clear of the legend and of the other labels, even for an
+    event at the right edge under the top-right legend; one with no room for all of it ends in an
+    ellipsis (the tooltip has the rest). The newest event's label is shown but where the legend fills
+    almost the whole plot (four runs in 320 x 320 pixels)."""
     view = make(LossView, qtbot)
     view.resize(*size)
-    runs = scenarios["diverged"] + scenarios["rnn"] if case == "diverged_vs_rnn" else scenarios[case]
+    runs = marker_cases[case]
     show(view, runs)
     view.grab()  # lays out the legend at its final size
     box = view.loss_plot.getViewBox()
     plot = box.mapRectToScene(box.boundingRect())
     legend = view.legend.mapRectToScene(view.legend.boundingRect())
-    labels = [top.label for top, _ in view.markers if top.isVisible()]
-    assert labels and all(label.toPlainText() for label in labels)
-    for label in labels:
+    lines = [top for top, _ in view.markers if top.isVisible()]
+    newest = max(lines, key=lambda line: line.value())
+    assert lines and (newest.label.isVisible() or size == (320, 320))
+    placed = []
+    for line in lines:
+        label = line.label
+        if not label.isVisible():
+            continue
+        text = label.toPlainText()
+        assert text == line.full_text or (text.endswith("…") and line.full_text.startswith(text[:-1])), text
         rect = label.mapRectToScene(label.boundingRect())
-        assert plot.contains(rect), (label.toPlainText(), rect, plot)
-        assert not rect.intersects(legend), (label.toPlainText(), rect, legend)
+        assert plot.contains(rect), (text, rect, plot)
+        assert not rect.intersects(legend), (text, rect, legend)
+        assert not any(rect.intersects(other) for other in placed), text
+        placed.append(rect)
 
 
 def test_param_grads_clipping(qtbot, scenarios):
