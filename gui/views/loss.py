@@ -119,8 +119,8 @@ class LossView(View):
         compare = len(histories) > 1
         while len(self.markers) < len(events):
             # the label reads upwards along the line and hangs from the top: _place_labels puts it
-            top = pg.InfiniteLine(angle=90, movable=False, label="",
-                                  labelOpts={"position": 0.96, "rotateAxis": (1, 0), "anchors": [LABEL_RIGHT, LABEL_RIGHT]})
+            top = pg.InfiniteLine(angle=90, movable=False, label="", labelOpts={
+                "position": 0.96, "rotateAxis": (1, 0), "anchors": [LABEL_RIGHT, LABEL_RIGHT]})
             bottom = pg.InfiniteLine(angle=90, movable=False)
             self.loss_plot.addItem(top)
             self.metric_plot.addItem(bottom)
@@ -165,9 +165,10 @@ class LossView(View):
             if not top.isVisible():
                 continue
             label = top.label
+            # measured, not laid out (this runs every frame); the text runs along the line
             shown, metrics, text_box = label.toPlainText(), QFontMetricsF(label.textItem.font()), label.boundingRect()
-            margin = text_box.width() - metrics.horizontalAdvance(shown)  # measured, not laid out: this runs every frame
-            thickness, length = text_box.height(), metrics.horizontalAdvance(top.full_text) + margin  # along the line
+            margin = text_box.width() - metrics.horizontalAdvance(shown)
+            thickness, length = text_box.height(), metrics.horizontalAdvance(top.full_text) + margin
             x = box.mapFromView(pg.Point(top.value(), 0)).x()
             places = []
             for anchor, left in ((LABEL_RIGHT, x), (LABEL_LEFT, x - thickness)):

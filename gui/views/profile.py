@@ -10,9 +10,9 @@ import numpy as np
 import pyqtgraph as pg
 
 from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, PowerAxis, TitleLabel, add_layer_entries,
-                               add_legend, add_plot, brush, finite, font, keep_legend_off_the_curve, pen, place, positive_finite,
-                               power_of_ten, run_labels, set_axis_label, structure_key, style_legend, style_plot,
-                               vbox)
+                               add_legend, add_plot, brush, finite, font, keep_legend_off_the_curve, pen, place,
+                               positive_finite, power_of_ten, run_labels, set_axis_label, structure_key, style_legend,
+                               style_plot, vbox)
 from gui.views.base import View
 
 DIFFERENT_LENGTHS_LABEL = ("timestep (lengths differ: aligned at the end)", "timestep (aligned at the end)",

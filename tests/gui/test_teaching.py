@@ -141,6 +141,11 @@ def test_theme_toggle_changes_views_window_and_status_bar(make_window, qtbot):
     # the legend's labels are redrawn in the new colour (pyqtgraph only stores it until a text changes)
     drawn = [label.item.toHtml() for _, label in loss.legend.items]
     assert drawn and all(f"color:{LIGHT.foreground};" in html for html in drawn), drawn
+    window.set_lecture(True)  # ... and in the lecture mode's larger size
+    size = f"font-size:{loss.theme.font_pt - 2}pt;"
+    drawn = [label.item.toHtml() for _, label in loss.legend.items]
+    assert loss.theme.font_pt > LIGHT.font_pt and all(size in html for html in drawn), (size, drawn)
+    window.set_lecture(False)
     assert window.views["recording"].theme is LIGHT
     assert window.palette().color(QPalette.ColorRole.Window).lightness() > 200
     assert LIGHT.background in window.status.styleSheet()
