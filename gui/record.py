@@ -123,7 +123,7 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
 
 def main(argv: list[str]) -> int:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"  # renders with no screen, even where one exists
-    from gui.recording import RecordingError, check_output, parse_size
+    from gui.recording import RecordingError, check_output, check_writable, parse_size
     try:
         args = build_parser().parse_args(argv)
         if args.lesson not in LESSONS:
@@ -134,6 +134,7 @@ def main(argv: list[str]) -> int:
             raise ConfigError("--steps-per-frame", args.steps_per_frame, "an integer of at least 1")
         fps = args.fps if args.fps is not None else (15.0 if args.out.lower().endswith(".gif") else 30.0)
         path, size, fps = check_output(args.out, parse_size(args.size), fps)
+        check_writable(path)
     except (UsageError, ConfigError, RecordingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -46,6 +46,27 @@ def check_output(path, size, fps) -> tuple[Path, tuple[int, int], float]:
     return path, (int(w), int(h)), float(fps)
 
 
+def check_writable(path: Path) -> None:
+    """Make the file's folders and try the file itself, so a recording that could not be saved is
+    refused before it starts, not after its last frame. The message names the path and the reason."""
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise RecordingError(f"--out: {str(path)!r} cannot be written ({exc.strerror or exc}); allowed: a file "
+                             "in a folder you may write to") from None
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
+def _one_line(exc: Exception) -> str:
+    """An encoder's error in one line (ffmpeg's come with its whole log)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 def parse_size(text: str) -> tuple[int, int]:
     try:
         w, h = text.lower().split("x")
@@ -74,7 +95,8 @@ class VideoWriter:
         self.frames_written = 0
         self.error: Exception | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=120)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._ended = False  # the encoder has taken the end marker off the queue
+        check_writable(self.path)
         self._thread = threading.Thread(target=self._encode, name="video-encoder", daemon=True)
         self._thread.start()
 
@@ -83,7 +105,7 @@ class VideoWriter:
         if (w, h) != self.size:
             raise RecordingError(f"frame size {w}x{h} differs from the recording's {self.size[0]}x{self.size[1]}")
         if self.error is not None:
-            raise RecordingError(f"recording failed: {self.error}")
+            raise RecordingError(f"recording failed: {_one_line(self.error)}")
         self._queue.put(np.ascontiguousarray(frame, dtype=np.uint8))
 
     def close(self) -> int:
@@ -91,8 +113,14 @@ class VideoWriter:
         self._queue.put(None)
         self._thread.join()
         if self.error is not None:
-            raise RecordingError(f"recording failed: {self.error}")
+            raise RecordingError(f"recording failed: {_one_line(self.error)}")
         return self.frames_written
+
+    def _frames(self):
+        """The queued frames up to the end marker."""
+        while (frame := self._queue.get()) is not None:
+            yield frame
+        self._ended = True
 
     def _encode(self):
         try:
@@ -102,7 +130,9 @@ class VideoWriter:
                 self._encode_gif()
         except Exception as exc:  # reported by write()/close() on the caller's thread
             self.error = exc
-            while self._queue.get() is not None:  # drain so writers never block
+            # drain, so writers never block, up to the end marker unless the encoder already took it
+            # (a GIF fails only when saved, after the end marker: waiting for another hung close())
+            while not self._ended and self._queue.get() is not None:
                 pass
 
     def _encode_mp4(self):
@@ -112,7 +142,7 @@ class VideoWriter:
                                           ffmpeg_log_level="error")
         gen.send(None)
         try:
-            while (frame := self._queue.get()) is not None:
+            for frame in self._frames():
                 gen.send(frame.tobytes())
                 self.frames_written += 1
         finally:
@@ -121,7 +151,7 @@ class VideoWriter:
     def _encode_gif(self):
         from PIL import Image
         images = []
-        while (frame := self._queue.get()) is not None:
+        for frame in self._frames():
             images.append(Image.fromarray(frame).quantize(colors=255, method=Image.Quantize.MEDIANCUT))
             self.frames_written += 1
         if not images:

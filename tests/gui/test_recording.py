@@ -113,6 +113,55 @@ def test_an_out_path_that_is_a_folder_or_under_a_file_is_refused_by_name(tmp_pat
     assert check_output(tmp_path / "new" / "x.gif", (64, 64), 15)[0] == tmp_path / "new" / "x.gif"  # made later
 
 
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_a_file_that_fails_at_its_end_is_reported_in_one_line_not_a_hang(suffix, tmp_path, monkeypatch):
+    """The encoder fails only after it took the end marker (Pillow writes a GIF when it is closed,
+    ffmpeg may fail as it closes): close() reports it, in one line, instead of waiting for ever for a
+    second end marker."""
+    import threading
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device\n(the rest of the encoder's log)")
+
+    def ffmpeg_that_fails_when_closed(*args, **kwargs):
+        try:
+            while True:
+                yield
+        except GeneratorExit:
+            disk_full()
+    monkeypatch.setattr(Image.Image, "save", disk_full)
+    monkeypatch.setattr(imageio_ffmpeg, "write_frames", ffmpeg_that_fails_when_closed)
+    writer = VideoWriter(tmp_path / f"v{suffix}", (32, 32), fps=10)
+    for _ in range(3):
+        writer.write(np.zeros((32, 32, 3), np.uint8))
+    outcome = []
+
+    def close():
+        try:
+            writer.close()
+        except RecordingError as exc:
+            outcome.append(str(exc))
+    closer = threading.Thread(target=close, daemon=True)
+    closer.start()
+    closer.join(timeout=30)
+    assert not closer.is_alive(), "close() hung"
+    assert outcome == ["recording failed: [Errno 28] No space left on device"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no file can be made")
+def test_an_out_path_that_cannot_be_written_is_refused_before_recording(tmp_path):
+    from gui.recording import check_writable
+    with pytest.raises(RecordingError, match=r"--out: '/proc/x.gif' cannot be written \(No such file"):
+        check_writable(Path("/proc/x.gif"))
+    fresh = tmp_path / "new" / "x.mp4"
+    check_writable(fresh)  # makes the folder, leaves no empty file behind
+    assert fresh.parent.is_dir() and not fresh.exists()
+    result = subprocess.run([sys.executable, "main.py", "record", "--lesson", next(iter(LESSONS)), "--seconds", "1",
+                             "--out", "/proc/x.mp4"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "'/proc/x.mp4' cannot be written" in \
+        result.stderr, result.stderr
+
+
 def test_frame_of_the_wrong_size_is_refused(tmp_path):
     writer = VideoWriter(tmp_path / "v.mp4", (32, 32), fps=10)
     with pytest.raises(RecordingError, match="differs"):
