@@ -121,9 +121,11 @@ def _norms(per_step: list[torch.Tensor]) -> np.ndarray:
 
 
 def _flat_slope(activation: str, out: torch.Tensor) -> torch.Tensor | None:
-    """Mask of units whose slope is under 10% of the activation's largest, judged from the activation's
-    *output* as backprop itself computes the slope (tanh' = 1 - h^2, sigmoid' = s(1 - s), relu' = 0
-    where the output is 0). None for activations whose slope never gets that flat."""
+    """Mask of the units that pass (almost) no gradient, judged from the activation's *output* as
+    backprop itself computes the slope: tanh and sigmoid where the slope is under 10% of its largest
+    (tanh' = 1 - h^2, sigmoid' = s(1 - s)), dead ReLUs (relu' = 0 where the output is 0). None for the
+    activations that are never saturated or dead: linear, and Leaky ReLU and PReLU, whose negative
+    side keeps a slope (its very purpose, even where that slope is small)."""
     if activation == "tanh":
         return out * out > 0.9                                # tanh' = 1 - h^2 < 0.1
     if activation == "sigmoid":
