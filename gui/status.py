@@ -55,6 +55,9 @@ class Badge(QLabel):
     def __init__(self, text: str = "", tooltip: str = "", severity: str = "info"):
         super().__init__()
         self.setStyleSheet(badge_style(severity))
+        # no indent: the style sheet's padding gives the label a frame, for which QLabel would indent the
+        # text by half an "x" that sizeHint and _fit do not count, cutting the last letter off
+        self.setIndent(0)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self._explanation = tooltip
         self.set_full_text(text)

@@ -316,6 +316,9 @@ def test_a_badge_too_long_for_the_status_bar_ends_at_a_word_with_an_ellipsis(qtb
     badge.show()  # a hidden widget gets its resize events only when shown
     badge.resize(badge.sizeHint())
     assert badge.text() == text and badge.toolTip() == "The gradient grows on its way back."
+    from PySide6.QtWidgets import QLabel
+    assert QLabel.sizeHint(badge).width() <= badge.width()  # Qt's own measure of the room the text takes:
+    #   with the style sheet's padding QLabel indented the text, and the last letter was cut off
     badge.resize(badge.fontMetrics().horizontalAdvance("gradient at the first timest"), badge.height())
     shown = badge.text()
     assert shown.endswith("\u2026") and len(shown) < len(text)
