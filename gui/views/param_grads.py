@@ -14,6 +14,7 @@ from gui.views._common import (STEP_LABEL, LegendRoomViewBox, LogAxis, PlotArea,
 from gui.views.base import View
 
 MAX_MARKS = 400  # clip marks drawn per run; thinned evenly beyond this so refresh stays cheap
+RUG_PX = 8       # height of a row of clip ticks along the plot's bottom edge (one row per run)
 
 
 def clipping_text(histories) -> str:
@@ -32,13 +33,14 @@ class ParamGradsView(View):
     title = "Weight gradients"
     explanation = ("How large the gradient of the weights is, per layer, over training (log scale). Solid: "
                    "as computed; dashed: after clipping. Clipping caps the total at the threshold line; "
-                   "each triangle marks a step where it had to.")
+                   "a red tick along the bottom marks each step where it had to (one row per run).")
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self._key = None
         self.series = []      # (run, layer or None for all weights, before curve, after curve)
-        self.marks = []       # (run, PlotDataItem of triangles)
+        self.marks = []       # (run, ScatterPlotItem of ticks along the bottom edge)
+        self._fired = {}      # run -> steps where clipping fired (thinned to MAX_MARKS)
         self.thresholds = []  # (run, InfiniteLine)
         self._clip_in_legend = False
         layout = vbox(self)
@@ -53,7 +55,10 @@ class ParamGradsView(View):
         self.plot.setClipToView(True)
         self.plot.setDownsampling(auto=True, mode="peak")
         self.legend = add_legend(self.plot)
-        self.plot.getViewBox().make_room_for(self.legend)
+        box = self.plot.getViewBox()
+        box.make_room_for(self.legend)
+        box.sigYRangeChanged.connect(self._place_rug)
+        box.sigResized.connect(self._place_rug)
         self._between_key = pg.PlotDataItem()  # no data: the legend's "layers 2-7 recurrent" entry
         self._layers = 1
         self.apply_theme(self.theme)
@@ -69,6 +74,7 @@ class ParamGradsView(View):
             self.plot.removeItem(item)
         self.legend.clear()
         self.series, self.marks, self.thresholds = [], [], []
+        self._fired = {}
         compare = len(infos) > 1
         labels = run_labels(infos)
         for run, info in enumerate(infos):
@@ -85,9 +91,10 @@ class ParamGradsView(View):
                 self.legend.addItem(self.series[0][2], "all weights")
                 add_layer_entries(self.legend, [before for _, _, before, _ in self.series[1:]],
                                   lambda layer: f"layer {layer + 1} recurrent", self._between_key, " recurrent")
-            mark = pg.PlotDataItem(pen=None, symbol="t", symbolSize=9)
+            # a rug, not marks on the curve: clipping that fires on most steps would bury the curve
+            mark = pg.ScatterPlotItem(symbol="|", size=RUG_PX, pxMode=True)
             mark.setZValue(20)
-            self.plot.addItem(mark)
+            self.plot.addItem(mark, ignoreBounds=True)  # placed in pixels from the bottom: no say in the range
             self.marks.append((run, mark))
             line = pg.InfiniteLine(angle=0, movable=False, label="",
                                    labelOpts={"position": 0.02, "anchors": [(0, 1), (0, 1)]})
@@ -111,9 +118,10 @@ class ParamGradsView(View):
             before.setPen(pen(color, t, width))
             after.setPen(pen(color, t, width, dashed=True))
         self._between_key.setPen(pen(t.layer_color((self._layers - 1) / 2, self._layers), t, 0.7))
-        for _, mark in self.marks:
-            mark.setSymbolBrush(brush(t.warning))
-            mark.setSymbolPen(pen(t.warning, t, 0.4))
+        for run, mark in self.marks:  # compared runs' rows of ticks in their colours
+            color = t.run_colors[run % len(t.run_colors)] if compare else t.warning
+            mark.setBrush(brush(color))
+            mark.setPen(pen(color, t, 0.8))
         for run, line in self.thresholds:
             color = t.run_colors[run % len(t.run_colors)] if compare else t.accent
             line.setPen(pen(color, t, 0.7, dashed=True))
@@ -145,14 +153,13 @@ class ParamGradsView(View):
         for run, mark in self.marks:
             h = histories[run]
             if not h.clip_count:
-                mark.setData([], [])
+                self._fired[run] = np.zeros(0)
                 continue
-            fired = h.clipped.view()
-            steps, norms = h.steps.view()[fired], h.grad_norm.view()[fired]
+            steps = h.steps.view()[h.clipped.view()]
             if len(steps) > MAX_MARKS:
-                keep = np.round(np.linspace(0, len(steps) - 1, MAX_MARKS)).astype(int)
-                steps, norms = steps[keep], norms[keep]
-            mark.setData(*positive_finite(steps, norms))
+                steps = steps[np.round(np.linspace(0, len(steps) - 1, MAX_MARKS)).astype(int)]
+            self._fired[run] = steps
+        self._place_rug()
         for run, line in self.thresholds:
             h = histories[run]
             threshold = current_setting(h, "clip_threshold")
@@ -166,13 +173,25 @@ class ParamGradsView(View):
         self._update_clip_legend(any(m != "none" for m in clip_modes) or any(h.clip_count for h in histories))
         self._update_title(histories, clip_modes)
 
+    def _place_rug(self, *_):
+        """Each run's clip ticks in a row along the bottom edge, whatever the y range (log10 units)."""
+        box = self.plot.getViewBox()
+        height = box.height()
+        if height <= 0:
+            return
+        bottom, top = box.viewRange()[1]
+        per_px = (top - bottom) / height
+        for row, (run, mark) in enumerate(self.marks):
+            steps = self._fired.get(run, np.zeros(0))
+            mark.setData(x=steps, y=np.full(len(steps), bottom + per_px * RUG_PX * (row + 0.5)))
+
     def _update_clip_legend(self, clipping: bool):
         if clipping == self._clip_in_legend or not self.marks:
             return
         self._clip_in_legend = clipping
         mark = self.marks[0][1]
         if clipping:
-            self.legend.addItem(mark, "clipping fired")
+            self.legend.addItem(mark, "clipping fired (ticks)")
             self.legend.addItem(self._after_legend, "dashed: after clipping")
         else:
             self.legend.removeItem(mark)
@@ -187,7 +206,7 @@ class ParamGradsView(View):
             h, mode = histories[0], clip_modes[0]
             text = "C" + clipping_text(histories)[1:] + (" (now off)" if mode == "none" else f" (by {mode})")
             shown = len(h.clipped)
-            if h.steps_seen > shown:  # the triangles cover only the steps still in the ring buffer
+            if h.steps_seen > shown:  # the ticks cover only the steps still in the ring buffer
                 text += f"; {int(h.clipped.view().sum())} of the last {shown} in the plot"
         else:
             text = "C" + clipping_text(histories)[1:]
@@ -197,6 +216,7 @@ class ParamGradsView(View):
         for _, _, before, after in self.series:
             before.setData([], [])
             after.setData([], [])
+        self._fired = {}
         for _, mark in self.marks:
             mark.setData([], [])
 

@@ -27,7 +27,7 @@ from gui.views.base import View
 from gui.views.diagnosis import Badge, diagnose
 from gui.views.layers import LayersView
 from gui.views.loss import LossView
-from gui.views.param_grads import ParamGradsView
+from gui.views.param_grads import RUG_PX, ParamGradsView
 from gui.views.profile import ProfileView
 from gui.views.unrolled import MAX_COLUMNS, UnrolledView
 from gui.views.waterfall import WaterfallView
@@ -443,7 +443,14 @@ def test_param_grads_clipping(qtbot, scenarios):
     (_, marks), = view.marks
     fired = history.clipped.view()
     assert history.clip_count > 0
-    np.testing.assert_array_equal(marks.xData, history.steps.view()[fired])
+    x, y = marks.getData()
+    np.testing.assert_array_equal(x, history.steps.view()[fired])
+    # a rug of ticks along the bottom edge, where no curve is buried under them
+    box = view.plot.getViewBox()
+    pixels = [box.mapFromView(QPointF(step, value)).y() for step, value in zip(x, y)]
+    assert all(box.height() - RUG_PX <= p <= box.height() for p in pixels), (pixels, box.height())
+    lowest = np.log10(min(history.grad_norm_clipped.view().min(), history.grad_norm_layer.view().min()))
+    assert box.mapFromView(QPointF(0, lowest)).y() < box.height() - RUG_PX
     (_, line), = view.thresholds
     assert line.isVisible()
     assert line.value() == pytest.approx(np.log10(0.25))      # the threshold now, after the live change
@@ -452,7 +459,7 @@ def test_param_grads_clipping(qtbot, scenarios):
 
 def test_param_grads_legend_covers_no_data(qtbot, scenarios):
     """Clipping fires where the gradient is largest, at the top of the plot: the automatic range
-    leaves the band under the top-right legend empty, so the curves and triangles stay visible."""
+    leaves the band under the top-right legend empty, so the curves stay visible."""
     view = make(ParamGradsView, qtbot)
     history = scenarios["clipped"][0]
     show(view, [history])
