@@ -240,7 +240,7 @@ def _train_command(args) -> int:
 
     def number(value, form):
         return "-" if value is None else format(value, form)
-    print(f"{state}: {summary['steps']} steps, final loss {number(summary['final_loss'], '.4g')} "
+    print(f"{state}: {summary['steps']} step{'' if summary['steps'] == 1 else 's'}, final loss {number(summary['final_loss'], '.4g')} "
           f"(baseline {number(summary['baseline_loss'], '.4g')}), "
           f"{number(summary['steps_per_second'], '.1f')} steps/s; wrote {out}/")
     return {None: 0, "Ctrl-C": 130, "SIGTERM": 143}[summary["interrupted_by"]]

@@ -2,7 +2,8 @@
 
 Runs on the main thread of its own process with Qt's offscreen platform. Training runs in this
 same process (no worker needed: nothing is interactive), and the video's frame count is exact:
-`frame_count(seconds, fps)` frames, each after a fixed number of training steps.
+`frame_count(seconds, fps)` frames; the lesson's training steps are spread over them
+(`steps_before_frame`), or a fixed number per frame.
 """
 from __future__ import annotations
 
@@ -43,6 +44,16 @@ def frame_count(seconds: float, fps: float) -> int:
     return max(1, math.floor(round(seconds * fps, 6) + 0.5))
 
 
+def steps_before_frame(frame: int, frames: int, steps: int) -> int:
+    """Training steps taken before frame `frame` (0-based) when `steps` are spread evenly over `frames`
+    frames: by frame k (1-based) ceil(k * steps / frames) are done, so the first frame already shows a
+    trained step and the last shows the lesson's last; with more frames than steps, some frames show
+    the same step as the one before."""
+    def done_by(k):
+        return -(-k * steps // frames)  # ceil(k * steps / frames) in whole numbers
+    return done_by(frame + 1) - done_by(frame)
+
+
 def build_parser():
     p = _Parser(prog="main.py record", description="Render a lesson's live views to a video file, with no screen.")
     p.add_argument("--lesson", required=True, help="lesson name (see `main.py lessons`)")
@@ -54,6 +65,7 @@ def build_parser():
     p.add_argument("--fps", type=float, default=None, help="frames per second (default 30 for MP4, 15 for GIF)")
     p.add_argument("--steps-per-frame", type=int, default=None,
                    help="training steps between frames (default: spread the lesson's steps over the video)")
+    p.add_argument("--theme", choices=("dark", "light"), default="dark", help="colour theme (default dark)")
     return p
 
 
@@ -74,7 +86,6 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
     theme = THEMES[theme_name]
     writer = VideoWriter(out, size, fps)
     frames = frame_count(seconds, fps)
-    per_frame = steps_per_frame or max(1, math.ceil(lesson.steps / frames))
 
     trainers = [Trainer(c) for c in lesson_configs(lesson_name)]
     infos = [run_info(i, t) for i, t in enumerate(trainers)]
@@ -102,6 +113,7 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
         for frame in range(frames):
             for trainer, history in zip(trainers, histories):
                 batch = []
+                per_frame = steps_per_frame or steps_before_frame(frame, frames, lesson.steps)
                 for _ in range(per_frame):
                     if trainer.diverged:
                         break
@@ -148,10 +160,10 @@ def main(argv: list[str]) -> int:
             sys.stderr.flush()
 
     try:
-        frames = record(args.lesson, args.seconds, path, size, fps, args.steps_per_frame, progress=show)
+        frames = record(args.lesson, args.seconds, path, size, fps, args.steps_per_frame, args.theme, progress=show)
     except (RecordingError, OSError) as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1
     sys.stderr.write("\n")
-    print(f"wrote {path} ({frames} frames, {size[0]}x{size[1]}, {fps:g} fps)")
+    print(f"wrote {path} ({frames} frame{'' if frames == 1 else 's'}, {size[0]}x{size[1]}, {fps:g} fps)")
     return 0

@@ -1,4 +1,5 @@
 """Recording: videos decode with the expected frame count and size; bad requests are refused."""
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +86,19 @@ def test_gif_repeated_frames_keep_the_clock(tmp_path):
 ])
 def test_record_frame_count_rounds_to_nearest_halves_up_at_least_one(seconds, fps, frames):
     assert frame_count(seconds, fps) == frames
+
+
+@pytest.mark.parametrize("frames, steps", [(60, 300), (7, 1), (4, 1), (30, 30), (1, 500), (1800, 300), (3, 10)])
+def test_record_spreads_the_lessons_steps_over_the_frames(frames, steps):
+    """The video trains exactly the lesson's steps, evenly: by frame k (1-based) ceil(k * steps / frames)
+    steps are done, so the first frame shows a trained step and the last the lesson's last; with more
+    frames than steps some frames repeat a step, rather than training past the lesson."""
+    from gui.record import steps_before_frame
+    per_frame = [steps_before_frame(k, frames, steps) for k in range(frames)]
+    done = np.cumsum(per_frame)
+    assert done[-1] == steps and done[0] >= 1 and min(per_frame) >= 0
+    assert list(done) == [math.ceil((k + 1) * steps / frames) for k in range(frames)]
+    assert max(per_frame[1:], default=0) - min(per_frame[1:], default=0) <= 1
 
 
 def test_record_help_states_the_frame_count_rule():
