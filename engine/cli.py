@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from engine import config as cfg
+from engine.args import usage_message, whole_number
 from engine.lessons import LESSONS
 from engine.metrics import MetricsLog
 from engine.trainer import Trainer
@@ -31,7 +32,7 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse would exit itself; we want one place that prints and exits 2
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(usage_message(self.prog, message))
 
 
 def resolve_config(lesson: str | None, config_file: str | None, assignments: list[str],
@@ -260,9 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--lesson", help="start from a lesson's settings (see `main.py lessons`)")
     source.add_argument("--config", help="start from a JSON or TOML config file")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting; repeatable")
-    t.add_argument("--run", type=int, metavar="K",
+    t.add_argument("--run", type=whole_number, metavar="K",
                    help="with --lesson: which of a comparison lesson's runs to train, from 1 (default 1)")
-    t.add_argument("--steps", type=int, default=None,
+    t.add_argument("--steps", type=whole_number, default=None,
                    help="training steps (default 500, or the lesson's own); summary.json records them")
     t.add_argument("--out", help="output folder (default runs/<date-time>)")
     t.set_defaults(func=_train_command)

@@ -16,13 +16,15 @@ import resource
 import sys
 import time
 
+from engine.args import decimal_number, usage_message
+
 START = time.perf_counter()
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         from engine.cli import UsageError
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(usage_message(self.prog, message))
 
 
 def quiet_offscreen_warnings():
@@ -48,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--config", help="start from a JSON or TOML settings file")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. --set cell=lstm; repeatable")
-    p.add_argument("--quit-after", type=float, metavar="SECONDS",
+    p.add_argument("--quit-after", type=decimal_number, metavar="SECONDS",
                    help="start training at once and close the window after this many seconds")
     p.add_argument("--stats", metavar="FILE", help="with --quit-after: write frame rate, training speed and "
                    "UI responsiveness figures to this JSON file")

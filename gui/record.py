@@ -12,6 +12,7 @@ import math
 import os
 import sys
 
+from engine.args import decimal_number, whole_number
 from engine.cli import UsageError, _Parser, use_one_thread
 from engine.config import ConfigError
 from engine.lessons import LESSONS
@@ -57,13 +58,13 @@ def steps_before_frame(frame: int, frames: int, steps: int) -> int:
 def build_parser():
     p = _Parser(prog="main.py record", description="Render a lesson's live views to a video file, with no screen.")
     p.add_argument("--lesson", required=True, help="lesson name (see `main.py lessons`)")
-    p.add_argument("--seconds", type=float, required=True,
+    p.add_argument("--seconds", type=decimal_number, required=True,
                    help="length of the video in seconds; the video has seconds x fps frames, "
                         "rounded to the nearest whole frame (halves up), at least 1")
     p.add_argument("--out", required=True, help="output file, .mp4 (H.264) or .gif")
     p.add_argument("--size", default="1280x720", help="frame size WIDTHxHEIGHT, even numbers (default 1280x720)")
-    p.add_argument("--fps", type=float, default=None, help="frames per second (default 30 for MP4, 15 for GIF)")
-    p.add_argument("--steps-per-frame", type=int, default=None,
+    p.add_argument("--fps", type=decimal_number, default=None, help="frames per second (default 30 for MP4, 15 for GIF)")
+    p.add_argument("--steps-per-frame", type=whole_number, default=None,
                    help="training steps between frames (default: spread the lesson's steps over the video)")
     p.add_argument("--theme", choices=("dark", "light"), default="dark", help="colour theme (default dark)")
     return p
