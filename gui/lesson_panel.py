@@ -64,6 +64,14 @@ class LessonPanel(QWidget):
         self.set_scale(1.0)
         self.show_lesson(None)
 
+    def minimumSizeHint(self):
+        """As tall as the wrapped text needs at the panel's width: Qt's own guess wraps the labels at a
+        narrow width, far taller, so the lesson card's scroll area scrolled through empty space."""
+        hint = super().minimumSizeHint()
+        if self.width() > hint.width() and self.layout().hasHeightForWidth():
+            hint.setHeight(self.layout().heightForWidth(self.width()))
+        return hint
+
     # ------------------------------------------------------------------ navigation
     def _choose(self, name):
         self.show_lesson(name)

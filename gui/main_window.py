@@ -586,6 +586,7 @@ class MainWindow(QMainWindow):
         if not lesson.look_at:
             self.highlight_view("")
         self.lesson_dock.show()
+        QTimer.singleShot(0, self.fit_lesson_dock)  # once the new narration is laid out
         return lesson
 
     def highlight_view(self, key: str):
@@ -1130,12 +1131,17 @@ class MainWindow(QMainWindow):
                 QTimer.singleShot(0, self.fit_lesson_dock)
 
     def fit_lesson_dock(self):
-        if self.lecture or self.dockWidgetArea(self.lesson_dock) != Qt.DockWidgetArea.TopDockWidgetArea:
+        """The lesson card above the views just tall enough for its text (at most a third of the window),
+        so it neither scrolls nor takes the views' room; done on first show and for every lesson."""
+        if self.lecture or self.dockWidgetArea(self.lesson_dock) != Qt.DockWidgetArea.TopDockWidgetArea \
+                or not self.lesson_dock.isVisible():
             return
         width = max(200, self.lesson_scroll.viewport().width())
         layout = self.lesson_panel.layout()
         height = layout.heightForWidth(width) if layout.hasHeightForWidth() else layout.sizeHint().height()
-        self.resizeDocks([self.lesson_dock], [min(max(height + 24, 100), self.height() // 3)], Qt.Orientation.Vertical)
+        chrome = self.lesson_dock.height() - self.lesson_scroll.viewport().height()  # title bar, frames
+        wanted = min(max(height + chrome + 2, 100), self.height() // 3)
+        self.resizeDocks([self.lesson_dock], [wanted], Qt.Orientation.Vertical)
 
     def equalize_grid(self):
         for row in self.grid_rows:

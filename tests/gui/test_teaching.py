@@ -82,6 +82,26 @@ def test_lesson_browser_walks_lessons_loading_configs_and_highlighting(make_wind
     assert window.highlighted_view() == LESSONS[names[-1]].look_at
 
 
+def test_the_lesson_card_fits_each_lessons_text_without_scrolling(make_window, qtbot):
+    """Free play has one line of text, fix-lstm four: the card above the views follows, tall enough
+    that it does not scroll and not much taller."""
+    from PySide6.QtWidgets import QApplication
+    window = make_window(view_classes=STUB_VIEWS)
+    window.resize(1600, 1000)
+    scroll = window.lesson_scroll
+
+    def settle():  # the refit is queued behind the new text's layout, and the dock's behind the refit
+        for _ in range(4):
+            QApplication.processEvents()
+    settle()
+    for name in ("fix-lstm", "vanishing-tanh", "fix-lstm"):
+        window.load_lesson(name)
+        settle()
+        needed = window.lesson_panel.layout().heightForWidth(scroll.viewport().width())
+        assert not scroll.verticalScrollBar().isVisible(), (name, scroll.viewport().height(), needed)
+        assert 0 <= scroll.viewport().height() - needed < 30, (name, scroll.viewport().height(), needed)
+
+
 def test_page_down_goes_to_the_next_lesson_while_a_spin_box_has_focus(make_window, qtbot):
     window = make_window(view_classes=STUB_VIEWS)
     spin = next(w for w in window.controls.findChildren(QSpinBox) if w.isEnabled())
