@@ -40,7 +40,14 @@ DIAGNOSIS_INTERVAL_S = 0.25      # badges need not update every frame
 GRID_COLUMNS = 4
 PACE_LATE_MS = 12.0              # a display tick this late means the last one drew too much
 MAX_INTERVAL_MS = 100
-LECTURE_SCALE = 1.8              # fonts and lines in lecture mode, for the back row of a lecture hall
+LECTURE_SCALE = 1.8              # fonts and lines in lecture mode on a 1080-line screen, for the back row
+
+
+def lecture_scale(screen_height: int) -> float:
+    """Lecture mode's scale for a screen `screen_height` pixels high: text keeps the same share of the
+    picture a projector throws (1.8 at 1080 lines, 1.2 at 720), so a 720p projector's views are not
+    squeezed by text sized for 1080p; never below 1.2."""
+    return min(LECTURE_SCALE, max(1.2, LECTURE_SCALE * screen_height / 1080))
 LECTURE_VIEWS = 4                # lecture mode shows fewer, larger views
 OPENABLE = (".rgl", ".npz", ".json", ".toml")
 # Single keys that mean nothing in a number box, so the window's shortcut wins there.
@@ -196,6 +203,7 @@ class MainWindow(QMainWindow):
         self.base_theme: Theme = theme   # dark or light at the normal scale
         self.theme: Theme = theme        # what the views show now (scaled in lecture mode)
         self.lecture = False
+        self.lecture_scale = LECTURE_SCALE  # set from the screen on entering lecture mode
         self._before_lecture: dict | None = None
         self.recording_options = RecordingOptions()
         self.grabber: FrameGrabber | None = None
@@ -653,7 +661,9 @@ class MainWindow(QMainWindow):
             self.menuBar().hide()
             self.actions_by_name["record"].setShortcuts([QKeySequence("Ctrl+R"), QKeySequence("V")])
             self.actions_by_name["leave_lecture"].setEnabled(True)
-            self._apply_scale(LECTURE_SCALE)
+            screen = self.screen()
+            self.lecture_scale = lecture_scale(screen.geometry().height() if screen else 1080)
+            self._apply_scale(self.lecture_scale)
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.lesson_dock)
             self.showFullScreen()
             self._arrange_grid()
@@ -693,7 +703,7 @@ class MainWindow(QMainWindow):
     def set_theme(self, name: str):
         """Dark or high-contrast light, for the views, the window's widgets and the status bar."""
         self.base_theme = THEMES[name]
-        self.theme = self.base_theme.scaled(LECTURE_SCALE) if self.lecture else self.base_theme
+        self.theme = self.base_theme.scaled(self.lecture_scale) if self.lecture else self.base_theme
         for key, view in self.views.items():
             try:
                 view.apply_theme(self.theme)

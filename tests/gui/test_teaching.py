@@ -15,6 +15,7 @@ from engine import config as cfg
 from engine import experiment as experiments
 from engine.config import Config
 from engine.lessons import LESSONS, VIEWS
+from gui.main_window import lecture_scale
 from gui.recording_dialog import RecordingOptions
 from gui.settings import AppSettings
 from gui.theme import DARK, LIGHT
@@ -114,6 +115,12 @@ def test_page_down_goes_to_the_next_lesson_while_a_spin_box_has_focus(make_windo
 
 
 # ---------------------------------------------------------------------------- lecture mode and themes
+@pytest.mark.parametrize("lines, scale", [(1080, 1.8), (2160, 1.8), (900, 1.5), (720, 1.2), (600, 1.2)])
+def test_lecture_text_keeps_its_share_of_the_screen(lines, scale):
+    """1.8x at 1080 lines, as much of the picture at fewer (a 720p projector), never below 1.2x."""
+    assert lecture_scale(lines) == pytest.approx(scale)
+
+
 def test_lecture_mode_goes_full_screen_large_and_esc_restores(make_window, qtbot):
     window = make_window(view_classes=STUB_VIEWS)
     window.load_lesson("vanishing-tanh")
@@ -125,11 +132,14 @@ def test_lecture_mode_goes_full_screen_large_and_esc_restores(make_window, qtbot
     assert window.toolbar.isVisible()
     for name in ("play", "step", "reset", "compare", "record"):
         assert window.actions_by_name[name] in window.toolbar.actions()
+    scale = lecture_scale(window.screen().geometry().height())  # the test screen's: 1.2 or more
+    assert window.lecture_scale == scale >= 1.2
     themes = {key: view.theme for key, view in window.views.items()}
-    assert all(t.font_pt >= round(DARK.font_pt * 1.7) and t.line_width >= DARK.line_width * 1.7 for t in themes.values())
-    assert window.font().pointSizeF() > normal_font * 1.4
-    assert window.lesson_panel._scale > 1.5
-    assert window.status.state.font().pointSizeF() > 15
+    assert all(t.font_pt == round(DARK.font_pt * scale) and t.line_width == pytest.approx(DARK.line_width * scale)
+               for t in themes.values())
+    assert window.font().pointSizeF() == pytest.approx(normal_font * scale * 0.9, abs=0.5)
+    assert window.lesson_panel._scale == scale
+    assert window.status.state.font().pointSizeF() == pytest.approx(10 * scale, abs=0.5)
     shown = [key for key, frame in window.view_frames.items() if frame.isVisible()]
     assert "waterfall" in shown and len(shown) == 4  # fewer, larger views; the lesson's one among them
     assert QKeySequenceText(window.actions_by_name["record"]) >= {"Ctrl+R", "V"}
