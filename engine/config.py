@@ -23,7 +23,18 @@ class ConfigError(ValueError):
 
     def __init__(self, key: str, value: Any, allowed: str, problem: str = "is not allowed"):
         self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"{key}: {value!r} {problem}; allowed: {allowed}")
+        super().__init__(f"{key}: {shown(value)} {problem}; allowed: {allowed}")
+
+
+def shown(value: Any) -> str:
+    """A value as its user wrote it: true, null and {"hidden": 32} as in JSON and TOML files, a text
+    in quotes (Python would print True, None and {'hidden': 32})."""
+    if value is None or isinstance(value, (bool, dict, list)):
+        try:
+            return json.dumps(value)
+        except (TypeError, ValueError):
+            pass
+    return repr(value)
 
 
 # Keys that take effect at the next step without rebuilding the model.
@@ -207,6 +218,18 @@ def apply_overrides(base: Config, assignments: list[str]) -> Config:
     return dataclasses.replace(base, **_fit_length_to_task(base, values))
 
 
+def _once_each(pairs, path):
+    """A JSON object whose keys are all different: JSON itself lets the last of two equal keys win,
+    which would silently drop a setting (TOML already refuses them)."""
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ConfigError(key, value, "each setting once in a file",
+                              f"is given a second time in {str(path)!r} (first {shown(seen[key])})")
+        seen[key] = value
+    return seen
+
+
 def load(path: str | Path, base: Config | None = None) -> Config:
     """Read a JSON or TOML config file; any problem raises ConfigError naming the file."""
     path = Path(path)
@@ -218,7 +241,7 @@ def load(path: str | Path, base: Config | None = None) -> Config:
                           f"cannot be read ({reason})") from None
     is_toml = path.suffix.lower() == ".toml"
     try:
-        data = tomllib.loads(text) if is_toml else json.loads(text)
+        data = tomllib.loads(text) if is_toml else json.loads(text, object_pairs_hook=lambda pairs: _once_each(pairs, path))
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         if is_toml or path.suffix.lower() == ".json":
             kind = "TOML" if is_toml else "JSON"

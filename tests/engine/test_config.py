@@ -62,6 +62,14 @@ BAD = [
 ]
 
 
+def as_written(value) -> str:
+    """A value as a config file or --set wrote it: JSON's true, false and null, not Python's True,
+    False and None; other values as Python shows them."""
+    if value is None or isinstance(value, bool):
+        return {True: "true", False: "false", None: "null"}[value]
+    return repr(value)
+
+
 @pytest.mark.parametrize("changes, key, allowed", BAD, ids=[f"{k}={v!r}" for c, k, _ in BAD for v in [c.get(k)]])
 def test_bad_values_raise_config_error_naming_key_value_and_allowed(changes, key, allowed):
     with pytest.raises(ConfigError) as info:
@@ -72,7 +80,7 @@ def test_bad_values_raise_config_error_naming_key_value_and_allowed(changes, key
     assert err.value is value or err.value == value or (isinstance(value, float) and math.isnan(value))
     message = str(err)
     assert message.startswith(f"{key}: ")
-    assert repr(value) in message
+    assert as_written(value) in message
     assert allowed in message
     assert isinstance(err, ValueError)
 
@@ -143,7 +151,25 @@ def test_from_dict_rejects_bad_types(data, key, allowed):
     with pytest.raises(ConfigError) as info:
         cfg.from_dict(data)
     assert info.value.key == key
-    assert allowed in str(info.value) and repr(data[key]) in str(info.value)
+    assert allowed in str(info.value) and as_written(data[key]) in str(info.value)
+
+
+def test_a_setting_given_twice_in_a_json_file_is_refused_by_name(tmp_path):
+    """JSON lets the last of two equal keys win, which would drop a setting without a word."""
+    path = tmp_path / "twice.json"
+    path.write_text('{"hidden": 64, "seq_len": 20, "hidden": 32}')
+    with pytest.raises(ConfigError) as info:
+        cfg.load(path)
+    assert info.value.key == "hidden"
+    assert str(info.value) == (f"hidden: 32 is given a second time in {str(path)!r} (first 64); "
+                               "allowed: each setting once in a file")
+
+
+def test_a_table_in_place_of_a_setting_is_shown_as_the_file_wrote_it(tmp_path):
+    path = tmp_path / "section.toml"
+    path.write_text("[section]\nhidden = 32\n")
+    with pytest.raises(ConfigError, match=r'section: \{"hidden": 32\} is set, but section is not a setting'):
+        cfg.load(path)
 
 
 def test_from_dict_rejects_a_non_table():
