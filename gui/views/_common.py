@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPalette
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QVBoxLayout, QWidget
 
 from gui.theme import LOG_GRAD_LEVELS
@@ -589,12 +589,19 @@ class Selectors(QWidget):
 
     def apply_theme(self, theme):
         self.setAttribute(Qt.WA_StyledBackground, True)
-        edge = "#777777"
-        self.setStyleSheet(
-            f"Selectors, QLabel {{ background: {theme.background}; color: {theme.foreground}; }}"
-            f"QComboBox, QSpinBox {{ background: {theme.background}; color: {theme.foreground};"
-            f" border: 1px solid {edge}; padding: 1px 4px; }}"
-            f"QComboBox QAbstractItemView {{ background: {theme.background}; color: {theme.foreground}; }}")
+        self.setStyleSheet(f"Selectors, QLabel {{ background: {theme.background}; color: {theme.foreground}; }}")
+        # the boxes take the theme through their palette: a style sheet border would make Qt draw the
+        # spin box's buttons itself, with no arrows on them
+        palette = QPalette(self.layer_spin.palette())
+        background, foreground = QColor(theme.background), QColor(theme.foreground)
+        for role, color in ((QPalette.ColorRole.Base, background), (QPalette.ColorRole.Window, background),
+                            (QPalette.ColorRole.Button, background), (QPalette.ColorRole.Text, foreground),
+                            (QPalette.ColorRole.WindowText, foreground), (QPalette.ColorRole.ButtonText, foreground)):
+            palette.setColor(role, color)
+        for box in (self.run_combo, self.layer_spin):
+            box.setPalette(palette)
+            if isinstance(box, QComboBox):
+                box.view().setPalette(palette)
         f = font(theme)
         for w in (self.run_label, self.run_combo, self.layer_label, self.layer_spin):
             w.setFont(f)

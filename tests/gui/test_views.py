@@ -670,3 +670,18 @@ def test_profile_and_influence_legends_sit_in_the_corner_the_curve_leaves_empty(
         history.extend([exploding])
         show(view, [history])
         assert view.legend.opts["offset"][1] > 0
+
+
+@pytest.mark.parametrize("theme", [DARK, LIGHT], ids=["dark", "light"])
+def test_run_and_layer_boxes_take_the_theme_and_keep_their_arrows(theme, qtbot):
+    """The boxes are coloured through their palette, with no style sheet of their own: styling a spin
+    box's border makes Qt draw its buttons without arrows."""
+    from PySide6.QtGui import QPalette
+    from gui.views._common import Selectors
+    selectors = Selectors()
+    qtbot.addWidget(selectors)
+    selectors.apply_theme(theme)
+    for box in (selectors.run_combo, selectors.layer_spin):
+        assert box.palette().color(QPalette.ColorRole.Base).name() == theme.background
+        assert box.palette().color(QPalette.ColorRole.Text).name() == theme.foreground
+        assert "QSpinBox" not in selectors.styleSheet() and not box.styleSheet()
