@@ -68,7 +68,12 @@ class ActivationView(View):
         self.gate_plot.invertY(True)  # the first gate on top, as listed
         self.gate_zero = pg.InfiniteLine(pos=0, angle=90, movable=False)
         self.gate_plot.addItem(self.gate_zero)
-        self.legend = add_legend(self.plot, offset=(6, 6))
+        # bottom right: every activation rises through the origin and slopes and histograms are never
+        # negative, so x > 0, y < 0 is the one corner no curve or bar ever enters
+        self.legend = add_legend(self.plot, offset=(-6, -6))
+        # no data: the compare legend's keys to what each run's colour draws
+        self._compare_key = pg.PlotDataItem()
+        self._bars_key = pg.PlotDataItem(stepMode="center", fillLevel=0)
         for _ in range(2):
             region = pg.LinearRegionItem(movable=False)
             region.setZValue(-10)
@@ -104,12 +109,17 @@ class ActivationView(View):
             hist = pg.PlotDataItem(stepMode="center", fillLevel=0)
             for item in (hist, act, slope):
                 self.plot.addItem(item)
-            label = registry.ACTIVATIONS[name].label
-            if act.xData is not None:
-                self.legend.addItem(act, f"{label}" + ("" if info.config.cell == "rnn" else " (cell input)"))
-                self.legend.addItem(slope, f"slope of {label}")
-            self.legend.addItem(hist, f"run {run + 1}: inputs" if compare else "inputs right now")
+            label = registry.ACTIVATIONS[name].label + ("" if info.config.cell == "rnn" else " (cell input)")
+            if compare:  # one entry per run (its colour marks its curve, slope and bars), one key for all
+                self.legend.addItem(act if act.xData is not None else hist, f"run {run + 1}: {label}")
+            else:
+                self.legend.addItem(act, label)
+                self.legend.addItem(slope, f"slope of {label.split(' (')[0]}")
+                self.legend.addItem(hist, "inputs right now")
             self.series.append((run, act, slope, hist))
+        if compare:
+            self.legend.addItem(self._compare_key, "dashed: slope")
+            self.legend.addItem(self._bars_key, "bars: inputs now")
         # gate bars: one slot per distinct gate name, so LSTM and GRU runs can be compared side by side
         gate_names = []
         for info in infos:
@@ -227,6 +237,9 @@ class ActivationView(View):
         self.gate_plot.getAxis("left").setStyle(tickLength=0)
         self.gate_zero.setPen(pen(theme.foreground, theme, 0.4, alpha=0.6))
         style_legend(self.legend, theme)
+        self._compare_key.setPen(pen(theme.foreground, theme, 0.8, dashed=True))
+        self._bars_key.setPen(pen(theme.foreground, theme, 0.6))
+        self._bars_key.setBrush(brush(theme.foreground, 0.25))
         self.selectors.apply_theme(theme)
         self.title_label.apply_theme(theme)
         self._style_items()

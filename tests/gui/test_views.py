@@ -685,3 +685,32 @@ def test_run_and_layer_boxes_take_the_theme_and_keep_their_arrows(theme, qtbot):
         assert box.palette().color(QPalette.ColorRole.Base).name() == theme.background
         assert box.palette().color(QPalette.ColorRole.Text).name() == theme.foreground
         assert "QSpinBox" not in selectors.styleSheet() and not box.styleSheet()
+
+
+@pytest.mark.parametrize("case", ["rnn", "compare3", "gru_attention"])
+def test_activation_legend_covers_no_curve_and_no_bar(case, qtbot, scenarios):
+    """The legend sits in the corner no activation, slope or histogram enters (inputs above 0, outputs
+    below 0), and in compare mode names each run once, with one key to the line styles."""
+    view = make(ActivationView, qtbot)
+    view.resize(400, 420)
+    runs = scenarios[case]
+    show(view, runs)
+    view.grab()
+    box = view.plot.getViewBox()
+    legend = box.mapRectToView(view.legend.mapRectToParent(view.legend.boundingRect()))
+    for _, act, slope, hist in view.series:
+        for item in (act, slope, hist):
+            x, y = item.getData()
+            if x is None or not len(x):
+                continue
+            if len(x) == len(y) + 1:  # step-mode histogram: bin edges; its bars rise from 0 to y
+                x, y = (x[:-1] + x[1:]) / 2, y
+            inside = (x > legend.left()) & (x < legend.right()) & (y > legend.top()) & (y < legend.bottom())
+            assert not inside.any(), (item, x[inside][:3], y[inside][:3], legend)
+            if item is hist:  # and no bar reaches into it from below
+                under = (x > legend.left()) & (x < legend.right()) & (y > 0)
+                assert not under.any() or legend.bottom() <= 0
+    names = [label.text for _, label in view.legend.items]
+    if len(runs) > 1:
+        assert names == [f"run {k + 1}: " + n.split(": ", 1)[1] for k, n in enumerate(names[:len(runs)])] + \
+            ["dashed: slope", "bars: inputs now"]
