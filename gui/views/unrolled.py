@@ -146,7 +146,8 @@ class UnrolledView(OneRunView):
                                               Qt.TextWordWrap | Qt.AlignHCenter, note).height()
         legend_h = p.fontMetrics().height() * 1.2 + note_h + 4
         p.setFont(base_font)
-        area_top = rect.top() + line_h * 1.6 + line_h * 1.8    # title, then the loss box
+        # title (1.6 lines and a gap), then the loss box, which sits 2.6 lines above the top cell
+        area_top = rect.top() + line_h * 1.8 + line_h * 2.6
         area_bottom = rect.bottom() - legend_h - line_h * 2.8  # input arrows and timestep labels
         left, right = rect.left() + label_w, rect.right() - 8
         cw = (right - left) / n
