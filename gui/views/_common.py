@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+import shiboken6
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPalette
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QVBoxLayout, QWidget
@@ -222,21 +223,27 @@ class TitleLabel(QLabel):
 
 def add_legend(plot: pg.PlotItem, offset=(-6, 6)) -> pg.LegendItem:
     """A compact legend inside the plot's corner. It shrinks (down to 55%) to stay within the plot
-    when the view is small or the fonts large, and hides when even that would not fit."""
+    when the view is small or the fonts large, and hides when even that would not fit.
+
+    The room is judged from the whole plot's size, which only the window's layout changes, not from
+    the data box's: that narrows as the y axis's tick labels widen, and with the legend room the
+    y range keeps (LegendRoomViewBox) a rescaled legend could change the range, the range the tick
+    labels, the labels the box's width and the width the legend's scale again, round and round: a
+    repaint loop that starved every timer (seen in small lecture windows)."""
     legend = plot.addLegend(offset=offset, horSpacing=4, verSpacing=-4)
     legend.layout.setContentsMargins(3, 1, 3, 1)
-    box = plot.getViewBox()
     busy = []
 
     def fit(*_):
-        if busy:
+        if busy or not shiboken6.isValid(plot):  # a view that rebuilt its plots may keep the legend
             return
         busy.append(True)
         try:
             rect = legend.boundingRect()
             if rect.width() <= 1 or rect.height() <= 1:
                 return
-            scale = min(1.0, box.width() * 0.9 / rect.width(), box.height() * 0.75 / rect.height())
+            # the data box takes about 80% of the plot's width and 70% of its height (axes, title)
+            scale = min(1.0, plot.width() * 0.72 / rect.width(), plot.height() * 0.52 / rect.height())
             legend.setVisible(scale >= 0.55 and legend.layout.count() > 0)
             scale = max(scale, 0.55)
             if abs(legend.scale() - scale) > 0.01:
@@ -245,7 +252,7 @@ def add_legend(plot: pg.PlotItem, offset=(-6, 6)) -> pg.LegendItem:
         finally:
             busy.clear()
 
-    box.sigResized.connect(fit)
+    plot.geometryChanged.connect(fit)
     legend.geometryChanged.connect(fit)
     legend.fit = fit
     return legend

@@ -714,3 +714,21 @@ def test_activation_legend_covers_no_curve_and_no_bar(case, qtbot, scenarios):
     if len(runs) > 1:
         assert names == [f"run {k + 1}: " + n.split(": ", 1)[1] for k, n in enumerate(names[:len(runs)])] + \
             ["dashed: slope", "bars: inputs now"]
+
+
+def test_a_legend_keeps_its_size_when_the_y_axis_labels_widen(qtbot, scenarios):
+    """The legend's size follows the plot's, not the data box's: the box narrows as the y axis's tick
+    labels widen, and the legend room the y range keeps then fed back into the labels, a repaint loop
+    that froze small lecture windows. Here the axis is widened by hand: the legend must not rescale."""
+    from PySide6.QtWidgets import QApplication
+    view = make(LossView, qtbot)
+    view.resize(250, 600)  # narrow: the legend is shrunk to fit its width
+    show(view, scenarios["compare3"])
+    view.grab()
+    scale = view.legend.scale()
+    assert scale < 1.0
+    view.loss_plot.getAxis("left").setWidth(view.loss_plot.getAxis("left").width() + 40)
+    for _ in range(3):
+        QApplication.processEvents()
+    view.grab()
+    assert view.legend.scale() == scale
