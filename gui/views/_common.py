@@ -221,12 +221,14 @@ class TitleLabel(QLabel):
         self.setFont(font(theme, 1))
 
 
-def add_legend(plot: pg.PlotItem, offset=(-6, 6)) -> pg.LegendItem:
+def add_legend(plot: pg.PlotItem, offset=(-6, 6), room=None) -> pg.LegendItem:
     """A compact legend inside the plot's corner. It shrinks (down to 55%) to stay within the plot
-    when the view is small or the fonts large, and hides when even that would not fit.
+    when the view is small or the fonts large, and hides when even that would not fit. `room`: the
+    (width, height) shares of the data box it must keep within, where only part of the plot is free of
+    curves; a view may change `legend.room` later and call `legend.fit()`.
 
-    The room is judged from the whole plot's size, which only the window's layout changes, not from
-    the data box's: that narrows as the y axis's tick labels widen, and with the legend room the
+    The room across is judged from the whole plot's width, which only the window's layout changes,
+    not from the data box's: that narrows as the y axis's tick labels widen, and with the legend room the
     y range keeps (LegendRoomViewBox) a rescaled legend could change the range, the range the tick
     labels, the labels the box's width and the width the legend's scale again, round and round: a
     repaint loop that starved every timer (seen in small lecture windows)."""
@@ -235,6 +237,7 @@ def add_legend(plot: pg.PlotItem, offset=(-6, 6)) -> pg.LegendItem:
     busy = []
 
     def fit(*_):
+        room_share = legend.room
         if busy or not shiboken6.isValid(plot):  # a view that rebuilt its plots may keep the legend
             return
         busy.append(True)
@@ -242,8 +245,16 @@ def add_legend(plot: pg.PlotItem, offset=(-6, 6)) -> pg.LegendItem:
             rect = legend.boundingRect()
             if rect.width() <= 1 or rect.height() <= 1:
                 return
-            # the data box takes about 80% of the plot's width and 70% of its height (axes, title)
-            scale = min(1.0, plot.width() * 0.72 / rect.width(), plot.height() * 0.52 / rect.height())
+            # across: the data box takes about 80% of the plot's width; down: the data box's own height
+            # (only the title and the bottom axis, which the y range leaves alone, take from it), of
+            # which a LegendRoomViewBox keeps the data out of MAX_SHARE: a taller legend would cover them
+            box = plot.getViewBox()
+            if room_share is None:
+                room_share = (0.9, box.MAX_SHARE if isinstance(box, LegendRoomViewBox) else 0.7)
+            ox, oy = (abs(v) for v in legend.opts["offset"])
+            across = plot.width() * 0.8 * room_share[0] - ox - LegendRoomViewBox.GAP_PX
+            down = box.height() * room_share[1] - oy - LegendRoomViewBox.GAP_PX
+            scale = min(1.0, across / rect.width(), down / rect.height())
             legend.setVisible(scale >= 0.55 and legend.layout.count() > 0)
             scale = max(scale, 0.55)
             if abs(legend.scale() - scale) > 0.01:
@@ -253,8 +264,10 @@ def add_legend(plot: pg.PlotItem, offset=(-6, 6)) -> pg.LegendItem:
             busy.clear()
 
     plot.geometryChanged.connect(fit)
+    plot.getViewBox().sigResized.connect(fit)  # the title or the bottom axis came or went
     legend.geometryChanged.connect(fit)
     legend.fit = fit
+    legend.room = room
     return legend
 
 
@@ -325,7 +338,8 @@ class LegendRoomViewBox(pg.ViewBox):
 def keep_legend_off_the_curve(legend: pg.LegendItem, values) -> None:
     """A per-timestep curve that rises to the right (a vanishing gradient: largest at the last
     timestep, so in the top-right corner) gets its legend in the bottom-right corner, which such a
-    curve leaves empty; one that falls (exploding) keeps it top right. `values`: the curve, or None."""
+    curve leaves empty; one that falls (exploding) keeps it top right. `values`: the curve, or None.
+    The first guess, before the plot has a size; see move_legend_off_the_curves."""
     if values is None or len(values) < 2:
         return
     first, last = float(values[0]), float(values[-1])
@@ -335,6 +349,59 @@ def keep_legend_off_the_curve(legend: pg.LegendItem, values) -> None:
     wanted = (x, -abs(y)) if last >= first else (x, abs(y))  # pyqtgraph: a negative y offset is the bottom
     if tuple(legend.opts["offset"]) != wanted:
         legend.setOffset(wanted)
+
+
+def legend_cover(legend: pg.LegendItem, box: pg.ViewBox, offset, items, margin: float = 0.0) -> float:
+    """How many points of `items` the legend would cover with this offset, or come within `margin`
+    pixels of. An item is a PlotDataItem, or (PlotDataItem, weight) for one that matters less."""
+    (x0, x1), (y0, y1) = box.viewRange()
+    width, height = box.width(), box.height()
+    rect = legend.boundingRect()
+    w, h = rect.width() * legend.scale(), rect.height() * legend.scale()
+    ox, oy = offset
+    left = (ox if ox >= 0 else width + ox - w) - margin  # pyqtgraph: a negative offset counts from the
+    top = (oy if oy >= 0 else height + oy - h) - margin  # right or the bottom
+    w, h = w + 2 * margin, h + 2 * margin
+    covered = 0.0
+    for entry in items:
+        item, weight = entry if isinstance(entry, tuple) else (entry, 1.0)
+        x, y = item.getData()  # the displayed data: log10 on a log axis, as the view range is
+        if x is None or not len(x) or not item.isVisible():
+            continue
+        px = (np.asarray(x, dtype=np.float64) - x0) * (width / (x1 - x0))
+        py = (y1 - np.asarray(y, dtype=np.float64)) * (height / (y1 - y0))
+        covered += weight * int(np.count_nonzero((px >= left) & (px <= left + w) & (py >= top) & (py <= top + h)))
+    return covered
+
+
+LEGEND_MARGIN_PX = 6  # a corner the legend moves to must be this clear of the curves
+
+
+def move_legend_off_the_curves(legend: pg.LegendItem, items, fallback=None) -> None:
+    """Put the legend in the corner of the plot where it covers the fewest points of `items`: a
+    vanishing gradient leaves the bottom right empty, an exploding one the top right, but stacked
+    layers' curves, which start at different heights, can fill both, and then a left corner is free.
+    Right corners first; the legend moves only to a corner that covers fewer points even when grown by
+    a margin, so with the same curves it never moves back, and it does not jump to and fro as they move. `fallback`: a curve for keep_legend_off_the_curve,
+    used while the plot has no size yet."""
+    box = legend.parentItem()
+    if box is None or box.width() <= 1 or box.height() <= 1 or not legend.isVisible():
+        keep_legend_off_the_curve(legend, fallback)
+        return
+    box.updateAutoRange()  # the range the new data will get (pyqtgraph would update it when painting next)
+    (x0, x1), (y0, y1) = box.viewRange()
+    if not (x1 > x0 and y1 > y0):
+        return
+    ox, oy = (abs(v) for v in legend.opts["offset"])
+    current = tuple(legend.opts["offset"])
+    corners = [current] + [c for c in ((-ox, -oy), (-ox, oy), (ox, oy), (ox, -oy)) if c != current]
+    now = legend_cover(legend, box, current, items)
+    if now == 0:
+        return
+    counts = [legend_cover(legend, box, corner, items, margin=LEGEND_MARGIN_PX) for corner in corners[1:]]
+    best = min(range(len(counts)), key=lambda k: counts[k])
+    if counts[best] < now:
+        legend.setOffset(corners[1 + best])
 
 
 def style_legend(legend: pg.LegendItem, theme):

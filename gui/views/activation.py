@@ -21,6 +21,7 @@ Y_RANGE = (-1.25, 1.6)
 # Where the slope falls below 10% of its largest (the zones engine.trainer counts as saturated).
 FLAT_REGIONS = {"tanh": [(-6.0, -1.8184), (1.8184, 6.0)], "sigmoid": [(-6.0, -3.6369), (3.6369, 6.0)],
                 "relu": [(-6.0, 0.0)]}
+LEGEND_SHARE = 0.6  # of the activation plot's height that the legend, below y = 0, may take
 SIDE_BY_SIDE_EM = 55  # the gate plot goes beside the activation plot from this many font sizes wide, else below
 
 
@@ -69,8 +70,14 @@ class ActivationView(View):
         self.gate_zero = pg.InfiniteLine(pos=0, angle=90, movable=False)
         self.gate_plot.addItem(self.gate_zero)
         # bottom right: every activation rises through the origin and slopes and histograms are never
-        # negative, so x > 0, y < 0 is the one corner no curve or bar ever enters
-        self.legend = add_legend(self.plot, offset=(-6, -6))
+        # negative, so x > 0, y < 0 is the one corner no curve or bar ever enters; where that half of
+        # the width is too narrow, the whole width below the lowest curve (see _fit_y_range)
+        self._floor = -1.0  # the lowest point of the activations drawn
+        self._row_height = 20.0  # of one legend entry at full size, measured when the legend is built
+        self.legend = add_legend(self.plot, offset=(-6, -6), room=(0.5, LEGEND_SHARE))
+        self.legend.geometryChanged.connect(self._fit_y_range)
+        self.legend.visibleChanged.connect(self._fit_y_range)
+        self.plot.getViewBox().sigResized.connect(self._fit_y_range)
         # no data: the compare legend's keys to what each run's colour draws
         self._compare_key = pg.PlotDataItem()
         self._bars_key = pg.PlotDataItem(stepMode="center", fillLevel=0)
@@ -83,6 +90,46 @@ class ActivationView(View):
         self.selectors.layer_spin.valueChanged.connect(self._layer_changed)
         self.apply_theme(self.theme)
 
+    KEYS = (("_compare_key", "dashed: slope"), ("_bars_key", "bars: inputs now"))
+
+    def _show_keys(self, show: bool):
+        """The compare legend's two keys to the line styles, which a view too small for them goes without."""
+        for attr, text in self.KEYS:
+            item = getattr(self, attr)
+            if show and self.legend.getLabel(item) is None:
+                self.legend.addItem(item, text)
+            elif not show and self.legend.getLabel(item) is not None:
+                self.legend.removeItem(item)
+
+    def _fit_y_range(self, *_):
+        """Make room for the legend at the bottom, clear of every curve and bar. It takes the right half
+        below y = 0 where it fits there at 80% of its size or more; else, if the activations drawn stay
+        above -1.1 (all but linear and PReLU), the whole width below them. Where it is taller than the
+        part of the plot it may take (a small view, the gate plot below), Y_RANGE reaches further down."""
+        box, legend = self.plot.getViewBox(), self.legend
+        if box.height() <= 0:
+            return
+        if len(self._infos) > 1:  # keys only where the legend with them keeps 70% of its size
+            rows = len(self._infos) + len(self.KEYS)
+            self._show_keys((box.height() * LEGEND_SHARE - 10) / (self._row_height * rows + 4) >= 0.7)
+        natural = legend.boundingRect()
+        if natural.width() <= 1:
+            return
+        half = self.plot.width() * 0.8 * 0.5 - abs(legend.opts["offset"][0]) - 4
+        wide = half < 0.8 * natural.width() and self._floor >= -1.1
+        room = (0.9 if wide else 0.5, LEGEND_SHARE)
+        if legend.room != room:
+            legend.room = room
+            legend.fit()
+        floor = self._floor - 0.05 if wide else 0.0  # the legend's top stays below this
+        bottom = Y_RANGE[0]
+        if legend.isVisible():
+            rect = legend.mapRectToParent(legend.boundingRect())
+            share = min((box.height() - rect.top() + 2) / box.height(), LEGEND_SHARE)  # from the bottom up
+            bottom = min(bottom, (floor - share * Y_RANGE[1]) / (1 - share))  # floor at that height
+        if abs(box.viewRange()[1][0] - bottom) > 1e-6:
+            self.plot.setYRange(bottom, Y_RANGE[1], padding=0)
+
     def set_runs(self, infos):
         self._build(list(infos))
 
@@ -92,16 +139,18 @@ class ActivationView(View):
                 self.plot.removeItem(item)
         for _, bars, _ in self.gate_bars:
             self.gate_plot.removeItem(bars)
+        self._infos = []  # no legend keys while the legend is rebuilt (see _fit_y_range)
         self.legend.clear()
         self.series, self.gate_bars = [], []
-        self._infos = infos
         self.selectors.set_runs(infos)
         compare = len(infos) > 1
         shown = set()
+        self._floor = 0.0
         for run, info in enumerate(infos):
             name = activation_name(info.config)
             act, slope = pg.PlotDataItem(), pg.PlotDataItem()
             y, dy = registry.activation_curve(name, XS)
+            self._floor = min(self._floor, float(y.min()), float(dy.min()))
             if name not in shown:  # runs with the same function share one drawing
                 shown.add(name)
                 act.setData(XS, np.clip(y, -50, 50))
@@ -118,8 +167,9 @@ class ActivationView(View):
                 self.legend.addItem(hist, "inputs right now")
             self.series.append((run, act, slope, hist))
         if compare:
-            self.legend.addItem(self._compare_key, "dashed: slope")
-            self.legend.addItem(self._bars_key, "bars: inputs now")
+            self._show_keys(True)
+        self._infos = infos
+        self._row_height = self.legend.boundingRect().height() / max(len(self.legend.items), 1)
         # gate bars: one slot per distinct gate name, so LSTM and GRU runs can be compared side by side
         gate_names = []
         for info in infos:
@@ -154,6 +204,7 @@ class ActivationView(View):
                 region.setRegion(span)
                 region.show()
         self._style_items()
+        self._fit_y_range()
 
     def _style_items(self):
         t = self.theme

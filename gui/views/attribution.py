@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (TIMESTEP_LABEL, TitleLabel, add_legend, brush, finite, keep_legend_off_the_curve,
-                               log_over_linear_plots, pen, place, positive_finite, power_of_ten, run_labels,
+from gui.views._common import (TIMESTEP_LABEL, TitleLabel, add_legend, brush, finite, log_over_linear_plots,
+                               move_legend_off_the_curves, pen, place, positive_finite, power_of_ten, run_labels,
                                structure_key, style_legend, style_plot, vbox)
 from gui.views.base import View
 
@@ -113,7 +113,7 @@ class AttributionView(View):
             self._n_steps = longest
             self.plot.setXRange(-0.5, longest - 0.5, padding=0.01)  # always the whole of every sequence
         first = histories[0].latest if histories else None
-        keep_legend_off_the_curve(self.legend, None if first is None else first.grad_x)
+        move_legend_off_the_curves(self.legend, self.curves, None if first is None else first.grad_x)
         text = influence_title(first.grad_x) if first is not None else "Influence of each input on the loss"
         if len(histories) > 1 and first is not None:
             text = "Run 1: " + text[0].lower() + text[1:]

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QPointF
 
 from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, PowerAxis, TitleLabel, add_layer_entries,
-                               add_legend, add_plot, brush, finite, font, keep_legend_off_the_curve, pen, place,
+                               add_legend, add_plot, brush, finite, font, move_legend_off_the_curves, pen, place,
                                positive_finite, power_of_ten, run_labels, set_axis_label, structure_key, style_legend,
                                style_plot, vbox)
 from gui.views.base import View
@@ -103,10 +104,14 @@ class ProfileView(View):
         # point on a log axis: shade them so the gap reads as "vanished", not "missing"
         self.underflow = pg.LinearRegionItem(movable=False)
         self.underflow.setZValue(-10)
-        self.underflow_label = pg.InfLineLabel(self.underflow.lines[1], text="gradient is exactly 0 here",
-                                               position=0.75, rotateAxis=(1, 0), anchor=(0.5, 1))
         self.plot.addItem(self.underflow, ignoreBounds=True)
         self.underflow.hide()
+        # named inside the shaded stretch, where no curve of the latest step can be (see _place_underflow_label)
+        self.underflow_label = pg.TextItem("gradient is exactly 0 here", anchor=(0.5, 0.5))
+        self.plot.addItem(self.underflow_label, ignoreBounds=True)
+        self.underflow_label.hide()
+        self.plot.getViewBox().sigResized.connect(self._place_underflow_label)
+        self.plot.getViewBox().sigRangeChanged.connect(self._place_underflow_label)
         self._n_steps = 0
         self.x = np.zeros(0)
         self.apply_theme(self.theme)
@@ -244,7 +249,9 @@ class ProfileView(View):
                 text = f"limit: ×{factor:.2f} per step" if np.isfinite(factor) else "limit: n/a"
                 self._label_theory(run, curve, text)
         first = histories[0].latest if histories else None
-        keep_legend_off_the_curve(self.legend, None if first is None else first.grad_h[-1])
+        # the limit lines matter less than the gradients: rather over a stretch of one than over a curve
+        move_legend_off_the_curves(self.legend, [c for _, _, c in self.curves] + [c for _, c in self.cell_curves]
+                                   + [(c, 0.25) for _, c in self.theories], None if first is None else first.grad_h[-1])
         self._update_ratios(histories)
         self._update_underflow(histories)
         self._update_title(histories)
@@ -293,6 +300,40 @@ class ProfileView(View):
             self.underflow.show()
         else:
             self.underflow.hide()
+        self._place_underflow_label()
+
+    UNDERFLOW_MARGIN_PX = 6
+
+    def _place_underflow_label(self, *_):
+        """The label sits in the middle of the shaded stretch, or of the part of it above or below the
+        legend where the two meet: across where it fits, else upright; hidden where even that won't fit."""
+        label, box, m = self.underflow_label, self.plot.getViewBox(), self.UNDERFLOW_MARGIN_PX
+        (x0, x1), (y0, y1) = box.viewRange()
+        width, height = box.width(), box.height()
+        if not self.underflow.isVisible() or width <= 0 or height <= 0 or x1 <= x0 or y1 <= y0:
+            label.hide()
+            return
+        lo, hi = self.underflow.getRegion()  # the stretch, in pixels of the data box
+        left, right = max((lo - x0) / (x1 - x0) * width, 0.0), min((hi - x0) / (x1 - x0) * width, width)
+        top, bottom = 0.0, height
+        legend = self.legend.mapRectToParent(self.legend.boundingRect()) if self.legend.isVisible() else None
+        if legend is not None and legend.width() > 0 and legend.left() < right + m:
+            above, below = legend.top(), height - legend.bottom()
+            top, bottom = (0.0, legend.top()) if above >= below else (legend.bottom(), height)
+        text = label.textItem.boundingRect()
+        across, upright = right - left - 2 * m, bottom - top - 2 * m
+        if across >= text.width() and upright >= text.height():
+            angle = 0
+        elif across >= text.height() and upright >= text.width():
+            angle = 90
+        else:
+            label.hide()
+            return
+        if label.angle != angle:
+            label.setAngle(angle)
+        centre = box.mapToView(QPointF((left + right) / 2, (top + bottom) / 2))
+        label.setPos(centre)
+        label.show()
 
     def _xs(self, n):
         if len(self.x) != n:

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPointF, QRectF
 
 from engine.config import Config
 from engine.trainer import HIST_EDGES, Trainer
@@ -339,6 +339,44 @@ def test_profile_skips_non_finite_and_zero(qtbot, scenarios):
         assert curve.yData is None or np.all(np.isfinite(curve.yData) & (curve.yData > 0))
 
 
+@pytest.mark.parametrize("zero_share, size, expected", [
+    (0.8, (900, 600), 0),      # wide stretch: the label runs across it
+    (0.8, (330, 330), 0),      # small view: the legend reaches over the stretch; the label goes above it
+    (0.15, (900, 600), 90),    # narrow: upright
+    (0.04, (330, 330), None),  # too narrow for even that: hidden, not drawn over the curves
+], ids=["wide", "small", "narrow", "too-narrow"])
+def test_profile_names_the_zero_stretch_inside_it_clear_of_legend_and_curves(zero_share, size, expected,
+                                                                             qtbot, scenarios):
+    """Timesteps whose gradient is exactly 0 have no point on a log axis: they are shaded and named.
+    The name lies inside the shaded stretch, where no curve of the latest step can be, and off the legend."""
+    base = scenarios["rnn"][0]
+    g = base.latest.grad_h.astype(np.float64).copy()
+    T = g.shape[1]
+    zero = int(T * zero_share) or 1
+    g[:, :zero] = 0.0
+    history = RunHistory(base.info)
+    history.extend([dataclasses.replace(base.latest, grad_h=g.astype(np.float32))])
+    view = make(ProfileView, qtbot)
+    view.resize(*size)
+    show(view, [history])
+    view.grab()
+    label = view.underflow_label
+    assert view.underflow.isVisible()
+    if expected is None:
+        assert not label.isVisible()
+        return
+    assert label.isVisible() and label.angle == expected
+    box = view.plot.getViewBox()
+    text = box.mapRectFromScene(label.mapRectToScene(label.boundingRect()))  # in the data box's pixels
+    lo, hi = view.underflow.getRegion()
+    left = box.mapFromView(QPointF(lo, 0)).x()
+    right = box.mapFromView(QPointF(hi, 0)).x()
+    assert left <= text.left() and text.right() <= right, (text, left, right)
+    assert 0 <= text.top() and text.bottom() <= box.height()
+    legend = view.legend.mapRectToParent(view.legend.boundingRect())
+    assert not (view.legend.isVisible() and text.intersects(legend)), (text, legend)
+
+
 # ----------------------------------------------------------------------------- curves over training
 
 def test_loss_curves_baseline_and_event_markers(qtbot, scenarios):
@@ -457,12 +495,20 @@ def test_param_grads_clipping(qtbot, scenarios):
     assert "fired" in view.title_label.text()
 
 
-def test_param_grads_legend_covers_no_data(qtbot, scenarios):
+@pytest.mark.parametrize("layers, size", [(1, (900, 600)), (3, (330, 330)), (3, (900, 600))])
+def test_param_grads_legend_covers_no_data(layers, size, qtbot, scenarios):
     """Clipping fires where the gradient is largest, at the top of the plot: the automatic range
-    leaves the band under the top-right legend empty, so the curves stay visible."""
+    leaves the band under the top-right legend empty, so the curves stay visible. With 3 layers the
+    legend has 6 entries, taller than the room kept for it in a small view: it shrinks to fit that room."""
     view = make(ParamGradsView, qtbot)
-    history = scenarios["clipped"][0]
+    view.resize(*size)
+    if layers == 1:
+        history = scenarios["clipped"][0]
+    else:
+        history = train(SMALL.replace(layers=layers, clip="norm", clip_threshold=0.01), 6)
     show(view, [history])
+    if layers > 1:
+        assert len(view.legend.items) == 6 and history.clipped.view().any()
     box = view.plot.getViewBox()
     legend = view.legend.mapRectToParent(view.legend.boundingRect())
     assert legend.isValid() and view.legend.isVisible()
@@ -672,6 +718,29 @@ def test_profile_and_influence_legends_sit_in_the_corner_the_curve_leaves_empty(
         assert view.legend.opts["offset"][1] > 0
 
 
+@pytest.mark.parametrize("case, size", [("deep6", (390, 300)), ("deep6", (900, 600)), ("lstm3", (390, 300)),
+                                        ("compare3", (390, 300)), ("rnn", (390, 300))])
+def test_profile_and_influence_legends_take_the_corner_that_covers_the_fewest_points(case, size, qtbot, scenarios):
+    """Stacked layers' profiles start at different heights, so a vanishing gradient can fill both right
+    corners; the legend then goes where it covers the fewest points of the latest curves (seen: six
+    layers in a small lecture view, the legend over three of them in the bottom right; here the LSTM's
+    three layers in a small view fail the old rule of following the top layer's slope)."""
+    from gui.views._common import legend_cover
+    runs = [train(SMALL.replace(layers=6, seq_len=50, hidden=32), 10)] if case == "deep6" else scenarios[case]
+    for cls in (ProfileView, AttributionView):
+        view = make(cls, qtbot)
+        view.resize(*size)
+        for _ in range(2):  # a frame to lay out, then one as the window refreshes it
+            show(view, runs)
+        box = view.plot.getViewBox()
+        items = [c for _, _, c in view.curves] + [(c, 0.25) for _, c in view.theories] if cls is ProfileView \
+            else view.curves
+        ox, oy = (abs(v) for v in view.legend.opts["offset"])
+        counts = {c: legend_cover(view.legend, box, c, items) for c in ((-ox, -oy), (-ox, oy), (ox, oy), (ox, -oy))}
+        assert view.legend.isVisible()
+        assert counts[tuple(view.legend.opts["offset"])] == min(counts.values()), counts
+
+
 @pytest.mark.parametrize("theme", [DARK, LIGHT], ids=["dark", "light"])
 def test_run_and_layer_boxes_take_the_theme_and_keep_their_arrows(theme, qtbot):
     """The boxes are coloured through their palette, with no style sheet of their own: styling a spin
@@ -687,17 +756,26 @@ def test_run_and_layer_boxes_take_the_theme_and_keep_their_arrows(theme, qtbot):
         assert "QSpinBox" not in selectors.styleSheet() and not box.styleSheet()
 
 
-@pytest.mark.parametrize("case", ["rnn", "compare3", "gru_attention"])
-def test_activation_legend_covers_no_curve_and_no_bar(case, qtbot, scenarios):
+@pytest.mark.parametrize("case, size", [("rnn", (400, 420)), ("compare3", (400, 420)), ("gru_attention", (400, 420)),
+                                        ("compare3", (280, 330)), ("lstm3", (280, 330))])
+def test_activation_legend_covers_no_curve_and_no_bar(case, size, qtbot, scenarios):
     """The legend sits in the corner no activation, slope or histogram enters (inputs above 0, outputs
-    below 0), and in compare mode names each run once, with one key to the line styles."""
+    below 0), and in compare mode names each run once, with one key to the line styles. In a small
+    view with the gate plot below (LSTM), it shrinks to stay inside that corner."""
     view = make(ActivationView, qtbot)
-    view.resize(400, 420)
+    view.resize(*size)
     runs = scenarios[case]
     show(view, runs)
     view.grab()
     box = view.plot.getViewBox()
-    legend = box.mapRectToView(view.legend.mapRectToParent(view.legend.boundingRect()))
+    pixels = view.legend.mapRectToParent(view.legend.boundingRect())  # in the box's pixels, y down
+    corner_a, corner_b = box.mapToView(pixels.topLeft()), box.mapToView(pixels.bottomRight())
+    legend = QRectF(corner_a.x(), corner_b.y(), corner_b.x() - corner_a.x(), corner_a.y() - corner_b.y())
+    assert legend.width() > 0 and legend.height() > 0  # in data units now: top() the lowest value
+    lowest = min(float(np.nanmin(item.getData()[1])) for _, act, slope, _ in view.series for item in (act, slope)
+                 if item.getData()[0] is not None)
+    assert view.legend.isVisible() and legend.bottom() <= 0, legend            # below the bars (which rise from 0)
+    assert legend.left() >= 0 or legend.bottom() < min(lowest, 0.0), legend   # and right of x = 0 or under all curves
     for _, act, slope, hist in view.series:
         for item in (act, slope, hist):
             x, y = item.getData()
@@ -711,9 +789,9 @@ def test_activation_legend_covers_no_curve_and_no_bar(case, qtbot, scenarios):
                 under = (x > legend.left()) & (x < legend.right()) & (y > 0)
                 assert not under.any() or legend.bottom() <= 0
     names = [label.text for _, label in view.legend.items]
-    if len(runs) > 1:
-        assert names == [f"run {k + 1}: " + n.split(": ", 1)[1] for k, n in enumerate(names[:len(runs)])] + \
-            ["dashed: slope", "bars: inputs now"]
+    if len(runs) > 1:  # the keys to the line styles only where there is room for them
+        keys = ["dashed: slope", "bars: inputs now"] if size[1] > 400 else []
+        assert names == [f"run {k + 1}: " + n.split(": ", 1)[1] for k, n in enumerate(names[:len(runs)])] + keys
 
 
 def test_a_legend_keeps_its_size_when_the_y_axis_labels_widen(qtbot, scenarios):
