@@ -7,6 +7,8 @@ Painted with QPainter; `refresh` only stores the few sampled numbers and schedul
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -138,7 +140,6 @@ class UnrolledView(OneRunView):
             p.drawText(rect, Qt.AlignCenter, "No training steps yet: press Start or Step.")
             return
         L, n = log_h.shape
-        label_w = fm.horizontalAdvance("layer 8") + 10 if L > 1 else 8
         skipped = bool(np.any(np.diff(columns) > 1))
         note = self._legend_note(skipped)
         p.setFont(small_font)
@@ -149,10 +150,13 @@ class UnrolledView(OneRunView):
         # title (1.6 lines and a gap), then the loss box, which sits 2.6 lines above the top cell
         area_top = rect.top() + line_h * 1.8 + line_h * 2.6
         area_bottom = rect.bottom() - legend_h - line_h * 2.8  # input arrows and timestep labels
+        # a stack less than a line tall is named as a whole ("layers 1-8"), else layer by layer
+        stack_name = f"layers 1-{L}" if L > 1 and (area_bottom - area_top) * (L - 1) / L < line_h else None
+        label_w = fm.horizontalAdvance(stack_name or f"layer {L}") + 10 if L > 1 else 8
         left, right = rect.left() + label_w, rect.right() - 8
         cw = (right - left) / n
         bw = cw * 0.46
-        rh = min(max((area_bottom - area_top) / L, 10.0), bw * 2.6)
+        rh = min(max((area_bottom - area_top) / L, 4.0), bw * 2.6)  # thin rows rather than overlap the key
         bh = min(rh * 0.55, max(bw * 1.1, 12.0))
         top = area_top + max(0.0, (area_bottom - area_top - rh * L) / 2)  # centre the grid vertically
         max_arrow = max(1.5, min(cw - bw, rh - bh) * 0.42)
@@ -218,8 +222,17 @@ class UnrolledView(OneRunView):
         p.setFont(base_font)
         if L > 1:
             p.setPen(fg)
-            for layer in range(L):
+            named = []  # rows too thin for a name each: the bottom and top layers, then any a line clear
+            if centre(0, 0).y() - centre(L - 1, 0).y() < line_h:  # the whole stack is under a line tall
+                middle = (centre(0, 0).y() + centre(L - 1, 0).y()) / 2
+                p.drawText(QRectF(rect.left() + 4, middle - line_h / 2, label_w, line_h), Qt.AlignLeft | Qt.AlignVCenter,
+                           fm.elidedText(f"layers 1-{L}", Qt.ElideRight, int(label_w - 6)))
+                named = [-math.inf]
+            for layer in [0, L - 1] + list(range(1, L - 1)) if named == [] else []:
                 c = centre(layer, 0)
+                if any(abs(c.y() - y) < line_h for y in named):
+                    continue
+                named.append(c.y())
                 p.drawText(QRectF(rect.left() + 4, c.y() - line_h / 2, label_w, line_h),
                            Qt.AlignLeft | Qt.AlignVCenter, f"layer {layer + 1}")
         # the loss, computed from the top layer's last step

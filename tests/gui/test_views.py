@@ -577,6 +577,61 @@ def test_unrolled_draws_sampled_gradients(qtbot, scenarios):
         np.testing.assert_allclose(log_x, np.log10(history.latest.grad_x[cols].astype(np.float64)))
 
 
+class RecordingPainter:
+    """A QPainter on an image that also keeps what was drawn: (rect, text) and rounded rects."""
+
+    def __init__(self, size):
+        from PySide6.QtGui import QImage, QPainter
+        self.image = QImage(size[0], size[1], QImage.Format_ARGB32)
+        self.painter = QPainter(self.image)
+        self.texts, self.boxes = [], []
+
+    def drawText(self, rect, flags, text):
+        self.texts.append((QRectF(rect), text))
+        return self.painter.drawText(rect, flags, text)
+
+    def drawRoundedRect(self, rect, *args):
+        self.boxes.append(QRectF(rect))
+        return self.painter.drawRoundedRect(rect, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.painter, name)
+
+
+@pytest.mark.parametrize("layers", [1, 3, 8])
+@pytest.mark.parametrize("size, theme", [((900, 600), DARK), ((300, 260), DARK), ((560, 330), DARK.scaled(1.8))],
+                         ids=["large", "small", "lecture"])
+def test_unrolled_title_loss_box_cells_and_key_keep_apart(layers, size, theme, qtbot):
+    """The drawing's parts, top to bottom: title, loss box, cells (with the timestep labels under the
+    bottom row), colour key; none touches the next, and all stay on the canvas."""
+    view = make(UnrolledView, qtbot)
+    view.apply_theme(theme)
+    show(view, [train(SMALL.replace(layers=layers), 2)])
+    p = RecordingPainter(size)
+    try:
+        view._paint(p, QRectF(0, 0, *size))
+    finally:
+        p.painter.end()
+    title, = [rect for rect, text in p.texts if text.startswith("The gradient")]
+    loss, = [rect for rect, text in p.texts if text == "loss"]
+    cells = [box for box in p.boxes if box != loss]  # the loss box is drawn rounded too
+    assert len(cells) >= 4 * layers and len(cells) % layers == 0
+    steps = [rect for rect, text in p.texts if text.startswith("t=")]
+    key = [rect for rect, text in p.texts if "(vanished)" in text or text == "10⁻¹²"]
+    assert title.bottom() < loss.top(), (title, loss)
+    assert loss.bottom() < min(c.top() for c in cells), loss
+    assert max(c.bottom() for c in cells) < min(s.top() for s in steps)
+    # the timestep labels' text, not their rectangles (a line tall), must clear the key's colour bar
+    assert max(s.top() for s in steps) + theme.font_pt * 1.3 <= key[0].top() + 4, (steps[0], key)
+    names = sorted((rect for rect, text in p.texts if text.startswith("layer ")), key=QRectF.top)
+    assert all(a.bottom() <= b.top() + 0.5 for a, b in zip(names, names[1:]))   # thin rows: fewer names
+    drawn = {text for _, text in p.texts}
+    assert layers == 1 or {"layer 1", f"layer {layers}"} <= drawn or f"layers 1-{layers}" in drawn
+    canvas = QRectF(0, 0, *size)
+    for rect in [title, loss] + cells + key:
+        assert canvas.contains(rect), rect
+
+
 # ----------------------------------------------------------------------------- diagnosis
 
 def test_diagnose_orders_of_magnitude(scenarios):
