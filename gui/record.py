@@ -70,6 +70,9 @@ def build_parser():
     return p
 
 
+LAYOUT_MIN = (640, 480)  # frames smaller than this are drawn at this size (aspect kept) and scaled down
+
+
 def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, steps_per_frame=None,
            theme_name="dark", progress=None) -> int:
     """Train the lesson's runs and write exactly frame_count(seconds, fps) frames. Returns the frame count."""
@@ -92,11 +95,15 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
     infos = [run_info(i, t) for i, t in enumerate(trainers)]
     histories = [RunHistory(info) for info in infos]
 
+    # a small frame is laid out larger and scaled down (render_fixed): at 320x240 the views' own
+    # layout crowds every axis label and legend into its neighbours
+    grow = max(1.0, LAYOUT_MIN[0] / size[0], LAYOUT_MIN[1] / size[1])
+    layout_size = (round(size[0] * grow), round(size[1] * grow))
     canvas = QWidget()
     canvas.setStyleSheet(f"background: {theme.background}; color: {theme.foreground};")
     outer = QVBoxLayout(canvas)
     header = QLabel()
-    header.setStyleSheet(f"font-size: {max(14, size[1] // 36)}px; font-weight: bold;")
+    header.setStyleSheet(f"font-size: {max(14, layout_size[1] // 36)}px; font-weight: bold;")
     outer.addWidget(header)
     grid = QGridLayout()
     outer.addLayout(grid)
@@ -108,7 +115,7 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
         view.set_runs(infos)
         grid.addWidget(view, k // 2, k % 2)
         views.append(view)
-    canvas.resize(*size)
+    canvas.resize(*layout_size)
     canvas.show()
     try:
         for frame in range(frames):

@@ -236,3 +236,25 @@ def test_record_command_refuses_a_zero_frame_rate():
     result = subprocess.run([sys.executable, "main.py", "record", "--lesson", next(iter(LESSONS)), "--seconds", "1",
                              "--fps", "0", "--out", "x.mp4"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "--fps" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("size, laid_out", [((320, 240), (640, 480)), ((320, 180), (853, 480)),
+                                            ((1280, 720), (1280, 720))])
+def test_a_small_video_is_laid_out_larger_and_scaled_down(size, laid_out, tmp_path, qapp, monkeypatch):
+    """At 320x240 the views' own layout crowded every axis label and legend into its neighbours: frames
+    smaller than LAYOUT_MIN are laid out at that size (aspect kept) and scaled down to the frame."""
+    import gui.recording
+    from gui.record import LAYOUT_MIN, record
+    grabbed = []
+
+    def spy(widget, frame_size, background="#000000"):
+        grabbed.append(((widget.width(), widget.height()), frame_size))
+        return render_fixed(widget, frame_size, background)
+
+    monkeypatch.setattr(gui.recording, "render_fixed", spy)
+    out = tmp_path / "small.gif"
+    assert record(next(iter(LESSONS)), 0.2, out, size, fps=10) == 2
+    assert grabbed == [(laid_out, size)] * 2
+    assert laid_out[0] >= LAYOUT_MIN[0] or laid_out[1] >= LAYOUT_MIN[1]
+    with Image.open(out) as image:
+        assert image.size == size
