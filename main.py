@@ -11,6 +11,14 @@ COMMANDS = HEADLESS_COMMANDS + ("record",)
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before a command could catch it (e.g. while torch imports)
+        print("interrupted before anything was recorded", file=sys.stderr)
+        return 130
+
+
+def _main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in HEADLESS_COMMANDS:
         from engine.cli import main as cli_main

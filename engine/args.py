@@ -6,6 +6,8 @@ gets a message that names the option, the value and what is allowed.
 from __future__ import annotations
 
 import argparse
+import math
+from pathlib import Path
 
 
 def usage_message(prog: str, message: str) -> str:
@@ -23,8 +25,29 @@ def whole_number(text: str) -> int:
 
 
 def decimal_number(text: str) -> float:
-    """argparse type for lengths and rates: the error names the value and what is allowed."""
+    """argparse type for lengths and rates: a finite number (not nan or inf); the error names the value
+    and what is allowed."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; allowed: a number such as 2.5") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; allowed: a number such as 2.5")
+    return value
+
+
+def probe_writable(path: Path) -> str | None:
+    """None if `path` (a file) can be written, its folders made if missing; else why not, in a few
+    words. A file that was not there before is removed again."""
+    existed = path.exists()
+    if path.is_dir():
+        return "is a folder"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        return f"cannot be written ({exc.strerror or exc.__class__.__name__})"
+    if not existed:
+        path.unlink(missing_ok=True)
+    return None

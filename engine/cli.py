@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from engine import config as cfg
-from engine.args import usage_message, whole_number
+from engine.args import probe_writable, usage_message, whole_number
 from engine.lessons import LESSONS
 from engine.metrics import MetricsLog
 from engine.trainer import Trainer
@@ -133,6 +133,9 @@ class Progress:
             self.stream.write("\n")
 
 
+OUTPUT_FILES = ("config.json", "metrics.npz", "summary.json")
+
+
 def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, notice: str | None = None) -> dict:
     """Train for `steps` steps (or until divergence or Ctrl-C) and write the run's files. `notice`
     goes to stderr once the output folder is usable, before the progress bar."""
@@ -144,6 +147,11 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, 
     except OSError as exc:
         raise cfg.ConfigError("--out", str(out_dir), "a folder that can be created",
                               f"cannot be created ({exc.strerror or exc.__class__.__name__})") from None
+    for name in OUTPUT_FILES:  # refused now, not after the last step
+        problem = probe_writable(out_dir / name)
+        if problem:
+            raise cfg.ConfigError("--out", str(out_dir), "a folder where " + ", ".join(OUTPUT_FILES) + " can be written",
+                                  f"cannot take {name}: it {problem}")
     cfg.save(config, out_dir / "config.json")
     if notice:
         print(notice, file=sys.stderr, flush=True)

@@ -13,12 +13,16 @@ import argparse
 import json
 import os
 import resource
+import signal
 import sys
 import time
+from pathlib import Path
 
-from engine.args import decimal_number, usage_message
+from engine.args import decimal_number, probe_writable, usage_message
 
 START = time.perf_counter()
+MAX_QUIT_AFTER = 2_000_000  # seconds (23 days): Qt's timers count milliseconds in 32 bits
+SCREENSHOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -139,13 +143,17 @@ def main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
         config = resolve_config(args.lesson, args.config, args.set)
-        if args.quit_after is not None and args.quit_after <= 0:
-            raise ConfigError("--quit-after", args.quit_after, "a number of seconds greater than 0")
+        if args.quit_after is not None and not 0 < args.quit_after <= MAX_QUIT_AFTER:
+            raise ConfigError("--quit-after", args.quit_after, f"a number of seconds above 0, at most {MAX_QUIT_AFTER}")
         if (args.stats or args.screenshot) and args.quit_after is None:
             raise UsageError("--stats and --screenshot need --quit-after SECONDS")
+        if args.screenshot and Path(args.screenshot).suffix.lower() not in SCREENSHOT_SUFFIXES:
+            raise ConfigError("--screenshot", args.screenshot, "a file name ending in " + ", ".join(SCREENSHOT_SUFFIXES),
+                              "has no image suffix")
         for option, path in (("--stats", args.stats), ("--screenshot", args.screenshot)):
-            if path and (os.path.isdir(path) or not os.path.isdir(os.path.dirname(os.path.abspath(path)))):
-                raise ConfigError(option, path, "a file name in an existing folder", "cannot be written")
+            problem = path and probe_writable(Path(path))
+            if problem:  # refused now, not after the whole session
+                raise ConfigError(option, path, "a file in a folder you may write to", problem)
     except (UsageError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -164,6 +172,11 @@ def main(argv: list[str]) -> int:
     quiet_offscreen_warnings()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("RNN Gradient Lab")
+    # Ctrl-C in the terminal closes the window as its close button would (a timed session finishes
+    # early, writing its stats and screenshot), once the event loop runs; Python runs the handler
+    # between two of its own callbacks, which the wake-up timer below guarantees when all is quiet
+    closer = {"close": app.quit}
+    signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, lambda: closer["close"]()))
     _apply_style(app)
     configs = [config]
     if args.lesson:
@@ -193,6 +206,9 @@ def main(argv: list[str]) -> int:
     outcome = {"code": 0}
 
     def finish():
+        if outcome.get("finished"):
+            return
+        outcome["finished"] = True
         if args.screenshot:
             app.processEvents()
             if not window.grab().save(args.screenshot):
@@ -203,14 +219,21 @@ def main(argv: list[str]) -> int:
         window.close()  # stops the worker process and the driver thread
         if args.stats:
             stats = collect_stats(window, stall, session_start, session_end)
-            with open(args.stats, "w", encoding="utf-8") as f:
-                json.dump(stats, f, indent=2)
-                f.write("\n")
+            try:
+                Path(args.stats).write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+            except OSError as exc:  # writable when the session started; no longer
+                print(f"error: could not write the stats {args.stats} ({exc.strerror or exc})", file=sys.stderr)
+                outcome["code"] = 1
         app.quit()
 
     if args.quit_after is not None:
         QTimer.singleShot(int(args.quit_after * 1000), finish)
+    closer["close"] = finish if scripted else window.close
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
     code = app.exec()
+    wake.stop()
     window.shutdown()
     _destroy_now(window)
     return outcome["code"] or code

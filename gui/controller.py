@@ -9,7 +9,9 @@ empty to full, so bursts coalesce and no signal backlog can build up.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
+import signal
 import threading
 
 from PySide6.QtCore import QObject, QThread, Signal
@@ -57,6 +59,23 @@ class _Driver(QThread):
                 return
 
 
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while a child process starts: the child inherits that across exec (and Python
+    keeps an ignored SIGINT ignored), so the terminal's Ctrl-C, sent to the whole process group,
+    cannot kill it, halfway through its imports say: Ctrl-C is the window's to handle. (A Ctrl-C in
+    the few milliseconds the start takes is lost. Blocking it instead is no help: the child's mask
+    starts empty, and another thread of this process would take the signal and drop it.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+
+
 class TrainingController(QObject):
     yielded = Signal()              # new snapshots wait in the mailbox (coalesced)
     runs_changed = Signal(object)   # list[RunInfo]: a run set was (re)built
@@ -89,7 +108,8 @@ class TrainingController(QObject):
         else:
             self._process = ctx.Process(target=worker_main, args=(cmd_recv, res_send, 1),
                                         name="rnn-gradient-lab-worker", daemon=True)
-            self._process.start()
+            with _sigint_ignored():  # Ctrl-C in the terminal is the window's to handle, not the worker's
+                self._process.start()
             cmd_recv.close()
             res_send.close()  # so the driver sees EOF if the worker dies
         self._driver = _Driver(self)

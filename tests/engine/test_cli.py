@@ -217,6 +217,32 @@ def test_out_path_that_is_a_file_exits_2_without_traceback(tmp_path):
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize("name", ["config.json", "metrics.npz", "summary.json"])
+def test_an_out_folder_that_cannot_take_a_file_is_refused_before_training(name, tmp_path, capsys, monkeypatch):
+    """A folder in the way of one of the three files (or a file that cannot be written) is found
+    before the first step, not after the last one (it was: IsADirectoryError, a traceback, exit 1)."""
+    out = tmp_path / "run"
+    (out / name).mkdir(parents=True)
+    monkeypatch.setattr(Trainer, "step", lambda self: pytest.fail("trained before checking --out"))
+    code = cli.main(["train", "--steps", "50", "--out", str(out), *SMALL])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.strip() == (f"error: --out: {str(out)!r} cannot take {name}: it is a folder; allowed: a folder "
+                           "where config.json, metrics.npz, summary.json can be written")
+    assert sorted(p.name for p in out.iterdir()) == [name]  # nothing written
+
+
+def test_ctrl_c_before_a_command_starts_says_so_in_one_line(capsys, monkeypatch):
+    """Ctrl-C while torch is still importing (before `train` can catch it): one line, exit 130."""
+    import main as entry
+
+    def interrupted(argv=None):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(entry, "_main", interrupted)
+    assert entry.main(["train"]) == 130
+    assert capsys.readouterr().err == "interrupted before anything was recorded\n"
+
+
 @pytest.mark.parametrize("sig, code, by", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])
 def test_interrupting_a_run_saves_what_it_recorded(tmp_path, sig, code, by):
     """Ctrl-C (SIGINT) or a `kill` (SIGTERM) mid-run: the files are written with every step trained so

@@ -1,10 +1,12 @@
 """The command line of the window, the timed self-closing session, and cross-thread signal volume."""
+import contextlib
 import json
 import os
 import pathlib
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
@@ -45,8 +47,14 @@ def run_main(*args, timeout=60):
     (["--bogus"], ["unrecognized", "--bogus"]),
     (["--quit-after", "-1"], ["--quit-after", "-1"]),
     (["--stats", "x.json"], ["--quit-after"]),
-    (["--quit-after", "1", "--stats", "/no/such/folder/s.json"], ["--stats", "/no/such/folder/s.json", "existing folder"]),
-    (["--quit-after", "1", "--screenshot", "/tmp"], ["--screenshot", "/tmp", "existing folder"]),
+    (["--quit-after", "nan"], ["--quit-after", "nan", "a number"]),
+    (["--quit-after", "inf"], ["--quit-after", "inf", "a number"]),
+    (["--quit-after", "1e300"], ["--quit-after", "1e+300", "at most"]),
+    (["--quit-after", "1", "--stats", "main.py/s.json"], ["--stats", "main.py/s.json", "cannot be written",
+                                                           "a folder you may write to"]),
+    (["--quit-after", "1", "--screenshot", "/tmp"], ["--screenshot", "/tmp", "no image suffix", ".png"]),
+    (["--quit-after", "1", "--screenshot", "shot"], ["--screenshot", "shot", "no image suffix"]),
+    (["--quit-after", "1", "--screenshot", "main.py/shot.png"], ["--screenshot", "cannot be written"]),
 ])
 def test_bad_arguments_exit_2_with_a_message(args, words):
     result = run_main(*args)
@@ -68,6 +76,56 @@ def test_timed_session_writes_stats_and_screenshot(tmp_path):
         assert key in stats, key
     assert stats["frames"] > 0 and stats["training_steps"] > 0 and stats["peak_rss_mb"] > 0
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _children(pid: int) -> list[int]:
+    """The process's child processes (Linux /proc)."""
+    found = []
+    for task in pathlib.Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _ignores_sigint(pid: int) -> bool:
+    status = pathlib.Path(f"/proc/{pid}/status").read_text()
+    ignored = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
+    return bool(ignored & (1 << (signal.SIGINT - 1)))
+
+
+def _worker_started(pid: int) -> bool:
+    """The window's worker process has started and the window handles Ctrl-C again (while the worker
+    starts, the window ignores it for a few milliseconds, and the worker keeps ignoring it)."""
+    with contextlib.suppress(OSError, StopIteration):
+        return bool(_children(pid)) and not _ignores_sigint(pid)
+    return False
+
+
+@pytest.mark.skipif(not pathlib.Path("/proc/self/task").is_dir(), reason="reads child processes from /proc")
+def test_ctrl_c_closes_the_window_cleanly(tmp_path):
+    """Ctrl-C in the terminal reaches the window and its worker process (one process group): the window
+    closes as its close button would, a timed session writing its stats first; the worker is not
+    killed by it, and nothing prints a traceback. Before: KeyboardInterrupt in paint handlers, a dead
+    worker, and the session ran its full length."""
+    stats = tmp_path / "stats.json"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    process = subprocess.Popen([sys.executable, "main.py", "--quit-after", "120", "--stats", str(stats),
+                                "--set", "seq_len=20", "--set", "hidden=16"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _worker_started(process.pid) and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)  # polling another process, not waiting on a thread of this one
+        assert _worker_started(process.pid), "the worker process never started"
+        os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C does: the whole group
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr and "stopped unexpectedly" not in stderr, stderr
+    assert json.loads(stats.read_text())["seconds"] < 60
 
 
 class _Emitter(QThread):
