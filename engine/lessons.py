@@ -152,7 +152,7 @@ _LESSONS = [
         "gradient grows instead of shrinking, so the earliest inputs get enormous gradients. The "
         "network is chaotic: nudging the very first input by a hair swings the final answer.",
         "waterfall",
-        "Turn on clipping by norm and watch the parameter-gradient view.",
+        "Turn on clipping by norm and watch the Weight gradients view.",
         steps=1,
         claim="The gradient at the first timestep is over 8 powers of ten larger than at the last, and "
               "nudging the first input by 0.0001 changes the output by more than 0.1, while the "
@@ -161,11 +161,11 @@ _LESSONS = [
         "recent-bias", "Over-emphasis on recent inputs",
         {},
         "Both marked numbers matter equally for the answer, one in each half of the sequence. Yet "
-        "the attribution view, which shows how strongly each input step can move the loss, says "
+        "the Input influence view, which shows how strongly each input step can move the loss, says "
         "the network listens almost only to the last few steps. Early inputs have been forgotten "
         "before learning even starts.",
         "attribution",
-        "Turn on attention and look at the attribution again.",
+        "Turn on attention and look at the Input influence view again.",
         steps=1,
         claim="The inputs of the last 10 steps get over a million times more gradient than those of "
               "the first 10, and the second half of the sequence gets over a thousand times more "
@@ -285,7 +285,7 @@ _LESSONS = [
         "That gives the learning signal a one-step shortcut to each timestep, so even the first "
         "steps get a usable gradient.",
         "attribution",
-        "Turn attention off and compare the attribution view.",
+        "Turn attention off and compare the Input influence view.",
         compare=({"attention": False},),
         run_labels=("with attention", "without (before)"),
         steps=1,

@@ -103,7 +103,7 @@ class ActivationView(View):
 
     def _fit_y_range(self, *_):
         """Make room for the legend at the bottom, clear of every curve and bar. It takes the right half
-        below y = 0 where it fits there at 80% of its size or more; else, if the activations drawn stay
+        below y = 0 where it fits there at 60% of its size or more; else, if the activations drawn stay
         above -1.1 (all but linear and PReLU), the whole width below them. Where it is taller than the
         part of the plot it may take (a small view, the gate plot below), Y_RANGE reaches further down."""
         box, legend = self.plot.getViewBox(), self.legend
@@ -116,7 +116,7 @@ class ActivationView(View):
         if natural.width() <= 1:
             return
         half = self.plot.width() * 0.8 * 0.5 - abs(legend.opts["offset"][0]) - 4
-        wide = half < 0.8 * natural.width() and self._floor >= -1.1
+        wide = half < 0.6 * natural.width() and self._floor >= -1.1
         room = (0.9 if wide else 0.5, LEGEND_SHARE)
         if legend.room != room:
             legend.room = room

@@ -11,6 +11,7 @@ import numpy as np
 SEVERITIES = ("error", "warning", "info")   # most severe first
 SATURATION_SHOWN = 0.10                     # report saturation from 10% of units
 BASELINE_FRACTION = 0.9                     # loss within 10% of the baseline counts as "at baseline"
+FAR_ABOVE_BASELINE = 2.0                    # ... and twice the baseline or more as far above it
 BASELINE_MIN_STEPS = 50                     # ... but only after this many steps
 RECENT = 20                                 # steps averaged for "the loss now"
 
@@ -59,16 +60,16 @@ def diagnose(history) -> list[Badge]:
                 "warning"))
         elif np.isfinite(orders) and orders >= 1:
             badges.append(Badge(
-                f"vanishing: {orders:.0f} orders of magnitude lost",
+                f"vanishing: {_orders(orders)} lost",
                 f"The gradient at the first timestep is about 10^{orders:.0f} times weaker than at the last "
-                f"({orders:.0f} orders of magnitude, powers of ten): the network can hardly learn anything "
+                f"({_orders(orders)}, powers of ten): the network can hardly learn anything "
                 "that depends on early inputs (vanishing gradient).",
                 "warning" if orders >= 4 else "info"))
         elif np.isfinite(orders) and orders <= -1:
             badges.append(Badge(
-                f"exploding: {-orders:.0f} orders of magnitude gained",
+                f"exploding: {_orders(-orders)} gained",
                 f"The gradient at the first timestep is about 10^{-orders:.0f} times larger than at the last "
-                f"({-orders:.0f} orders of magnitude, powers of ten; an exploding gradient): training steps "
+                f"({_orders(-orders)}, powers of ten; an exploding gradient): training steps "
                 "become huge and unstable. Clipping caps them.",
                 "warning"))
     # clipping has its own badge in the status bar (StatusBar.set_clipping), updated with every step
@@ -98,10 +99,24 @@ def _baseline_badges(history) -> list[Badge]:
     recent = recent[np.isfinite(recent)]
     if len(recent) == 0:
         return []
-    if float(np.mean(recent)) >= BASELINE_FRACTION * baseline:
+    mean = float(np.mean(recent))
+    if mean >= FAR_ABOVE_BASELINE * baseline:
+        return [Badge(
+            "loss far above baseline",
+            f"The loss ({mean:.3g}) is {mean / baseline:.3g} times that of always giving the best constant "
+            f"answer ({baseline:.3g}): training has made the network worse than guessing, typically because "
+            "its steps are too large (an exploding gradient, or too high a learning rate).",
+            "warning")]
+    if mean >= BASELINE_FRACTION * baseline:
         return [Badge(
             "loss still at baseline",
-            f"The loss ({float(np.mean(recent)):.3g}) is no better than always giving the best constant answer "
+            f"The loss ({mean:.3g}) is no better than always giving the best constant answer "
             f"({baseline:.3g}): the network has not learned anything yet.",
             "warning")]
     return []
+
+
+def _orders(orders: float) -> str:
+    """'1 order of magnitude', '12 orders of magnitude' (rounded to a whole number)."""
+    n = round(orders)
+    return f"{n} order{'' if n == 1 else 's'} of magnitude"

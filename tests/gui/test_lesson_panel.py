@@ -34,3 +34,16 @@ def test_picking_from_the_list_emits_the_lesson(qtbot):
     with qtbot.waitSignal(panel.lesson_chosen) as blocker:
         panel.picker.activated.emit(len(LESSONS))
     assert blocker.args == [last] and panel.current == last
+
+
+def test_lessons_name_views_by_the_titles_the_window_shows():
+    """A lesson that says 'the X view' must name a view the window has under that title (they said
+    'attribution view' and 'parameter-gradient view', names only the code used)."""
+    import re
+    from gui.views import ALL_VIEWS
+    titles = {v.title.lower() for v in ALL_VIEWS}
+    for lesson in LESSONS.values():
+        for text in (lesson.narration, lesson.next_change, lesson.claim):
+            for match in re.finditer(r"the ([A-Za-z][\w -]*?) view\b", text):
+                words = match.group(1).lower()
+                assert any(words.endswith(title) for title in titles), (lesson.name, match.group(0))

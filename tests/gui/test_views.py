@@ -648,6 +648,17 @@ def test_diagnose_orders_of_magnitude(scenarios):
         assert f"vanishing: {orders:.0f} orders of magnitude lost" in text
 
 
+def test_diagnose_says_order_for_one_power_of_ten(scenarios):
+    history = RunHistory(scenarios["rnn"][0].info)
+    g = np.ones((1, 30), dtype=np.float32)
+    g[0, 0] = 0.09  # 11x weaker at the first step: one order of magnitude
+    history.extend([dataclasses.replace(scenarios["rnn"][0].latest, grad_h=g)])
+    assert "vanishing: 1 order of magnitude lost" in [b.text for b in diagnose(history)]
+    g[0, 0] = 11.0
+    history.extend([dataclasses.replace(scenarios["rnn"][0].latest, grad_h=g.copy())])
+    assert "exploding: 1 order of magnitude gained" in [b.text for b in diagnose(history)]
+
+
 def test_diagnose_diverged_clipping_saturation_baseline(scenarios):
     diverged = scenarios["diverged"][0]
     assert diagnose(diverged)[0] == Badge(
@@ -664,6 +675,12 @@ def test_diagnose_diverged_clipping_saturation_baseline(scenarios):
     for s in list(scenarios["rnn"][0].trail) * 10:
         stuck.extend([s])
     stuck.loss.data[:] = stuck.info.baseline_loss
+    assert "loss still at baseline" in [b.text for b in diagnose(stuck)]
+    # one made worse than guessing (an exploding run: loss around 1e30) is not "at baseline"
+    stuck.loss.data[:] = 1e30
+    texts = [b.text for b in diagnose(stuck)]
+    assert "loss far above baseline" in texts and "loss still at baseline" not in texts
+    stuck.loss.data[:] = stuck.info.baseline_loss * 1.5      # between: still no better than the baseline
     assert "loss still at baseline" in [b.text for b in diagnose(stuck)]
     assert diagnose(RunHistory(scenarios["rnn"][0].info)) == []     # no data: nothing to say
     compare = diagnose(scenarios["compare3"])
