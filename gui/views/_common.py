@@ -250,7 +250,7 @@ def add_legend(plot: pg.PlotItem, offset=(-6, 6), room=None) -> pg.LegendItem:
             # which a LegendRoomViewBox keeps the data out of MAX_SHARE: a taller legend would cover them
             box = plot.getViewBox()
             if room_share is None:
-                room_share = (0.9, box.MAX_SHARE if isinstance(box, LegendRoomViewBox) else 0.7)
+                room_share = (0.9, box.MAX_SHARE if getattr(box, "legend", None) is legend else 0.8)
             ox, oy = (abs(v) for v in legend.opts["offset"])
             across = plot.width() * 0.8 * room_share[0] - ox - LegendRoomViewBox.GAP_PX
             down = box.height() * room_share[1] - oy - LegendRoomViewBox.GAP_PX
@@ -259,7 +259,7 @@ def add_legend(plot: pg.PlotItem, offset=(-6, 6), room=None) -> pg.LegendItem:
             scale = max(scale, 0.55)
             if abs(legend.scale() - scale) > 0.01:
                 legend.setScale(scale)
-                legend.setOffset(legend.offset)
+                legend.setOffset(legend.opts["offset"])  # (its `offset` attribute is the first one, never updated)
         finally:
             busy.clear()
 
@@ -370,6 +370,9 @@ def legend_cover(legend: pg.LegendItem, box: pg.ViewBox, offset, items, margin: 
             continue
         px = (np.asarray(x, dtype=np.float64) - x0) * (width / (x1 - x0))
         py = (y1 - np.asarray(y, dtype=np.float64)) * (height / (y1 - y0))
+        if 1 < len(px) < width:  # few points: the lines between them count too, a point about every pixel
+            at = np.linspace(0, len(px) - 1, int(width))
+            px, py = np.interp(at, np.arange(len(px)), px), np.interp(at, np.arange(len(py)), py)
         covered += weight * int(np.count_nonzero((px >= left) & (px <= left + w) & (py >= top) & (py <= top + h)))
     return covered
 

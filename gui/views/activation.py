@@ -73,7 +73,6 @@ class ActivationView(View):
         # negative, so x > 0, y < 0 is the one corner no curve or bar ever enters; where that half of
         # the width is too narrow, the whole width below the lowest curve (see _fit_y_range)
         self._floor = -1.0  # the lowest point of the activations drawn
-        self._row_height = 20.0  # of one legend entry at full size, measured when the legend is built
         self.legend = add_legend(self.plot, offset=(-6, -6), room=(0.5, LEGEND_SHARE))
         self.legend.geometryChanged.connect(self._fit_y_range)
         self.legend.visibleChanged.connect(self._fit_y_range)
@@ -109,9 +108,10 @@ class ActivationView(View):
         box, legend = self.plot.getViewBox(), self.legend
         if box.height() <= 0:
             return
-        if len(self._infos) > 1:  # keys only where the legend with them keeps 70% of its size
+        if len(self._infos) > 1 and legend.items:  # keys only where the legend with them keeps 70% of its size
+            row = legend.boundingRect().height() / len(legend.items)  # one entry at full size, in this font
             rows = len(self._infos) + len(self.KEYS)
-            self._show_keys((box.height() * LEGEND_SHARE - 10) / (self._row_height * rows + 4) >= 0.7)
+            self._show_keys((box.height() * LEGEND_SHARE - 10) / (row * rows + 4) >= 0.7)
         natural = legend.boundingRect()
         if natural.width() <= 1:
             return
@@ -169,7 +169,6 @@ class ActivationView(View):
         if compare:
             self._show_keys(True)
         self._infos = infos
-        self._row_height = self.legend.boundingRect().height() / max(len(self.legend.items), 1)
         # gate bars: one slot per distinct gate name, so LSTM and GRU runs can be compared side by side
         gate_names = []
         for info in infos:

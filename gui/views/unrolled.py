@@ -7,8 +7,6 @@ Painted with QPainter; `refresh` only stores the few sampled numbers and schedul
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -222,19 +220,19 @@ class UnrolledView(OneRunView):
         p.setFont(base_font)
         if L > 1:
             p.setPen(fg)
-            named = []  # rows too thin for a name each: the bottom and top layers, then any a line clear
             if centre(0, 0).y() - centre(L - 1, 0).y() < line_h:  # the whole stack is under a line tall
                 middle = (centre(0, 0).y() + centre(L - 1, 0).y()) / 2
                 p.drawText(QRectF(rect.left() + 4, middle - line_h / 2, label_w, line_h), Qt.AlignLeft | Qt.AlignVCenter,
                            fm.elidedText(f"layers 1-{L}", Qt.ElideRight, int(label_w - 6)))
-                named = [-math.inf]
-            for layer in [0, L - 1] + list(range(1, L - 1)) if named == [] else []:
-                c = centre(layer, 0)
-                if any(abs(c.y() - y) < line_h for y in named):
-                    continue
-                named.append(c.y())
-                p.drawText(QRectF(rect.left() + 4, c.y() - line_h / 2, label_w, line_h),
-                           Qt.AlignLeft | Qt.AlignVCenter, f"layer {layer + 1}")
+            else:  # rows too thin for a name each: the bottom and top layers, then any a line clear of those named
+                named = []
+                for layer in [0, L - 1] + list(range(1, L - 1)):
+                    c = centre(layer, 0)
+                    if any(abs(c.y() - y) < line_h for y in named):
+                        continue
+                    named.append(c.y())
+                    p.drawText(QRectF(rect.left() + 4, c.y() - line_h / 2, label_w, line_h),
+                               Qt.AlignLeft | Qt.AlignVCenter, f"layer {layer + 1}")
         # the loss, computed from the top layer's last step
         c = centre(L - 1, n - 1)
         text_w = fm.horizontalAdvance("loss") + 16

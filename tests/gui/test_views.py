@@ -813,6 +813,23 @@ def test_profile_and_influence_legends_take_the_corner_that_covers_the_fewest_po
         assert counts[tuple(view.legend.opts["offset"])] == min(counts.values()), counts
 
 
+def test_a_legend_keeps_its_corner_when_it_is_rescaled(qtbot, scenarios):
+    """Rescaling a legend (a smaller view, larger fonts) re-applies its offset: that must be the corner
+    it was moved to, not the one it was made in (pyqtgraph's `legend.offset` is that first one)."""
+    from PySide6.QtWidgets import QApplication
+    view = make(ProfileView, qtbot)
+    show(view, scenarios["rnn"])      # vanishing: moved to the bottom right
+    assert view.legend.opts["offset"][1] < 0
+    scale = view.legend.scale()
+    view.apply_theme(DARK.scaled(1.8))             # lecture fonts in a small view
+    view.resize(300, 260)
+    view.show()
+    QApplication.processEvents()
+    assert view.legend.scale() < scale             # it was rescaled ...
+    assert view.legend.opts["offset"][1] < 0       # ... and stayed where it was
+    assert view.legend.pos().y() > view.plot.getViewBox().height() / 2
+
+
 @pytest.mark.parametrize("theme", [DARK, LIGHT], ids=["dark", "light"])
 def test_run_and_layer_boxes_take_the_theme_and_keep_their_arrows(theme, qtbot):
     """The boxes are coloured through their palette, with no style sheet of their own: styling a spin
