@@ -229,6 +229,9 @@ def main(argv: list[str]) -> int:
     if args.quit_after is not None:
         QTimer.singleShot(int(args.quit_after * 1000), finish)
     closer["close"] = finish if scripted else window.close
+    if scripted:  # once the event loop runs: the worker is up and Ctrl-C is the window's
+        QTimer.singleShot(0, lambda: print(f"session running: it closes after {args.quit_after:g} s, "
+                                           "or now with Ctrl-C", flush=True))
     wake = QTimer()
     wake.timeout.connect(lambda: None)
     wake.start(250)
