@@ -19,6 +19,8 @@ from PySide6.QtCore import QObject, QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QWidget
 
+from engine.args import probe_writable
+
 FORMATS = (".mp4", ".gif")
 
 
@@ -49,16 +51,9 @@ def check_output(path, size, fps) -> tuple[Path, tuple[int, int], float]:
 def check_writable(path: Path) -> None:
     """Make the file's folders and try the file itself, so a recording that could not be saved is
     refused before it starts, not after its last frame. The message names the path and the reason."""
-    existed = path.exists()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab"):
-            pass
-    except OSError as exc:
-        raise RecordingError(f"--out: {str(path)!r} cannot be written ({exc.strerror or exc}); allowed: a file "
-                             "in a folder you may write to") from None
-    if not existed:
-        path.unlink(missing_ok=True)
+    problem = probe_writable(path)
+    if problem:
+        raise RecordingError(f"--out: {str(path)!r} {problem}; allowed: a file in a folder you may write to")
 
 
 def _one_line(exc: Exception) -> str:
