@@ -452,7 +452,13 @@ def _colorbar_ticks(axis, lo, hi, size):
 
 class LabAxis(pg.AxisItem):
     """An axis whose label never runs past the axis: of the alternatives it is given (longest
-    first) it shows the longest that fits its length, or none."""
+    first) it shows the longest that fits its length, or none.
+
+    The label's room is kept when no alternative fits (the label is then blank): an axis whose label
+    came and went changed its own width (or height), so the other axes' lengths, and so their labels,
+    which changed its length in turn. In a small plot they went round for ever: a left axis squeezed
+    to nothing by the step label below it, whose own axis then shrank too short for that label, which
+    gave the room back, and so on (a layout loop inside one processEvents, starving every timer)."""
 
     _label_options = ()
     _label_theme = None
@@ -473,15 +479,11 @@ class LabAxis(pg.AxisItem):
         length = self.size().height() if self.orientation in ("left", "right") else self.size().width()
         metrics = QFontMetricsF(font(theme))
         choice = next((o for o in self._label_options if metrics.horizontalAdvance(o) <= length - 6), "")
-        if not self._label_options:
-            choice = ""
-        elif not choice and length <= 1:
-            choice = self._label_options[-1]  # not laid out yet
         if choice == self._label_shown:
             return
         self._label_shown = choice
-        if choice:
-            self.setLabel(choice, color=theme.foreground, **{"font-size": f"{theme.font_pt}pt"})
+        if self._label_options:  # a blank label keeps its room (see above)
+            self.setLabel(choice or "\u00a0", color=theme.foreground, **{"font-size": f"{theme.font_pt}pt"})
         else:
             self.showLabel(False)
 
@@ -551,6 +553,28 @@ def place(area, item, row: int, col: int, show: bool):
     elif not show and inside:
         grid.removeItem(item)
     item.setVisible(show)
+
+
+class TrainingCurve(pg.PlotDataItem):
+    """A curve over training steps, drawn downsampled (pyqtgraph's auto mode, `setDownsampling`),
+    whose automatic range still comes from all its data. pyqtgraph bounds a curve by the points it
+    draws, and draws every ds-th of them, with ds set by how many steps each pixel of the current range
+    holds: so the range moved what was drawn and what was drawn moved the range. In a narrow plot,
+    where ds sits near a whole number, the two flipped between two ranges at every paint, and the
+    repaints never stopped (a window on an 800x800 screen starved its quit timer)."""
+
+    def dataBounds(self, ax, frac=1.0, orthoRange=None):
+        rect = self.dataRect()  # of all the data given, unmapped (cached by pyqtgraph)
+        if frac != 1.0 or orthoRange is not None or rect is None or not self.curve.isVisible():
+            return super().dataBounds(ax, frac, orthoRange)
+        lo, hi = (rect.left(), rect.right()) if ax == 0 else (rect.top(), rect.bottom())
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            return (None, None)
+        if self.opts["logMode"][ax]:
+            if lo <= 0:  # log10 leaves out what is not positive: only the drawn data can say
+                return super().dataBounds(ax, frac, orthoRange)
+            lo, hi = np.log10(lo), np.log10(hi)
+        return (float(lo), float(hi))
 
 
 class PlotArea(pg.GraphicsLayoutWidget):

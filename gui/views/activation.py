@@ -73,6 +73,7 @@ class ActivationView(View):
         # negative, so x > 0, y < 0 is the one corner no curve or bar ever enters; where that half of
         # the width is too narrow, the whole width below the lowest curve (see _fit_y_range)
         self._floor = -1.0  # the lowest point of the activations drawn
+        self._fitting = False
         self.legend = add_legend(self.plot, offset=(-6, -6), room=(0.5, LEGEND_SHARE))
         self.legend.geometryChanged.connect(self._fit_y_range)
         self.legend.visibleChanged.connect(self._fit_y_range)
@@ -106,12 +107,25 @@ class ActivationView(View):
         above -1.1 (all but linear and PReLU), the whole width below them. Where it is taller than the
         part of the plot it may take (a small view, the gate plot below), Y_RANGE reaches further down."""
         box, legend = self.plot.getViewBox(), self.legend
-        if box.height() <= 0:
+        if box.height() <= 0 or self._fitting:  # (adding or removing a key calls back here)
             return
+        self._fitting = True
+        try:
+            self._fit_y_range_now(box, legend)
+        finally:
+            self._fitting = False
+
+    def _entry_height(self) -> float:
+        """One legend entry's height at full size, in this font, whatever the number of entries: judged
+        from the legend's whole height it changed as the keys came and went, and so the judgement, which
+        added and removed them for ever (a recursion that crashed a small compare view)."""
+        text = max(label.item.boundingRect().height() for _, label in self.legend.items)
+        return max(text, 20.0) + self.legend.layout.verticalSpacing()  # (pyqtgraph's samples are 20 px)
+
+    def _fit_y_range_now(self, box, legend):
         if len(self._infos) > 1 and legend.items:  # keys only where the legend with them keeps 70% of its size
-            row = legend.boundingRect().height() / len(legend.items)  # one entry at full size, in this font
             rows = len(self._infos) + len(self.KEYS)
-            self._show_keys((box.height() * LEGEND_SHARE - 10) / (row * rows + 4) >= 0.7)
+            self._show_keys((box.height() * LEGEND_SHARE - 10) / (self._entry_height() * rows + 4) >= 0.7)
         natural = legend.boundingRect()
         if natural.width() <= 1:
             return

@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QFontMetricsF
 
-from gui.views._common import (STEP_LABEL, TitleLabel, add_legend, finite, font, log_over_linear_plots,
+from gui.views._common import (STEP_LABEL, TitleLabel, TrainingCurve, add_legend, finite, font, log_over_linear_plots,
                                pen, positive_finite, run_labels, structure_key, style_legend, style_plot, vbox)
 from gui.views.base import View
 
@@ -65,11 +65,11 @@ class LossView(View):
         labels = run_labels(infos) if len(infos) > 1 else ["loss"]
         seen = set()
         for run, info in enumerate(infos):
-            curve = pg.PlotDataItem()
+            curve = TrainingCurve()
             self.loss_plot.addItem(curve)
             self.legend.addItem(curve, labels[run])
             self.loss_curves.append(curve)
-            metric = pg.PlotDataItem()
+            metric = TrainingCurve()
             self.metric_plot.addItem(metric)
             self.metric_curves.append(metric)
             baseline = info.baseline_loss

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (STEP_LABEL, LegendRoomViewBox, LogAxis, PlotArea, TitleLabel, add_layer_entries,
-                               add_legend, add_plot, brush, current_setting, font, pen, positive_finite, run_labels,
-                               structure_key, style_legend, style_plot, vbox)
+from gui.views._common import (STEP_LABEL, LegendRoomViewBox, LogAxis, PlotArea, TitleLabel, TrainingCurve,
+                               add_layer_entries, add_legend, add_plot, brush, current_setting, font, pen,
+                               positive_finite, run_labels, structure_key, style_legend, style_plot, vbox)
 from gui.views.base import View
 
 MAX_MARKS = 400  # clip marks drawn per run; thinned evenly beyond this so refresh stays cheap
@@ -81,7 +81,7 @@ class ParamGradsView(View):
             L = info.config.layers
             rows = [None] if compare else [None] + list(range(L))
             for layer in rows:
-                before, after = pg.PlotDataItem(), pg.PlotDataItem()
+                before, after = TrainingCurve(), TrainingCurve()
                 self.plot.addItem(before)
                 self.plot.addItem(after)
                 self.series.append((run, layer, before, after))

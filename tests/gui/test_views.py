@@ -899,3 +899,134 @@ def test_a_legend_keeps_its_size_when_the_y_axis_labels_widen(qtbot, scenarios):
         QApplication.processEvents()
     view.grab()
     assert view.legend.scale() == scale
+
+
+def long_run(scenarios, steps: int) -> RunHistory:
+    """`steps` steps of real snapshots (the rnn scenario's last one, its loss and weight gradient
+    falling like a run that learns), without training that long."""
+    source = scenarios["rnn"][0]
+    history = RunHistory(source.info)
+    s = source.latest
+    history.extend([dataclasses.replace(s, step=k, loss=s.loss * (1 + 9 * np.exp(-k / 300)),
+                                        grad_norm=s.grad_norm * (1 + np.exp(-k / 200)),
+                                        grad_norm_layer=s.grad_norm_layer * (1 + np.exp(-k / 200)))
+                    for k in range(steps)])
+    return history
+
+
+@pytest.mark.parametrize("view_class", [LossView, ParamGradsView])
+def test_a_narrow_plot_of_a_long_run_settles_on_one_range(view_class, qtbot, scenarios):
+    """pyqtgraph draws a long curve downsampled, every ds-th point with ds set by the steps per pixel
+    of the current range, and bounded the range by the points drawn: at some widths the range then
+    flipped between two values at every paint, and the window repainted for ever (a timed session on
+    an 800x800 screen never closed). Widths are swept pixel by pixel across a change of ds."""
+    from PySide6.QtWidgets import QApplication
+    history = long_run(scenarios, 1500)
+    steps = history.steps.view()
+    view = make(view_class, qtbot)
+    show(view, [history])
+    box = (view.loss_plot if view_class is LossView else view.plot).getViewBox()
+    curve = view.loss_curves[0] if view_class is LossView else view.series[0][2]
+    shown = history.loss.view() if view_class is LossView else history.grad_norm.view()
+    flipped, steps_per_drawn_point = [], []
+    for width in range(150, 231):
+        view.resize(width, 250)
+        QApplication.processEvents()
+        view.grab()
+        first = box.viewRange()
+        view.grab()
+        if box.viewRange() != first:
+            flipped.append(width)
+        # the range is that of all the data, drawn every ds-th point or not
+        assert curve.dataBounds(0) == (steps[0], steps[-1])
+        assert np.allclose(curve.dataBounds(1), np.log10([shown.min(), shown.max()]))
+        (x0, x1), _ = box.viewRange()
+        assert x0 <= steps[0] and x1 >= steps[-1]
+        steps_per_drawn_point.append((x1 - x0) / (box.width() * curve.opts["autoDownsampleFactor"]))
+    assert flipped == []
+    assert int(min(steps_per_drawn_point)) < int(max(steps_per_drawn_point))  # ds changed within the sweep
+
+
+def test_an_axis_keeps_its_label_room_when_no_label_fits(qtbot, scenarios):
+    """When no alternative fits, the label goes blank but keeps its room: an axis whose label came and
+    went changed the other axes' lengths, and their labels its own, round and round (a LossView of
+    90x70 never left processEvents)."""
+    from PySide6.QtWidgets import QApplication
+    view = make(LossView, qtbot)
+    view.show()
+    show(view, scenarios["rnn"])
+    left, bottom = view.metric_plot.getAxis("left"), view.metric_plot.getAxis("bottom")
+
+    def laid_out(size):
+        view.resize(*size)
+        for _ in range(3):
+            QApplication.processEvents()
+        view.grab()
+        return left.labelText.strip(), bottom.labelText.strip(), left.width(), bottom.height()
+
+    label_left, label_bottom, width, height = laid_out((900, 600))
+    assert label_left == "accuracy" and label_bottom == "training step"
+    assert laid_out((70, 600))[1:] == ("", width, height)         # too narrow for "step"
+    assert laid_out((900, 95))[0:3:2] == ("", width)               # too short for "accuracy"
+
+
+class EventCounter:
+    """Counts the layout and paint events a widget tree gets. A layout that never settles keeps one
+    processEvents call going for ever: past `limit` events the counter resizes the view to a size
+    where it settles, so such a test fails instead of hanging."""
+
+    KINDS = None
+
+    def __init__(self, view, limit=20000):
+        from PySide6.QtCore import QEvent, QObject
+        counter = self
+        self.count, self.runaway, self.view, self.limit = 0, False, view, limit
+        kinds = {QEvent.Paint, QEvent.LayoutRequest, QEvent.UpdateRequest, QEvent.GraphicsSceneResize}
+
+        class Filter(QObject):
+            def eventFilter(self, obj, event):
+                if event.type() in kinds:
+                    counter.count += 1
+                    if counter.count > counter.limit and not counter.runaway:
+                        counter.runaway = True
+                        counter.view.resize(900, 600)
+                return False
+        self.filter = Filter()
+
+    def __enter__(self):
+        from PySide6.QtWidgets import QApplication
+        QApplication.instance().installEventFilter(self.filter)
+        return self
+
+    def __exit__(self, *exc):
+        from PySide6.QtWidgets import QApplication
+        QApplication.instance().removeEventFilter(self.filter)
+
+
+@pytest.mark.parametrize("view_class", ALL_VIEWS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("scale", [1.0, 1.6], ids=["normal", "lecture"])
+def test_a_small_view_settles(view_class, scale, qtbot, scenarios):
+    """However small the view (docks squeeze them), a few rounds of layout and painting end in a
+    state that needs neither: a loop here starves every timer in the window (seen: the quit timer of
+    a session on an 800x800 screen never fired)."""
+    from PySide6.QtWidgets import QApplication
+    view = make(view_class, qtbot)
+    view.apply_theme(DARK.scaled(scale))
+    view.show()
+    unsettled = []
+    for runs in ("rnn", "compare3"):
+        for size in [(60, 50), (90, 70), (140, 110), (200, 140), (60, 260), (330, 200)]:
+            view.resize(*size)
+            show(view, scenarios[runs])
+            with EventCounter(view) as counter:
+                for _ in range(10):  # a chain of layouts, each posting the next, may take a few rounds
+                    QApplication.processEvents()
+                assert not counter.runaway, (runs, size)
+                busy = 0
+                for _ in range(10):
+                    counter.count = 0
+                    QApplication.processEvents()
+                    busy += counter.count > 0
+            if busy:
+                unsettled.append((runs, size, busy))
+    assert unsettled == []
