@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QKeySequence, QPalette
 from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QComboBox, QDockWidget, QFileDialog, QFrame,
                                QHBoxLayout, QLabel, QLineEdit, QMainWindow, QMenu, QMessageBox, QPushButton,
@@ -182,6 +182,11 @@ def window_palette(theme: Theme) -> QPalette:
     for role in ("Text", "ButtonText", "WindowText"):
         palette.setColor(QPalette.ColorGroup.Disabled, getattr(QPalette.ColorRole, role), QColor(disabled))
     return palette
+
+
+def default_window_size(available: QSize) -> QSize:
+    """1600x1000, or as much of the screen's free area as that leaves (a 1280x720 projector)."""
+    return QSize(min(1600, available.width()), min(1000, available.height()))
 
 
 class MainWindow(QMainWindow):
@@ -979,7 +984,7 @@ class MainWindow(QMainWindow):
         """Geometry and dock layout of the last session; defaults when there is none or it is broken."""
         geometry = self.settings.geometry() if self.settings is not None else None
         if geometry is None or geometry.isEmpty() or not self.restoreGeometry(geometry):
-            self.resize(1600, 1000)
+            self.resize(default_window_size(self.screen().availableGeometry().size()))
         state = self.settings.window_state() if self.settings is not None else None
         if state is not None and not state.isEmpty():
             self._state_restored = self.restoreState(state)

@@ -359,7 +359,9 @@ def test_theme_and_geometry_are_remembered_and_a_broken_ini_falls_back(make_wind
                     b"[experiment]\nrecent=3\nlast=\x00\xff\n")
     third = make_window(settings=ini_settings(ini))
     assert third.base_theme is DARK
-    assert (third.width(), third.height()) == (1600, 1000)
+    free = third.screen().availableGeometry()  # the default, 1600x1000, kept within the screen
+    assert (third.width(), third.height()) == (min(1600, free.width()), min(1000, free.height()))
+    assert free.width() < 1600  # (the offscreen screen is 800x800): a window larger than it was the bug
     assert third.recent_files() == []
 
 
