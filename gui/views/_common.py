@@ -563,6 +563,23 @@ class TrainingCurve(pg.PlotDataItem):
     where ds sits near a whole number, the two flipped between two ranges at every paint, and the
     repaints never stopped (a window on an 800x800 screen starved its quit timer)."""
 
+    POINT_PX = 7  # a curve of one point (a one-step run, a run that diverged at its first step) is a dot
+
+    def setData(self, *args, **kwargs):
+        super().setData(*args, **kwargs)
+        single = self.xData is not None and len(self.xData) == 1
+        if single != (self.opts["symbol"] is not None):
+            self.setSymbol("o" if single else None)
+            if single:
+                self.setSymbolSize(self.POINT_PX)
+                self.setSymbolPen(None)
+                self.setSymbolBrush(self.opts["pen"].color())
+
+    def setPen(self, *args, **kwargs):
+        super().setPen(*args, **kwargs)
+        if self.opts["symbol"] is not None:  # a new theme: the dot takes the line's new colour
+            self.setSymbolBrush(self.opts["pen"].color())
+
     def dataBounds(self, ax, frac=1.0, orthoRange=None):
         rect = self.dataRect()  # of all the data given, unmapped (cached by pyqtgraph)
         if frac != 1.0 or orthoRange is not None or rect is None or not self.curve.isVisible():

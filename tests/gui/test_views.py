@@ -1030,3 +1030,25 @@ def test_a_small_view_settles(view_class, scale, qtbot, scenarios):
             if busy:
                 unsettled.append((runs, size, busy))
     assert unsettled == []
+
+
+@pytest.mark.parametrize("view_class", [LossView, ParamGradsView])
+def test_a_run_of_one_step_is_drawn_as_a_dot(view_class, qtbot, scenarios):
+    """A line needs two points: a one-step lesson, or a run that diverged at its first step, drew
+    nothing in the loss and weight-gradient plots. One point is a dot in the line's colour, which
+    follows the theme; from two points on it is a line again."""
+    source = scenarios["rnn"][0]
+    one = RunHistory(source.info)
+    one.extend([source.trail[0]])
+    view = make(view_class, qtbot)
+    show(view, [one])
+    curve = view.loss_curves[0] if view_class is LossView else view.series[0][2]
+    x, y = curve.scatter.getData()
+    assert curve.scatter.isVisible() and len(x) == 1 and x[0] == source.trail[0].step
+    dark = curve.opts["symbolBrush"].color()
+    assert dark == curve.opts["pen"].color()
+    view.apply_theme(LIGHT)
+    assert curve.opts["symbolBrush"].color() == curve.opts["pen"].color() != dark
+    one.extend([source.trail[1]])
+    view.refresh([one])
+    assert curve.opts["symbol"] is None and len(curve.getData()[0]) == 2
