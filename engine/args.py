@@ -19,6 +19,8 @@ def usage_message(prog: str, message: str) -> str:
 def whole_number(text: str) -> int:
     """argparse type for counts: the error names the value and what is allowed."""
     try:
+        if "_" in text:
+            raise ValueError  # Python reads 1_0 as 10
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not allowed; allowed: a whole number") from None
@@ -28,7 +30,7 @@ def decimal_number(text: str) -> float:
     """argparse type for lengths and rates: a finite number (not nan or inf); the error names the value
     and what is allowed."""
     try:
-        value = float(text)
+        value = math.nan if "_" in text else float(text)  # (Python reads 1_0 as 10)
     except ValueError:
         value = math.nan
     if not math.isfinite(value):

@@ -241,7 +241,9 @@ def _train_command(args) -> int:
         raise cfg.ConfigError("--steps", args.steps, "an integer of at least 1")
     if args.steps_default and args.lesson:
         args.steps = LESSONS[args.lesson].steps
-    out = Path(args.out) if args.out else _new_run_folder()
+    if args.out is not None and not args.out.strip():  # (an unset shell variable): not the default folder
+        raise cfg.ConfigError("--out", args.out, "a folder path (leave --out out for runs/<date-time>)", "is empty")
+    out = Path(args.out) if args.out is not None else _new_run_folder()
     notice = lesson_run_notice(args.lesson) if args.lesson and args.run is None else None
     summary = train(config, args.steps, out, notice=notice)
     state = "diverged at step %d" % summary["diverged_at_step"] if summary["diverged"] else (
@@ -268,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     source = t.add_mutually_exclusive_group()
     source.add_argument("--lesson", help="start from a lesson's settings (see `main.py lessons`)")
     source.add_argument("--config", help="start from a JSON or TOML config file")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting; repeatable")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one setting; repeatable (of two for the same KEY, the last wins)")
     t.add_argument("--run", type=whole_number, metavar="K",
                    help="with --lesson: which of a comparison lesson's runs to train, from 1 (default 1)")
     t.add_argument("--steps", type=whole_number, default=None,

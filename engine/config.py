@@ -188,6 +188,8 @@ def parse_value(key: str, text: str) -> Any:
     kind = _TYPES.get(key, str)
     t = text.strip()
     try:
+        if kind in (int, float, "optional_float") and "_" in t:
+            raise ValueError  # Python reads 1_0 as 10: most likely a typo, never what a setting looks like
         if kind == "optional_float":
             return None if t.lower() in ("none", "") else float(t)
         if kind is int:

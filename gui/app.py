@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--lesson", help="start from a guided lesson (list them with `main.py lessons`)")
     source.add_argument("--config", help="start from a JSON or TOML settings file")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one setting, e.g. --set cell=lstm; repeatable")
+                   help="override one setting, e.g. --set cell=lstm; repeatable (the last of the same KEY wins)")
     p.add_argument("--quit-after", type=decimal_number, metavar="SECONDS",
                    help="start training at once and close the window after this many seconds")
     p.add_argument("--stats", metavar="FILE", help="with --quit-after: write frame rate, training speed and "

@@ -162,6 +162,10 @@ BAD_ARGS = [
     (["--lesson", "fix-lstm", "--run", "0"], "--run: 0 is not allowed; allowed: 1 to 2"),
     (["--lesson", "fix-lstm", "--run", "two"], "--run: 'two' is not allowed; allowed: a whole number"),
     (["--steps", "abc"], "--steps: 'abc' is not allowed; allowed: a whole number"),
+    (["--steps", "1_0"], "--steps: '1_0' is not allowed; allowed: a whole number"),  # (Python's int: 10)
+    (["--set", "lr=1_0"], "lr: '1_0' is not allowed; allowed: a number"),
+    (["--set", "seq_len=1_00"], "seq_len: '1_00' is not allowed; allowed: an integer"),
+    (["--out", ""], "--out: '' is empty; allowed: a folder path"),  # not the default folder
     (["--bogus"], "unrecognized arguments: --bogus; allowed: see `main.py --help`"),
     (["--lesson", "vanishing-tanh", "--run", "2"],
      "--run: 2 is not allowed; allowed: 1 (vanishing-tanh has a single run)"),

@@ -48,6 +48,7 @@ def run_main(*args, timeout=60):
     (["--stats", "x.json"], ["--quit-after"]),
     (["--quit-after", "nan"], ["--quit-after", "nan", "a number"]),
     (["--quit-after", "inf"], ["--quit-after", "inf", "a number"]),
+    (["--quit-after", "1_5"], ["--quit-after", "1_5", "a number"]),
     (["--quit-after", "1e300"], ["--quit-after", "1e+300", "at most"]),
     (["--quit-after", "1", "--stats", "main.py/s.json"], ["--stats", "main.py/s.json", "cannot be written",
                                                            "a folder you may write to"]),
