@@ -83,8 +83,12 @@ def load(path) -> Experiment:
         raise
     except FileNotFoundError:
         raise ExperimentError(f"{path}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExperimentError(f"{path.name}: not a readable experiment file ({exc.__class__.__name__}: {exc})") from None
+    except OSError as exc:  # (a folder, no permission): the system's reason
+        raise ExperimentError(f"{path.name}: not a readable experiment file ({exc.strerror or exc})") from None
+    except (ValueError, zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError):
+        # numpy's and zipfile's own words ("pickled data ... allow_pickle=") mean nothing to a user
+        raise ExperimentError(f"{path.name}: not a readable experiment file: not a {SUFFIX} archive, "
+                              "or damaged") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ExperimentError(f"{path.name}: not an RNN Gradient Lab experiment (format tag missing)")
     if header.get("version") != VERSION:
