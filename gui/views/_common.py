@@ -606,11 +606,11 @@ class PlotArea(pg.GraphicsLayoutWidget):
 def log_over_linear_plots() -> tuple[PlotArea, pg.PlotItem, pg.PlotItem]:
     """A PlotArea with a log-scale plot on top and a linear plot below a third its height, the x
     axes linked so that zooming one zooms both (the loss over its task score, the influence of the
-    inputs over the attention). The log plot's view box can make room for a legend in its top corner
+    inputs over the attention). Both view boxes can make room for a legend in their top corner
     (LegendRoomViewBox.make_room_for). Returns (area, log plot, linear plot)."""
     area = PlotArea()
     log_plot = add_plot(area, row=0, col=0, left=LogAxis, viewBox=LegendRoomViewBox())
-    linear_plot = add_plot(area, row=1, col=0)
+    linear_plot = add_plot(area, row=1, col=0, viewBox=LegendRoomViewBox())
     area.ci.layout.setRowStretchFactor(0, 3)
     area.ci.layout.setRowStretchFactor(1, 1)
     for plot in (log_plot, linear_plot):

@@ -13,6 +13,8 @@ from gui.views._common import (TIMESTEP_LABEL, TitleLabel, add_legend, brush, fi
                                structure_key, style_legend, style_plot, vbox)
 from gui.views.base import View
 
+ATTENTION_LABEL = "attention: where the answer looks"
+
 
 def influence_title(grad_x) -> str:
     """Plain words for how the last input's influence compares with the first's."""
@@ -48,6 +50,9 @@ class AttributionView(View):
         self.area, self.plot, self.attention_plot = log_over_linear_plots()
         layout.addWidget(self.area)
         self.legend = add_legend(self.plot)
+        # the lower plot is too short for its axis label: its one legend entry names it
+        self.attention_legend = add_legend(self.attention_plot)
+        self.attention_plot.getViewBox().make_room_for(self.attention_legend)
         self.x = np.zeros(0)
         self._n_steps = 0
         self.apply_theme(self.theme)
@@ -72,6 +77,10 @@ class AttributionView(View):
             self.attention_plot.addItem(attention)
             self.attention_curves.append(attention)
         any_attention = any(i.config.attention for i in infos)
+        self.attention_legend.clear()
+        if any_attention:
+            first = next(run for run, info in enumerate(infos) if info.config.attention)
+            self.attention_legend.addItem(self.attention_curves[first], ATTENTION_LABEL)
         place(self.area, self.attention_plot, 1, 0, any_attention)
         self._any_attention = any_attention
         self._style_items()
@@ -133,5 +142,6 @@ class AttributionView(View):
         self.theme = theme
         self.area.setBackground(theme.background)
         style_legend(self.legend, theme)
+        style_legend(self.attention_legend, theme)
         self._style_items()
         self.title_label.apply_theme(theme)

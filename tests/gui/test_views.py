@@ -22,7 +22,7 @@ from gui.theme import DARK, LIGHT, LOG_GRAD_LEVELS
 from gui.views import ALL_VIEWS
 from gui.views._common import sample_columns
 from gui.views.activation import ActivationView
-from gui.views.attribution import AttributionView
+from gui.views.attribution import ATTENTION_LABEL, AttributionView
 from gui.views.base import View
 from gui.views.diagnosis import Badge, diagnose
 from gui.views.layers import LayersView
@@ -532,8 +532,14 @@ def test_attribution_is_grad_x_and_attention(qtbot, scenarios):
     np.testing.assert_allclose(view.curves[0].yData, history.latest.grad_x, rtol=1e-6)
     np.testing.assert_allclose(view.attention_curves[0].yData, history.latest.attention, rtol=1e-6)
     assert view.attention_plot.isVisible()
+    # the attention plot is too short for an axis label: a legend entry names it, above its highest point
+    legend = view.attention_legend
+    assert [label.text for _, label in legend.items] == [ATTENTION_LABEL] and legend.isVisible()
+    box = view.attention_plot.getViewBox()
+    top = box.mapFromView(QPointF(0, float(np.max(history.latest.attention)))).y()
+    assert top > legend.mapRectToParent(legend.boundingRect()).bottom()  # pixels down from the top
     show(view, scenarios["rnn"])
-    assert not view.attention_plot.isVisible()
+    assert not view.attention_plot.isVisible() and legend.items == []
     g = scenarios["rnn"][0].latest.grad_x
     if g[0] > 0 and np.log10(g[-1] / g[0]) >= 1:
         assert "Recent inputs dominate" in view.title_label.text()
