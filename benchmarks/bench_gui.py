@@ -26,10 +26,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+SCREEN = {"synchronousWindowSystemEvents": False, "windowFrameMargins": False,
+          "screens": [{"name": "desktop", "x": 0, "y": 0, "width": 1920, "height": 1080,
+                       "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}
+
+
 def _env():
+    """Offscreen on a 1920x1080 screen (Qt's default offscreen screen is 800x800, on which the window,
+    which keeps within the screen, would open smaller than the 1600x1000 it opens at on a desktop)."""
     env = dict(os.environ)
     if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
-        env["QT_QPA_PLATFORM"] = "offscreen"
+        screen = Path(tempfile.gettempdir()) / "rnn-gradient-lab-bench-screen.json"
+        screen.write_text(json.dumps(SCREEN))
+        env["QT_QPA_PLATFORM"] = f"offscreen:configfile={screen}"
     return env
 
 
