@@ -12,7 +12,8 @@ import warnings
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF
+from PySide6.QtWidgets import QApplication
 
 from engine.config import Config
 from engine.trainer import HIST_EDGES, Trainer
@@ -696,7 +697,6 @@ def test_diagnose_diverged_clipping_saturation_baseline(scenarios):
 def test_retheming_a_plot_of_small_values_keeps_its_tick_labels_true(qtbot):
     """pyqtgraph computes an SI scale even while disabling it; a re-themed axis must still read 1:1."""
     import pyqtgraph as pg
-    from PySide6.QtWidgets import QApplication
     from engine.config import Config
     from engine.trainer import Trainer
     from engine.worker import run_info
@@ -822,7 +822,6 @@ def test_profile_and_influence_legends_take_the_corner_that_covers_the_fewest_po
 def test_a_legend_keeps_its_corner_when_it_is_rescaled(qtbot, scenarios):
     """Rescaling a legend (a smaller view, larger fonts) re-applies its offset: that must be the corner
     it was moved to, not the one it was made in (pyqtgraph's `legend.offset` is that first one)."""
-    from PySide6.QtWidgets import QApplication
     view = make(ProfileView, qtbot)
     show(view, scenarios["rnn"])      # vanishing: moved to the bottom right
     assert view.legend.opts["offset"][1] < 0
@@ -893,7 +892,6 @@ def test_a_legend_keeps_its_size_when_the_y_axis_labels_widen(qtbot, scenarios):
     """The legend's size follows the plot's, not the data box's: the box narrows as the y axis's tick
     labels widen, and the legend room the y range keeps then fed back into the labels, a repaint loop
     that froze small lecture windows. Here the axis is widened by hand: the legend must not rescale."""
-    from PySide6.QtWidgets import QApplication
     view = make(LossView, qtbot)
     view.resize(250, 600)  # narrow: the legend is shrunk to fit its width
     show(view, scenarios["compare3"])
@@ -926,7 +924,6 @@ def test_a_narrow_plot_of_a_long_run_settles_on_one_range(view_class, qtbot, sce
     of the current range, and bounded the range by the points drawn: at some widths the range then
     flipped between two values at every paint, and the window repainted for ever (a timed session on
     an 800x800 screen never closed). Widths are swept pixel by pixel across a change of ds."""
-    from PySide6.QtWidgets import QApplication
     history = long_run(scenarios, 1500)
     steps = history.steps.view()
     view = make(view_class, qtbot)
@@ -957,7 +954,6 @@ def test_an_axis_keeps_its_label_room_when_no_label_fits(qtbot, scenarios):
     """When no alternative fits, the label goes blank but keeps its room: an axis whose label came and
     went changed the other axes' lengths, and their labels its own, round and round (a LossView of
     90x70 never left processEvents)."""
-    from PySide6.QtWidgets import QApplication
     view = make(LossView, qtbot)
     view.show()
     show(view, scenarios["rnn"])
@@ -981,10 +977,7 @@ class EventCounter:
     processEvents call going for ever: past `limit` events the counter resizes the view to a size
     where it settles, so such a test fails instead of hanging."""
 
-    KINDS = None
-
     def __init__(self, view, limit=20000):
-        from PySide6.QtCore import QEvent, QObject
         counter = self
         self.count, self.runaway, self.view, self.limit = 0, False, view, limit
         kinds = {QEvent.Paint, QEvent.LayoutRequest, QEvent.UpdateRequest, QEvent.GraphicsSceneResize}
@@ -1000,12 +993,10 @@ class EventCounter:
         self.filter = Filter()
 
     def __enter__(self):
-        from PySide6.QtWidgets import QApplication
         QApplication.instance().installEventFilter(self.filter)
         return self
 
     def __exit__(self, *exc):
-        from PySide6.QtWidgets import QApplication
         QApplication.instance().removeEventFilter(self.filter)
 
 
@@ -1015,7 +1006,6 @@ def test_a_small_view_settles(view_class, scale, qtbot, scenarios):
     """However small the view (docks squeeze them), a few rounds of layout and painting end in a
     state that needs neither: a loop here starves every timer in the window (seen: the quit timer of
     a session on an 800x800 screen never fired)."""
-    from PySide6.QtWidgets import QApplication
     view = make(view_class, qtbot)
     view.apply_theme(DARK.scaled(scale))
     view.show()
