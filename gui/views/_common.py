@@ -472,6 +472,75 @@ class LabAxis(pg.AxisItem):
         self._fit_label()
         super().resizeEvent(ev)
 
+    def tickSpacing(self, minVal, maxVal, size):
+        """pyqtgraph's spacing, widened on a short axis until the labels fit between the ticks (see
+        `_crowded`): pyqtgraph picks the spacing from the axis length alone and always labels the
+        major ticks, so a 160-pixel axis over 600 steps read "0 200400600". On a log axis, the same
+        for spacings of whole decades."""
+        levels = super().tickSpacing(minVal, maxVal, size)
+        if not levels or self._tickSpacing is not None or size <= 0 or (self.logMode and levels[0][0] < 1):
+            return levels
+        lo, hi = min(minVal, maxVal), max(minVal, maxVal)
+        px = size / (hi - lo)
+
+        def ticks(spacing):
+            first = np.ceil(lo / spacing) * spacing
+            return list(first + spacing * np.arange(max(int((hi - first) / spacing) + 1, 0)))
+
+        major = levels[0][0]
+        for _ in range(12):  # 1, 2, 5 x 10^k upwards: a dozen steps cover four decades
+            values = ticks(major)
+            if len(values) <= 1:
+                return self._one_tick(ticks(levels[0][0]), levels[0][0], lo, hi, px) or levels[:0]
+            if not self._crowded(values, self.tickStrings(values, 1.0, major), px):
+                break
+            major = _next_nice(major)
+        if major == levels[0][0]:
+            return levels
+        return [(major, 0), (major / (5 if _mantissa(np.log10(major)) == 5 else 2), 0)]
+
+    def _tick_metrics(self) -> QFontMetricsF:
+        return QFontMetricsF(self.style.get("tickFont") or QFont())
+
+    def _crowded(self, values, strings, px_per_unit: float) -> bool:
+        """Whether any two neighbouring tick labels come closer than a gap of two spaces (along a
+        horizontal axis) or a quarter line (along a vertical one)."""
+        metrics = self._tick_metrics()
+        horizontal = self.orientation in ("top", "bottom")
+        ticks = sorted(zip(values, strings))
+        for (a, text_a), (b, text_b) in zip(ticks, ticks[1:]):
+            if horizontal:
+                need = (metrics.horizontalAdvance(text_a) + metrics.horizontalAdvance(text_b)) / 2 \
+                    + metrics.horizontalAdvance("  ")
+            else:
+                need = metrics.height() * 1.25
+            if (b - a) * px_per_unit < need:
+                return True
+        return False
+
+    def _one_tick(self, values, spacing, lo, hi, px_per_unit):
+        """Room for one label: of `values`, the one nearest the middle whose text stays on the axis
+        (pyqtgraph drops a label that would run past either end), as a tick level; [] if none does."""
+        metrics = self._tick_metrics()
+        horizontal = self.orientation in ("top", "bottom")
+        fitting = []
+        for value, text in zip(values, self.tickStrings(list(values), 1.0, spacing)):
+            x = (value - lo) * px_per_unit
+            half = (metrics.horizontalAdvance(text) if horizontal else metrics.height()) / 2
+            if half <= x <= (hi - lo) * px_per_unit - half:
+                fitting.append(value)
+        if not fitting:
+            return []
+        best = min(fitting, key=lambda v: abs(v - (lo + hi) / 2))
+        return [(2 * (hi - lo), float(best))]
+
+    def _updateMaxTextSize(self, x):
+        """A horizontal axis keeps a line's room for tick labels even when none fits (see tickSpacing):
+        its height would otherwise depend on its length, through the other axes on its own length."""
+        if self.orientation in ("top", "bottom"):
+            x = max(x, self._tick_metrics().height() * 0.8)
+        super()._updateMaxTextSize(x)
+
     def _fit_label(self):
         theme = self._label_theme
         if theme is None:
@@ -496,8 +565,9 @@ def add_plot(area, row=None, col=None, left=None, **kwargs) -> pg.PlotItem:
 
 class LogAxis(LabAxis):
     """A log axis that stays readable over any span. Over two decades or more only powers of ten
-    are labelled (pyqtgraph's spacing); over less, pyqtgraph would label every 2..9 in between,
-    so here only 1, 2 and 5 are labelled and the rest are unlabelled minor ticks."""
+    are labelled (pyqtgraph's spacing, widened where the labels would crowd); over less, pyqtgraph
+    would label every 2..9 in between, so here only 1, 2 and 5 are labelled (or, where they would
+    crowd, the powers of ten, or one label) and the rest are unlabelled minor ticks."""
 
     def logTickValues(self, minVal, maxVal, size, stdTicks):
         decades = [(spacing, values) for spacing, values in stdTicks if spacing >= 1.0]
@@ -508,11 +578,18 @@ class LogAxis(LabAxis):
                 return decades
             return decades + [(None, _minor_ticks(minVal, maxVal))]
         minor = _minor_ticks(minVal, maxVal)
-        labelled = [x for x in minor + whole if _mantissa(x) in (1, 2, 5)]
+        every = sorted(minor + whole)
+        labelled = [x for x in every if _mantissa(x) in (1, 2, 5)]
         if len(labelled) < 2:
-            labelled = minor + whole
-        rest = [x for x in minor if x not in labelled]
-        return [(0.5, sorted(labelled)), (None, rest)]
+            labelled = every
+        if self._crowded(labelled, self.logTickStrings(labelled, 1.0, 0.5), px_per_decade):
+            ones = [x for x in labelled if _mantissa(x) == 1]  # 1, 10, 100 (1 and 5 crowd as 2 and 5 do)
+            if len(ones) < 2 or self._crowded(ones, self.logTickStrings(ones, 1.0, 0.5), px_per_decade):
+                one = self._one_tick(labelled, 0.5, minVal, maxVal, px_per_decade)
+                ones = [one[0][1]] if one else []
+            labelled = ones
+        rest = [x for x in every if x not in labelled]
+        return [(0.5, labelled), (None, rest)]
 
     def logTickStrings(self, values, scale, spacing):
         if spacing is None:
@@ -528,6 +605,12 @@ def _minor_ticks(lo: float, hi: float) -> list:
 
 def _mantissa(log_value: float) -> int:
     return int(round(10 ** (log_value - np.floor(log_value + 1e-9))))
+
+
+def _next_nice(spacing: float) -> float:
+    """The next tick spacing up the 1, 2, 5 x 10^k ladder (from 20 to 50, from 50 to 100)."""
+    power = 10.0 ** np.floor(np.log10(spacing) + 1e-9)
+    return float(next(m * power for m in (2, 5, 10) if m * power > spacing * (1 + 1e-9)))
 
 
 class PowerAxis(LabAxis):

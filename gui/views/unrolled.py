@@ -18,6 +18,9 @@ from gui.views._common import log_grad, power_of_ten, sample_columns, vbox
 from gui.views.base import OneRunView
 
 MAX_COLUMNS = 24
+TITLES = ("The gradient flowing back through time", "The gradient flowing back", "Gradient flowing back")
+MIN_ROW_PX = 4     # the thinnest row of cells a layer is drawn in
+MIN_CELLS_PX = 16  # the cells get at least this height (or MIN_ROW_PX a layer) before the key or title give way
 
 
 def level(log_value: float) -> float:
@@ -43,7 +46,7 @@ class _Canvas(QWidget):
         super().__init__(view)
         self.view = view
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-        self.setMinimumSize(200, 150)
+        self.setMinimumSize(120, 90)
 
     def paintEvent(self, event):
         painter = QPainter(self)
@@ -127,34 +130,51 @@ class UnrolledView(OneRunView):
         p.setFont(base_font)
         fm = p.fontMetrics()
         line_h = fm.height()
-        p.setPen(fg)
-        p.drawText(QRectF(rect.left() + 8, rect.top() + 4, rect.width() - 16, line_h * 1.3),
-                   Qt.AlignHCenter | Qt.AlignVCenter | Qt.TextSingleLine,
-                   fm.elidedText("The gradient flowing back through time", Qt.ElideRight, int(rect.width() - 16)))
         scale = t.line_width / 2.0
         min_col = fm.horizontalAdvance("t=0000") * 1.25
-        columns, log_h, log_x = self.sampled(int(min(MAX_COLUMNS, max(4, rect.width() // min_col))))
+        columns, log_h, log_x = self.sampled(int(min(MAX_COLUMNS, max(2, rect.width() // min_col))))
+
+        def draw_title():  # the longest of TITLES that fits, else the shortest elided
+            room = rect.width() - 16
+            text = next((t for t in TITLES if fm.horizontalAdvance(t) <= room), TITLES[-1])
+            p.setPen(fg)
+            p.drawText(QRectF(rect.left() + 8, rect.top() + 4, room, line_h * 1.3),
+                       Qt.AlignHCenter | Qt.AlignVCenter | Qt.TextSingleLine, fm.elidedText(text, Qt.ElideRight, int(room)))
         if len(columns) == 0 or log_h.size == 0:
-            p.drawText(rect, Qt.AlignCenter, "No training steps yet: press Start or Step.")
+            draw_title()
+            p.drawText(rect, Qt.AlignCenter | Qt.TextWordWrap, "No training steps yet: press Play or Step.")
             return
         L, n = log_h.shape
-        skipped = bool(np.any(np.diff(columns) > 1))
-        note = self._legend_note(skipped)
+        note = self._legend_note(bool(np.any(np.diff(columns) > 1)))
         p.setFont(small_font)
+        small_h = p.fontMetrics().height()
         note_h = p.fontMetrics().boundingRect(QRectF(0, 0, rect.width() - 16, 1000).toRect(),
                                               Qt.TextWordWrap | Qt.AlignHCenter, note).height()
-        legend_h = p.fontMetrics().height() * 1.2 + note_h + 4
         p.setFont(base_font)
-        # title (1.6 lines and a gap), then the loss box, which sits 2.6 lines above the top cell
-        area_top = rect.top() + line_h * 1.8 + line_h * 2.6
-        area_bottom = rect.bottom() - legend_h - line_h * 2.8  # input arrows and timestep labels
+        # Top to bottom: the title (1.8 lines), the loss box (which sits 2.6 lines above the top cell),
+        # the cells, input arrows and timestep labels (2.8 lines), the colour key and its note. Where
+        # the cells would get less than MIN_CELLS_PX, the note goes, then the key, then the title.
+        title_h, legend_h = line_h * 1.8, small_h * 1.2 + note_h + 4
+        for drop in ("", "note", "key", "title"):
+            if drop == "note":
+                note, legend_h = "", small_h * 1.2
+            elif drop == "key":
+                legend_h = 0.0
+            elif drop == "title":
+                title_h = 4.0
+            area_top = rect.top() + title_h + line_h * 2.6
+            area_bottom = rect.bottom() - legend_h - line_h * 2.8
+            if area_bottom - area_top >= max(MIN_CELLS_PX, MIN_ROW_PX * L):
+                break
+        if title_h > 4.0:
+            draw_title()
         # a stack less than a line tall is named as a whole ("layers 1-8"), else layer by layer
         stack_name = f"layers 1-{L}" if L > 1 and (area_bottom - area_top) * (L - 1) / L < line_h else None
         label_w = fm.horizontalAdvance(stack_name or f"layer {L}") + 10 if L > 1 else 8
         left, right = rect.left() + label_w, rect.right() - 8
         cw = (right - left) / n
         bw = cw * 0.46
-        rh = min(max((area_bottom - area_top) / L, 4.0), bw * 2.6)  # thin rows rather than overlap the key
+        rh = min(max((area_bottom - area_top) / L, MIN_ROW_PX), bw * 2.6)  # thin rows rather than overlap the key
         bh = min(rh * 0.55, max(bw * 1.1, 12.0))
         top = area_top + max(0.0, (area_bottom - area_top - rh * L) / 2)  # centre the grid vertically
         max_arrow = max(1.5, min(cw - bw, rh - bh) * 0.42)
@@ -245,8 +265,9 @@ class UnrolledView(OneRunView):
                forward_pen, head)
         self._backward(p, QPointF(c.x() + bw * 0.2, loss_box.bottom() + 1), QPointF(c.x() + bw * 0.2, c.y() - bh / 2 - 2),
                        1.0 if np.isfinite(log_h[-1, -1]) else float("nan"), max_arrow, scale)
-        self._paint_legend(p, QRectF(rect.left() + 8, rect.bottom() - legend_h, rect.width() - 16, legend_h),
-                           small_font, note)
+        if legend_h > 0:
+            self._paint_legend(p, QRectF(rect.left() + 8, rect.bottom() - legend_h, rect.width() - 16, legend_h),
+                               small_font, note)
 
     def _backward(self, p, start, end, lvl, max_width, scale):
         if np.isnan(lvl):

@@ -30,7 +30,7 @@ from gui.views.layers import LayersView
 from gui.views.loss import LossView
 from gui.views.param_grads import RUG_PX, ParamGradsView
 from gui.views.profile import ProfileView
-from gui.views.unrolled import MAX_COLUMNS, UnrolledView
+from gui.views.unrolled import MAX_COLUMNS, TITLES, UnrolledView
 from gui.views.waterfall import WaterfallView
 
 SMALL = Config(hidden=16, batch=8, seq_len=30, device="cpu")
@@ -606,11 +606,13 @@ class RecordingPainter:
 
 
 @pytest.mark.parametrize("layers", [1, 3, 8])
-@pytest.mark.parametrize("size, theme", [((900, 600), DARK), ((300, 260), DARK), ((560, 330), DARK.scaled(1.8))],
-                         ids=["large", "small", "lecture"])
+@pytest.mark.parametrize("size, theme", [((900, 600), DARK), ((300, 260), DARK), ((560, 330), DARK.scaled(1.8)),
+                                         ((120, 90), DARK), ((160, 120), DARK), ((220, 150), DARK.scaled(1.8))],
+                         ids=["large", "small", "lecture", "smallest", "narrow", "narrow-lecture"])
 def test_unrolled_title_loss_box_cells_and_key_keep_apart(layers, size, theme, qtbot):
     """The drawing's parts, top to bottom: title, loss box, cells (with the timestep labels under the
-    bottom row), colour key; none touches the next, and all stay on the canvas."""
+    bottom row), colour key; none touches the next, and all stay on the canvas. Where there is no
+    room, the key's note, then the key, then the title give way; the cells and the loss never do."""
     view = make(UnrolledView, qtbot)
     view.apply_theme(theme)
     show(view, [train(SMALL.replace(layers=layers), 2)])
@@ -619,23 +621,28 @@ def test_unrolled_title_loss_box_cells_and_key_keep_apart(layers, size, theme, q
         view._paint(p, QRectF(0, 0, *size))
     finally:
         p.painter.end()
-    title, = [rect for rect, text in p.texts if text.startswith("The gradient")]
+    title = [rect for rect, text in p.texts
+             if text in TITLES or text.endswith("…") and TITLES[-1].startswith(text[:-1])]
     loss, = [rect for rect, text in p.texts if text == "loss"]
     cells = [box for box in p.boxes if box != loss]  # the loss box is drawn rounded too
-    assert len(cells) >= 4 * layers and len(cells) % layers == 0
+    assert len(cells) >= (4 if size[0] >= 300 else 2) * layers and len(cells) % layers == 0
     steps = [rect for rect, text in p.texts if text.startswith("t=")]
     key = [rect for rect, text in p.texts if "(vanished)" in text or text == "10⁻¹²"]
-    assert title.bottom() < loss.top(), (title, loss)
+    if size[1] >= 150 and theme is DARK:
+        assert title and key  # room for both
+    if size[0] >= 300:
+        assert any("coloured: gradient back" in text for _, text in p.texts)  # and the key's note
+    assert all(t.bottom() < loss.top() for t in title), (title, loss)
     assert loss.bottom() < min(c.top() for c in cells), loss
-    assert max(c.bottom() for c in cells) < min(s.top() for s in steps)
+    assert steps and max(c.bottom() for c in cells) < min(s.top() for s in steps)
     # the timestep labels' text, not their rectangles (a line tall), must clear the key's colour bar
-    assert max(s.top() for s in steps) + theme.font_pt * 1.3 <= key[0].top() + 4, (steps[0], key)
+    assert all(max(s.top() for s in steps) + theme.font_pt * 1.3 <= k.top() + 4 for k in key[:1]), (steps[0], key)
     names = sorted((rect for rect, text in p.texts if text.startswith("layer ")), key=QRectF.top)
     assert all(a.bottom() <= b.top() + 0.5 for a, b in zip(names, names[1:]))   # thin rows: fewer names
     drawn = {text for _, text in p.texts}
     assert layers == 1 or {"layer 1", f"layer {layers}"} <= drawn or f"layers 1-{layers}" in drawn
     canvas = QRectF(0, 0, *size)
-    for rect in [title, loss] + cells + key:
+    for rect in title + [loss] + cells + key:
         assert canvas.contains(rect), rect
 
 
@@ -964,12 +971,11 @@ def test_an_axis_keeps_its_label_room_when_no_label_fits(qtbot, scenarios):
         for _ in range(3):
             QApplication.processEvents()
         view.grab()
-        return left.labelText.strip(), bottom.labelText.strip(), left.width(), bottom.height()
+        return left.labelText.strip(), bottom.labelText.strip(), left.label.isVisible(), bottom.label.isVisible()
 
-    label_left, label_bottom, width, height = laid_out((900, 600))
-    assert label_left == "accuracy" and label_bottom == "training step"
-    assert laid_out((70, 600))[1:] == ("", width, height)         # too narrow for "step"
-    assert laid_out((900, 95))[0:3:2] == ("", width)               # too short for "accuracy"
+    assert laid_out((900, 600)) == ("accuracy", "training step", True, True)
+    assert laid_out((70, 600))[1:] == ("", True, True)         # too narrow for "step": blank, with its room
+    assert laid_out((900, 95))[0:3] == ("", "training step", True)    # too short for "accuracy"
 
 
 class EventCounter:
@@ -1048,3 +1054,44 @@ def test_a_run_of_one_step_is_drawn_as_a_dot(view_class, qtbot, scenarios):
     one.extend([source.trail[1]])
     view.refresh([one])
     assert curve.opts["symbol"] is None and len(curve.getData()[0]) == 2
+
+
+@pytest.mark.parametrize("size", [(160, 420), (200, 260), (260, 200), (420, 150)])
+@pytest.mark.parametrize("theme", [DARK, DARK.scaled(1.6)], ids=["normal", "lecture"])
+def test_tick_labels_along_a_short_axis_keep_apart(size, theme, qtbot, scenarios):
+    """pyqtgraph spaces ticks by the axis length alone and labels every major tick, so a narrow plot
+    over 600 steps read "0 200400600", and a short one stacked 0, 0.2, ... 1 into a column of touching
+    lines: along every axis of every view, each tick label now clears the next one."""
+    import pyqtgraph as pg
+    from PySide6.QtGui import QImage, QPainter
+    histories = [long_run(scenarios, 600)]
+    labelled, several = 0, 0  # horizontal axes with a label, with two or more
+    for view_class in ALL_VIEWS:
+        view = make(view_class, qtbot)
+        view.apply_theme(theme)
+        view.show()
+        show(view, histories)
+        view.resize(*size)
+        for _ in range(3):
+            QApplication.processEvents()
+        image = QImage(8, 8, QImage.Format_ARGB32)
+        axes = [item for area in view.findChildren(pg.GraphicsView) for item in area.scene().items()
+                if isinstance(item, pg.AxisItem) and item.isVisible()]
+        for axis in axes:
+            painter = QPainter(image)
+            try:
+                specs = axis.generateDrawSpecs(painter)
+            finally:
+                painter.end()
+            if not specs:
+                continue
+            horizontal = axis.orientation in ("top", "bottom")
+            texts = sorted((rect for rect, _, text in specs[2] if text), key=QRectF.left if horizontal else QRectF.top)
+            labelled += horizontal and len(texts) >= 1
+            several += horizontal and len(texts) >= 2
+            for a, b in zip(texts, texts[1:]):
+                assert (a.right() <= b.left()) if horizontal else (a.bottom() <= b.top()), \
+                    (view_class.__name__, axis.orientation, [t for _, _, t in specs[2]])
+        view.close()
+    assert labelled >= 6  # even in lecture fonts at 160 pixels: a label on most axes
+    assert theme is not DARK or size[0] < 200 or several >= 7  # and in normal fonts, a scale on each
