@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QEvent, QSize
+from PySide6.QtCore import QEvent, QSize, Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStatusBar, QWidget
 
 try:  # written alongside the views; the window works without it
@@ -49,10 +49,12 @@ def badge_style(severity: str) -> str:
 
 
 class Badge(QLabel):
-    """A coloured status-bar badge. When the bar is too narrow for it, its text ends in an ellipsis at
-    a word boundary instead of being cut mid-word; the whole text is then the first line of its tooltip."""
+    """A coloured status-bar badge. When the bar is too narrow for it, its text is shortened, longest
+    first: words dropped from the end (at a word boundary, with an ellipsis), but never the finding's
+    first word; then `prefix + short`; then the short form behind only the run numbers ("1, 2:
+    vanishing"); then Qt's ellipsis. The whole text is then the first line of its tooltip."""
 
-    def __init__(self, text: str = "", tooltip: str = "", severity: str = "info"):
+    def __init__(self, text: str = "", tooltip: str = "", severity: str = "info", short: str = "", prefix: str = ""):
         super().__init__()
         self.setStyleSheet(badge_style(severity))
         # no indent: the style sheet's padding gives the label a frame, for which QLabel would indent the
@@ -60,21 +62,29 @@ class Badge(QLabel):
         self.setIndent(0)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self._explanation = tooltip
-        self.set_full_text(text)
+        self.set_full_text(text, short, prefix)
 
-    def set_full_text(self, text: str):
-        self.full_text = text
+    def set_full_text(self, text: str, short: str = "", prefix: str = ""):
+        """`prefix` (such as "runs 1, 2: ") + `text` is the whole text; `short`, a word or two of `text`."""
+        self.full_text, self.short, self.prefix = prefix + text, short, prefix
         self.updateGeometry()
         self._fit()
 
     def sizeHint(self) -> QSize:
+        self.ensurePolished()  # the style sheet's padding is in the margins only once polished
         hint = super().sizeHint()
         margins = self.contentsMargins()
         return QSize(self.fontMetrics().horizontalAdvance(self.full_text) + margins.left() + margins.right() + 2,
                      hint.height())
 
     def minimumSizeHint(self) -> QSize:
-        return QSize(self.fontMetrics().horizontalAdvance("MMMM…"), super().minimumSizeHint().height())
+        """Room for the shortest form (for "1, 2: vanishing", not for "1: …"): where even that is more
+        than the bar has, the bar shows fewer badges (StatusBar._fit_badges)."""
+        self.ensurePolished()
+        margins = self.contentsMargins()
+        shortest = min(self.fontMetrics().horizontalAdvance(t) for t in self.shortenings())
+        return QSize(max(shortest, self.fontMetrics().horizontalAdvance("MMMM…")) + margins.left() + margins.right() + 2,
+                     super().minimumSizeHint().height())
 
     def resizeEvent(self, event):
         super().resizeEvent(event)
@@ -86,18 +96,48 @@ class Badge(QLabel):
             self.updateGeometry()
             self._fit()
 
+    def shortenings(self) -> list[str]:
+        """The texts `_fit` tries, longest first: the whole text cut at ever earlier words (while that
+        says more than the short form: "runs 1, 2: loss…" says less than "runs 1, 2: at baseline"),
+        then the short form behind the prefix, then behind the bare run numbers."""
+        width = self.fontMetrics().horizontalAdvance
+        short = [self.prefix + self.short, self.prefix.removeprefix("runs ").removeprefix("run ") + self.short] \
+            if self.short else []
+        floor = width(short[0]) if short else 0
+        words, keep = self.full_text.split(" "), len(self.prefix.split()) + 1
+        out = [self.full_text]
+        while len(words) > keep:
+            words.pop()
+            cut = " ".join(words).rstrip(",:;") + "…"
+            if short and (width(cut) <= floor or cut[:-1] == short[0]):
+                break
+            if not words[-1].rstrip(",:;%").isdigit():  # not "vanishing: 5…" (5 what?)
+                out.append(cut)
+        return out + short
+
     def _fit(self):
         room = self.contentsRect().width() - 2
         metrics = self.fontMetrics()
-        words = self.full_text.split(" ")
-        text = self.full_text
-        while len(words) > 1 and metrics.horizontalAdvance(text) > room:
-            words.pop()
-            text = " ".join(words).rstrip(",:;") + "…"
+        options = self.shortenings()
+        text = next((t for t in options if metrics.horizontalAdvance(t) <= room), None)
+        if text is None:
+            text = metrics.elidedText(options[-1], Qt.TextElideMode.ElideRight, max(room, 0))
         if text != self.text():
             self.setText(text)
         shown_whole = text == self.full_text
         self.setToolTip(self._explanation if shown_whole else f"{self.full_text}\n\n{self._explanation}".strip())
+
+
+class _BadgeRow(QWidget):
+    """The badges' row, which re-fits them whenever its width changes."""
+
+    def __init__(self, on_resize):
+        super().__init__()
+        self._on_resize = on_resize
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._on_resize()
 
 
 class StatusBar(QStatusBar):
@@ -114,7 +154,7 @@ class StatusBar(QStatusBar):
         self.ratios.setToolTip("Per run: how the top layer's gradient at the first timestep compares with the "
                                "last one. 10^-6 means it arrives a million times weaker: it vanished. "
                                "10^+3 means it grew a thousandfold: it exploded.")
-        self.badges = QWidget()
+        self.badges = _BadgeRow(self._fit_badges)
         self.badge_layout = QHBoxLayout(self.badges)
         self.badge_layout.setContentsMargins(0, 0, 0, 0)
         self.badge_layout.setSpacing(4)
@@ -128,7 +168,13 @@ class StatusBar(QStatusBar):
                                   "setting changes and rebuilds do not restart the count, Reset does. "
                                   "The parameter-gradient view's title shows the same count.")
         self.clipping.hide()
+        self._clipping_wanted = False
         self.badge_layout.addWidget(self.clipping)
+        # where the badges' shortest forms do not all fit, the last (least severe) give way to this
+        self.more = QLabel("")
+        self.more.hide()
+        self.badge_layout.addWidget(self.more)
+        self.badge_layout.addStretch(1)
         metrics = self.fontMetrics()
         for widget, sample in ((self.state, "diverged at step 00000"), (self.steps, "0000.0 steps/s"),
                                (self.fps, "00 frames/s"), (self.ratios, "")):
@@ -162,7 +208,7 @@ class StatusBar(QStatusBar):
         font = self.font()
         font.setPointSizeF(10 * factor)
         for widget in (self, self.state, self.steps, self.fps, self.ratios, self.badges, self.clipping,
-                       self.recording):
+                       self.more, self.recording):
             widget.setFont(font)
         metrics = self.state.fontMetrics()
         for widget, sample in ((self.state, "diverged at step 00000"), (self.steps, "0000.0 steps/s"),
@@ -171,6 +217,7 @@ class StatusBar(QStatusBar):
         self._badge_key = None  # rebuild the badges at the new size
         for widget in (self.steps, self.fps):  # speed figures are for the lab, not the lecture hall
             widget.setVisible(factor == 1.0)
+        self._fit_badges()
 
     def set_theme(self, theme):
         """Status text in the theme's colours (the window palette follows the theme as well)."""
@@ -200,11 +247,12 @@ class StatusBar(QStatusBar):
 
     def set_clipping(self, histories):
         """The clipping count, in the parameter-gradient view's words; hidden until a run has clipped."""
-        if not any(h.clip_count for h in histories):
-            self.clipping.hide()
-            return
-        self.clipping.set_full_text(clipping_text(histories))
-        self.clipping.show()
+        wanted = any(h.clip_count for h in histories)
+        if wanted:
+            self.clipping.set_full_text(clipping_text(histories), "clipping fired")
+        if wanted != self._clipping_wanted:
+            self._clipping_wanted = wanted
+            self._fit_badges()
 
     def set_badges(self, badges: list):
         """badges: (run_index or None, Badge) pairs; a Badge has text, tooltip and severity."""
@@ -225,14 +273,40 @@ class StatusBar(QStatusBar):
             severity = str(getattr(badge, "severity", "info"))
             prefix = "" if not runs else (f"run {runs[0]}: " if len(runs) == 1 else
                                           "runs " + ", ".join(map(str, runs)) + ": ")
-            label = Badge(prefix + text, badge.tooltip, severity)
+            label = Badge(text, badge.tooltip, severity, getattr(badge, "short", ""), prefix)
             label.setFont(self.state.font())
             self.badge_layout.insertWidget(self.badge_layout.indexOf(self.clipping), label)
             self._badge_labels.append(label)
+        self._fit_badges()
+
+    def _fit_badges(self):
+        """Show the badges, most severe first, as long as each has room for at least its shortest
+        form; any left over are counted in a "+N more" whose tooltip lists them (squeezed below their
+        shortest forms they all read "1: …")."""
+        wanted = self._badge_labels + ([self.clipping] if self._clipping_wanted else [])
+        room, spacing = self.badges.width(), self.badge_layout.spacing()
+        widths = [label.minimumSizeHint().width() for label in wanted]
+        fits = len(wanted)
+        if sum(widths) + spacing * max(len(wanted) - 1, 0) > room:
+            more = self.more.fontMetrics().horizontalAdvance(f"+{len(wanted)} more") + spacing + 4
+            fits, used = 0, more
+            while fits < len(wanted) and used + widths[fits] + spacing <= room:
+                used += widths[fits] + spacing
+                fits += 1
+            fits = max(fits, 1)  # the most severe finding shows, squeezed if need be
+        for k, label in enumerate(wanted):  # explicitly, even if not shown yet: a widget added to a
+            label.setVisible(k < fits)          # shown layout is shown later unless explicitly hidden
+        if self.clipping not in wanted and not self.clipping.isHidden():
+            self.clipping.hide()
+        left = wanted[fits:]
+        self.more.setText(f"+{len(left)} more" if left else "")
+        self.more.setToolTip("\n".join(label.full_text for label in left))
+        if self.more.isHidden() == bool(left):
+            self.more.setVisible(bool(left))
 
     def badge_texts(self) -> list[str]:
         """The badges' whole texts (what is on screen may end in an ellipsis)."""
-        clipping = [] if self.clipping.isHidden() else [self.clipping.full_text]
+        clipping = [self.clipping.full_text] if self._clipping_wanted else []
         return [label.full_text for label in self._badge_labels] + clipping
 
     def update_diagnosis(self, histories):

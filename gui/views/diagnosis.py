@@ -4,7 +4,7 @@ Pure functions over a RunHistory (no Qt): `diagnose(history) -> list[Badge]`, mo
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,6 +21,7 @@ class Badge:
     text: str       # a few words for the status bar
     tooltip: str    # one or two sentences of explanation
     severity: str   # "error" | "warning" | "info"
+    short: str = field(default="", compare=False)  # a word or two, for a crowded status bar ("" : none)
 
 
 def gradient_orders(grad_h: np.ndarray) -> float:
@@ -38,7 +39,8 @@ def diagnose(history) -> list[Badge]:
     if isinstance(history, (list, tuple)):
         badges = []
         for i, h in enumerate(history):
-            badges += [Badge(f"run {i + 1}: {b.text}", b.tooltip, b.severity) for b in diagnose(h)]
+            badges += [Badge(f"run {i + 1}: {b.text}", b.tooltip, b.severity, b.short and f"{i + 1}: {b.short}")
+                       for b in diagnose(h)]
         return sorted(badges, key=lambda b: SEVERITIES.index(b.severity))
     badges: list[Badge] = []
     snap = history.latest
@@ -47,7 +49,7 @@ def diagnose(history) -> list[Badge]:
             f"run diverged at step {history.diverged_at_step}",
             "The loss or the gradient became infinite or NaN, so training stopped. Lower the learning rate, "
             "turn on gradient clipping, or shrink the recurrent weights (spectral radius), then reset.",
-            "error"))
+            "error", "diverged"))
     if snap is not None and snap.grad_h.shape[1] > 1:
         orders = gradient_orders(snap.grad_h)
         top = snap.grad_h[-1]
@@ -57,21 +59,21 @@ def diagnose(history) -> list[Badge]:
                 "The learning signal is exactly zero at the first timestep: it shrank below the smallest "
                 "number the computer can store (over 40 orders of magnitude below the last timestep). "
                 "Nothing that depends on early inputs can be learned.",
-                "warning"))
+                "warning", "vanished"))
         elif np.isfinite(orders) and orders >= 1:
             badges.append(Badge(
                 f"vanishing: {_orders(orders)} lost",
                 f"The gradient at the first timestep is about 10^{orders:.0f} times weaker than at the last "
                 f"({_orders(orders)}, powers of ten): the network can hardly learn anything "
                 "that depends on early inputs (vanishing gradient).",
-                "warning" if orders >= 4 else "info"))
+                "warning" if orders >= 4 else "info", "vanishing"))
         elif np.isfinite(orders) and orders <= -1:
             badges.append(Badge(
                 f"exploding: {_orders(-orders)} gained",
                 f"The gradient at the first timestep is about 10^{-orders:.0f} times larger than at the last "
                 f"({_orders(-orders)}, powers of ten; an exploding gradient): training steps "
                 "become huge and unstable. Clipping caps them.",
-                "warning"))
+                "warning", "exploding"))
     # clipping has its own badge in the status bar (StatusBar.set_clipping), updated with every step
     if snap is not None and len(snap.saturation):
         sat = np.asarray(snap.saturation, dtype=np.float64)
@@ -86,7 +88,7 @@ def diagnose(history) -> list[Badge]:
                     f"{share * 100:.0f}% of {what} saturated{where}",
                     f"These {what} get inputs where their activation is flat (slope under 10% of its maximum), "
                     "so almost no gradient passes through them.",
-                    "warning" if share >= 0.5 else "info"))
+                    "warning" if share >= 0.5 else "info", f"{share * 100:.0f}% saturated"))
     badges += _baseline_badges(history)
     return sorted(badges, key=lambda b: SEVERITIES.index(b.severity))
 
@@ -106,13 +108,13 @@ def _baseline_badges(history) -> list[Badge]:
             f"The loss ({mean:.3g}) is {mean / baseline:.3g} times that of always giving the best constant "
             f"answer ({baseline:.3g}): training has made the network worse than guessing, typically because "
             "its steps are too large (an exploding gradient, or too high a learning rate).",
-            "warning")]
+            "warning", "above baseline")]
     if mean >= BASELINE_FRACTION * baseline:
         return [Badge(
             "loss still at baseline",
             f"The loss ({mean:.3g}) is no better than always giving the best constant answer "
             f"({baseline:.3g}): the network has not learned anything yet.",
-            "warning")]
+            "warning", "at baseline")]
     return []
 
 

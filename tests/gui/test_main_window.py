@@ -328,3 +328,44 @@ def test_a_badge_too_long_for_the_status_bar_ends_at_a_word_with_an_ellipsis(qtb
     assert badge.full_text == text
     badge.resize(badge.sizeHint())
     assert badge.text() == text
+
+
+def test_a_crowded_status_bar_keeps_each_finding_and_its_runs(qtbot):
+    """Four compare badges in a lecture-size status bar used to read "runs…", "run 1…", "run 2…":
+    dropping words from the end took the finding first, and the layout squeezed every badge alike.
+    Now each shown badge keeps at least its finding's short form behind the run numbers ("1, 2, 3:
+    at baseline"); those without that much room, the least severe, are counted in "+N more", whose
+    tooltip lists them."""
+    from PySide6.QtWidgets import QApplication
+    from gui.status import StatusBar
+    from gui.views.diagnosis import Badge
+    bar = StatusBar()
+    qtbot.addWidget(bar)
+    bar.set_scale(1.6)
+    bar.show()
+    findings = [(0, Badge("vanishing: 23 orders of magnitude lost", "tip", "warning", "vanishing")),
+                (1, Badge("vanishing: 2 orders of magnitude lost", "tip", "info", "vanishing"))]
+    findings += [(run, Badge("loss still at baseline", "tip", "warning", "at baseline")) for run in (0, 1, 2)]
+    findings += [(2, Badge("64% of units saturated", "tip", "warning", "64% saturated"))]
+    bar.set_badges(findings)
+    whole = ["run 1: vanishing: 23 orders of magnitude lost", "run 2: vanishing: 2 orders of magnitude lost",
+             "runs 1, 2, 3: loss still at baseline", "run 3: 64% of units saturated"]
+    assert bar.badge_texts() == whole
+    shortest = ["1: vanishing", "2: vanishing", "1, 2, 3: at baseline", "3: 64% saturated"]
+    counts = []
+    for width in (3000, 1400, 1000, 700, 500):
+        bar.resize(width, 40)
+        QApplication.processEvents()
+        shown = [label for label in bar._badge_labels if label.isVisible()]
+        counts.append(len(shown))
+        if width == 3000:
+            assert [label.text() for label in shown] == whole  # room for every whole text
+        assert [label.full_text for label in shown] == whole[:len(shown)]     # the most severe first
+        for label, short in zip(shown[1:], shortest[1:]):  # each a shortening that keeps the finding
+            assert label.text() in label.shortenings() and len(label.text()) >= len(short), label.text()
+            assert label.fontMetrics().horizontalAdvance(label.text()) <= label.contentsRect().width()
+        left = whole[len(shown):]
+        assert bar.more.isVisible() == bool(left)
+        assert bar.more.text() == (f"+{len(left)} more" if left else "")
+        assert bar.more.toolTip().split("\n") == (left or [""])
+    assert counts == sorted(counts, reverse=True) and counts[-1] < 4  # narrower: fewer, never squeezed
