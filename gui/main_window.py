@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QKeySequence, QPalette
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QRectF, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QKeySequence, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QComboBox, QDockWidget, QFileDialog, QFrame,
                                QHBoxLayout, QLabel, QLineEdit, QMainWindow, QMenu, QMessageBox, QPushButton,
                                QScrollArea, QSplitter, QToolBar, QVBoxLayout, QWidget)
@@ -38,6 +38,7 @@ from gui.theme import DARK, THEMES, Theme
 DISPLAY_INTERVAL_MS = 16         # ~60 Hz redraws at most
 DIAGNOSIS_INTERVAL_S = 0.25      # badges need not update every frame
 GRID_COLUMNS = 4
+HIGHLIGHT = "#E69F00"  # the frame and title of the view a lesson points at
 PACE_LATE_MS = 12.0              # a display tick this late means the last one drew too much
 MAX_INTERVAL_MS = 100
 LECTURE_SCALE = 1.8              # fonts and lines in lecture mode on a 1080-line screen, for the back row
@@ -66,6 +67,7 @@ class ViewFrame(QFrame):
         self.highlighted = False
         self.export_requested = None   # set by the window: callable(frame, suffix)
         self._scale = 1.0
+        self._foreground = theme.foreground
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -85,11 +87,32 @@ class ViewFrame(QFrame):
         self._scale = factor
         self._restyle()
 
+    def set_theme(self, theme):
+        self._foreground = theme.foreground
+        self._restyle()
+
     def _restyle(self):
-        border = max(2, round(2 * self._scale))
-        self.setStyleSheet(f"ViewFrame {{ border: {border}px solid #E69F00; }}" if self.highlighted else "")
-        self.title.setStyleSheet(f"font-weight: bold; padding-left: 4px; font-size: {round(10 * self._scale)}pt;"
-                                 + (" color: #E69F00;" if self.highlighted else ""))
+        # The highlight is painted (paintEvent), not a style sheet on the frame: a style sheet there
+        # restyles every widget inside, and Qt then gave the view's boxes back the palette of the theme
+        # they were built with (a dark run box in the light theme). The title's colour is in its own
+        # style sheet, which the theme must then set: it kept the colour it was first styled with.
+        border = max(2, round(2 * self._scale)) if self.highlighted else 0
+        self.layout().setContentsMargins(*[max(2, border)] * 4)
+        self._border = border
+        self.update()
+        self.title.setStyleSheet(f"font-weight: bold; padding-left: 4px; font-size: {round(10 * self._scale)}pt; "
+                                 f"color: {HIGHLIGHT if self.highlighted else self._foreground};")
+
+    def paintEvent(self, event):
+        super().paintEvent(event)
+        if self._border:
+            painter = QPainter(self)
+            pen = QPen(QColor(HIGHLIGHT), self._border)
+            pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
+            painter.setPen(pen)
+            half = self._border / 2
+            painter.drawRect(QRectF(self.rect()).adjusted(half, half, -half, -half))
+            painter.end()
 
     def context_menu(self) -> QMenu:
         menu = QMenu(self)
@@ -719,6 +742,8 @@ class MainWindow(QMainWindow):
         QApplication.setPalette(palette)  # menus and dialogs are windows of their own: they take the app's
         self.setPalette(palette)
         self.status.set_theme(self.theme)
+        for frame in self.view_frames.values():
+            frame.set_theme(self.theme)
         if name in getattr(self, "theme_actions", {}):
             self.theme_actions[name].setChecked(True)
         self._dirty.update(self.views)

@@ -799,10 +799,9 @@ class Selectors(QWidget):
                             (QPalette.ColorRole.Button, background), (QPalette.ColorRole.Text, foreground),
                             (QPalette.ColorRole.WindowText, foreground), (QPalette.ColorRole.ButtonText, foreground)):
             palette.setColor(role, color)
-        for box in (self.run_combo, self.layer_spin):
+        # the spin box's text field is set as well: it kept the palette of the theme the view was built in
+        for box in (self.run_combo, self.layer_spin, self.layer_spin.lineEdit(), self.run_combo.view()):
             box.setPalette(palette)
-            if isinstance(box, QComboBox):
-                box.view().setPalette(palette)
         f = font(theme)
         for w in (self.run_label, self.run_combo, self.layer_label, self.layer_spin):
             w.setFont(f)

@@ -185,6 +185,51 @@ def test_theme_toggle_changes_views_window_and_status_bar(make_window, qtbot):
     assert window.palette().color(QPalette.ColorRole.Window).lightness() < 100
 
 
+def test_view_titles_take_the_new_theme_after_a_lesson_highlighted_one(make_window, qtbot):
+    """A lesson highlights the view to look at, restyling every title; the titles then kept the dark
+    theme's light text on the light theme's white (T after loading a lesson)."""
+    from gui.views.loss import LossView
+    window = make_window(view_classes=[LossView, ThemedView])
+    window.show()
+    window.load_lesson("vanishing-tanh")
+    window.highlight_view("loss")
+
+    def lightness(key):  # of the title's pixels, as the window draws them (a grab of the label alone has
+        from PySide6.QtCore import QPoint, QRect  # no background): darkest and lightest
+        title = window.view_frames[key].title
+        image = window.grab(QRect(title.mapTo(window, QPoint(0, 0)), title.size())).toImage()
+        values = [image.pixelColor(x, y).lightness() for x in range(image.width()) for y in range(image.height())]
+        return min(values), max(values)
+
+    assert lightness("recording")[1] > 150  # light text on dark
+    qtbot.keyClick(window, Qt.Key.Key_T)
+    assert window.base_theme is LIGHT
+    assert lightness("recording")[0] < 100  # dark text on light
+    qtbot.keyClick(window, Qt.Key.Key_T)
+    assert lightness("recording")[1] > 150
+
+
+def test_a_highlighted_views_run_and_layer_boxes_keep_the_theme(make_window, qtbot):
+    """The highlight was a style sheet on the view's frame, which restyled the boxes inside and gave
+    them back the palette they were built with: in a window opened in the light theme, the Layers
+    view's run box turned dark once a lesson pointed at it."""
+    from PySide6.QtGui import QPalette
+    from gui.views.layers import LayersView
+    from gui.views.waterfall import WaterfallView
+    window = make_window(view_classes=[WaterfallView, LayersView], theme="light")
+
+    def base_colours():
+        boxes = [box for view in window.views.values() for box in (view.selectors.run_combo, view.selectors.layer_spin)]
+        return {box.palette().color(QPalette.ColorRole.Base).name() for box in boxes}
+    assert base_colours() == {LIGHT.background}
+    for key in ("layers", "waterfall", ""):
+        window.highlight_view(key)
+        assert base_colours() == {LIGHT.background}, key
+    qtbot.keyClick(window, Qt.Key.Key_T)
+    window.highlight_view("layers")
+    assert base_colours() == {DARK.background}
+
+
 # ---------------------------------------------------------------------------- recording
 def test_recording_from_the_window_writes_a_fixed_size_mp4_in_real_time(make_window, qtbot, tmp_path):
     import imageio_ffmpeg

@@ -850,8 +850,10 @@ def test_run_and_layer_boxes_take_the_theme_and_keep_their_arrows(theme, qtbot):
     from gui.views._common import Selectors
     selectors = Selectors()
     qtbot.addWidget(selectors)
+    selectors.apply_theme(LIGHT if theme is DARK else DARK)  # built in one theme, switched to the other
     selectors.apply_theme(theme)
-    for box in (selectors.run_combo, selectors.layer_spin):
+    # the spin box's text field too: it kept the first theme's background (a dark box in the light theme)
+    for box in (selectors.run_combo, selectors.layer_spin, selectors.layer_spin.lineEdit()):
         assert box.palette().color(QPalette.ColorRole.Base).name() == theme.background
         assert box.palette().color(QPalette.ColorRole.Text).name() == theme.foreground
         assert "QSpinBox" not in selectors.styleSheet() and not box.styleSheet()
