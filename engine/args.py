@@ -12,7 +12,11 @@ from pathlib import Path
 
 def usage_message(prog: str, message: str) -> str:
     """argparse's complaint (an unknown option, a missing one, two that exclude each other) with a pointer
-    to what is allowed, unless it already says."""
+    to what is allowed, unless it already says. A bad value reads as the checks after parsing word it:
+    "--steps: '1.5' is not allowed; ...", not "main.py train: argument --steps: '1.5' ..."."""
+    option, sep, rest = message.partition(": ")
+    if option.startswith("argument ") and sep and "allowed:" in rest:
+        return f"{option.removeprefix('argument ')}: {rest}"
     return f"{prog}: {message}" + ("" if "allowed:" in message else f"; allowed: see `{prog} --help`")
 
 

@@ -148,8 +148,9 @@ def main(argv: list[str]) -> int:
         if (args.stats or args.screenshot) and args.quit_after is None:
             raise UsageError("--stats and --screenshot need --quit-after SECONDS")
         if args.screenshot and Path(args.screenshot).suffix.lower() not in SCREENSHOT_SUFFIXES:
+            suffix = Path(args.screenshot).suffix
             raise ConfigError("--screenshot", args.screenshot, "a file name ending in " + ", ".join(SCREENSHOT_SUFFIXES),
-                              "has no image suffix")
+                              f"is not an image type the window saves ({suffix})" if suffix else "has no image suffix")
         for option, path in (("--stats", args.stats), ("--screenshot", args.screenshot)):
             problem = path and probe_writable(Path(path))
             if problem:  # refused now, not after the whole session

@@ -594,7 +594,19 @@ class LogAxis(LabAxis):
     def logTickStrings(self, values, scale, spacing):
         if spacing is None:
             return [""] * len(values)
-        return super().logTickStrings(values, scale, spacing)
+        return [log_tick_text(v + np.log10(scale)) for v in values]
+
+
+def log_tick_text(log_value: float) -> str:
+    """A log axis's label in one notation from end to end: 0.01 to 100 as plain numbers, beyond as
+    powers of ten (10⁻⁵, 2·10⁻⁵); pyqtgraph wrote 0.0001 but 10⁻⁵, and 10¹ but 100."""
+    exponent = int(np.floor(log_value + 1e-9))
+    mantissa = int(round(10 ** (log_value - exponent)))
+    if mantissa == 10:
+        exponent, mantissa = exponent + 1, 1
+    if -2 <= exponent <= 2:
+        return f"{mantissa * 10.0 ** exponent:g}"
+    return ("" if mantissa == 1 else f"{mantissa}·") + power_of_ten(exponent)
 
 
 def _minor_ticks(lo: float, hi: float) -> list:

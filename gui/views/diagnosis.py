@@ -11,6 +11,7 @@ import numpy as np
 SEVERITIES = ("error", "warning", "info")   # most severe first
 SATURATION_SHOWN = 0.10                     # report saturation from 10% of units
 BASELINE_FRACTION = 0.9                     # loss within 10% of the baseline counts as "at baseline"
+ABOVE_BASELINE = 1.1                        # ... more than 10% over it as above it
 FAR_ABOVE_BASELINE = 2.0                    # ... and twice the baseline or more as far above it
 BASELINE_MIN_STEPS = 50                     # ... but only after this many steps
 RECENT = 20                                 # steps averaged for "the loss now"
@@ -108,6 +109,12 @@ def _baseline_badges(history) -> list[Badge]:
             f"The loss ({mean:.3g}) is {mean / baseline:.3g} times that of always giving the best constant "
             f"answer ({baseline:.3g}): training has made the network worse than guessing, typically because "
             "its steps are too large (an exploding gradient, or too high a learning rate).",
+            "warning", "far above baseline")]
+    if mean > ABOVE_BASELINE * baseline:
+        return [Badge(
+            "loss above baseline",
+            f"The loss ({mean:.3g}) is {mean / baseline:.3g} times that of always giving the best constant "
+            f"answer ({baseline:.3g}): so far the network does worse than guessing.",
             "warning", "above baseline")]
     if mean >= BASELINE_FRACTION * baseline:
         return [Badge(

@@ -161,7 +161,7 @@ BAD_ARGS = [
      '--run: 3 is not allowed; allowed: 1 to 2 (fix-lstm compares 2 runs: 1 "'),
     (["--lesson", "fix-lstm", "--run", "0"], "--run: 0 is not allowed; allowed: 1 to 2"),
     (["--lesson", "fix-lstm", "--run", "two"], "--run: 'two' is not allowed; allowed: a whole number"),
-    (["--steps", "abc"], "--steps: 'abc' is not allowed; allowed: a whole number"),
+    (["--steps", "abc"], "error: --steps: 'abc' is not allowed; allowed: a whole number"),  # as --steps 0 reads
     (["--steps", "1_0"], "--steps: '1_0' is not allowed; allowed: a whole number"),  # (Python's int: 10)
     (["--set", "lr=1_0"], "lr: '1_0' is not allowed; allowed: a number"),
     (["--set", "seq_len=1_00"], "seq_len: '1_00' is not allowed; allowed: an integer"),

@@ -54,6 +54,7 @@ def run_main(*args, timeout=60):
                                                            "a folder you may write to"]),
     (["--quit-after", "1", "--screenshot", "/tmp"], ["--screenshot", "/tmp", "no image suffix", ".png"]),
     (["--quit-after", "1", "--screenshot", "shot"], ["--screenshot", "shot", "no image suffix"]),
+    (["--quit-after", "1", "--screenshot", "shot.gif"], ["--screenshot", "shot.gif", "not an image type", ".png"]),
     (["--quit-after", "1", "--screenshot", "main.py/shot.png"], ["--screenshot", "cannot be written"]),
 ])
 def test_bad_arguments_exit_2_with_a_message(args, words):

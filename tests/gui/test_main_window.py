@@ -113,6 +113,8 @@ def test_digits_sets_length_and_bad_values_keep_the_last_valid_config(make_windo
 
 def test_pause_step_and_reset(make_window, qtbot):
     window = make_window([SMALL, SMALL.replace(cell="gru")])
+    # the window opens paused: once the runs are built it says so, not "starting" for ever
+    assert window.state == "paused" and window.status.state.text() == "paused"
     qtbot.keyClick(window, Qt.Key.Key_Space)
     wait_state(qtbot, window, "running")
     qtbot.waitUntil(lambda: steps(window) >= 3, timeout=TIMEOUT)

@@ -694,7 +694,10 @@ def test_diagnose_diverged_clipping_saturation_baseline(scenarios):
     stuck.loss.data[:] = 1e30
     texts = [b.text for b in diagnose(stuck)]
     assert "loss far above baseline" in texts and "loss still at baseline" not in texts
-    stuck.loss.data[:] = stuck.info.baseline_loss * 1.5      # between: still no better than the baseline
+    stuck.loss.data[:] = stuck.info.baseline_loss * 1.5      # between: worse than the baseline, not "at" it
+    texts = [b.text for b in diagnose(stuck)]
+    assert "loss above baseline" in texts and "loss still at baseline" not in texts
+    stuck.loss.data[:] = stuck.info.baseline_loss * 1.05     # within 10%: at it
     assert "loss still at baseline" in [b.text for b in diagnose(stuck)]
     assert diagnose(RunHistory(scenarios["rnn"][0].info)) == []     # no data: nothing to say
     compare = diagnose(scenarios["compare3"])
@@ -1097,3 +1100,19 @@ def test_tick_labels_along_a_short_axis_keep_apart(size, theme, qtbot, scenarios
         view.close()
     assert labelled >= 6  # even in lecture fonts at 160 pixels: a label on most axes
     assert theme is not DARK or size[0] < 200 or several >= 7  # and in normal fonts, a scale on each
+
+
+def test_log_tick_labels_use_one_notation_and_read_back_to_their_value():
+    """0.01 to 500 as plain numbers, beyond as powers of ten: pyqtgraph mixed "0.0001" with "10⁻⁵"."""
+    from gui.views._common import log_tick_text
+    plain = str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")
+    for exponent in range(-30, 31):
+        for mantissa in (1, 2, 5):
+            value = mantissa * 10.0 ** exponent
+            text = log_tick_text(np.log10(value))
+            if 0.01 <= value < 1000:
+                assert float(text) == pytest.approx(value), text  # a plain number
+            else:
+                head, _, power = text.partition("10")
+                assert power and head in ("", f"{mantissa}·"), text
+                assert float(head.rstrip("·") or 1) * 10.0 ** int(power.translate(plain)) == pytest.approx(value)
