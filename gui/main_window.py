@@ -680,7 +680,7 @@ class MainWindow(QMainWindow):
         if on == self.lecture:
             return
         if on:
-            self._before_lecture = {"state": self.saveState(), "geometry": self.saveGeometry(),
+            self._before_lecture = {"state": self.saveState(), "geometry": self.geometry(),
                                     "window_state": self.windowState(), "menu": self.menuBar().isVisible(),
                                     "lesson_dock": self.lesson_dock.isVisible()}
             self.lecture = True
@@ -705,8 +705,10 @@ class MainWindow(QMainWindow):
             self.menuBar().setVisible(before.get("menu", True))
             state = before.get("window_state", Qt.WindowState.WindowNoState)
             self.setWindowState(state & ~Qt.WindowState.WindowFullScreen)
-            if "geometry" in before:
-                self.restoreGeometry(before["geometry"])
+            if "geometry" in before and not state & Qt.WindowState.WindowMaximized:
+                # the rectangle itself: restoreGeometry() guessed a title bar and frame that a frameless
+                # (offscreen, kiosk) window does not have, and came back 2x26 pixels smaller
+                self.setGeometry(before["geometry"])
             if "state" in before:
                 self.restoreState(before["state"])  # docks as they were, the settings dock back
             self._arrange_grid()

@@ -126,6 +126,8 @@ def test_lecture_mode_goes_full_screen_large_and_esc_restores(make_window, qtbot
     window.load_lesson("vanishing-tanh")
     assert window.controls_dock.isVisible() and window.menuBar().isVisible()
     normal_font = window.font().pointSizeF()
+    window.setGeometry(20, 30, 700, 600)
+    geometry = window.geometry()
     qtbot.keyClick(window, Qt.Key.Key_F11)
     assert window.lecture and window.isFullScreen()
     assert not window.controls_dock.isVisible() and window.lesson_dock.isVisible()
@@ -145,6 +147,7 @@ def test_lecture_mode_goes_full_screen_large_and_esc_restores(make_window, qtbot
     assert QKeySequenceText(window.actions_by_name["record"]) >= {"Ctrl+R", "V"}
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert not window.lecture and not window.isFullScreen()
+    assert window.geometry() == geometry  # where and as large as it was (it came back 2x26 pixels smaller)
     assert window.controls_dock.isVisible() and window.menuBar().isVisible()
     assert all(frame.isVisible() for frame in window.view_frames.values())
     assert all(view.theme.font_pt == DARK.font_pt for view in window.views.values())
