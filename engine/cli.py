@@ -285,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args, extra = build_parser().parse_known_args(argv)
+        if extra:  # named after the command they were given to, whose --help lists what it takes
+            raise UsageError(usage_message(f"main.py {args.command}", f"unrecognized arguments: {' '.join(extra)}"))
         if getattr(args, "steps", 0) is None:
             args.steps, args.steps_default = 500, True
         else:

@@ -166,7 +166,7 @@ BAD_ARGS = [
     (["--set", "lr=1_0"], "lr: '1_0' is not allowed; allowed: a number"),
     (["--set", "seq_len=1_00"], "seq_len: '1_00' is not allowed; allowed: an integer"),
     (["--out", ""], "--out: '' is empty; allowed: a folder path"),  # not the default folder
-    (["--bogus"], "unrecognized arguments: --bogus; allowed: see `main.py --help`"),
+    (["--bogus"], "main.py train: unrecognized arguments: --bogus; allowed: see `main.py train --help`"),
     (["--lesson", "vanishing-tanh", "--run", "2"],
      "--run: 2 is not allowed; allowed: 1 (vanishing-tanh has a single run)"),
     (["--run", "2"], "--run: 2 is given without --lesson"),
