@@ -1047,7 +1047,7 @@ class MainWindow(QMainWindow):
         self.infos = infos
         for view in self.views.values():
             view.set_runs(infos)
-        if self.state in ("starting", "diverged"):  # the worker has its runs and waits for Play
+        if self.state in ("starting", "diverged", "stopped"):  # the worker has its runs and waits for Play
             self._on_state_changed("paused")
         self._dirty.update(self.views)  # redrawn round-robin by the display timer, not all at once
 

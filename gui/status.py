@@ -18,6 +18,7 @@ except ImportError:  # pragma: no cover - depends on what has landed
 from gui.views._common import power_of_ten
 from gui.views.param_grads import clipping_text
 
+QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's "no maximum"
 SEVERITY_COLORS = {"ok": "#2e7d32", "info": "#1565c0", "warning": "#b26a00", "error": "#c62828",
                    "bad": "#c62828", "good": "#2e7d32"}
 
@@ -214,6 +215,8 @@ class StatusBar(QStatusBar):
         for widget, sample in ((self.state, "diverged at step 00000"), (self.steps, "0000.0 steps/s"),
                                (self.fps, "00 frames/s")):
             widget.setMinimumWidth(metrics.horizontalAdvance(sample) + 8)
+        for label in self._badge_labels:  # at the new size now, not at the next diagnosis (none while paused)
+            label.setFont(font)
         self._badge_key = None  # rebuild the badges at the new size
         for widget in (self.steps, self.fps):  # speed figures are for the lab, not the lecture hall
             widget.setVisible(factor == 1.0)
@@ -286,23 +289,25 @@ class StatusBar(QStatusBar):
         wanted = self._badge_labels + ([self.clipping] if self._clipping_wanted else [])
         room, spacing = self.badges.width(), self.badge_layout.spacing()
         widths = [label.minimumSizeHint().width() for label in wanted]
-        fits = len(wanted)
+        fits, cap = len(wanted), None
         if sum(widths) + spacing * max(len(wanted) - 1, 0) > room:
             more = self.more.fontMetrics().horizontalAdvance(f"+{len(wanted)} more") + spacing + 4
             fits, used = 0, more
             while fits < len(wanted) and used + widths[fits] + spacing <= room:
                 used += widths[fits] + spacing
                 fits += 1
-            fits = max(fits, 1)  # the most severe finding shows, squeezed if need be
-        for k, label in enumerate(wanted):  # explicitly, even if not shown yet: a widget added to a
-            label.setVisible(k < fits)          # shown layout is shown later unless explicitly hidden
+            if fits == 0 and wanted:  # the most severe finding shows, squeezed, and the count keeps its room
+                fits, cap = 1, (max(room - more, 0) if len(wanted) > 1 else None)
+        for k, label in enumerate(wanted):
+            label.setMaximumWidth(cap if k == 0 and cap is not None else QWIDGETSIZE_MAX)
+            label.setVisible(k < fits)  # explicitly, even if not shown yet: a widget added to a shown
+            #                             layout is shown later by Qt unless explicitly hidden
         if self.clipping not in wanted and not self.clipping.isHidden():
             self.clipping.hide()
         left = wanted[fits:]
         self.more.setText(f"+{len(left)} more" if left else "")
         self.more.setToolTip("\n".join(label.full_text for label in left))
-        if self.more.isHidden() == bool(left):
-            self.more.setVisible(bool(left))
+        self.more.setVisible(bool(left))
 
     def badge_texts(self) -> list[str]:
         """The badges' whole texts (what is on screen may end in an ellipsis)."""

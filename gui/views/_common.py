@@ -532,11 +532,24 @@ class LabAxis(pg.AxisItem):
         if not fitting:
             return []
         best = min(fitting, key=lambda v: abs(v - (lo + hi) / 2))
+        self._lone_tick = (2 * (hi - lo), spacing)  # see tickStrings
         return [(2 * (hi - lo), float(best))]
+
+    _lone_tick = (None, None)  # (the one-tick level's spacing, the spacing its value was picked from)
+
+    def tickStrings(self, values, scale, spacing):
+        """pyqtgraph's labels, except that a lone tick (see _one_tick) is written to the precision of
+        the spacing it was picked from: its level's own spacing is the whole axis and more, to which
+        pyqtgraph rounded 0.98 on a 0.95-1.0 axis to "1.0"."""
+        if spacing == self._lone_tick[0]:
+            spacing = self._lone_tick[1]
+        return super().tickStrings(values, scale, spacing)
 
     def _updateMaxTextSize(self, x):
         """A horizontal axis keeps a line's room for tick labels even when none fits (see tickSpacing):
-        its height would otherwise depend on its length, through the other axes on its own length."""
+        its height would otherwise depend on its length, through the other axes on its own length.
+        (A tick label is measured as 0.8 of a line, as pyqtgraph measures it; and pyqtgraph ignores a
+        change of under 10 pixels, so rounding between the two cannot make the height flicker.)"""
         if self.orientation in ("top", "bottom"):
             x = max(x, self._tick_metrics().height() * 0.8)
         super()._updateMaxTextSize(x)
@@ -598,8 +611,8 @@ class LogAxis(LabAxis):
 
 
 def log_tick_text(log_value: float) -> str:
-    """A log axis's label in one notation from end to end: 0.01 to 100 as plain numbers, beyond as
-    powers of ten (10⁻⁵, 2·10⁻⁵); pyqtgraph wrote 0.0001 but 10⁻⁵, and 10¹ but 100."""
+    """A log axis's label in one notation from end to end: 0.01 to 900 as plain numbers, beyond as
+    powers of ten (10⁻⁵, 2·10⁻⁵, 10³); pyqtgraph wrote 0.0001 but 10⁻⁵, and 10¹ but 100."""
     exponent = int(np.floor(log_value + 1e-9))
     mantissa = int(round(10 ** (log_value - exponent)))
     if mantissa == 10:

@@ -370,4 +370,7 @@ def test_a_crowded_status_bar_keeps_each_finding_and_its_runs(qtbot):
         assert bar.more.isVisible() == bool(left)
         assert bar.more.text() == (f"+{len(left)} more" if left else "")
         assert bar.more.toolTip().split("\n") == (left or [""])
+        assert not left or bar.more.geometry().right() < bar.badges.width()  # the count itself is never cut
     assert counts == sorted(counts, reverse=True) and counts[-1] < 4  # narrower: fewer, never squeezed
+    bar.set_scale(1.0)  # leaving lecture mode while paused (no new diagnosis): the badges shrink at once
+    assert {label.font().pointSizeF() for label in bar._badge_labels} == {bar.state.font().pointSizeF()}

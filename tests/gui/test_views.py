@@ -965,7 +965,8 @@ def test_a_narrow_plot_of_a_long_run_settles_on_one_range(view_class, qtbot, sce
 def test_an_axis_keeps_its_label_room_when_no_label_fits(qtbot, scenarios):
     """When no alternative fits, the label goes blank but keeps its room: an axis whose label came and
     went changed the other axes' lengths, and their labels its own, round and round (a LossView of
-    90x70 never left processEvents)."""
+    90x70 never left processEvents). The bottom axis keeps its height whatever its length, which is
+    what breaks that circle (a left axis's width may follow its tick labels, so its own length)."""
     view = make(LossView, qtbot)
     view.show()
     show(view, scenarios["rnn"])
@@ -976,11 +977,13 @@ def test_an_axis_keeps_its_label_room_when_no_label_fits(qtbot, scenarios):
         for _ in range(3):
             QApplication.processEvents()
         view.grab()
-        return left.labelText.strip(), bottom.labelText.strip(), left.label.isVisible(), bottom.label.isVisible()
+        return (left.labelText.strip(), bottom.labelText.strip(), left.label.isVisible(), bottom.label.isVisible(),
+                bottom.height())
 
-    assert laid_out((900, 600)) == ("accuracy", "training step", True, True)
-    assert laid_out((70, 600))[1:] == ("", True, True)         # too narrow for "step": blank, with its room
-    assert laid_out((900, 95))[0:3] == ("", "training step", True)    # too short for "accuracy"
+    *shown, height = laid_out((900, 600))
+    assert shown == ["accuracy", "training step", True, True]
+    assert laid_out((70, 600))[1:] == ("", True, True, height)     # too narrow for "step": blank, with its room
+    assert laid_out((900, 95))[0:3] == ("", "training step", True)  # too short for "accuracy"
 
 
 class EventCounter:
@@ -1103,7 +1106,7 @@ def test_tick_labels_along_a_short_axis_keep_apart(size, theme, qtbot, scenarios
 
 
 def test_log_tick_labels_use_one_notation_and_read_back_to_their_value():
-    """0.01 to 500 as plain numbers, beyond as powers of ten: pyqtgraph mixed "0.0001" with "10⁻⁵"."""
+    """0.01 to 900 as plain numbers, beyond as powers of ten: pyqtgraph mixed "0.0001" with "10⁻⁵"."""
     from gui.views._common import log_tick_text
     plain = str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")
     for exponent in range(-30, 31):
@@ -1116,3 +1119,22 @@ def test_log_tick_labels_use_one_notation_and_read_back_to_their_value():
                 head, _, power = text.partition("10")
                 assert power and head in ("", f"{mantissa}·"), text
                 assert float(head.rstrip("·") or 1) * 10.0 ** int(power.translate(plain)) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("span", [(0.95, 1.0), (0.312, 0.318), (0.0, 600.0), (-6.0, 6.0), (0.001, 0.002), (3.0, 3000.0)])
+@pytest.mark.parametrize("length", [40, 60, 120, 400])
+def test_every_tick_label_reads_back_to_its_tick(span, length, qtbot):
+    """Widening the spacing, or keeping a single tick, must not round a label away from its tick: a
+    lone tick at 0.98 on a 0.95-1.0 axis read "1.0" (written to the precision of the axis-long spacing)."""
+    from gui.views._common import LabAxis
+    from gui.theme import DARK
+    from gui.views._common import font
+    for orientation in ("bottom", "left"):
+        axis = LabAxis(orientation=orientation)
+        axis.setTickFont(font(DARK, -1))
+        labelled = 0
+        for spacing, values in axis.tickValues(*span, length):
+            for value, text in zip(values, axis.tickStrings(values, 1.0, spacing)):
+                assert float(text) == pytest.approx(value, rel=1e-9, abs=1e-12), (orientation, span, length, text, value)
+                labelled += 1
+        assert labelled >= 1 or length < 120  # (in 40 pixels "0.315" may not fit at all)
