@@ -672,6 +672,7 @@ class TrainingCurve(pg.PlotDataItem):
     repaints never stopped (a window on an 800x800 screen starved its quit timer)."""
 
     POINT_PX = 7  # a curve of one point (a one-step run, a run that diverged at its first step) is a dot
+    ceiling = None  # data value above which the curve leaves the automatic y range (off the top), or None
 
     def setData(self, *args, **kwargs):
         super().setData(*args, **kwargs)
@@ -695,6 +696,8 @@ class TrainingCurve(pg.PlotDataItem):
         lo, hi = (rect.left(), rect.right()) if ax == 0 else (rect.top(), rect.bottom())
         if not (np.isfinite(lo) and np.isfinite(hi)):
             return (None, None)
+        if ax == 1 and self.ceiling is not None and lo <= self.ceiling < hi:
+            hi = self.ceiling
         if self.opts["logMode"][ax]:
             if lo <= 0:  # log10 leaves out what is not positive: only the drawn data can say
                 return super().dataBounds(ax, frac, orthoRange)

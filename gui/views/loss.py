@@ -19,6 +19,7 @@ MARKER_TEXT = 32  # characters of an event's detail shown on its marker (all of 
 # the text on the line's right, or on its left
 LABEL_RIGHT, LABEL_LEFT = (1, 0), (1, 1)
 LABEL_GAP_PX = 4
+CEILING = 100.0  # the automatic range stops at this many times a run's baseline loss (see _build)
 
 
 class LossView(View):
@@ -66,6 +67,10 @@ class LossView(View):
         seen = set()
         for run, info in enumerate(infos):
             curve = TrainingCurve()
+            if info.baseline_loss > 0 and np.isfinite(info.baseline_loss):
+                # a loss that blew up to 10^60 would flatten every other curve onto one line at the bottom:
+                # past CEILING x the baseline a curve runs off the top (its red "diverged" line says the rest)
+                curve.ceiling = info.baseline_loss * CEILING
             self.loss_plot.addItem(curve)
             self.legend.addItem(curve, labels[run])
             self.loss_curves.append(curve)

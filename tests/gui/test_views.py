@@ -1138,3 +1138,22 @@ def test_every_tick_label_reads_back_to_its_tick(span, length, qtbot):
                 assert float(text) == pytest.approx(value, rel=1e-9, abs=1e-12), (orientation, span, length, text, value)
                 labelled += 1
         assert labelled >= 1 or length < 120  # (in 40 pixels "0.315" may not fit at all)
+
+
+def test_a_blown_up_loss_runs_off_the_top_instead_of_flattening_the_others(qtbot, scenarios):
+    """In the learning-rate lesson run 3's loss reached 10^60, and the automatic range squashed runs 1
+    and 2 onto one flat line at the bottom: the range now stops at 100x the baseline loss."""
+    view = make(LossView, qtbot)
+    normal = scenarios["rnn"][0]
+    baseline = normal.info.baseline_loss
+    blowing_up = RunHistory(dataclasses.replace(normal.info, index=1))  # from the baseline to 10^60
+    blowing_up.extend([dataclasses.replace(s, loss=baseline * 10.0 ** (5 * k)) for k, s in enumerate(normal.trail)])
+    histories = [normal, blowing_up]
+    show(view, histories)
+    view.grab()
+    low, high = view.loss_plot.getViewBox().viewRange()[1]
+    assert high <= np.log10(baseline * 100) + 1.5  # (and room for the legend above the ceiling)
+    top = np.log10(np.nanmax(normal.loss.view()))
+    assert (top - low) / (high - low) > 0.25  # the normal run keeps a good part of the height
+    diverged_curve = view.loss_curves[1]
+    assert np.nanmax(diverged_curve.yData) > 10 ** high  # still drawn, past the top
