@@ -6,9 +6,12 @@ and are picked up between steps; snapshots go out batched, at most `SEND_INTERVA
 GUI never builds a backlog while histories still get every step's numbers.
 
 Commands in:  ("set_runs", [Config, ...])  ("start",)  ("pause",)  ("step",)  ("reset",)  ("quit",)
+              ("until", steps or None)  pause by itself once every run has trained `steps` steps
+                                        (a lesson's point), once; None: no such stop
 Messages out: ("runs", [RunInfo, ...])      a (re)built set of runs; histories start afresh
               ("batch", [[Snapshot, ...] per run], steps_per_second)
               ("state", "running" | "paused" | "diverged")
+              ("stopped_at", steps)       the "until" stop was reached (then ("state", "paused"))
               ("error", message, traceback_text)
               ("bye",)
 """
@@ -52,6 +55,7 @@ class Worker:
         self.pending: list[list] = []
         self.last_send = 0.0
         self.rate_window: list[float] = []
+        self.until: int | None = None
 
     # -------------------------------------------------------------- commands
     def set_runs(self, configs: list[Config], force_rebuild: bool = False):
@@ -88,6 +92,10 @@ class Worker:
         elif kind == "step":
             self.train_once()
             self.flush()
+            if self._reached_until():  # stepped onto the stop by hand: it is spent
+                self.until = None
+        elif kind == "until":
+            self.until = command[1]
         return True
 
     # -------------------------------------------------------------- training
@@ -107,6 +115,11 @@ class Worker:
             self.flush()
             self.results.send(("state", "diverged"))
 
+    def _reached_until(self) -> bool:
+        """Every run that still trains has done `until` steps."""
+        return self.until is not None and bool(self.trainers) and all(
+            t.diverged or t.step_count >= self.until for t in self.trainers)
+
     def flush(self):
         if any(self.pending):
             rate = len(self.rate_window) / sum(self.rate_window) if self.rate_window else 0.0
@@ -123,7 +136,12 @@ class Worker:
                     alive = self.handle(self.commands.recv())
                 if alive and self.running:
                     self.train_once()
-                    if time.perf_counter() - self.last_send >= SEND_INTERVAL:
+                    if self.running and self._reached_until():
+                        reached, self.until, self.running = self.until, None, False
+                        self.flush()
+                        self.results.send(("stopped_at", reached))
+                        self.results.send(("state", "paused"))
+                    elif time.perf_counter() - self.last_send >= SEND_INTERVAL:
                         self.flush()
             except (EOFError, BrokenPipeError, KeyboardInterrupt):
                 return

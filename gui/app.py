@@ -185,7 +185,7 @@ def main(argv: list[str]) -> int:
         configs += [config.replace(**s) for s in LESSONS[args.lesson].compare]
     # Start the worker first: its torch import overlaps building the window and the views.
     controller = TrainingController(configs, in_process=args.in_process)
-    if args.quit_after is not None:
+    if args.quit_after is not None and not args.lesson:
         controller.start()
 
     from gui.main_window import MainWindow
@@ -193,7 +193,9 @@ def main(argv: list[str]) -> int:
     scripted = args.quit_after is not None
     window = MainWindow(controller, theme=args.theme, settings=None if scripted else AppSettings())
     if args.lesson:
-        window.load_lesson(args.lesson)  # same configs as running: only shows the narration
+        window.load_lesson(args.lesson)  # the configs the worker has: shows the narration, sets the lesson's stop
+        if args.quit_after is not None:  # a timed session trains to the lesson's point, as Play would
+            controller.start()
     elif not args.config and not args.set and not scripted:
         window.restore_last_experiment()
     if args.lecture:

@@ -53,6 +53,8 @@ class _Driver(QThread):
                 c._deliver_runs(message[1])
             elif kind == "state":
                 c.state_changed.emit(message[1])
+            elif kind == "stopped_at":
+                c.stopped_at.emit(message[1])
             elif kind == "error":
                 c.errored.emit(message[1], message[2])
             elif kind == "bye":
@@ -80,6 +82,7 @@ class TrainingController(QObject):
     yielded = Signal()              # new snapshots wait in the mailbox (coalesced)
     runs_changed = Signal(object)   # list[RunInfo]: a run set was (re)built
     state_changed = Signal(str)     # running | paused | diverged | stopped
+    stopped_at = Signal(int)        # training paused itself at the step set_until asked for
     errored = Signal(str, str)      # message for the user, traceback for the details
     finished = Signal()             # the worker and driver have stopped
 
@@ -133,6 +136,10 @@ class TrainingController(QObject):
 
     def pause(self):
         self._send(("pause",))
+
+    def set_until(self, steps: int | None):
+        """Pause training by itself once every run has trained `steps` steps (once); None: never."""
+        self._send(("until", steps))
 
     def step(self):
         self._send(("step",))

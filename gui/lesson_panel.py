@@ -17,6 +17,7 @@ from engine.lessons import LESSONS
 class LessonPanel(QWidget):
     lesson_chosen = Signal(str)        # the user picked a lesson (by list, previous or next)
     highlight_requested = Signal(str)  # view id the current lesson says to look at
+    free_play_chosen = Signal()        # the user picked free play
 
     def __init__(self, view_titles: dict[str, str] | None = None, parent=None):
         super().__init__(parent)
@@ -51,6 +52,9 @@ class LessonPanel(QWidget):
         self.look_at.setWordWrap(True)
         self.try_next = QLabel()
         self.try_next.setWordWrap(True)
+        self.pause_note = QLabel()  # where training will pause, or has paused, for the lesson's point
+        self.pause_note.setWordWrap(True)
+        self.pause_note.hide()
 
         nav = QHBoxLayout()
         nav.addWidget(self.prev_button)
@@ -58,7 +62,7 @@ class LessonPanel(QWidget):
         nav.addWidget(self.next_button)
         layout = QVBoxLayout(self)
         layout.addLayout(nav)
-        for w in (self.title, self.narration, self.look_at, self.try_next):
+        for w in (self.title, self.narration, self.look_at, self.pause_note, self.try_next):
             layout.addWidget(w)
         layout.addStretch(1)
         self.set_scale(1.0)
@@ -77,6 +81,8 @@ class LessonPanel(QWidget):
         self.show_lesson(name)
         if name is not None:
             self.lesson_chosen.emit(name)
+        else:
+            self.free_play_chosen.emit()
 
     def next(self):
         i = -1 if self.current is None else self.names.index(self.current)
@@ -92,6 +98,7 @@ class LessonPanel(QWidget):
         self.current = name
         self.picker.setCurrentIndex(0 if name is None else self.names.index(name) + 1)
         if name is None:
+            self.set_pause_note("")
             self.title.setText("Free play")
             self.narration.setText("Change any setting on the left and watch the views respond. Pick a "
                                    "lesson above for a guided tour of the vanishing gradient problem.")
@@ -120,3 +127,9 @@ class LessonPanel(QWidget):
         self.narration.setStyleSheet(f"font-size: {base * 1.15:.0f}pt;")
         for w in (self.look_at, self.try_next):
             w.setStyleSheet(f"font-size: {base:.0f}pt;")
+        self.pause_note.setStyleSheet(f"font-size: {base:.0f}pt; font-style: italic;")
+
+    def set_pause_note(self, text: str):
+        """A line on the card about where training pauses for the lesson's point ("" hides it)."""
+        self.pause_note.setText(html.escape(text))
+        self.pause_note.setVisible(bool(text))

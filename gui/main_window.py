@@ -250,6 +250,8 @@ class MainWindow(QMainWindow):
         self.first_data_time: float | None = None
         self.last_data_time: float | None = None
         self.steps_per_second: float | None = None
+        self._undiagnosed = False          # steps arrived that the badges have not looked at yet
+        self.lesson_stop: int | None = None  # training pauses by itself at this step: the lesson's point
         self._frame_times: collections.deque = collections.deque(maxlen=120)
         self._fresh_runs = True            # the next run set starts new histories (start, reset, restart)
         self._last_diagnosis = 0.0
@@ -284,6 +286,7 @@ class MainWindow(QMainWindow):
         queued = Qt.ConnectionType.QueuedConnection
         controller.runs_changed.connect(self._on_runs_changed, queued)
         controller.state_changed.connect(self._on_state_changed, queued)
+        controller.stopped_at.connect(self._on_stopped_at, queued)
         controller.errored.connect(self._on_errored, queued)
         self._seen_infos = None
         if controller.current_runs() is not None:  # announced before we connected (a fast worker)
@@ -357,6 +360,7 @@ class MainWindow(QMainWindow):
     def _build_lesson_dock(self):
         self.lesson_panel = LessonPanel({key: frame.title.text() for key, frame in self.view_frames.items()})
         self.lesson_panel.lesson_chosen.connect(self.load_lesson)
+        self.lesson_panel.free_play_chosen.connect(lambda: self._arm_lesson_stop(None))
         self.lesson_panel.highlight_requested.connect(self.highlight_view)
         self.lesson_dock = QDockWidget("Lesson", self)
         self.lesson_dock.setObjectName("lesson")
@@ -527,6 +531,8 @@ class MainWindow(QMainWindow):
 
     def play(self):
         self._leave_recorded_data()
+        if self.lesson_stop is None:
+            self.lesson_panel.set_pause_note("")
         self.controller.start()
 
     def pause(self):
@@ -547,6 +553,8 @@ class MainWindow(QMainWindow):
         if self.controller.alive():
             self.controller.pause()
         self.controller.reset()
+        if self.lesson_panel.current is not None:  # from step 0, the lesson's stop holds again
+            self._arm_lesson_stop(LESSONS[self.lesson_panel.current].steps)
 
     def _leave_recorded_data(self):
         """Training after showing a file's recorded data starts afresh from step 0 (new curves)."""
@@ -573,6 +581,20 @@ class MainWindow(QMainWindow):
         if configs != self.configs:
             self.configs = configs
             self.controller.set_configs(configs)
+            self._arm_lesson_stop(None)  # other settings than the lesson's: no stop at its point
+
+    def _arm_lesson_stop(self, steps: int | None):
+        """Have training pause by itself once every run has trained `steps` steps (None: never), and
+        say so on the lesson card."""
+        self.lesson_stop = steps
+        self.controller.set_until(steps)
+        self.lesson_panel.set_pause_note(
+            "" if steps is None else
+            f"Play trains {steps} step{'s' if steps != 1 else ''} and pauses where this shows; Play again trains on.")
+
+    def _on_stopped_at(self, steps: int):
+        self.lesson_stop = None
+        self.lesson_panel.set_pause_note(f"Paused at step {steps}, where this shows. Press Play (Space) to train on.")
 
     def _on_config_changed(self, config: Config):
         self.compare_panel.set_base(config)
@@ -614,6 +636,7 @@ class MainWindow(QMainWindow):
         """Set run 1 (and the compared runs) from a lesson, show its card and highlight where to look."""
         lesson = LESSONS[name]
         self._show_run_set(lesson.runs())
+        self._arm_lesson_stop(lesson.steps)
         self._recorded_data_shown = False
         if self.lesson_panel.current != name:
             self.lesson_panel.show_lesson(name)   # emits highlight_requested
@@ -1091,9 +1114,14 @@ class MainWindow(QMainWindow):
                 self.status.set_clipping(self.histories)  # every batch: the view's title says the same
                 if self.state == "diverged":  # the state may have arrived before its last snapshots
                     self._on_state_changed("diverged")
-                if now - self._last_diagnosis >= DIAGNOSIS_INTERVAL_S:
-                    self._last_diagnosis = now
-                    self.status.update_diagnosis(self.histories)
+                self._undiagnosed = True
+        # the badges follow at most every DIAGNOSIS_INTERVAL_S while data streams in, and at once for the
+        # last of it (paused, or a single step): else they could name an older step than the ratio beside them
+        if self._undiagnosed and (now - self._last_diagnosis >= DIAGNOSIS_INTERVAL_S or
+                                  (update is None and now - (self.last_data_time or now) > 0.1)):
+            self._undiagnosed = False
+            self._last_diagnosis = now
+            self.status.update_diagnosis(self.histories)
         if self._redraw_some():
             self.frames += 1
             if self.first_frame_time is None:

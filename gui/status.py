@@ -265,6 +265,7 @@ class StatusBar(QStatusBar):
         self._badge_key = key
         for label in self._badge_labels:
             self.badge_layout.removeWidget(label)
+            label.hide()  # at once: until deleteLater runs it would still be drawn, under the new ones
             label.deleteLater()
         self._badge_labels = []
         grouped: dict[str, list] = {}  # the same finding in several runs shows once: "runs 1, 3: ..."

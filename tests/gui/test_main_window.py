@@ -194,6 +194,36 @@ def test_lesson_sets_config_and_shows_narration(make_window, qtbot):
     assert window.lesson_dock.isVisible() and panel.isVisible() and lesson.narration[:20] in panel.narration.text()
 
 
+def test_a_lesson_pauses_training_where_its_point_shows(make_window, qtbot):
+    """Play in a lesson trains the lesson's `steps` and pauses there (the learning-rate lesson: 30 steps,
+    where the three curves part; at 300 steps/s it raced to thousands and squashed them flat), says so on
+    the card, and trains on at the next Play. Reset arms the stop again; changing a setting disarms it."""
+    from engine.lessons import LESSONS
+    window = make_window()
+    window.load_lesson("learning-rate")
+    stop = LESSONS["learning-rate"].steps
+    note = window.lesson_panel.pause_note
+    assert note.isVisible() and f"Play trains {stop} steps" in note.text()
+    qtbot.waitUntil(lambda: steps(window) == 0 and window.state == "paused", timeout=TIMEOUT)
+    with qtbot.waitSignal(window.controller.stopped_at, timeout=TIMEOUT) as stopped:
+        qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert stopped.args == [stop]
+    wait_state(qtbot, window, "paused")
+    drain(window)
+    assert steps(window) == stop and window.histories[0].steps.view()[-1] == stop  # exactly there
+    assert f"Paused at step {stop}" in note.text() and window.lesson_stop is None
+    qtbot.keyClick(window, Qt.Key.Key_Space)  # and on
+    qtbot.waitUntil(lambda: steps(window) > stop + 5, timeout=TIMEOUT)
+    assert not note.isVisible()
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    wait_state(qtbot, window, "paused")
+    with qtbot.waitSignal(window.controller.runs_changed, timeout=TIMEOUT):
+        window.reset()
+    assert window.lesson_stop == stop and f"Play trains {stop} steps" in note.text()
+    set_control(window, "lr", 0.02)  # a setting of one's own: the lesson's point no longer applies
+    assert window.lesson_stop is None and not note.isVisible()
+
+
 def test_worker_exception_is_reported_and_the_app_stays_usable(make_window, qtbot, monkeypatch):
     from engine import trainer
     window = make_window()

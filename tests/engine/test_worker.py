@@ -1,0 +1,62 @@
+"""The training worker's command loop, driven directly (no process, no thread): a scripted command
+pipe that reports end-of-file when it runs dry, and a results list."""
+from engine.config import Config
+from engine.worker import Worker
+
+SMALL = Config(seq_len=8, hidden=6, batch=4, device="cpu")
+
+
+class Script:
+    """The command end of the pipe: hands out `commands`, then end-of-file (the GUI went away)."""
+
+    def __init__(self, commands):
+        self.commands = list(commands)
+
+    def poll(self):
+        return bool(self.commands)
+
+    def recv(self):
+        if not self.commands:
+            raise EOFError
+        return self.commands.pop(0)
+
+
+class Results(list):
+    send = list.append
+
+
+def run(commands):
+    results = Results()
+    worker = Worker(Script(commands), results)
+    worker.serve()
+    return worker, results
+
+
+def trained(results, run=0):
+    return [s.step for kind, *rest in results if kind == "batch" for s in rest[0][run]]
+
+
+def test_until_pauses_every_run_at_exactly_that_step_and_says_so():
+    configs = [SMALL, SMALL.replace(cell="gru")]
+    worker, results = run([("set_runs", configs), ("until", 7), ("start",)])
+    assert [t.step_count for t in worker.trainers] == [7, 7]
+    assert trained(results, 0) == trained(results, 1) == list(range(1, 8))  # every step, none past the stop
+    kinds = [m[0] for m in results]
+    assert results[kinds.index("stopped_at"):] == [("stopped_at", 7), ("state", "paused")]  # after the last batch
+    assert worker.until is None and not worker.running  # the stop is spent
+
+
+def test_a_diverged_run_does_not_hold_up_the_stop():
+    diverging = Config(activation="linear", init="orthogonal", spectral_radius=3.0, optimizer="sgd", lr=1.0,
+                       hidden=16, batch=8, seq_len=20, device="cpu")
+    worker, results = run([("set_runs", [SMALL, diverging]), ("until", 40), ("start",)])
+    assert worker.trainers[1].diverged and worker.trainers[0].step_count == 40
+    assert ("stopped_at", 40) in results
+
+
+def test_until_none_trains_on_and_stepping_onto_the_stop_spends_it():
+    worker, results = run([("set_runs", [SMALL]), ("until", 2), ("step",), ("step",), ("until", None)])
+    assert worker.trainers[0].step_count == 2 and worker.until is None
+    assert not any(m[0] == "stopped_at" for m in results)  # stepping by hand is no automatic pause
+    worker, results = run([("set_runs", [SMALL]), ("until", 2), ("step",), ("step",)])
+    assert worker.until is None  # reached by hand: the next Play trains on
