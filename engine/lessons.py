@@ -175,8 +175,8 @@ _LESSONS = [
         {"seq_len": 50, "layers": 6},
         "Stacking layers makes the learning signal travel down through the layers as well as back "
         "through time. Each layer it passes shrinks it again, so the bottom layers, which see the "
-        "raw input, learn the least.",
-        "layers",
+        "raw input, get the smallest weight gradients: they learn the least.",
+        "param_grads",
         "Turn on skip connections.",
         steps=1,
         claim="Going down the stack, every layer gets less gradient than the one above it, and the "
