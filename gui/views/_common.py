@@ -560,7 +560,9 @@ class LabAxis(pg.AxisItem):
             return
         length = self.size().height() if self.orientation in ("left", "right") else self.size().width()
         metrics = QFontMetricsF(font(theme))
-        choice = next((o for o in self._label_options if metrics.horizontalAdvance(o) <= length - 6), "")
+        # the label is a text item with a 4-pixel document margin each side, and its rendering ran up to
+        # 13 pixels wider than this measure (a chosen label was cut at the axis's end): 16 pixels to spare
+        choice = next((o for o in self._label_options if metrics.horizontalAdvance(o) <= length - 16), "")
         if choice == self._label_shown:
             return
         self._label_shown = choice

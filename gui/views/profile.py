@@ -113,6 +113,7 @@ class ProfileView(View):
         self.plot.getViewBox().sigResized.connect(self._place_underflow_label)
         self.plot.getViewBox().sigRangeChanged.connect(self._place_underflow_label)
         self._n_steps = 0
+        self._tmax = 0
         self.x = np.zeros(0)
         self.apply_theme(self.theme)
 
@@ -214,6 +215,9 @@ class ProfileView(View):
         if key != self._key:
             self._key = key
             self._build([h.info for h in histories])
+        # runs of different lengths are drawn aligned at their last timestep, where the answer is read, on
+        # the longest run's timesteps (a run of 5 at 45..49 beside one of 50), in both plots alike
+        self._tmax = max((h.latest.grad_h.shape[1] for h in histories if h.latest is not None), default=0)
         for run, layer, curve in self.curves:
             snap = histories[run].latest
             if snap is None:
@@ -267,9 +271,9 @@ class ProfileView(View):
             if first is None or snap is None:
                 curve.setData([], [])
                 continue
-            offset, values = ratio_to_first(first, snap)
+            _, values = ratio_to_first(first, snap)  # the last len(values) timesteps of both
             lengths.add(snap.grad_h.shape[1])
-            x, y = finite(offset + np.arange(len(values), dtype=np.float64), values)
+            x, y = finite(self._tmax - len(values) + np.arange(len(values), dtype=np.float64), values)
             curve.setData(x, y)
             above += int(np.sum(y > 0)) - int(np.sum(y < 0))
         # the zero line sits at the edge the curves leave free: its label goes on their side, inside the plot
@@ -286,17 +290,18 @@ class ProfileView(View):
 
     def _update_underflow(self, histories):
         snap = histories[0].latest if histories else None
-        T = 0 if snap is None else snap.grad_h.shape[1]
+        T = self._tmax
         if T != self._n_steps and T > 0:
             self._n_steps = T
-            self.plot.setXRange(-0.5, T - 0.5, padding=0.01)  # always the whole sequence
+            self.plot.setXRange(-0.5, T - 0.5, padding=0.01)  # always the whole (longest) sequence
         zero = 0
         if snap is not None:
             g = snap.grad_h[-1]
             positive = np.flatnonzero(g > 0)
             zero = int(positive[0]) if len(positive) and np.isfinite(g).all() else 0
         if zero > 0:
-            self.underflow.setRegion((-0.5, zero - 0.5))
+            start = T - snap.grad_h.shape[1]  # run 1's first timestep in the aligned frame
+            self.underflow.setRegion((start - 0.5, start + zero - 0.5))
             self.underflow.show()
         else:
             self.underflow.hide()
@@ -336,8 +341,10 @@ class ProfileView(View):
         label.show()
 
     def _xs(self, n):
-        if len(self.x) != n:
-            self.x = np.arange(n, dtype=np.float64)
+        """x of a profile of n timesteps: aligned at the end with the longest run's (see refresh)."""
+        start = max(self._tmax - n, 0)
+        if len(self.x) != n or (n and self.x[0] != start):
+            self.x = np.arange(start, start + n, dtype=np.float64)
         return self.x
 
     def _set_profile(self, curve, values):

@@ -1094,6 +1094,9 @@ def test_tick_labels_along_a_short_axis_keep_apart(size, theme, qtbot, scenarios
             if not specs:
                 continue
             horizontal = axis.orientation in ("top", "bottom")
+            if axis.label.isVisible() and axis.labelText.strip():  # the axis label, as drawn, fits the axis
+                length = axis.size().width() if horizontal else axis.size().height()
+                assert axis.label.boundingRect().width() <= length, (view_class.__name__, axis.labelText, length)
             texts = sorted((rect for rect, _, text in specs[2] if text), key=QRectF.left if horizontal else QRectF.top)
             labelled += horizontal and len(texts) >= 1
             several += horizontal and len(texts) >= 2
@@ -1157,3 +1160,23 @@ def test_a_blown_up_loss_runs_off_the_top_instead_of_flattening_the_others(qtbot
     assert (top - low) / (high - low) > 0.25  # the normal run keeps a good part of the height
     diverged_curve = view.loss_curves[1]
     assert np.nanmax(diverged_curve.yData) > 10 ** high  # still drawn, past the top
+
+
+def test_profiles_of_different_lengths_are_aligned_at_the_end_in_both_plots(qtbot):
+    """The slow-convergence lesson compares 5, 10 and 50 timesteps: the upper plot drew each from 0 on
+    the first run's 5-step axis (the 50-step run showed its earliest, faintest values) while the ratio
+    plot below aligned them at the end. Both now put every run's last timestep at the longest's."""
+    view = make(ProfileView, qtbot)
+    short, long = train(SMALL.replace(seq_len=5), 2, 0), train(SMALL.replace(seq_len=20), 2, 1)
+    show(view, [short, long])
+    view.grab()
+    curves = {run: curve for run, _, curve in view.curves}
+    np.testing.assert_array_equal(curves[0].xData, np.arange(15, 20))   # the 5 steps at the end
+    np.testing.assert_array_equal(curves[1].xData, np.arange(20))
+    np.testing.assert_array_equal(curves[1].yData, long.latest.grad_h[-1])
+    (_, ratio), = view.ratios
+    np.testing.assert_array_equal(ratio.xData, np.arange(15, 20))
+    np.testing.assert_allclose(ratio.yData, np.log10(long.latest.grad_h[-1][-5:].astype(np.float64))
+                               - np.log10(short.latest.grad_h[-1].astype(np.float64)))
+    low, high = view.plot.getViewBox().viewRange()[0]
+    assert low < 0 and high > 19  # the whole longest sequence
