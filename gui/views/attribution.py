@@ -24,10 +24,12 @@ def influence_title(grad_x) -> str:
     orders = np.log10(g[-1]) - np.log10(max(g[0], 1e-45))
     if g[0] == 0:
         return "Recent inputs dominate: the first has no influence"
+    # a factor of 10 reads as a tilt on a log axis that spans many decades, not as domination
+    word = "dominate" if abs(orders) >= 2 else "count more"
     if orders >= 1:
-        return f"Recent inputs dominate: last counts {power_of_ten(round(orders))}× the first"
+        return f"Recent inputs {word}: last counts {power_of_ten(round(orders))}× the first"
     if orders <= -1:
-        return f"Early inputs dominate: first counts {power_of_ten(round(-orders))}× the last"
+        return f"Early inputs {word}: first counts {power_of_ten(round(-orders))}× the last"
     return "Early and recent inputs count about equally"
 
 

@@ -15,6 +15,8 @@ ABOVE_BASELINE = 1.1                        # ... more than 10% over it as above
 FAR_ABOVE_BASELINE = 2.0                    # ... and twice the baseline or more as far above it
 BASELINE_MIN_STEPS = 50                     # ... but only after this many steps
 RECENT = 20                                 # steps averaged for "the loss now"
+EXPLODING_ORDERS = 3                        # a gradient that grows a thousandfold going back is exploding;
+#                                             less is "growing" (it may rise towards the inputs that matter)
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,14 @@ def diagnose(history) -> list[Badge]:
                 f"({_orders(orders)}, powers of ten): the network can hardly learn anything "
                 "that depends on early inputs (vanishing gradient).",
                 "warning" if orders >= 4 else "info", "vanishing"))
-        elif np.isfinite(orders) and orders <= -1:
+        elif np.isfinite(orders) and -EXPLODING_ORDERS < orders <= -1:
+            badges.append(Badge(
+                f"growing: {_orders(-orders)} gained",
+                f"The gradient at the first timestep is about 10^{-orders:.0f} times larger than at the last "
+                f"({_orders(-orders)}, powers of ten): it grows on its way back. That can be healthy, where the "
+                "answer depends on early inputs; a growth of a thousandfold or more is an exploding gradient.",
+                "info", "growing"))
+        elif np.isfinite(orders) and orders <= -EXPLODING_ORDERS:
             badges.append(Badge(
                 f"exploding: {_orders(-orders)} gained",
                 f"The gradient at the first timestep is about 10^{-orders:.0f} times larger than at the last "

@@ -542,8 +542,20 @@ def test_attribution_is_grad_x_and_attention(qtbot, scenarios):
     show(view, scenarios["rnn"])
     assert not view.attention_plot.isVisible() and legend.items == []
     g = scenarios["rnn"][0].latest.grad_x
-    if g[0] > 0 and np.log10(g[-1] / g[0]) >= 1:
+    if g[0] > 0 and np.log10(g[-1] / g[0]) >= 2:
         assert "Recent inputs dominate" in view.title_label.text()
+
+
+@pytest.mark.parametrize("first, last, title", [
+    (1.0, 1.0, "Early and recent inputs count about equally"),
+    (1.0, 5.0, "Early and recent inputs count about equally"),
+    (1.0, 12.0, "Recent inputs count more: last counts 10¹× the first"),    # fix-attention: a tilt, not domination
+    (1.0, 1e3, "Recent inputs dominate: last counts 10³× the first"),
+    (1e3, 1.0, "Early inputs dominate: first counts 10³× the last"),
+    (0.0, 1.0, "Recent inputs dominate: the first has no influence")])
+def test_influence_title_words_the_factor(first, last, title):
+    from gui.views.attribution import influence_title
+    assert influence_title(np.geomspace(max(first, 1e-30), last, 10) if first else np.array([0.0, 0.5, last])) == title
 
 
 def test_activation_histogram_and_gates(qtbot, scenarios):
@@ -670,7 +682,11 @@ def test_diagnose_says_order_for_one_power_of_ten(scenarios):
     assert "vanishing: 1 order of magnitude lost" in [b.text for b in diagnose(history)]
     g[0, 0] = 11.0
     history.extend([dataclasses.replace(scenarios["rnn"][0].latest, grad_h=g.copy())])
-    assert "exploding: 1 order of magnitude gained" in [b.text for b in diagnose(history)]
+    assert "growing: 1 order of magnitude gained" in [b.text for b in diagnose(history)]  # not yet exploding
+    g[0, 0] = 2000.0
+    history.extend([dataclasses.replace(scenarios["rnn"][0].latest, grad_h=g.copy())])
+    badge, = [b for b in diagnose(history) if b.text.startswith("exploding")]
+    assert badge.text == "exploding: 3 orders of magnitude gained" and badge.severity == "warning"
 
 
 def test_diagnose_diverged_clipping_saturation_baseline(scenarios):
