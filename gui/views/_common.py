@@ -167,6 +167,7 @@ def set_axis_label(axis: pg.AxisItem, text, theme):
     options = (text,) if isinstance(text, str) else tuple(text)
     options = tuple(o for o in options if o)
     if isinstance(axis, LabAxis):
+        axis.whole_numbers = any("step" in o for o in options)  # "training step", "timestep"
         axis.set_label_options(options, theme)
     elif options:
         axis.setLabel(options[0], color=theme.foreground, **{"font-size": f"{theme.font_pt}pt"})
@@ -463,6 +464,7 @@ class LabAxis(pg.AxisItem):
     _label_options = ()
     _label_theme = None
     _label_shown = None
+    whole_numbers = False  # ticks only at whole numbers (a step axis; set by set_axis_label)
 
     def set_label_options(self, options, theme):
         self._label_options, self._label_theme, self._label_shown = tuple(options), theme, None
@@ -480,6 +482,8 @@ class LabAxis(pg.AxisItem):
         levels = super().tickSpacing(minVal, maxVal, size)
         if not levels or self._tickSpacing is not None or size <= 0 or (self.logMode and levels[0][0] < 1):
             return levels
+        if self.whole_numbers and levels[0][0] < 1:  # steps count in ones: no "training step 0.8"
+            levels = [(1.0, 0)]
         lo, hi = min(minVal, maxVal), max(minVal, maxVal)
         px = size / (hi - lo)
 

@@ -1196,3 +1196,21 @@ def test_profiles_of_different_lengths_are_aligned_at_the_end_in_both_plots(qtbo
                                - np.log10(short.latest.grad_h[-1].astype(np.float64)))
     low, high = view.plot.getViewBox().viewRange()[0]
     assert low < 0 and high > 19  # the whole longest sequence
+
+
+def test_step_axes_tick_only_whole_steps(qtbot, scenarios):
+    """After one training step the step axes ran 0.5 to 1.5 and read "0.6 0.8 1.0 1.2 1.4"."""
+    import pyqtgraph as pg
+    one = RunHistory(scenarios["rnn"][0].info)
+    one.extend([scenarios["rnn"][0].trail[0]])
+    checked = 0
+    for view_class in (LossView, ParamGradsView, WaterfallView):
+        view = make(view_class, qtbot)
+        show(view, [one])
+        view.grab()
+        for axis in [item for area in view.findChildren(pg.GraphicsView) for item in area.scene().items()
+                     if isinstance(item, pg.AxisItem) and item.isVisible() and "step" in item.labelText]:
+            values = [v for _, level in axis.tickValues(*axis.range, 300) for v in level]
+            assert values and all(float(v).is_integer() for v in values), (view_class.__name__, values)
+            checked += 1
+    assert checked >= 3
