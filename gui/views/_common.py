@@ -732,6 +732,7 @@ def log_over_linear_plots() -> tuple[PlotArea, pg.PlotItem, pg.PlotItem]:
     area.ci.layout.setRowStretchFactor(1, 1)
     for plot in (log_plot, linear_plot):
         plot.setMenuEnabled(False)
+        plot.getAxis("bottom").whole_numbers = True  # x is always training steps or timesteps
     log_plot.setLogMode(x=False, y=True)
     linear_plot.setXLink(log_plot)
     return area, log_plot, linear_plot
