@@ -20,7 +20,8 @@ from engine import registry
 from engine.config import Config
 from engine.model import GATE_NAMES, RecurrentNet
 
-HIST_EDGES = np.linspace(-6.0, 6.0, 49)  # pre-activation histogram bins shared by every snapshot
+_HIST_LOW, _HIST_BINS_PER_UNIT = -6.0, 4  # bins a quarter wide: edges that floating point holds exactly
+HIST_EDGES = _HIST_LOW + np.arange(49) / _HIST_BINS_PER_UNIT  # -6 .. 6: pre-activation histogram bins shared by every snapshot
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,16 @@ def histogram_timesteps(steps: int, per_step: int, budget: int | None = None) ->
 
 
 def _histogram(values: torch.Tensor) -> np.ndarray:
-    """np.histogram(values, HIST_EDGES) counts (values outside -6..6 are not counted)."""
-    counts, _ = np.histogram(values.detach().cpu().numpy(), bins=HIST_EDGES)  # sorts: faster than bins=48
-    return counts
+    """The counts np.histogram(values, HIST_EDGES) gives (the last bin closed; values outside -6..6,
+    and NaN, not counted), without its sort. The edges are multiples of 1/4, so floor(4 v) is exact in
+    floating point and names each value's bin with no rounding at an edge. np.histogram sorts with
+    explicit edges and bins a few passes slower for a range: measured here 282 and 118 us against 40
+    for 16K values on one CPU (on another, sorting was the faster of its two)."""
+    v = values.detach().cpu().numpy()
+    inside = v[(v >= HIST_EDGES[0]) & (v <= HIST_EDGES[-1])]  # NaN compares False: dropped
+    bins = len(HIST_EDGES) - 1
+    index = np.floor(inside * _HIST_BINS_PER_UNIT).astype(np.intp) - int(_HIST_LOW * _HIST_BINS_PER_UNIT)
+    return np.bincount(np.minimum(index, bins - 1), minlength=bins)  # v == 6 joins the last bin
 
 
 _BLOCK = 1 << 16  # values per pass when a probe sweeps a (T, batch, units) tensor: a cache-sized block

@@ -271,6 +271,20 @@ def test_flat_slope_counts_alike_through_numpy_and_through_torch(activation):
     assert (expected > 0) == (activation != "leaky_relu")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_histogram_counts_exactly_as_numpy_does_at_every_edge(dtype):
+    """The bincount histogram against np.histogram itself: values on each edge, a hair either side of
+    it, -6 and 6 (the last bin is closed), just past them, signed zeros, denormals, NaN and infinities."""
+    edges = HIST_EDGES.astype(dtype)
+    awkward = np.concatenate([edges, np.nextafter(edges, dtype(10)), np.nextafter(edges, dtype(-10)),
+                              np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 1e30, -1e30], dtype)])
+    values = np.concatenate([np.random.default_rng(0).normal(0, 4, 5000).astype(dtype), awkward])
+    expected, _ = np.histogram(values, bins=HIST_EDGES)
+    counts = trainer_module._histogram(torch.from_numpy(values))
+    np.testing.assert_array_equal(counts, expected)
+    assert counts[-1] >= 2 and counts.sum() < len(values)  # 6 itself counted, what lies outside not
+
+
 def test_histogram_samples_evenly_spaced_timesteps(monkeypatch):
     assert histogram_timesteps(10, 5, budget=1000) == list(range(10))     # everything fits
     assert histogram_timesteps(100, 64, budget=64 * 5) == [10, 30, 50, 70, 90]  # middles of fifths
