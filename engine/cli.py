@@ -39,13 +39,15 @@ def resolve_config(lesson: str | None, config_file: str | None, assignments: lis
                    run: int | None = None) -> cfg.Config:
     """The config a run starts from: defaults, then a lesson (its run `run`, 1-based, default 1)
     or a file, then --set overrides."""
-    if lesson and config_file:
+    if lesson is not None and config_file is not None:
         raise UsageError("use either --lesson or --config, not both")
-    if run is not None and not lesson:
+    if config_file is not None and not config_file.strip():  # (an unset shell variable): not the defaults
+        raise cfg.ConfigError("--config", config_file, "a JSON or TOML settings file", "is empty")
+    if run is not None and lesson is None:
         raise cfg.ConfigError("--run", run, "--run only together with --lesson NAME (a config file holds one run)",
-                              "is given with --config" if config_file else "is given without --lesson")
+                              "is given with --config" if config_file is not None else "is given without --lesson")
     base = cfg.Config()
-    if lesson:
+    if lesson is not None:
         if lesson not in LESSONS:
             raise cfg.ConfigError("--lesson", lesson, " | ".join(LESSONS))
         runs = LESSONS[lesson].runs()
@@ -54,7 +56,7 @@ def resolve_config(lesson: str | None, config_file: str | None, assignments: lis
             raise cfg.ConfigError("--run", run, f"1 ({lesson} has a single run)" if len(runs) == 1
                                   else f"1 to {len(runs)} ({describe_runs(lesson)})")
         base = runs[run - 1]
-    elif config_file:
+    elif config_file is not None:
         base = cfg.load(config_file)
     return cfg.apply_overrides(base, assignments or [])
 
@@ -266,7 +268,9 @@ def _lessons_command(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="main.py", description="RNN Gradient Lab, headless commands.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    t = sub.add_parser("train", help="train without a window and write config.json, metrics.npz, summary.json")
+    t = sub.add_parser("train", help="train without a window and write config.json, metrics.npz, summary.json",
+                       description="Train without a window (Qt is never loaded) and write config.json, metrics.npz "
+                                   "and summary.json to the output folder. Ctrl-C saves what was recorded.")
     source = t.add_mutually_exclusive_group()
     source.add_argument("--lesson", help="start from a lesson's settings (see `main.py lessons`)")
     source.add_argument("--config", help="start from a JSON or TOML config file")

@@ -144,7 +144,7 @@ def _coerce(key: str, value: Any) -> Any:
     if kind is float and not isinstance(value, float):
         raise ConfigError(key, value, "a number")
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, float) and value.is_integer():  # 16.0 from a tool that writes every number so
             return int(value)
         raise ConfigError(key, value, "an integer")
     if kind is bool and not isinstance(value, bool):
@@ -181,6 +181,17 @@ def _fit_length_to_task(base: Config, values: dict) -> dict:
     return values
 
 
+def _whole_number(text: str) -> int:
+    """`2` or, as a file's 2.0 is read, `2.0` and `1e2`; ValueError for 2.5, inf or words."""
+    try:
+        return int(text)
+    except ValueError:
+        number = float(text)
+        if not number.is_integer():
+            raise
+        return int(number)
+
+
 def parse_value(key: str, text: str) -> Any:
     """Parse the text of `--set KEY=VALUE` into the field's type."""
     if key not in KEYS:
@@ -193,7 +204,7 @@ def parse_value(key: str, text: str) -> Any:
         if kind == "optional_float":
             return None if t.lower() in ("none", "") else float(t)
         if kind is int:
-            return int(t)
+            return _whole_number(t)
         if kind is float:
             return float(t)
         if kind is bool:
@@ -209,15 +220,28 @@ def parse_value(key: str, text: str) -> Any:
     return t
 
 
+class _AsTyped(str):
+    """A number's text shown as typed, without the quotes `shown` puts around a text."""
+    def __repr__(self):
+        return str(self)
+
+
 def apply_overrides(base: Config, assignments: list[str]) -> Config:
     """Apply `KEY=VALUE` strings, in order, to `base`."""
-    values = {}
+    values, typed = {}, {}
     for item in assignments:
         key, _, text = item.partition("=")
         if "=" not in item or not key.strip():
             raise ConfigError("--set", item, "KEY=VALUE, for example seq_len=200")
         values[key.strip()] = parse_value(key.strip(), text)
-    return dataclasses.replace(base, **_fit_length_to_task(base, values))
+        typed[key.strip()] = text
+    try:
+        return dataclasses.replace(base, **_fit_length_to_task(base, values))
+    except ConfigError as error:  # name the value as typed: 1e-400 reads as 0.0, -1 as -1.0
+        text = typed.get(error.key, "").strip()
+        if error.key in typed and error.value == values[error.key] and shown(error.value) != text:
+            raise ConfigError(error.key, _AsTyped(text), error.allowed) from None
+        raise
 
 
 def _once_each(pairs, path):

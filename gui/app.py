@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start training at once and close the window after this many seconds")
     p.add_argument("--stats", metavar="FILE", help="with --quit-after: write frame rate, training speed and "
                    "UI responsiveness figures to this JSON file")
-    p.add_argument("--screenshot", metavar="FILE", help="with --quit-after: save a PNG of the window just before quitting")
+    p.add_argument("--screenshot", metavar="FILE", help="with --quit-after: save an image of the window just before quitting (.png, .jpg, .jpeg or .bmp)")
     p.add_argument("--theme", choices=("dark", "light"),
                    help="colour theme: dark, or high-contrast light for a bright room (default: the last one used)")
     p.add_argument("--lecture", action="store_true",

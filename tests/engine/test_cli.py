@@ -144,7 +144,14 @@ def test_a_single_run_lesson_gets_no_note(tmp_path, capsys):
 BAD_ARGS = [
     (["--set", "hiden=3"], "hiden"),
     (["--set", "seq_len=abc"], "'abc'"),
-    (["--set", "lr=-1"], "lr: -1.0"),
+    (["--set", "lr=-1"], "lr: -1 is not allowed"),  # as typed, not as Python reads it back (-1.0)
+    (["--set", "lr=1e-400"], "lr: 1e-400 is not allowed"),  # (reads as 0.0)
+    (["--set", "spectral_radius=-1"], "spectral_radius: -1 is not allowed"),
+    (["--config", ""], "--config: '' is empty; allowed: a JSON or TOML settings file"),  # not the defaults
+    (["--lesson", ""], "--lesson: '' is not allowed; allowed: loop | "),
+    (["--lesson", "", "--run", "2"], "--lesson: '' is not allowed"),  # --lesson was given, if empty
+    (["--set", "layers=2.5"], "layers: '2.5' is not allowed; allowed: an integer"),  # 2.0 is 2, as in a file
+    (["--set", "layers=inf"], "layers: 'inf' is not allowed; allowed: an integer"),
     (["--set", "lr=nan"], "lr: nan"),
     (["--set", "task=digits", "--set", "seq_len=100"], "seq_len: 100"),
     (["--set", "skip=maybe"], "skip"),
@@ -206,7 +213,7 @@ def test_main_py_as_a_process(tmp_path):
     bad = subprocess.run([sys.executable, "main.py", "train", "--set", "lr=0"], cwd=ROOT,
                          capture_output=True, text=True)
     assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines() == ["error: lr: 0.0 is not allowed; allowed: a number greater than 0 "
+    assert bad.stderr.strip().splitlines() == ["error: lr: 0 is not allowed; allowed: a number greater than 0 "
                                                "and at most 10"]
 
 

@@ -224,7 +224,7 @@ def test_unreadable_files_raise_config_error(tmp_path):
     ("seq_len", " 200 ", 200), ("lr", "1e-2", 0.01), ("clip_threshold", "3", 3.0),
     ("spectral_radius", "none", None), ("spectral_radius", "None", None), ("spectral_radius", "0.9", 0.9),
     ("skip", "true", True), ("skip", "On", True), ("attention", "0", False), ("attention", "no", False),
-    ("cell", "lstm", "lstm"),
+    ("cell", "lstm", "lstm"), ("seq_len", "1e3", 1000), ("layers", "2.0", 2),
 ])
 def test_parse_value(key, text, expected):
     value = cfg.parse_value(key, text)
@@ -232,7 +232,7 @@ def test_parse_value(key, text, expected):
 
 
 @pytest.mark.parametrize("key, text, allowed", [
-    ("seq_len", "1e3", "an integer"), ("seq_len", "ten", "an integer"), ("lr", "fast", "a number"),
+    ("seq_len", "150.5", "an integer"), ("seq_len", "nan", "an integer"), ("seq_len", "ten", "an integer"), ("lr", "fast", "a number"),
     ("skip", "maybe", "true | false"), ("spectral_radius", "big", "a number or none"),
     ("colour", "red", "not a setting"),
 ])
@@ -253,6 +253,8 @@ def test_apply_overrides_applies_in_order_and_validates():
     with pytest.raises(ConfigError, match=r"lr: nan .*greater than 0"):
         cfg.apply_overrides(Config(), ["lr=nan"])
     assert cfg.apply_overrides(Config(), ["task=digits", "seq_len=64"]).seq_len == 64
+    c = cfg.apply_overrides(Config(), ["layers=2.0", "seq_len=1e2"])  # whole numbers, read as a file's are
+    assert (c.layers, c.seq_len) == (2, 100) and type(c.layers) is int and c == cfg.from_dict({"layers": 2.0, "seq_len": 1e2})
 
 
 def test_choosing_a_task_alone_fits_the_length_to_it():
