@@ -164,7 +164,7 @@ PROBES = {
     "state-gradient norms": ("_norms", lambda per_step: np.zeros(len(per_step))),
     "pre-activation histogram": ("_histogram", lambda values: np.zeros(len(trainer_module.HIST_EDGES) - 1)),
     "saturation": ("_count_flat", lambda activation, outputs: 0),
-    "sigma_max": ("_largest_singular_values", lambda weights: torch.zeros(len(weights))),
+    "sigma_max": ("_largest_singular_values", lambda weights: np.zeros(len(weights), dtype=np.float32)),
 }
 
 

@@ -127,13 +127,13 @@ CELLS = {e.name: e for e in [
           "gradient) can pass through many steps almost unchanged.", None),
 ]}
 
-def grad_norms(grads: list[torch.Tensor]) -> torch.Tensor:
-    """Norm of each gradient tensor, float64. torch's float32 norm squares in float32 and reports
-    inf once entries pass ~1e19, which an exploding RNN reaches long before any entry is infinite;
-    then the norms are taken again in float64."""
-    norms = torch.stack(torch._foreach_norm(grads)).double()
-    if not bool(torch.isfinite(norms).all()):
-        norms = torch.stack([torch.linalg.vector_norm(g, dtype=torch.float64) for g in grads])
+def grad_norms(grads: list[torch.Tensor]) -> list[float]:
+    """Norm of each gradient tensor. torch's float32 norm squares in float32 and reports inf once
+    entries pass ~1e19, which an exploding RNN reaches long before any entry is infinite; then the
+    norms are taken again in float64 (a NaN gradient stays NaN either way)."""
+    norms = torch.stack(torch._foreach_norm(grads)).tolist()
+    if not all(math.isfinite(n) for n in norms):
+        norms = torch.stack([torch.linalg.vector_norm(g, dtype=torch.float64) for g in grads]).tolist()
     return norms
 
 
@@ -148,7 +148,7 @@ def clip_grad_norm(parameters, max_norm: float, total: float | None = None) -> f
     zero instead of down to `max_norm`."""
     grads = [p.grad for p in parameters if p.grad is not None]
     if total is None:
-        total = math.hypot(*grad_norms(grads).tolist())
+        total = math.hypot(*grad_norms(grads))
     scale = norm_clip_scale(total, max_norm)
     if scale < 1.0:
         torch._foreach_mul_(grads, scale)

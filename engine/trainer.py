@@ -143,15 +143,16 @@ def _flat_slope(activation: str, out: torch.Tensor) -> torch.Tensor | None:
     return None
 
 
-def _largest_singular_values(weights: torch.Tensor) -> torch.Tensor:
+def _largest_singular_values(weights: torch.Tensor) -> np.ndarray:
     """sigma_max of each (gates * H, H) matrix in `weights` (layers, gates * H, H): the square root of
     the largest eigenvalue of W^T W (H x H), cheaper than an SVD of the tall matrix. In float32 (good
     to ~1e-6 of sigma, a third faster) while W^T W is finite there; float64 for the huge weights one
     wild update can leave (float32 overflows past ~1e19). A matrix that is already infinite or NaN
-    reports inf or NaN, not an error."""
+    reports inf or NaN, not an error. The last steps run in numpy: a handful of torch calls on a few
+    numbers cost more than the eigenvalue problem's own overhead."""
     gram = weights.mT @ weights
     if math.isfinite(float(gram.sum())):  # every entry finite (a finite sum that overflows errs on the safe side)
-        return torch.linalg.eigvalsh(gram)[:, -1].clamp(min=0).sqrt()
+        return np.sqrt(np.maximum(torch.linalg.eigvalsh(gram)[:, -1].cpu().numpy(), 0))
     w = weights.double()
     gram = w.mT @ w
     finite = torch.isfinite(gram).all(dim=(1, 2))
@@ -159,7 +160,7 @@ def _largest_singular_values(weights: torch.Tensor) -> torch.Tensor:
     sigma[torch.isnan(w).flatten(1).any(dim=1)] = math.nan
     if bool(finite.any()):
         sigma[finite] = torch.linalg.eigvalsh(gram[finite])[:, -1].clamp(min=0).sqrt()
-    return sigma
+    return sigma.cpu().numpy()
 
 
 def _host(values: torch.Tensor):
@@ -240,7 +241,7 @@ class Trainer:
     def _grad_norms(self) -> tuple[np.ndarray, float]:
         """Per-recurrent-layer and total norms of the parameters' current gradients (float64; math.hypot
         combines them without squaring past float64's range)."""
-        norms = registry.grad_norms([p.grad for p in self.params]).tolist()
+        norms = registry.grad_norms([p.grad for p in self.params])
         layer = np.array([math.hypot(*(norms[k] for k in index)) for index in self._layer_param_index])
         return layer, math.hypot(*norms)
 
@@ -313,7 +314,8 @@ class Trainer:
             else:
                 clipped = False
 
-            sigma = _largest_singular_values(torch.stack([layer.weight_hh.detach() for layer in model.layers]))
+            recurrent = [layer.weight_hh.detach() for layer in model.layers]
+            sigma = _largest_singular_values(recurrent[0][None] if L == 1 else torch.stack(recurrent))
             slopes = [layer.max_slope() for layer in model.layers]
             hist_steps = histogram_timesteps(T, trace.preact[0][0].numel())
             hists, sat, gate_means = zip(*(self._activity(trace, k, hist_steps) for k in range(L)))
@@ -338,7 +340,7 @@ class Trainer:
             grad_x=grad_x.cpu().numpy(),
             grad_norm=total, grad_norm_clipped=total_after,
             grad_norm_layer=layer_norm, grad_norm_layer_clipped=layer_norm_after,
-            clipped=clipped, sigma_max=sigma.cpu().numpy(), max_slope=np.asarray(slopes, dtype=np.float32),
+            clipped=clipped, sigma_max=sigma, max_slope=np.asarray(slopes, dtype=np.float32),
             saturation=np.asarray(sat, dtype=np.float32),
             gate_means=np.stack(gate_means).astype(np.float32),
             preact_hist=np.stack(hists).astype(np.float32),
