@@ -143,6 +143,14 @@ def interleaved_times(steps: dict, rounds: int, block_seconds: float, clock=time
     return times
 
 
+def quartiles(values: list[float]) -> tuple[float, float]:
+    """The first and third quartiles: how far the per-round ratios scatter around their median."""
+    if len(values) < 2:
+        return values[0], values[0]
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q3
+
+
 def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block_seconds: float) -> dict:
     """Seconds per step of each loop: median over `rounds` interleaved blocks."""
     config = config_for(cell, hidden, seq_len, batch)
@@ -152,6 +160,7 @@ def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block
         "cell": cell, "hidden": hidden, "seq_len": seq_len,
         **{f"{name}_steps_s": 1.0 / med[name] for name in LOOPS},
         "instr_over_plain": statistics.median(a / b for a, b in zip(times["instrumented"], times["plain"])),
+        "instr_over_plain_quartiles": quartiles([a / b for a, b in zip(times["instrumented"], times["plain"])]),
         "capture_over_plain": statistics.median(a / b for a, b in zip(times["capture"], times["plain"])),
         "plain_over_fused": statistics.median(a / b for a, b in zip(times["plain"], times["fused"])),
         "spread": max((max(t) - min(t)) / statistics.median(t) for t in times.values()),
@@ -202,11 +211,12 @@ def breakdown(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, blo
 
 def table(rows: list[dict]) -> str:
     lines = ["| cell | hidden | seq_len | instrumented steps/s | plain unrolled steps/s | fused steps/s "
-             "| instrumented / plain (time) | capture only / plain | plain / fused (time) | spread |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| instrumented / plain (time) | its middle half | capture only / plain | plain / fused (time) | spread |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['cell']} | {r['hidden']} | {r['seq_len']} | {r['instrumented_steps_s']:.1f} "
                      f"| {r['plain_steps_s']:.1f} | {r['fused_steps_s']:.1f} | {r['instr_over_plain']:.2f}x "
+                     f"| {r['instr_over_plain_quartiles'][0]:.2f}-{r['instr_over_plain_quartiles'][1]:.2f}x "
                      f"| {r['capture_over_plain']:.2f}x | {r['plain_over_fused']:.2f}x | {100 * r['spread']:.0f}% |")
     return "\n".join(lines)
 
@@ -258,8 +268,9 @@ def main(argv=None) -> int:
     print(text)
     print(f"\n({time.perf_counter() - started:.0f} s)")
     if args.markdown:
-        note = ("Ratios are of time per step (above 1: slower). Medians over interleaved rounds; "
-                "'spread' is the largest (max - min) / median of any loop's block times for that row.")
+        note = ("Ratios are of time per step (above 1: slower). Medians over interleaved rounds; 'its middle "
+                "half' is the range of the middle half of the per-round instrumented / plain ratios (first to "
+                "third quartile); 'spread' is the largest (max - min) / median of any loop's block times for that row.")
         Path(args.markdown).write_text(f"{header}\n\n{text}\n\n{note}\n", encoding="utf-8")
     return 0
 

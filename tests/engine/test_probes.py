@@ -271,6 +271,27 @@ def test_flat_slope_counts_alike_through_numpy_and_through_torch(activation):
     assert (expected > 0) == (activation != "leaky_relu")
 
 
+def test_state_norms_match_float64_from_the_smallest_float32_to_overflow(monkeypatch):
+    """Each state-gradient norm equals the float64 norm of the same float32 tensor across float32's
+    whole range: ordinary, tiny (whose float32 squares would underflow to 0), denormal, zero, huge
+    (whose float32 squares overflow), mixed, and NaN; a float32 shortcut fails here. A small block
+    size puts the odd ones in several blocks."""
+    monkeypatch.setattr(trainer_module, "_BLOCK", 3 * 12)
+    rng = torch.Generator().manual_seed(0)
+    base = torch.randn(3, 4, generator=rng)
+    scales = [1.0, 1e-3, 1e-12, 1e-20, 1e-25, 1e-30, 1e-38, 1e-42, 0.0, 1e15, 1e19, 1e25, 1e37]
+    per_step = [base * s for s in scales]
+    per_step.append(torch.where(torch.arange(12).view(3, 4) < 6, base * 1e-30, base))  # mixed magnitudes
+    per_step.append(torch.full((3, 4), 1e-44))  # every entry denormal
+    expected = np.array([torch.linalg.vector_norm(t.double()).item() for t in per_step])
+    got = trainer_module._norms(per_step)
+    assert got.dtype == np.float64 and expected[5] > 0 and expected[-1] > 0
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=0)
+    nan = base.clone()
+    nan[1, 2] = math.nan
+    assert np.isnan(trainer_module._norms([base, nan])[1])
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_histogram_counts_exactly_as_numpy_does_at_every_edge(dtype):
     """The bincount histogram against np.histogram itself: values on each edge, a hair either side of
