@@ -21,9 +21,14 @@ from engine import registry
 class ConfigError(ValueError):
     """A bad setting: names the key, the value and what is allowed."""
 
-    def __init__(self, key: str, value: Any, allowed: str, problem: str = "is not allowed"):
-        self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"{key}: {shown(value)} {problem}; allowed: {allowed}")
+    def __init__(self, key: str, value: Any, allowed: str, problem: str = "is not allowed",
+                 shown_as: str | None = None):
+        self.key, self.value, self.allowed, self.problem, self.shown_as = key, value, allowed, problem, shown_as
+        super().__init__(f"{key}: {shown(value) if shown_as is None else shown_as} {problem}; allowed: {allowed}")
+
+    def for_key(self, key: str) -> "ConfigError":
+        """The same error under another name (`run 2 lr` for compare mode's second run)."""
+        return ConfigError(key, self.value, self.allowed, self.problem, self.shown_as)
 
 
 def shown(value: Any) -> str:
@@ -220,10 +225,21 @@ def parse_value(key: str, text: str) -> Any:
     return t
 
 
-class _AsTyped(str):
-    """A number's text shown as typed, without the quotes `shown` puts around a text."""
-    def __repr__(self):
-        return str(self)
+def _replace_typed(base: Config, values: dict, typed: dict) -> Config:
+    """`base` with `values`, parsed from the texts in `typed`; a refused value is named as typed
+    (`1e-400`, which reads as 0.0; `-1`, not -1.0)."""
+    try:
+        return dataclasses.replace(base, **values)
+    except ConfigError as error:
+        text = typed.get(error.key, "").strip()
+        if error.key in typed and error.value == values.get(error.key) and shown(error.value) != text:
+            raise ConfigError(error.key, error.value, error.allowed, error.problem, shown_as=text) from None
+        raise
+
+
+def set_from_text(base: Config, key: str, text: str) -> Config:
+    """`base` with one setting read from its text, as `--set KEY=VALUE` reads it (compare mode's values)."""
+    return _replace_typed(base, {key: parse_value(key, text)}, {key: text})
 
 
 def apply_overrides(base: Config, assignments: list[str]) -> Config:
@@ -235,13 +251,7 @@ def apply_overrides(base: Config, assignments: list[str]) -> Config:
             raise ConfigError("--set", item, "KEY=VALUE, for example seq_len=200")
         values[key.strip()] = parse_value(key.strip(), text)
         typed[key.strip()] = text
-    try:
-        return dataclasses.replace(base, **_fit_length_to_task(base, values))
-    except ConfigError as error:  # name the value as typed: 1e-400 reads as 0.0, -1 as -1.0
-        text = typed.get(error.key, "").strip()
-        if error.key in typed and error.value == values[error.key] and shown(error.value) != text:
-            raise ConfigError(error.key, _AsTyped(text), error.allowed) from None
-        raise
+    return _replace_typed(base, _fit_length_to_task(base, values), typed)
 
 
 def _once_each(pairs, path):

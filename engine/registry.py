@@ -128,11 +128,12 @@ CELLS = {e.name: e for e in [
 ]}
 
 def grad_norms(grads: list[torch.Tensor]) -> list[float]:
-    """Norm of each gradient tensor. torch's float32 norm squares in float32 and reports inf once
-    entries pass ~1e19, which an exploding RNN reaches long before any entry is infinite; then the
+    """Norm of each gradient tensor. torch's float32 norm squares in float32: it reports inf once
+    entries pass ~1e19, which an exploding RNN reaches long before any entry is infinite, and loses
+    entries below ~1e-19, whose squares leave float32's normal range (1e-30 entries read 0). Such
     norms are taken again in float64 (a NaN gradient stays NaN either way)."""
     norms = torch.stack(torch._foreach_norm(grads)).tolist()
-    if not all(math.isfinite(n) for n in norms):
+    if not all(math.isfinite(n) and n >= 1e-15 * math.sqrt(g.numel()) for n, g in zip(norms, grads)):
         norms = torch.stack([torch.linalg.vector_norm(g, dtype=torch.float64) for g in grads]).tolist()
     return norms
 

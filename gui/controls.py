@@ -444,14 +444,14 @@ class ComparePanel(QGroupBox):
         if not self.isChecked():
             return [base]
         key = self.key.currentData()
-        from engine.config import parse_value
+        from engine.config import set_from_text
         out = [base]
         for run, box in enumerate(self.values[:self.count.value() - 1], start=2):
             text = box.currentText().strip()
             try:
-                out.append(base.replace(**{key: parse_value(key, text)}))
+                out.append(set_from_text(base, key, text))
             except ConfigError as exc:
-                raise ConfigError(f"run {run} {exc.key}", exc.value, exc.allowed) from None
+                raise exc.for_key(f"run {run} {exc.key}") from None
         return out
 
     def show_error(self, text: str):

@@ -253,6 +253,10 @@ def test_apply_overrides_applies_in_order_and_validates():
     with pytest.raises(ConfigError, match=r"lr: nan .*greater than 0"):
         cfg.apply_overrides(Config(), ["lr=nan"])
     assert cfg.apply_overrides(Config(), ["task=digits", "seq_len=64"]).seq_len == 64
+    with pytest.raises(ConfigError) as info:  # named as typed, not as read back (0.0)
+        cfg.set_from_text(Config(), "lr", " 1e-400 ")
+    assert str(info.value).startswith("lr: 1e-400 is not allowed") and info.value.value == 0.0
+    assert str(info.value.for_key("run 2 lr")).startswith("run 2 lr: 1e-400 is not allowed")
     c = cfg.apply_overrides(Config(), ["layers=2.0", "seq_len=1e2"])  # whole numbers, read as a file's are
     assert (c.layers, c.seq_len) == (2, 100) and type(c.layers) is int and c == cfg.from_dict({"layers": 2.0, "seq_len": 1e2})
 

@@ -274,7 +274,7 @@ def test_flat_slope_counts_alike_through_numpy_and_through_torch(activation):
 def test_state_norms_match_float64_from_the_smallest_float32_to_overflow(monkeypatch):
     """Each state-gradient norm equals the float64 norm of the same float32 tensor across float32's
     whole range: ordinary, tiny (whose float32 squares would underflow to 0), denormal, zero, huge
-    (whose float32 squares overflow), mixed, and NaN; a float32 shortcut fails here. A small block
+    (whose float32 squares overflow), mixed, and NaN; a plain float32 norm fails here. A small block
     size puts the odd ones in several blocks."""
     monkeypatch.setattr(trainer_module, "_BLOCK", 3 * 12)
     rng = torch.Generator().manual_seed(0)

@@ -287,3 +287,15 @@ def test_sigma_max_of_huge_or_infinite_weights_is_reported_not_raised(scale):
     snap = trainer.step()
     assert snap.diverged
     assert snap.sigma_max[0] == pytest.approx(expected, rel=1e-6)
+
+
+def test_parameter_gradient_norms_are_exact_for_tiny_and_huge_gradients():
+    """registry.grad_norms against float64: entries of 1e-30 (float32 squares underflow to 0), 1e30
+    (they overflow), zeros, ordinary values, a denormal, and NaN."""
+    from engine import registry
+    base = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
+    for scale in (1.0, 1e-30, 1e30, 0.0, 1e-42):
+        grads = [base * scale, torch.randn(4)]
+        expected = [torch.linalg.vector_norm(g.double()).item() for g in grads]
+        np.testing.assert_allclose(registry.grad_norms(grads), expected, rtol=1e-6, atol=0)
+    assert math.isnan(registry.grad_norms([base, torch.full((2,), math.nan)])[1])

@@ -404,3 +404,19 @@ def test_a_crowded_status_bar_keeps_each_finding_and_its_runs(qtbot):
     assert counts == sorted(counts, reverse=True) and counts[-1] < 4  # narrower: fewer, never squeezed
     bar.set_scale(1.0)  # leaving lecture mode while paused (no new diagnosis): the badges shrink at once
     assert {label.font().pointSizeF() for label in bar._badge_labels} == {bar.state.font().pointSizeF()}
+
+
+def test_a_refused_compare_value_is_named_as_typed(qtbot):
+    """Compare mode reads its values as `--set` does, and names a refused one as the user typed it:
+    1e-400 reads as 0.0, which is not what was typed; 2.0 layers are 2."""
+    from engine.config import ConfigError
+    from gui.controls import ComparePanel
+    panel = ComparePanel()
+    qtbot.addWidget(panel)
+    panel.setChecked(True)
+    panel.set_compare("lr", ["0.01", "1e-400"], base=SMALL)
+    with pytest.raises(ConfigError) as info:
+        panel.configs(SMALL)
+    assert str(info.value).startswith("run 3 lr: 1e-400 is not allowed; allowed: a number greater than 0")
+    panel.set_compare("layers", ["2.0"], base=SMALL)
+    assert [c.layers for c in panel.configs(SMALL)] == [SMALL.layers, 2]
