@@ -149,7 +149,7 @@ def _coerce(key: str, value: Any) -> Any:
     if kind is float and not isinstance(value, float):
         raise ConfigError(key, value, "a number")
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        if isinstance(value, float) and value.is_integer():  # 16.0 from a tool that writes every number so
+        if isinstance(value, float) and value.is_integer():  # 16.0 from a tool that writes every number as a float
             return int(value)
         raise ConfigError(key, value, "an integer")
     if kind is bool and not isinstance(value, bool):
