@@ -11,9 +11,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF
 
 from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, PowerAxis, TitleLabel, add_layer_entries,
-                               add_legend, add_plot, brush, finite, font, move_legend_off_the_curves, pen, place,
-                               positive_finite, power_of_ten, run_labels, set_axis_label, structure_key, style_legend,
-                               style_plot, vbox)
+                               add_legend, add_plot, brush, factor_text, finite, font, move_legend_off_the_curves, pen,
+                               place, positive_finite, power_of_ten, run_labels, set_axis_label, structure_key,
+                               style_legend, style_plot, vbox)
 from gui.views.base import View
 
 DIFFERENT_LENGTHS_LABEL = ("timestep (lengths differ: aligned at the end)", "timestep (aligned at the end)",
@@ -250,7 +250,7 @@ class ProfileView(View):
             else:
                 curve.setData(self._xs(len(values)), values)
             if not compare:
-                text = f"limit: ×{factor:.2f} per step" if np.isfinite(factor) else "limit: n/a"
+                text = f"limit: ×{factor_text(factor)} per step" if np.isfinite(factor) else "limit: n/a"
                 self._label_theory(run, curve, text)
         first = histories[0].latest if histories else None
         # the limit lines matter less than the gradients: rather over a stretch of one than over a curve

@@ -21,7 +21,7 @@ from engine.worker import run_info
 from gui.history import RunHistory
 from gui.theme import DARK, LIGHT, LOG_GRAD_LEVELS
 from gui.views import ALL_VIEWS
-from gui.views._common import sample_columns
+from gui.views._common import factor_text, sample_columns
 from gui.views.activation import ActivationView
 from gui.views.attribution import ATTENTION_LABEL, AttributionView
 from gui.views.base import View
@@ -173,6 +173,14 @@ def test_waterfall_rows_are_log10_of_grad_h(qtbot, scenarios):
     assert rect.height() == pytest.approx(len(history.waterfall_steps))
 
 
+@pytest.mark.parametrize("factor, text", [(0.55, "0.55"), (12.345, "12.35"), (999.4, "999.40"),
+                                          (1000.0, "1.0×10³"), (1.2793e24, "1.3×10²⁴"), (9.97e5, "1.0×10⁶")])
+def test_a_huge_limit_factor_reads_as_a_power_of_ten(factor, text):
+    """A diverging run's limit factor (1.3e24 seen) printed with two decimals ran to 25 digits, out of
+    the legend."""
+    assert factor_text(factor) == text
+
+
 def test_waterfall_compare_shows_the_chosen_run(qtbot, scenarios):
     view = make(WaterfallView, qtbot)
     runs = scenarios["compare3"]
@@ -234,7 +242,7 @@ def test_profile_curves_are_grad_h_and_theory_slope(qtbot, scenarios):
     steps = np.diff(np.log10(theory.yData))
     np.testing.assert_allclose(-steps, np.log10(factor), rtol=1e-6)  # x factor per step back in time
     assert theory.yData[-1] == pytest.approx(snap.grad_h[-1, -1], rel=1e-6)
-    assert view.legend.getLabel(theory).text == f"limit: ×{factor:.2f} per step"
+    assert view.legend.getLabel(theory).text == f"limit: ×{factor:.2f} per step"  # an ordinary factor, as is
     (_, trail), = view.trails                                  # earlier steps, newest first
     earlier = list(history.trail)[-2]
     np.testing.assert_allclose(trail[0].yData, earlier.grad_h[-1], rtol=1e-6)
