@@ -64,15 +64,16 @@ def power_of_ten(exponent: int) -> str:
 
 
 def factor_text(factor: float) -> str:
-    """A per-step factor as a legend reads it: '0.55' or '12.34', and past 1000 '1.3×10²⁴', not all
-    twenty-five digits of a float printed with two decimals."""
+    """A per-step factor as a legend reads it: '0.55' or '12.34', and past 1000 '1.3·10²⁴' (the log
+    axes' notation, `log_tick_text`, with one decimal kept), not all twenty-five digits of a float
+    printed with two decimals."""
     if factor < 1000:
         return f"{factor:.2f}"
     exponent = int(np.floor(np.log10(factor)))
     mantissa = factor / 10.0 ** exponent
     if round(mantissa, 1) >= 10:  # 9.97 would read 10.0
         mantissa, exponent = mantissa / 10, exponent + 1
-    return f"{mantissa:.1f}×{power_of_ten(exponent)}"
+    return f"{mantissa:.1f}·{power_of_ten(exponent)}"
 
 
 def sample_columns(n: int, max_columns: int) -> np.ndarray:

@@ -174,7 +174,7 @@ def test_waterfall_rows_are_log10_of_grad_h(qtbot, scenarios):
 
 
 @pytest.mark.parametrize("factor, text", [(0.55, "0.55"), (12.345, "12.35"), (999.4, "999.40"),
-                                          (1000.0, "1.0×10³"), (1.2793e24, "1.3×10²⁴"), (9.97e5, "1.0×10⁶")])
+                                          (1000.0, "1.0·10³"), (1.2793e24, "1.3·10²⁴"), (9.97e5, "1.0·10⁶")])
 def test_a_huge_limit_factor_reads_as_a_power_of_ten(factor, text):
     """A diverging run's limit factor (1.3e24 seen) printed with two decimals ran to 25 digits, out of
     the legend."""
