@@ -1,13 +1,25 @@
-"""Command-line argument types and messages shared by every command (`train`, the window, `record`).
+"""Command-line parser, argument types and messages shared by every command (`train`, the window,
+`record`).
 
-Plain argparse, no torch: the window parses its arguments before it imports the engine. Bad input
-gets a message that names the option, the value and what is allowed.
+Plain argparse, no torch: the window parses its arguments before it imports the engine, so this
+module imports nothing of the project but engine.errors. Bad input gets a message that names the
+option, the value and what is allowed.
 """
 from __future__ import annotations
 
 import argparse
 import math
 from pathlib import Path
+
+from engine.errors import UsageError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, except that bad input raises UsageError instead of exiting: each command
+    then prints its message and exits with status 2 in one place, as it does for a bad setting."""
+
+    def error(self, message):
+        raise UsageError(usage_message(self.prog, message))
 
 
 def usage_message(prog: str, message: str) -> str:

@@ -20,19 +20,13 @@ import numpy as np
 import torch
 
 from engine import config as cfg
-from engine.args import probe_writable, usage_message, whole_number
+from engine.args import ArgumentParser, probe_writable, usage_message, whole_number
+from engine.errors import UsageError
 from engine.lessons import LESSONS
 from engine.metrics import MetricsLog
 from engine.trainer import Trainer
 
-
-class UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse would exit itself; we want one place that prints and exits 2
-        raise UsageError(usage_message(self.prog, message))
+_Parser = ArgumentParser  # the name gui/record.py imports until it takes engine.args.ArgumentParser
 
 
 def resolve_config(lesson: str | None, config_file: str | None, assignments: list[str],
@@ -266,8 +260,8 @@ def _lessons_command(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="main.py", description="RNN Gradient Lab, headless commands.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = ArgumentParser(prog="main.py", description="RNN Gradient Lab, headless commands.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     t = sub.add_parser("train", help="train without a window and write config.json, metrics.npz, summary.json",
                        description="Train without a window (Qt is never loaded) and write config.json, metrics.npz "
                                    "and summary.json to the output folder. Ctrl-C saves what was recorded.")

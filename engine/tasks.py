@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from engine.errors import ConfigError
+
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 
 
@@ -62,11 +64,6 @@ class Task:
         raise NotImplementedError
 
 
-def _config_error(key, value, allowed):
-    from engine.config import ConfigError  # late: config imports the registry, which imports us
-    return ConfigError(key, value, allowed)
-
-
 class AddingTask(Task):
     name = "adding"
     label = "adding problem"
@@ -81,7 +78,7 @@ class AddingTask(Task):
     @classmethod
     def check_seq_len(cls, seq_len):
         if seq_len < 2:
-            raise _config_error("seq_len", seq_len, "at least 2 for the adding task (two marked values)")
+            raise ConfigError("seq_len", seq_len, "at least 2 for the adding task (two marked values)")
 
     def sample(self, gen):
         b, t = self.batch, self.seq_len
@@ -120,7 +117,7 @@ class CopyTask(Task):
     @classmethod
     def check_seq_len(cls, seq_len):
         if seq_len < 1:
-            raise _config_error("seq_len", seq_len, "at least 1 for the copy task")
+            raise ConfigError("seq_len", seq_len, "at least 1 for the copy task")
 
     @property
     def n_steps(self):
@@ -160,7 +157,7 @@ class DigitsTask(Task):
     @classmethod
     def check_seq_len(cls, seq_len):
         if seq_len not in (64, 8):
-            raise _config_error("seq_len", seq_len, "64 (pixel by pixel) or 8 (row by row) for the digits task")
+            raise ConfigError("seq_len", seq_len, "64 (pixel by pixel) or 8 (row by row) for the digits task")
 
     @classmethod
     def fit_seq_len(cls, seq_len):

@@ -25,3 +25,13 @@ def test_headless_commands_load_no_qt_at_run_time():
             "assert not bad, bad")
     result = subprocess.run([sys.executable, "-c", code], cwd=ENGINE.parent, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_argument_parsing_loads_no_torch_and_no_other_engine_module():
+    """The window parses its command line before it imports torch (seconds on a cold start): engine.args
+    may lean only on engine.errors, the leaf every module raises its errors from."""
+    code = ("import sys, engine.args; "
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('engine', 'torch', 'numpy')); "
+            "assert loaded == ['engine', 'engine.args', 'engine.errors'], loaded")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ENGINE.parent, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
