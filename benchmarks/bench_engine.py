@@ -38,10 +38,9 @@ from torch import nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import registry  # noqa: E402
+from engine import probes, registry  # noqa: E402
 from engine.config import Config  # noqa: E402
 from engine.model import RecurrentNet  # noqa: E402
-from engine import trainer as trainer_module  # noqa: E402
 from engine.trainer import Trainer  # noqa: E402
 
 CELLS = ("rnn", "lstm", "gru")
@@ -167,13 +166,13 @@ def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block
     }
 
 
-# The probes computed from the captured gradients, each a module-level function of engine.trainer that
-# --breakdown swaps for one that returns the right shape at no cost.
+# The probes computed from the captured gradients, each a function of engine.probes that --breakdown
+# swaps for one that returns the right shape at no cost.
 PROBES = {
-    "state-gradient norms": ("_norms", lambda per_step: np.zeros(len(per_step))),
-    "pre-activation histogram": ("_histogram", lambda values: np.zeros(len(trainer_module.HIST_EDGES) - 1)),
-    "saturation": ("_count_flat", lambda activation, outputs: 0),
-    "sigma_max": ("_largest_singular_values", lambda weights: np.zeros(len(weights), dtype=np.float32)),
+    "state-gradient norms": ("norm_per_timestep", lambda per_step: np.zeros(len(per_step))),
+    "pre-activation histogram": ("preactivation_histogram", lambda values: np.zeros(len(probes.HIST_EDGES) - 1)),
+    "saturation": ("count_flat", lambda activation, outputs: 0),
+    "sigma_max": ("largest_singular_values", lambda weights: np.zeros(len(weights), dtype=np.float32)),
 }
 
 
@@ -185,12 +184,12 @@ def breakdown(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, blo
 
     def without(function_name, stand_in):
         def step():
-            real = getattr(trainer_module, function_name)
-            setattr(trainer_module, function_name, stand_in)
+            real = getattr(probes, function_name)
+            setattr(probes, function_name, stand_in)
             try:
                 trainer.step()
             finally:
-                setattr(trainer_module, function_name, real)
+                setattr(probes, function_name, real)
         return step
     steps = {"plain": plain_loop(config), "capture": capture_loop(config), "instrumented": trainer.step}
     steps.update({label: without(*swap) for label, swap in PROBES.items()})

@@ -101,6 +101,19 @@ class RecurrentLayer(nn.Module):
     def max_slope(self) -> float:
         return self.act.max_slope() if self.act is not None else 1.0
 
+    def gate_means(self, sigmoid_sums: torch.Tensor, sigmoid_count: int, candidate_sum: torch.Tensor) -> torch.Tensor:
+        """LSTM and GRU: each gate's mean over a forward pass, in GATE_NAMES order, from sums over the
+        pass's Trace: `sigmoid_sums` is each column of Trace.gates summed over time and batch,
+        `sigmoid_count` how many values went into them, `candidate_sum` all of Trace.candidate summed.
+        The time loop keeps its sigmoid gates side by side in an order of its own and the tanh candidate
+        apart; only this layer knows that layout, so the probes ask it."""
+        per_gate = max(sigmoid_count, 1) / (sigmoid_sums.numel() // self.hidden)  # T * batch * hidden values each
+        sigmoid = sigmoid_sums.view(-1, self.hidden).sum(dim=1) / per_gate  # LSTM (input, forget, output), GRU (reset, update)
+        candidate = (candidate_sum / per_gate).view(1)
+        if self.cell == "lstm":  # PyTorch's order: input, forget, cell, output
+            return torch.cat([sigmoid[:2], candidate, sigmoid[2:]])
+        return torch.cat([sigmoid, candidate])  # gru: reset, update, new
+
     def forward(self, x: torch.Tensor, trace: Trace) -> torch.Tensor:
         """x: (T, batch, input). Returns the stacked hidden states (T, batch, hidden)."""
         return self.run(x, trace, stack=True)

@@ -6,6 +6,7 @@ dL/dh_t (or dL/dc_t) by definition, and is checked once more by central finite d
 runs in float32, so comparisons allow float32 rounding but nothing more.
 """
 import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -13,9 +14,10 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from engine import probes
 from engine.config import Config
-from engine import trainer as trainer_module
-from engine.trainer import HIST_EDGES, Trainer, histogram_timesteps
+from engine.probes import HIST_EDGES, histogram_timesteps
+from engine.trainer import Trainer
 
 ACTS = {"tanh": torch.tanh, "relu": torch.relu, "linear": lambda a: a, "sigmoid": torch.sigmoid,
         "leaky_relu": lambda a: torch.nn.functional.leaky_relu(a, 0.01)}
@@ -235,7 +237,7 @@ def test_saturation_gate_means_and_histogram(cell, activation):
 def test_saturation_and_gate_means_cover_every_timestep_of_a_long_sequence(monkeypatch):
     """Saturation and gate means are exact over all T * batch * units values even when those are
     swept in blocks; only the histogram samples timesteps."""
-    monkeypatch.setattr(trainer_module, "_BLOCK", 64)  # 64 values per block: many blocks, a ragged last one
+    monkeypatch.setattr(probes, "BLOCK_VALUES", 64)  # 64 values per block: many blocks, a ragged last one
     for cell in ("rnn", "lstm"):
         # forget bias 5: sigmoid(5) = 0.993, so about a third of the sigmoid gates sit in the flat zone
         trainer = Trainer(Config(seq_len=23, hidden=10, batch=3, cell=cell, init="normal", spectral_radius=4.0,
@@ -263,9 +265,9 @@ def test_flat_slope_counts_alike_through_numpy_and_through_torch(activation):
     largest = 0.25 if activation == "sigmoid" else 1.0
     expected = 0 if activation == "leaky_relu" else int((slope < 0.1 * largest).sum())
     out = ACTS[activation](a.detach()).float()
-    mask = trainer_module._flat_slope(activation, out)
+    mask = probes.flat_slope_mask(activation, out)
     via_torch = 0 if mask is None else int(torch.count_nonzero(mask))
-    via_numpy = trainer_module._count_flat(activation, out)
+    via_numpy = probes.count_flat(activation, out)
     assert via_numpy == via_torch
     assert abs(via_numpy - expected) <= 2  # float32 outputs against float64 slopes at the boundary
     assert (expected > 0) == (activation != "leaky_relu")
@@ -276,7 +278,7 @@ def test_state_norms_match_float64_from_the_smallest_float32_to_overflow(monkeyp
     whole range: ordinary, tiny (whose float32 squares would underflow to 0), denormal, zero, huge
     (whose float32 squares overflow), mixed, and NaN; a plain float32 norm fails here. A small block
     size puts the odd ones in several blocks."""
-    monkeypatch.setattr(trainer_module, "_BLOCK", 3 * 12)
+    monkeypatch.setattr(probes, "BLOCK_VALUES", 3 * 12)
     rng = torch.Generator().manual_seed(0)
     base = torch.randn(3, 4, generator=rng)
     scales = [1.0, 1e-3, 1e-12, 1e-20, 1e-25, 1e-30, 1e-38, 1e-42, 0.0, 1e15, 1e19, 1e25, 1e37]
@@ -284,12 +286,12 @@ def test_state_norms_match_float64_from_the_smallest_float32_to_overflow(monkeyp
     per_step.append(torch.where(torch.arange(12).view(3, 4) < 6, base * 1e-30, base))  # mixed magnitudes
     per_step.append(torch.full((3, 4), 1e-44))  # every entry denormal
     expected = np.array([torch.linalg.vector_norm(t.double()).item() for t in per_step])
-    got = trainer_module._norms(per_step)
+    got = probes.norm_per_timestep(per_step)
     assert got.dtype == np.float64 and expected[5] > 0 and expected[-1] > 0
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=0)
     nan = base.clone()
     nan[1, 2] = math.nan
-    assert np.isnan(trainer_module._norms([base, nan])[1])
+    assert np.isnan(probes.norm_per_timestep([base, nan])[1])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -301,7 +303,7 @@ def test_histogram_counts_exactly_as_numpy_does_at_every_edge(dtype):
                               np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 1e30, -1e30], dtype)])
     values = np.concatenate([np.random.default_rng(0).normal(0, 4, 5000).astype(dtype), awkward])
     expected, _ = np.histogram(values, bins=HIST_EDGES)
-    counts = trainer_module._histogram(torch.from_numpy(values))
+    counts = probes.preactivation_histogram(torch.from_numpy(values))
     np.testing.assert_array_equal(counts, expected)
     assert counts[-1] >= 2 and counts.sum() < len(values)  # 6 itself counted, what lies outside not
 
@@ -311,7 +313,7 @@ def test_histogram_samples_evenly_spaced_timesteps(monkeypatch):
     assert histogram_timesteps(100, 64, budget=64 * 5) == [10, 30, 50, 70, 90]  # middles of fifths
     assert histogram_timesteps(100, 64, budget=10) == [50]                  # one step is more than the budget
     assert histogram_timesteps(1, 64, budget=10) == [0]
-    monkeypatch.setattr(trainer_module, "HIST_SAMPLE", 3 * 6 * 10)  # three timesteps' worth
+    monkeypatch.setattr(probes, "HIST_SAMPLE", 3 * 6 * 10)  # three timesteps' worth
     trainer = Trainer(Config(seq_len=15, hidden=10, batch=6, init="normal"))
     ref = reference_probes(trainer)["records"][0]
     snap = trainer.step()
@@ -347,3 +349,41 @@ def test_one_step_back_the_gradient_grows_at_most_by_sigma_max_times_the_steepes
         g = snap.grad_h[0].astype(np.float64)
         assert np.all(g[:-1] <= limit * g[1:] * (1 + 1e-4) + 1e-300)
         assert np.any(g[:-1] > 0.2 * limit * g[1:])  # not trivially far below it
+
+
+# ----------------------------------------------------------------------------- orders of magnitude lost
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("factor", [0.5, 0.9, 1.0, 3.0])
+def test_orders_lost_by_a_geometric_profile_is_the_steps_times_the_log_of_the_factor(factor):
+    """g_t = g_last * factor^(T - 1 - t): going back T - 1 steps multiplies by factor^(T - 1), so
+    log10(last / first) = -(T - 1) log10(factor); below 1 it vanishes (positive), above it grows."""
+    T = 60
+    profile = 2.5 * factor ** np.arange(T - 1, -1, -1, dtype=np.float64)
+    assert probes.orders_lost(profile) == pytest.approx(-(T - 1) * math.log10(factor), abs=1e-12)
+
+
+@pytest.mark.filterwarnings("error")  # the GUI calls it with numpy's warnings turned into errors
+def test_orders_lost_past_the_ends_of_float_range():
+    inf, nan = math.inf, math.nan
+    assert probes.orders_lost([0.0, 1e-3, 1.0]) == inf      # nothing reaches the first step
+    assert probes.orders_lost([1.0, 1e-3, 0.0]) == -inf     # nothing at the last
+    assert probes.orders_lost([inf, 1.0, 1.0]) == -inf      # overflowed on its way back
+    assert probes.orders_lost([1.0, nan, 100.0]) == 2.0     # only the ends are read
+    assert probes.orders_lost([7.0]) == 0.0
+    for undefined in ([], [0.0, 0.0], [inf, inf], [nan, 1.0], [1.0, nan]):
+        assert math.isnan(probes.orders_lost(undefined))
+    denormal = np.array([1e-40, 1.0], dtype=np.float32)     # read in float64: log10 of the float32 value itself
+    assert probes.orders_lost(denormal) == -math.log10(float(denormal[0]))
+
+
+def test_snapshot_orders_of_magnitude_reads_the_top_layer_and_nothing_from_a_diverged_step():
+    snap = Trainer(Config(seq_len=3, hidden=4, batch=2, layers=2)).step()
+
+    def orders(top):
+        return dataclasses.replace(snap, grad_h=np.array([[1.0, 1.0, 1.0], top])).orders_of_magnitude
+    assert orders([1e-3, 0.1, 1.0]) == pytest.approx(3.0, abs=1e-12)
+    assert orders([1e3, 1.0, 1.0]) == pytest.approx(-3.0, abs=1e-12)
+    assert orders([0.0, 0.1, 1.0]) == math.inf
+    for diverged in ([1e-3, math.nan, 1.0], [math.inf, 1.0, 1.0], [1.0, 1.0, 0.0]):
+        assert math.isnan(orders(diverged))

@@ -1,0 +1,192 @@
+"""Every measurement taken from a training step, apart from the trainer that drives it.
+
+Runs on the trainer's thread, inside `Trainer.step()`, on the gradients its one `torch.autograd.grad`
+call captured and on the weights *before* the step's update; `orders_lost` also runs on the GUI
+thread, over the snapshots' numpy arrays. The probes that sweep every timestep (state-gradient norms,
+saturation, gate means) do it in cache-sized blocks; only the pre-activation histogram, a display
+aid, looks at a sample of timesteps. Nothing here changes a weight or a gradient.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from engine import registry
+
+_HIST_LOW, _HIST_BINS_PER_UNIT = -6.0, 4  # bins a quarter wide: edges that floating point holds exactly
+HIST_EDGES = _HIST_LOW + np.arange(49) / _HIST_BINS_PER_UNIT  # -6 .. 6: pre-activation histogram bins shared by every snapshot
+HIST_SAMPLE = 1 << 14  # activation inputs histogrammed per layer and step: a display aid, so a sample
+
+BLOCK_VALUES = 1 << 16  # values per pass when a probe sweeps a (T, batch, units) tensor: a cache-sized
+#   block that the allocator hands back step after step, where one pass over the whole tensor would
+#   fault in fresh pages every step (measured: 2.4 ms against 0.9 ms for the norms at seq_len 1000)
+
+
+# ----------------------------------------------------------------------------- how a gradient falls off
+
+def orders_lost(profile) -> float:
+    """Powers of ten a gradient loses on its way back in time: log10(last / first) of a per-timestep
+    norm profile, positive when it vanishes, negative when it grows. Read from the two ends as
+    floating point reads them, so a step whose gradient left float range still gets an answer: +inf
+    when the first is 0 and the last is not (vanished below float precision) or the last is infinite,
+    -inf when the last is 0 or the first infinite; NaN for an empty profile, a NaN at either end, or
+    0 or infinity at both. The timesteps in between are not read: a caller that needs them all finite
+    (a diagnosis of a step that diverged has nothing to say) checks that itself."""
+    if len(profile) == 0:
+        return math.nan
+    ends = np.asarray([profile[0], profile[-1]], dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        first, last = np.log10(ends)
+        return float(last - first)
+
+
+# ----------------------------------------------------------------------------- gradient norms
+
+def steps_per_block(values_per_step: int) -> int:
+    return max(1, BLOCK_VALUES // max(values_per_step, 1))
+
+
+def timestep_blocks(per_step: list[torch.Tensor]):
+    """Consecutive timesteps' tensors stacked about BLOCK_VALUES values at a time."""
+    rows = steps_per_block(per_step[0].numel())
+    for start in range(0, len(per_step), rows):
+        yield torch.stack(per_step[start:start + rows])
+
+
+def norm_per_timestep(per_step: list[torch.Tensor]) -> np.ndarray:
+    """The Frobenius norm of each tensor, in float64: squaring a float32 entry below ~1e-23 underflows
+    to 0, which would report a vanished gradient as exactly zero many orders of magnitude too early.
+    (A float32 pass first, redoing only the tiny norms, was 2x faster on ordinary gradients and 4x
+    slower on vanishing ones: squares below float32's normal range take the CPU's slow denormal path.)"""
+    return torch.cat([torch.linalg.vector_norm(block.flatten(1), dim=1, dtype=torch.float64)
+                      for block in timestep_blocks(per_step)]).cpu().numpy()
+
+
+def input_norm_per_timestep(grad_inputs: torch.Tensor) -> np.ndarray:
+    """The norm of dL/dx_t over batch and channels for each timestep of a (batch, T, channels)
+    gradient, in float64 for the same reason as the state norms."""
+    return torch.linalg.vector_norm(grad_inputs, dim=(0, 2), dtype=torch.float64).cpu().numpy()
+
+
+def parameter_gradient_norms(params: list[torch.Tensor], layer_index: list[list[int]]) -> tuple[np.ndarray, float]:
+    """Per-recurrent-layer and total norms of the parameters' current gradients; `layer_index` lists
+    each recurrent layer's positions in `params`. float64 throughout: math.hypot combines the norms
+    without squaring past float64's range."""
+    norms = registry.grad_norms([p.grad for p in params])
+    layer = np.array([math.hypot(*(norms[k] for k in index)) for index in layer_index])
+    return layer, math.hypot(*norms)
+
+
+# ----------------------------------------------------------------------------- weights
+
+def largest_singular_values(weights: torch.Tensor) -> np.ndarray:
+    """sigma_max of each (gates * H, H) matrix in `weights` (layers, gates * H, H): the square root of
+    the largest eigenvalue of W^T W (H x H), cheaper than an SVD of the tall matrix. In float32 (good
+    to ~1e-6 of sigma, a third faster) while W^T W is finite there; float64 for the huge weights one
+    wild update can leave (float32 overflows past ~1e19). A matrix that is already infinite or NaN
+    reports inf or NaN, not an error. The last steps run in numpy: a handful of torch calls on a few
+    numbers cost more than the eigenvalue problem's own overhead."""
+    gram = weights.mT @ weights
+    if math.isfinite(float(gram.sum())):  # every entry finite (a finite sum that overflows errs on the safe side)
+        return np.sqrt(np.maximum(torch.linalg.eigvalsh(gram)[:, -1].cpu().numpy(), 0))
+    w = weights.double()
+    gram = w.mT @ w
+    finite = torch.isfinite(gram).all(dim=(1, 2))
+    sigma = torch.full((len(w),), math.inf, dtype=w.dtype, device=w.device)
+    sigma[torch.isnan(w).flatten(1).any(dim=1)] = math.nan
+    if bool(finite.any()):
+        sigma[finite] = torch.linalg.eigvalsh(gram[finite])[:, -1].clamp(min=0).sqrt()
+    return sigma.cpu().numpy()
+
+
+# ----------------------------------------------------------------------------- activity
+
+def histogram_timesteps(steps: int, per_step: int, budget: int | None = None) -> list[int]:
+    """The timesteps whose activation inputs (whole batch, every unit) go into `preact_hist`: all of
+    them if they fit in `budget` (default HIST_SAMPLE) values, else the middles of equal stretches of
+    the sequence, so no part of it (such as the first step, which starts from h = 0) is over-weighted."""
+    budget = HIST_SAMPLE if budget is None else budget
+    take = min(steps, max(1, budget // max(per_step, 1)))
+    return [int((k + 0.5) * steps / take) for k in range(take)]
+
+
+def preactivation_histogram(values: torch.Tensor) -> np.ndarray:
+    """The counts np.histogram(values, HIST_EDGES) gives (the last bin closed; values outside -6..6,
+    and NaN, not counted), without its sort. The edges are multiples of 1/4, so floor(4 v) is exact in
+    floating point and names each value's bin with no rounding at an edge. np.histogram sorts with
+    explicit edges and bins a few passes slower for a range: measured here 282 and 118 us against 68
+    for 16K values on one CPU (on another, sorting was the faster of its two)."""
+    v = values.detach().cpu().numpy()
+    inside = v[(v >= HIST_EDGES[0]) & (v <= HIST_EDGES[-1])]  # NaN compares False: dropped
+    bins = len(HIST_EDGES) - 1
+    index = np.floor(inside * _HIST_BINS_PER_UNIT).astype(np.intp) - int(_HIST_LOW * _HIST_BINS_PER_UNIT)
+    return np.bincount(np.minimum(index, bins - 1), minlength=bins)  # v == 6 joins the last bin
+
+
+def flat_slope_mask(activation: str, out: torch.Tensor) -> torch.Tensor | None:
+    """Mask of the units that pass (almost) no gradient, judged from the activation's *output* as
+    backprop itself computes the slope: tanh and sigmoid where the slope is under 10% of its largest
+    (tanh' = 1 - h^2, sigmoid' = s(1 - s)), dead ReLUs (relu' = 0 where the output is 0). None for the
+    activations that are never saturated or dead: linear, and Leaky ReLU and PReLU, whose negative
+    side keeps a slope (its very purpose, even where that slope is small)."""
+    if activation == "tanh":
+        return out * out > 0.9                                # tanh' = 1 - h^2 < 0.1
+    if activation == "sigmoid":
+        return out - out * out < 0.025                        # s(1 - s) < 0.1 * 0.25
+    if activation == "relu":
+        return out <= 0
+    return None
+
+
+def host_view(values: torch.Tensor):
+    """A numpy view of a CPU tensor (numpy compares a block of values several times faster than torch
+    does there: measured 6x for `h * h > 0.9`); the tensor itself on any other device."""
+    return values.detach().numpy() if values.device.type == "cpu" else values
+
+
+def count_flat(activation: str, outputs: torch.Tensor) -> int:
+    """How many entries of `outputs` (activation outputs) sit where the slope is flat."""
+    flat = flat_slope_mask(activation, host_view(outputs))
+    if flat is None:
+        return 0
+    return int(np.count_nonzero(flat) if isinstance(flat, np.ndarray) else torch.count_nonzero(flat))
+
+
+def layer_activity(layer, activation: str, trace, k: int, hist_steps: list[int]) -> tuple[np.ndarray, float, np.ndarray]:
+    """Layer k's pre-activation histogram (over `hist_steps`), saturated fraction and gate means
+    (in GATE_NAMES order, as the layer itself, an engine.model.RecurrentLayer, reports them)."""
+    pre = trace.preact[k]
+    hist = preactivation_histogram(torch.stack([pre[t] for t in hist_steps]))
+    if layer.cell == "rnn":
+        states = trace.outputs[k]  # (T, batch, hidden)
+        flat = sum(count_flat(activation, block) for block in states.split(steps_per_block(states[0].numel())))
+        return hist, flat / max(states.numel(), 1), np.zeros(0)
+    gate_sums, flat, count = 0, 0, 0
+    for block in timestep_blocks(trace.gates[k]):  # (steps, batch, sigmoid gates * hidden)
+        flat += count_flat("sigmoid", block)
+        gate_sums = gate_sums + block.sum(dim=(0, 1))
+        count += block.numel()
+    candidate_sum = sum(block.sum() for block in timestep_blocks(trace.candidate[k]))
+    return hist, flat / max(count, 1), layer.gate_means(gate_sums, count, candidate_sum).cpu().numpy()
+
+
+def weights_and_activity(model, activation: str, trace) -> dict:
+    """The per-layer probes of one forward pass, keyed by the Snapshot fields they fill: sigma_max and
+    max_slope of the weights, saturation, gate means and the pre-activation histogram of the activity."""
+    recurrent = [layer.weight_hh.detach() for layer in model.layers]
+    sigma = largest_singular_values(recurrent[0][None] if len(recurrent) == 1 else torch.stack(recurrent))
+    slopes = [layer.max_slope() for layer in model.layers]
+    hist_steps = histogram_timesteps(len(trace.preact[0]), trace.preact[0][0].numel())
+    hists, saturation, gate_means = zip(*(layer_activity(layer, activation, trace, k, hist_steps)
+                                          for k, layer in enumerate(model.layers)))
+    return {"sigma_max": sigma, "max_slope": np.asarray(slopes, dtype=np.float32),
+            "saturation": np.asarray(saturation, dtype=np.float32),
+            "gate_means": np.stack(gate_means).astype(np.float32),
+            "preact_hist": np.stack(hists).astype(np.float32)}
+
+
+def mean_attention(trace) -> np.ndarray | None:
+    """The attention readout's weights for the last answer, averaged over the batch; None without it."""
+    return None if trace.attention is None else trace.attention.detach().mean(0).cpu().numpy()
