@@ -10,6 +10,7 @@ from collections import deque
 import numpy as np
 
 from engine.metrics import MetricsLog
+from engine.probes import orders_lost
 from engine.trainer import Event, Snapshot
 from engine.worker import RunInfo
 
@@ -95,7 +96,7 @@ class RunHistory:
             self.clipped.append(s.clipped)
             with np.errstate(divide="ignore", invalid="ignore"):
                 log_g = np.log10(s.grad_h)
-                self.first_last_ratio.append(log_g[-1, 0] - log_g[-1, -1])
+                self.first_last_ratio.append(-orders_lost(s.grad_h[-1]))
             self.waterfall.append(log_g)
             self.waterfall_steps.append(s.step)
             self.trail.append(s)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
+from engine.probes import orders_lost
 from gui.views._common import (TIMESTEP_LABEL, TitleLabel, add_legend, brush, finite, log_over_linear_plots,
                                move_legend_off_the_curves, pen, place, positive_finite, power_of_ten, run_labels,
                                structure_key, style_legend, style_plot, vbox)
@@ -21,7 +22,7 @@ def influence_title(grad_x) -> str:
     g = np.asarray(grad_x, dtype=np.float64)
     if len(g) < 2 or not np.isfinite(g).all() or g[-1] <= 0:
         return "Influence of each input on the loss"
-    orders = np.log10(g[-1]) - np.log10(max(g[0], 1e-45))
+    orders = orders_lost(g)
     if g[0] == 0:
         return "Recent inputs dominate: the first has no influence"
     # a factor of 10 reads as a tilt on a log axis that spans many decades, not as domination
