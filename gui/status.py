@@ -11,10 +11,7 @@ import math
 from PySide6.QtCore import QEvent, QSize, Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStatusBar, QWidget
 
-try:  # written alongside the views; the window works without it
-    from gui.views.diagnosis import diagnose
-except ImportError:  # pragma: no cover - depends on what has landed
-    diagnose = None
+from engine.diagnosis import diagnose
 from gui.views._common import power_of_ten
 from gui.views.param_grads import clipping_text
 

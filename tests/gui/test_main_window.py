@@ -370,7 +370,7 @@ def test_a_crowded_status_bar_keeps_each_finding_and_its_runs(qtbot):
     tooltip lists them."""
     from PySide6.QtWidgets import QApplication
     from gui.status import StatusBar
-    from gui.views.diagnosis import Badge
+    from engine.diagnosis import Badge
     bar = StatusBar()
     qtbot.addWidget(bar)
     bar.set_scale(1.6)

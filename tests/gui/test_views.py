@@ -25,7 +25,7 @@ from gui.views._common import factor_text, sample_columns
 from gui.views.activation import ActivationView
 from gui.views.attribution import ATTENTION_LABEL, AttributionView
 from gui.views.base import View
-from gui.views.diagnosis import Badge, diagnose
+from engine.diagnosis import Badge, diagnose
 from gui.views.layers import LayersView
 from gui.views.loss import LossView
 from gui.views.param_grads import RUG_PX, ParamGradsView

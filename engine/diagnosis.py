@@ -1,9 +1,13 @@
 """Plain-language badges naming what is happening in a run, for the status bar.
 
-Pure functions over a RunHistory (no Qt): `diagnose(history) -> list[Badge]`, most severe first.
+Pure functions of numpy and plain Python, no Qt and no torch: `diagnose(history) -> list[Badge]`,
+most severe first. Runs on the GUI thread, every few frames, over any run history that offers
+`.latest` (a Snapshot or None), `.diverged_at_step`, `.info.config`, `.info.baseline_loss` and
+`.loss` (with `len()` and `.view()`, the loss per step, oldest first), as gui.history.RunHistory does.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,15 +31,6 @@ class Badge:
     short: str = field(default="", compare=False)  # a word or two, for a crowded status bar ("" : none)
 
 
-def gradient_orders(grad_h: np.ndarray) -> float:
-    """Powers of ten between the top layer's gradient at the last timestep and at the first
-    (positive: vanishing, negative: exploding). NaN when the numbers are not finite."""
-    g = np.asarray(grad_h, dtype=np.float64)[-1]
-    if len(g) == 0 or not np.all(np.isfinite(g)) or g[-1] <= 0:
-        return float("nan")
-    return float(np.log10(g[-1]) - np.log10(max(g[0], 1e-45)))
-
-
 def diagnose(history) -> list[Badge]:
     """What is happening in one run (a RunHistory), in plain words. A list of histories gives
     every run's badges, prefixed with the run number."""
@@ -54,9 +49,8 @@ def diagnose(history) -> list[Badge]:
             "turn on gradient clipping, or shrink the recurrent weights (spectral radius), then reset.",
             "error", "diverged"))
     if snap is not None and snap.grad_h.shape[1] > 1:
-        orders = gradient_orders(snap.grad_h)
-        top = snap.grad_h[-1]
-        if np.isfinite(orders) and top[0] == 0:
+        orders = snap.orders_of_magnitude  # engine.probes.orders_lost of the top layer; NaN once diverged
+        if orders == math.inf:  # the first step's gradient is exactly 0
             badges.append(Badge(
                 "vanished: no gradient reaches the first step",
                 "The learning signal is exactly zero at the first timestep: it shrank below the smallest "
