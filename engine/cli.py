@@ -22,7 +22,7 @@ import torch
 from engine import config as cfg
 from engine.args import ArgumentParser, probe_writable, usage_message, whole_number
 from engine.errors import UsageError
-from engine.lessons import LESSONS
+from engine.lessons import LESSONS, lesson_runs
 from engine.metrics import MetricsLog
 from engine.trainer import Trainer
 
@@ -40,18 +40,14 @@ def resolve_config(lesson: str | None, config_file: str | None, assignments: lis
     if run is not None and lesson is None:
         raise cfg.ConfigError("--run", run, "--run only together with --lesson NAME (a config file holds one run)",
                               "is given with --config" if config_file is not None else "is given without --lesson")
-    base = cfg.Config()
     if lesson is not None:
-        if lesson not in LESSONS:
-            raise cfg.ConfigError("--lesson", lesson, " | ".join(LESSONS))
-        runs = LESSONS[lesson].runs()
+        count = len(lesson_runs(lesson))  # (refuses an unknown lesson) a bad --run is named before a bad --set
         run = 1 if run is None else run
-        if not 1 <= run <= len(runs):
-            raise cfg.ConfigError("--run", run, f"1 ({lesson} has a single run)" if len(runs) == 1
-                                  else f"1 to {len(runs)} ({describe_runs(lesson)})")
-        base = runs[run - 1]
-    elif config_file is not None:
-        base = cfg.load(config_file)
+        if not 1 <= run <= count:
+            raise cfg.ConfigError("--run", run, f"1 ({lesson} has a single run)" if count == 1
+                                  else f"1 to {count} ({describe_runs(lesson)})")
+        return lesson_runs(lesson, assignments)[run - 1]
+    base = cfg.load(config_file) if config_file is not None else cfg.Config()
     return cfg.apply_overrides(base, assignments or [])
 
 

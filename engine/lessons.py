@@ -4,13 +4,16 @@ Runs on any thread. The runner (`main.py train --lesson NAME`) and the GUI read 
 lesson states one claim that the engine's own numbers show within `steps` training steps at the
 lesson's settings; tests/engine/test_lessons.py checks every claim. Before/after lessons list
 their other runs in `compare`: run 1 uses the lesson's settings, and each compare dict overrides
-them for one more run (`Lesson.runs()`), named by `run_labels`.
+them for one more run, named by `run_labels`. `lesson_runs(name, overrides)` is the one place a
+lesson becomes configs, the user's `--set` applied on top of every run, for the headless runner,
+the window and `record` alike.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.config import Config
+from engine.config import Config, apply_overrides
+from engine.errors import ConfigError
 
 VIEWS = ("waterfall", "profile", "layers", "loss", "param_grads", "attribution", "activation", "unrolled")
 
@@ -31,10 +34,13 @@ class Lesson:
     def config(self) -> Config:
         return Config().replace(**self.settings)
 
-    def runs(self) -> list[Config]:
-        """Run 1 (the lesson's own config), then one config per compare dict."""
+    def runs(self, overrides: list[str] | None = None) -> list[Config]:
+        """Run 1 (the lesson's own config), then one config per compare dict; the `KEY=VALUE`
+        `overrides` (the user's --set) on top of every run, so that a comparison still differs only
+        in what the lesson compares."""
         base = self.config()
-        return [base] + [base.replace(**changes) for changes in self.compare]
+        runs = [base] + [base.replace(**changes) for changes in self.compare]
+        return [apply_overrides(run, overrides) for run in runs] if overrides else runs
 
 
 _LESSONS = [
@@ -294,3 +300,11 @@ _LESSONS = [
 ]
 
 LESSONS: dict[str, Lesson] = {l.name: l for l in _LESSONS}
+
+
+def lesson_runs(name: str, overrides: list[str] | None = None) -> list[Config]:
+    """The configs of lesson `name`'s runs with the user's `KEY=VALUE` overrides on top of each;
+    ConfigError names the lesson if there is none of that name, or the setting that is refused."""
+    if name not in LESSONS:
+        raise ConfigError("--lesson", name, " | ".join(LESSONS))
+    return LESSONS[name].runs(overrides)

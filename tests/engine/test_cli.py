@@ -11,7 +11,7 @@ import torch
 
 from engine import cli
 from engine import config as cfg
-from engine.lessons import LESSONS
+from engine.lessons import LESSONS, lesson_runs
 from engine.trainer import Trainer
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -322,3 +322,21 @@ def test_a_mistyped_command_is_named_with_the_closest_one():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: 'trian' is not a command (did you mean train?)")
+
+
+def test_a_lessons_runs_keep_the_users_settings(tmp_path):
+    """`--lesson X --set seed=3` used to reach the headless run only: the lesson's runs were built again
+    without it elsewhere. lesson_runs applies it on top of every run; run 2 of fix-lstm is one of them."""
+    code, out = run(tmp_path, "seeded", "--lesson", "fix-lstm", "--run", "2", "--set", "seed=3", *TINY, steps=1)
+    assert code == 0
+    assert cfg.load(out / "config.json").seed == 3
+    runs = lesson_runs("fix-lstm", ["seed=3", "seq_len=10"])
+    assert [c.seed for c in runs] == [3, 3] and [c.seq_len for c in runs] == [10, 10]
+    assert [c.cell for c in runs] == ["lstm", "rnn"]  # what the lesson compares is kept
+    assert cfg.load(out / "config.json") == runs[1].replace(hidden=8)
+    assert runs[0] == cfg.apply_overrides(LESSONS["fix-lstm"].runs()[0], ["seed=3", "seq_len=10"])
+    assert lesson_runs("fix-lstm") == LESSONS["fix-lstm"].runs()
+    with pytest.raises(cfg.ConfigError, match="seed: -1 is not allowed"):
+        lesson_runs("fix-lstm", ["seed=-1"])
+    with pytest.raises(cfg.ConfigError, match="--lesson: 'fix-lstn' is not allowed"):
+        lesson_runs("fix-lstn")
