@@ -5,15 +5,21 @@ the GIL), or in a plain thread for tests and debugging. No Qt here. Commands com
 and are picked up between steps; snapshots go out batched, at most `SEND_INTERVAL` apart, so the
 GUI never builds a backlog while histories still get every step's numbers.
 
-Commands in:  ("set_runs", [Config, ...])  ("start",)  ("pause",)  ("step",)  ("reset",)  ("quit",)
+Commands in:  ("set_runs", [Config, ...], fresh)  new settings; fresh: a new run set from step 0
+                                        (else settings change at the next step, rebuilding only
+                                        what they reshape)
+              ("start",)  ("pause",)  ("step",)  ("reset",)  ("quit",)
               ("until", steps or None)  pause by itself once every run has trained `steps` steps
                                         (a lesson's point), once; None: no such stop
-Messages out: ("runs", [RunInfo, ...])      a (re)built set of runs; histories start afresh
-              ("batch", [[Snapshot, ...] per run], steps_per_second)
+Messages out: ("runs", generation, [RunInfo, ...], fresh)  a (re)built set of runs; fresh: from
+                                        step 0 (new histories), else the same runs reshaped
+              ("batch", generation, [[Snapshot, ...] per run], steps_per_second)
               ("state", "running" | "paused" | "diverged")
               ("stopped_at", steps)       the "until" stop was reached (then ("state", "paused"))
               ("error", message, traceback_text)
               ("bye",)
+Every "runs" message starts a new generation, and each batch names the generation it was trained
+in, so a reader can tell a batch of an older run set from one of the current set.
 """
 from __future__ import annotations
 
@@ -56,22 +62,28 @@ class Worker:
         self.last_send = 0.0
         self.rate_window: list[float] = []
         self.until: int | None = None
+        self.generation = 0
 
     # -------------------------------------------------------------- commands
-    def set_runs(self, configs: list[Config], force_rebuild: bool = False):
+    def set_runs(self, configs: list[Config], fresh: bool = False):
         if not 1 <= len(configs) <= MAX_RUNS:
             raise ValueError(f"runs: {len(configs)} is not allowed; allowed: 1 to {MAX_RUNS}")
-        if force_rebuild or len(configs) != len(self.trainers):
+        if fresh or len(configs) != len(self.trainers):
             self.trainers = [Trainer(c) for c in configs]
             self.pending = [[] for _ in configs]
-            self.results.send(("runs", [run_info(i, t) for i, t in enumerate(self.trainers)]))
+            self._announce(fresh=True)
             return
         rebuilt = False
         for trainer, config in zip(self.trainers, configs):
             events = trainer.update_config(config)
             rebuilt |= any(e.kind == "rebuilt" for e in events)
         if rebuilt:  # shapes may have changed: the views need the new infos (histories continue)
-            self.results.send(("runs", [run_info(i, t) for i, t in enumerate(self.trainers)]))
+            self.flush()  # steps trained before the rebuild belong to the generation before it
+            self._announce(fresh=False)
+
+    def _announce(self, fresh: bool):
+        self.generation += 1
+        self.results.send(("runs", self.generation, [run_info(i, t) for i, t in enumerate(self.trainers)], fresh))
 
     def handle(self, command) -> bool:
         """Apply one command; returns False on quit."""
@@ -79,9 +91,9 @@ class Worker:
         if kind == "quit":
             return False
         if kind == "set_runs":
-            self.set_runs(list(command[1]))
+            self.set_runs(list(command[1]), fresh=bool(command[2]) if len(command) > 2 else False)
         elif kind == "reset":
-            self.set_runs([t.config for t in self.trainers], force_rebuild=True)
+            self.set_runs([t.config for t in self.trainers], fresh=True)
         elif kind == "start":
             self.running = True
             self.results.send(("state", "running"))
@@ -123,7 +135,7 @@ class Worker:
     def flush(self):
         if any(self.pending):
             rate = len(self.rate_window) / sum(self.rate_window) if self.rate_window else 0.0
-            self.results.send(("batch", self.pending, rate))
+            self.results.send(("batch", self.generation, self.pending, rate))
             self.pending = [[] for _ in self.trainers]
         self.last_send = time.perf_counter()
 

@@ -33,7 +33,7 @@ def run(commands):
 
 
 def trained(results, run=0):
-    return [s.step for kind, *rest in results if kind == "batch" for s in rest[0][run]]
+    return [s.step for kind, *rest in results if kind == "batch" for s in rest[1][run]]
 
 
 def test_until_pauses_every_run_at_exactly_that_step_and_says_so():
@@ -60,3 +60,21 @@ def test_until_none_trains_on_and_stepping_onto_the_stop_spends_it():
     assert not any(m[0] == "stopped_at" for m in results)  # stepping by hand is no automatic pause
     worker, results = run([("set_runs", [SMALL]), ("until", 2), ("step",), ("step",)])
     assert worker.until is None  # reached by hand: the next Play trains on
+
+
+def test_each_run_set_is_a_generation_and_each_batch_names_its_own():
+    worker, results = run([("set_runs", [SMALL], True), ("step",), ("set_runs", [SMALL.replace(lr=0.01)], False),
+                           ("step",), ("set_runs", [SMALL.replace(hidden=7)], False), ("step",), ("reset",), ("step",)])
+    told = [(m[0], m[1], m[3] if m[0] == "runs" else [s.step for s in m[2][0]]) for m in results
+            if m[0] in ("runs", "batch")]
+    assert told == [("runs", 1, True), ("batch", 1, [1]),
+                    ("batch", 1, [2]),                      # a live change: the same generation trains on
+                    ("runs", 2, False), ("batch", 2, [3]),  # a rebuild: same runs reshaped, steps go on
+                    ("runs", 3, True), ("batch", 3, [1])]   # reset: a fresh run set from step 0
+
+
+def test_a_fresh_run_set_of_the_same_size_starts_from_step_0():
+    worker, results = run([("set_runs", [SMALL], False), ("step",), ("step",), ("set_runs", [SMALL.replace(seed=4)], True),
+                           ("step",)])
+    assert worker.trainers[0].step_count == 1 and worker.trainers[0].config.seed == 4
+    assert [m[3] for m in results if m[0] == "runs"] == [True, True]
