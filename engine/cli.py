@@ -26,7 +26,6 @@ from engine.lessons import LESSONS, lesson_runs
 from engine.metrics import MetricsLog
 from engine.trainer import Trainer
 
-_Parser = ArgumentParser  # the name gui/record.py imports until it takes engine.args.ArgumentParser
 
 
 def resolve_config(lesson: str | None, config_file: str | None, assignments: list[str],

@@ -19,7 +19,6 @@ from engine import probes, registry
 from engine.config import Config
 from engine.errors import ConfigError
 from engine.model import GATE_NAMES, RecurrentNet
-from engine.probes import HIST_EDGES  # noqa: F401 (where the GUI's views import the bins from, for now)
 
 
 @dataclass(frozen=True)

@@ -18,17 +18,11 @@ import sys
 import time
 from pathlib import Path
 
-from engine.args import decimal_number, probe_writable, usage_message
+from engine.args import ArgumentParser, decimal_number, probe_writable
 
 START = time.perf_counter()
 MAX_QUIT_AFTER = 2_000_000  # seconds (23 days): Qt's timers count milliseconds in 32 bits
 SCREENSHOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        from engine.cli import UsageError
-        raise UsageError(usage_message(self.prog, message))
 
 
 def quiet_offscreen_warnings():
@@ -46,7 +40,7 @@ def quiet_offscreen_warnings():
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="main.py", description="RNN Gradient Lab: watch gradients vanish and explode while a "
+    p = ArgumentParser(prog="main.py", description="RNN Gradient Lab: watch gradients vanish and explode while a "
                 "recurrent network trains. Other commands: `main.py train --help` (headless training), "
                 "`main.py lessons` (list the lessons), `main.py record --help` (lesson videos with no screen).")
     source = p.add_mutually_exclusive_group()
@@ -107,22 +101,24 @@ class StallMeter:
 
 
 def collect_stats(window, stall: StallMeter, session_start: float, session_end: float) -> dict:
+    session = window.session
     duration = max(session_end - session_start, 1e-9)
-    training_time = (window.last_data_time - window.first_data_time
-                     if window.first_data_time is not None and window.last_data_time is not None else 0.0)
+    training_time = (session.last_data_time - session.first_data_time
+                     if session.first_data_time is not None and session.last_data_time is not None else 0.0)
     self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    first_frame = window.first_frame_time
+    first_frame, frames = window.display.first_frame_time, window.display.frames
     return {
-        "frames": window.frames,
+        "frames": frames,
         # frames per second while there was something to draw (the worker's start-up excluded)
-        "fps": window.frames / max(session_end - first_frame, 1e-9) if first_frame is not None else 0.0,
-        "fps_whole_session": window.frames / duration,
-        "training_steps": window.training_steps,
+        "fps": frames / max(session_end - first_frame, 1e-9) if first_frame is not None else 0.0,
+        "fps_whole_session": frames / duration,
+        "training_steps": session.training_steps,
         # steps over the time steps were arriving (excludes the worker's torch start-up)
-        "steps_per_second": window.training_steps / training_time if training_time > 0 else 0.0,
-        "worker_steps_per_second": window.steps_per_second,
-        "runs": len(window.configs),
+        "steps_per_second": session.training_steps / training_time if training_time > 0 else 0.0,
+        "worker_steps_per_second": session.steps_per_second,
+        "runs": len(session.configs),
+        "configs": [c.to_dict() for c in session.configs],  # what was trained (a lesson's runs, --set on each)
         "ui_stall_ms_p50": stall.percentile(50),
         "ui_stall_ms_p99": stall.percentile(99),
         "ui_stall_ms_max": max(stall.lateness_ms, default=0.0),
@@ -138,8 +134,8 @@ def collect_stats(window, stall: StallMeter, session_start: float, session_end: 
 
 
 def main(argv: list[str]) -> int:
-    from engine.cli import UsageError, resolve_config
-    from engine.config import ConfigError
+    from engine.cli import resolve_config
+    from engine.errors import ConfigError, UsageError
     try:
         args = build_parser().parse_args(argv)
         config = resolve_config(args.lesson, args.config, args.set)
@@ -168,7 +164,7 @@ def main(argv: list[str]) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from gui.controller import TrainingController
+    from gui.session import RunSession
 
     quiet_offscreen_warnings()
     app = QApplication.instance() or QApplication([sys.argv[0]])
@@ -179,25 +175,19 @@ def main(argv: list[str]) -> int:
     closer = {"close": app.quit}
     signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, lambda: closer["close"]()))
     _apply_style(app)
-    configs = [config]
-    if args.lesson:
-        from engine.lessons import LESSONS
-        configs += [config.replace(**s) for s in LESSONS[args.lesson].compare]
     # Start the worker first: its torch import overlaps building the window and the views.
-    controller = TrainingController(configs, in_process=args.in_process)
-    if args.quit_after is not None and not args.lesson:
-        controller.start()
+    session = RunSession([config], in_process=args.in_process)
+    if args.lesson:  # every run of the lesson, the --set overrides on each, pausing at the lesson's step
+        session.load_lesson(args.lesson, args.set)
 
     from gui.main_window import MainWindow
     from gui.settings import AppSettings
     scripted = args.quit_after is not None
-    window = MainWindow(controller, theme=args.theme, settings=None if scripted else AppSettings())
-    if args.lesson:
-        window.load_lesson(args.lesson)  # the configs the worker has: shows the narration, sets the lesson's stop
-        if args.quit_after is not None:  # a timed session trains to the lesson's point, as Play would
-            controller.start()
-    elif not args.config and not args.set and not scripted:
-        window.restore_last_experiment()
+    window = MainWindow(session, theme=args.theme, settings=None if scripted else AppSettings())
+    if scripted:  # a timed session trains at once (to a lesson's point, as Play would)
+        session.play()
+    elif not args.lesson and not args.config and not args.set:
+        window.files.restore_last_experiment()
     if args.lecture:
         window.set_lecture(True)
     else:

@@ -1,11 +1,12 @@
-"""The controller: the GUI's one way to the training worker.
+"""The controller: the GUI's one way to the training worker, and the worker's one way back.
 
 Lives on the GUI thread; owns a driver QThread that owns the receiving end of the worker's pipe,
 and the worker itself (a spawned child process by default, or a Python thread in `in_process`
 mode for tests and debugging). Commands go out from the GUI thread on a second, one-way pipe.
-Snapshots arriving from the worker are merged into a one-slot mailbox that the display timer
-empties with `take_updates()`; the driver signals `yielded` only when the mailbox goes from
-empty to full, so bursts coalesce and no signal backlog can build up.
+Everything the worker says (engine/worker.py lists it), and every failure to reach it, joins ONE
+ordered queue, which the run session empties with `take_messages()`. A batch of snapshots that
+finds the queue's last message a batch of the same generation merges into it, so a busy worker
+never builds a backlog; `yielded` is emitted only when the queue goes from empty to non-empty.
 """
 from __future__ import annotations
 
@@ -18,6 +19,38 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from engine.config import Config
 from engine.worker import worker_main
+
+
+class MessageQueue:
+    """The worker's messages in the order it sent them, safe to fill from one thread and empty from
+    another. A batch whose predecessor in the queue is a batch of the same generation merges into it
+    (the runs' snapshot lists extended, the newer rate kept): a one-slot mailbox for batches, which
+    keeps their place among the other messages."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._items: list[tuple] = []
+
+    def put(self, message: tuple) -> bool:
+        """Add `message`; True if the queue was empty (whoever empties it should be told)."""
+        with self._lock:
+            was_empty = not self._items
+            last = self._items[-1] if self._items else None
+            if message[0] == "batch" and last is not None and last[0] == "batch" and last[1] == message[1] \
+                    and len(last[2]) == len(message[2]):
+                for mine, new in zip(last[2], message[2]):
+                    mine.extend(new)
+                self._items[-1] = ("batch", last[1], last[2], message[3])
+            elif message[0] == "batch":  # copied: later batches merge into these lists
+                self._items.append(("batch", message[1], [list(b) for b in message[2]], message[3]))
+            else:
+                self._items.append(message)
+            return was_empty
+
+    def take(self) -> list[tuple]:
+        with self._lock:
+            items, self._items = self._items, []
+            return items
 
 
 class _Driver(QThread):
@@ -42,23 +75,13 @@ class _Driver(QThread):
                     if c._process is not None:
                         c._process.join(2.0)  # reap it, so the message can say how it ended
                         code = c._process.exitcode
-                    c.errored.emit(f"The training worker stopped unexpectedly (exit code {code}). "
-                                   "Press Reset to start a new one.", "")
-                    c.state_changed.emit("stopped")
+                    c._post(("error", f"The training worker stopped unexpectedly (exit code {code}). "
+                                      "Press Reset to start a new one.", ""))
+                    c._post(("state", "stopped"))
                 return
-            kind = message[0]
-            if kind == "batch":
-                c._deliver(message[1], message[2])
-            elif kind == "runs":
-                c._deliver_runs(message[1])
-            elif kind == "state":
-                c.state_changed.emit(message[1])
-            elif kind == "stopped_at":
-                c.stopped_at.emit(message[1])
-            elif kind == "error":
-                c.errored.emit(message[1], message[2])
-            elif kind == "bye":
+            if message[0] == "bye":
                 return
+            c._post(message)
 
 
 @contextlib.contextmanager
@@ -79,20 +102,12 @@ def _sigint_ignored():
 
 
 class TrainingController(QObject):
-    yielded = Signal()              # new snapshots wait in the mailbox (coalesced)
-    runs_changed = Signal(object)   # list[RunInfo]: a run set was (re)built
-    state_changed = Signal(str)     # running | paused | diverged | stopped
-    stopped_at = Signal(int)        # training paused itself at the step set_until asked for
-    errored = Signal(str, str)      # message for the user, traceback for the details
-    finished = Signal()             # the worker and driver have stopped
+    yielded = Signal()              # messages wait in the queue (emitted when it stops being empty)
 
     def __init__(self, configs: list[Config], in_process: bool = False, parent=None):
         super().__init__(parent)
         self.in_process = in_process
-        self._lock = threading.Lock()
-        self._pending: list[list] | None = None
-        self._pending_runs = None
-        self._rate = 0.0
+        self._queue = MessageQueue()
         self._closing = False
         self._process = None
         self._thread = None
@@ -117,19 +132,20 @@ class TrainingController(QObject):
             res_send.close()  # so the driver sees EOF if the worker dies
         self._driver = _Driver(self)
         self._driver.start()
-        self._send(("set_runs", self.configs))
+        self._send(("set_runs", self.configs, True))
 
     # ------------------------------------------------------------------ commands (GUI thread)
     def _send(self, command):
         try:
             self._commands.send(command)
         except (BrokenPipeError, OSError):
-            self.errored.emit("The training worker is not running. Press Reset to start a new one.", "")
+            self._post(("error", "The training worker is not running. Press Reset to start a new one.", ""))
 
-    def set_configs(self, configs: list[Config]):
-        """Hand the worker a complete new set of configs; it applies them at its next step."""
+    def set_configs(self, configs: list[Config], fresh: bool = False):
+        """Hand the worker a complete new set of configs; it applies them at its next step. fresh: a
+        new run set from step 0 (a lesson, a file), else the runs go on with the new settings."""
         self.configs = list(configs)
-        self._send(("set_runs", self.configs))
+        self._send(("set_runs", self.configs, fresh))
 
     def start(self):
         self._send(("start",))
@@ -159,45 +175,23 @@ class TrainingController(QObject):
 
     def restart(self):
         """Start a fresh worker (after a crash) with the current configs."""
-        self.shutdown(emit=False)
+        self.shutdown()
         self._closing = False
+        self._queue.take()  # the old worker's last words: its generations mean nothing to the new one
         self._launch()
 
-    # ------------------------------------------------------------------ mailbox
-    def _deliver(self, batches, rate):
-        with self._lock:
-            was_empty = self._pending is None
-            if was_empty:
-                self._pending = [list(b) for b in batches]
-            else:
-                if len(self._pending) != len(batches):
-                    self._pending = [[] for _ in batches]
-                for mine, new in zip(self._pending, batches):
-                    mine.extend(new)
-            self._rate = rate
-        if was_empty:
+    # ------------------------------------------------------------------ the queue
+    def _post(self, message: tuple):
+        """Queue one message (driver thread, or the GUI thread for a failed send), in order."""
+        if self._queue.put(message):
             self.yielded.emit()
 
-    def _deliver_runs(self, infos):
-        with self._lock:
-            self._pending = None  # snapshots of the old run set must not reach the new histories
-            self._pending_runs = infos
-        self.runs_changed.emit(infos)
-
-    def current_runs(self):
-        """The RunInfos of the newest run set (None until the worker has built one), for a window
-        that connects to `runs_changed` after the worker may already have announced it."""
-        with self._lock:
-            return self._pending_runs
-
-    def take_updates(self):
-        """Everything that arrived since the last call: (list of snapshot lists per run, steps/s), or None."""
-        with self._lock:
-            pending, self._pending = self._pending, None
-            return None if pending is None else (pending, self._rate)
+    def take_messages(self) -> list[tuple]:
+        """Everything the worker said since the last call, oldest first (see engine/worker.py)."""
+        return self._queue.take()
 
     # ------------------------------------------------------------------ shutdown
-    def shutdown(self, emit: bool = True, timeout: float = 5.0):
+    def shutdown(self, timeout: float = 5.0):
         """Stop the worker and the driver thread; safe to call more than once."""
         if self._closing and not self._driver.isRunning():
             return
@@ -221,5 +215,3 @@ class TrainingController(QObject):
                 conn.close()
             except OSError:
                 pass
-        if emit:
-            self.finished.emit()

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 from engine import registry
 from engine.config import RANGES, Config, ConfigError
+from gui.theme import ERROR_TEXT
 
 # Plain-language help for the keys that have no registry entry to describe them.
 KEY_HELP = {
@@ -142,7 +143,7 @@ class _Field(QWidget):
         layout.addLayout(row)
         self.error = QLabel()
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #ff6b6b;")
+        self.error.setStyleSheet(f"color: {ERROR_TEXT};")
         self.error.setVisible(False)
         layout.addWidget(self.error)
 
@@ -177,7 +178,7 @@ class ControlPanel(QWidget):
             layout.addWidget(box)
         self.general_error = QLabel()
         self.general_error.setWordWrap(True)
-        self.general_error.setStyleSheet("color: #ff6b6b;")
+        self.general_error.setStyleSheet(f"color: {ERROR_TEXT};")
         self.general_error.setVisible(False)
         layout.addWidget(self.general_error)
         layout.addStretch(1)
@@ -405,7 +406,7 @@ class ComparePanel(QGroupBox):
             self.value_labels.append(label)
         self.error = QLabel()
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #ff6b6b;")
+        self.error.setStyleSheet(f"color: {ERROR_TEXT};")
         self.error.setVisible(False)
         form.addRow(self.error)
         self.key.currentIndexChanged.connect(self._key_changed)
@@ -435,6 +436,19 @@ class ComparePanel(QGroupBox):
             self.set_base(self._base)
         finally:
             self._updating = False
+
+    def show_run_set(self, configs: list[Config]):
+        """Show a whole run set (a lesson's, a file's) without emitting: compare mode on for more than one
+        run, comparing the first setting that differs, in the controls' order (a lesson may also change
+        a setting that only matters to one of the runs, e.g. the LSTM's forget bias)."""
+        base, extras = configs[0], list(configs[1:])
+        keys = [k for k in base.to_dict() if any(getattr(c, k) != getattr(base, k) for c in extras)]
+        self.blockSignals(True)
+        if keys and self.key.findData(keys[0]) >= 0:
+            self.set_compare(keys[0], [getattr(c, keys[0]) for c in extras], base)
+        self.setChecked(bool(extras))
+        self.set_base(base)
+        self.blockSignals(False)
 
     def compared_key(self) -> str:
         return self.key.currentData()

@@ -37,6 +37,10 @@ class Ring:
             return self.data[:self.count]
         return np.concatenate([self.data[self.head:], self.data[:self.head]])
 
+    def last(self, default=float("nan")):
+        """The newest row (`default` while empty)."""
+        return self.data[(self.head - 1) % self.capacity] if self.count else default
+
     def __len__(self):
         return self.count
 

@@ -1,8 +1,8 @@
 """The lesson browser: a narration card with previous/next, a hint of where to look, and what to try.
 
 GUI thread only. The panel only shows lessons and says which one the user picked
-(`lesson_chosen`) and which view to highlight (`highlight_requested`); the main window loads the
-lesson's configs into the controller.
+(`lesson_chosen`) and which view to highlight (`highlight_requested`); the run session loads the
+lesson's configs, and the window shows the session's lesson stop here (`show_stop`, `show_paused_at`).
 """
 from __future__ import annotations
 
@@ -133,3 +133,12 @@ class LessonPanel(QWidget):
         """A line on the card about where training pauses for the lesson's point ("" hides it)."""
         self.pause_note.setText(html.escape(text))
         self.pause_note.setVisible(bool(text))
+
+    def show_stop(self, steps: int | None):
+        """Training will pause by itself at `steps` (None: it will not, and the card says nothing)."""
+        self.set_pause_note("" if steps is None else
+                            f"Play trains {steps} step{'s' if steps != 1 else ''} and pauses where this shows; "
+                            "Play again trains on.")
+
+    def show_paused_at(self, steps: int):
+        self.set_pause_note(f"Paused at step {steps}, where this shows. Press Play (Space) to train on.")

@@ -7,34 +7,15 @@ same process (no worker needed: nothing is interactive), and the video's frame c
 """
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
 
-from engine.args import decimal_number, whole_number
-from engine.cli import UsageError, _Parser, use_one_thread
-from engine.config import ConfigError
+from engine.args import ArgumentParser, decimal_number, whole_number
+from engine.cli import use_one_thread
+from engine.errors import ConfigError, UsageError
 from engine.lessons import LESSONS
-
-DEFAULT_VIEWS = ("waterfall", "profile", "loss", "unrolled")
-
-
-def lesson_configs(name: str):
-    lesson = LESSONS[name]
-    base = lesson.config()
-    return [base] + [base.replace(**over) for over in lesson.compare]
-
-
-def pick_views(look_at: str, available: list[str], count: int = 4) -> list[str]:
-    chosen = [look_at] if look_at in available else []
-    for view_id in DEFAULT_VIEWS + tuple(available):
-        if len(chosen) == count:
-            break
-        if view_id in available and view_id not in chosen:
-            chosen.append(view_id)
-    return chosen
-
+from gui.lecture import pick_views
 
 def frame_count(seconds: float, fps: float) -> int:
     """The video's frame count: seconds x fps rounded to the nearest whole frame (halves up), at least 1.
@@ -56,7 +37,7 @@ def steps_before_frame(frame: int, frames: int, steps: int) -> int:
 
 
 def build_parser():
-    p = _Parser(prog="main.py record", description="Render a lesson's live views to a video file, with no screen.")
+    p = ArgumentParser(prog="main.py record", description="Render a lesson's live views to a video file, with no screen.")
     p.add_argument("--lesson", required=True, help="lesson name (see `main.py lessons`)")
     p.add_argument("--seconds", type=decimal_number, required=True,
                    help="length of the video in seconds; the video has seconds x fps frames, "
@@ -67,6 +48,8 @@ def build_parser():
     p.add_argument("--steps-per-frame", type=whole_number, default=None,
                    help="training steps between frames (default: spread the lesson's steps over the video)")
     p.add_argument("--theme", choices=("dark", "light"), default="dark", help="colour theme (default dark)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one setting in every run of the lesson, e.g. --set seed=3; repeatable")
     return p
 
 
@@ -74,7 +57,7 @@ LAYOUT_MIN = (640, 480)  # frames smaller than this are drawn at this size (aspe
 
 
 def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, steps_per_frame=None,
-           theme_name="dark", progress=None) -> int:
+           theme_name="dark", progress=None, overrides=()) -> int:
     """Train the lesson's runs and write exactly frame_count(seconds, fps) frames. Returns the frame count."""
     from PySide6.QtWidgets import QApplication, QGridLayout, QLabel, QVBoxLayout, QWidget
 
@@ -91,7 +74,7 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
     writer = VideoWriter(out, size, fps)
     frames = frame_count(seconds, fps)
 
-    trainers = [Trainer(c) for c in lesson_configs(lesson_name)]
+    trainers = [Trainer(c) for c in lesson.runs(list(overrides))]
     infos = [run_info(i, t) for i, t in enumerate(trainers)]
     histories = [RunHistory(info) for info in infos]
 
@@ -148,6 +131,7 @@ def main(argv: list[str]) -> int:
         args = build_parser().parse_args(argv)
         if args.lesson not in LESSONS:
             raise ConfigError("--lesson", args.lesson, " | ".join(LESSONS))
+        LESSONS[args.lesson].runs(args.set)  # a bad --set is refused now, not after the window is built
         if not args.seconds > 0 or args.seconds > 3600:
             raise ConfigError("--seconds", args.seconds, "a length greater than 0 and at most 3600")
         if args.steps_per_frame is not None and args.steps_per_frame < 1:
@@ -168,7 +152,8 @@ def main(argv: list[str]) -> int:
             sys.stderr.flush()
 
     try:
-        frames = record(args.lesson, args.seconds, path, size, fps, args.steps_per_frame, args.theme, progress=show)
+        frames = record(args.lesson, args.seconds, path, size, fps, args.steps_per_frame, args.theme, progress=show,
+                        overrides=args.set)
     except (RecordingError, OSError) as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1

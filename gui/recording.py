@@ -20,6 +20,7 @@ from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QWidget
 
 from engine.args import probe_writable
+from gui.theme import LETTERBOX
 
 FORMATS = (".mp4", ".gif")
 
@@ -164,7 +165,7 @@ def qimage_to_rgb(image: QImage) -> np.ndarray:
     return buf[:, :w * 3].reshape(h, w, 3).copy()
 
 
-def render_fixed(widget: QWidget, size: tuple[int, int], background="#000000") -> np.ndarray:
+def render_fixed(widget: QWidget, size: tuple[int, int], background=LETTERBOX) -> np.ndarray:
     """The widget scaled to fit `size` (aspect kept, letterboxed), as an RGB array."""
     w, h = size
     canvas = QImage(QSize(w, h), QImage.Format.Format_RGB888)
@@ -181,11 +182,10 @@ def render_fixed(widget: QWidget, size: tuple[int, int], background="#000000") -
 
 class FrameGrabber(QObject):
     """Records a widget live: fixed size, steady rate. Signals: started, finished(path, frames), errored(msg)."""
-    started = Signal(str)
     finished = Signal(str, int)
     errored = Signal(str)
 
-    def __init__(self, widget: QWidget, path, size=(1280, 720), fps=30.0, background="#000000", parent=None):
+    def __init__(self, widget: QWidget, path, size=(1280, 720), fps=30.0, background=LETTERBOX, parent=None):
         super().__init__(parent)
         self.widget, self.background = widget, background
         self.writer = VideoWriter(path, size, fps)
@@ -208,7 +208,6 @@ class FrameGrabber(QObject):
         self._start = time.perf_counter()
         self._timer.start(max(1, int(1000 / self.writer.fps / 2)))  # tick twice per frame
         self._tick()
-        self.started.emit(str(self.writer.path))
 
     def _tick(self):
         due = int((time.perf_counter() - self._start) * self.writer.fps) + 1

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
                                QLabel, QLineEdit, QPushButton, QSpinBox, QWidget)
 
 from gui.recording import check_output, parse_size
+from gui.theme import DIALOG_ERROR_TEXT
 
 SIZES = ("1280x720", "1920x1080", "854x480", "640x360")
 FORMATS = {"MP4 (H.264 video)": "mp4", "GIF (animated image)": "gif"}
@@ -75,7 +76,7 @@ class RecordingDialog(QDialog):
         form.addRow("", QLabel("Files are named rnn-gradient-lab-DATE-TIME.mp4 (or .gif)."))
         self.error = QLabel()
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #c62828;")
+        self.error.setStyleSheet(f"color: {DIALOG_ERROR_TEXT};")
         form.addRow(self.error)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self._accept)

@@ -1,8 +1,10 @@
 """The status bar: run state, steps/s, frames/s, the gradient ratio per run, and diagnosis badges.
 
-GUI thread only. The main window pushes numbers in; this module computes nothing about training
-except asking gui.views.diagnosis (when present) for badges, and quoting the histories' clipping
-count in the parameter-gradient view's words. Every item explains itself on hover.
+GUI thread only. It follows the run session (`follow`): the run state, and each run's gradient ratio
+and clipping count as data arrives; the display scheduler asks it for badges (`update_diagnosis`)
+and rates at its own pace. It computes nothing about training itself: the badges come from the
+diagnosis module, the clipping count in the parameter-gradient view's words. Every item explains
+itself on hover.
 """
 from __future__ import annotations
 
@@ -13,11 +15,10 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStatusBar, QWid
 
 from engine.diagnosis import diagnose
 from gui.views._common import power_of_ten
+from gui.theme import DARK, NEUTRAL_BADGE, RECORDING, SEVERITY_COLORS, STATE_COLORS
 from gui.views.param_grads import clipping_text
 
 QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's "no maximum"
-SEVERITY_COLORS = {"ok": "#2e7d32", "info": "#1565c0", "warning": "#b26a00", "error": "#c62828",
-                   "bad": "#c62828", "good": "#2e7d32"}
 
 
 def state_text(state: str, diverged_at: int | None = None) -> str:
@@ -42,11 +43,11 @@ def ratio_text(log10_ratio: float) -> str:
 
 
 def badge_style(severity: str) -> str:
-    color = SEVERITY_COLORS.get(severity, "#555555")
+    color = SEVERITY_COLORS.get(severity, NEUTRAL_BADGE)
     return f"background: {color}; color: white; border-radius: 3px; padding: 1px 6px;"
 
 
-class Badge(QLabel):
+class BadgeLabel(QLabel):
     """A coloured status-bar badge. When the bar is too narrow for it, its text is shortened, longest
     first: words dropped from the end (at a word boundary, with an ellipsis), but never the finding's
     first word; then `prefix + short`; then the short form behind only the run numbers ("1, 2:
@@ -156,12 +157,12 @@ class StatusBar(QStatusBar):
         self.badge_layout = QHBoxLayout(self.badges)
         self.badge_layout.setContentsMargins(0, 0, 0, 0)
         self.badge_layout.setSpacing(4)
-        self._badge_labels: list[Badge] = []
+        self._badge_labels: list[BadgeLabel] = []
         self._badge_key = None
         # The clipping count is its own badge, which the window updates with every batch of steps:
         # the diagnosis runs only every few frames, and a count there lagged the parameter-gradient
         # view's title (and stayed behind once training paused). It comes after the diagnosis badges.
-        self.clipping = Badge("", "How many training steps clipping changed the gradient (it was larger than the "
+        self.clipping = BadgeLabel("", "How many training steps clipping changed the gradient (it was larger than the "
                                   "threshold and was scaled down or capped), counted since the run started: "
                                   "setting changes and rebuilds do not restart the count, Reset does. "
                                   "The parameter-gradient view's title shows the same count.")
@@ -185,11 +186,26 @@ class StatusBar(QStatusBar):
         self.recording = QLabel("")
         self.recording.setToolTip("Recording the views to a video file. Press Ctrl+R (V in lecture mode) to stop "
                                   "and save it.")
-        self.recording.setStyleSheet("color: #e02020; font-weight: bold;")
+        self.recording.setStyleSheet(f"color: {RECORDING}; font-weight: bold;")
         self.recording.hide()
         self.addPermanentWidget(self.recording)
-        self.run_colors = ("#56B4E9", "#E69F00", "#009E73", "#CC79A7")
+        self.run_colors = DARK.run_colors
         self._scale = 1.0
+
+    def follow(self, session):
+        """Show the run session's state, and each run's ratio and clipping count as they change."""
+        self._session = session
+        session.state_changed.connect(self._on_state_changed)
+        session.runs_rebuilt.connect(self._on_runs)
+        session.data_arrived.connect(self._on_runs)
+        self.set_state(session.state)
+
+    def _on_state_changed(self, state: str):
+        self.set_state(state, self._session.diverged_at)
+
+    def _on_runs(self, *_):
+        self.set_ratios(self._session.histories)
+        self.set_clipping(self._session.histories)  # a reset restarts the count
 
     def set_recording(self, seconds: float | None):
         """A red "● REC mm:ss" while recording; hidden (None) otherwise."""
@@ -223,11 +239,11 @@ class StatusBar(QStatusBar):
         """Status text in the theme's colours (the window palette follows the theme as well)."""
         self.setStyleSheet(f"QStatusBar {{ background: {theme.background}; color: {theme.foreground}; }} "
                            f"QStatusBar QLabel {{ color: {theme.foreground}; }}")
-        self.recording.setStyleSheet("color: #e02020; font-weight: bold;")
+        self.recording.setStyleSheet(f"color: {RECORDING}; font-weight: bold;")
 
     def set_state(self, state: str, diverged_at: int | None = None):
         self.state.setText(state_text(state, diverged_at))
-        color = {"running": "#2e7d32", "diverged": "#c62828", "stopped": "#c62828"}.get(state, "")
+        color = STATE_COLORS.get(state, "")
         self.state.setStyleSheet(f"color: {color}; font-weight: bold;" if color else "font-weight: bold;")
 
     def set_rates(self, steps_per_second: float | None, frames_per_second: float | None):
@@ -237,8 +253,7 @@ class StatusBar(QStatusBar):
     def set_ratios(self, histories):
         parts = []
         for i, h in enumerate(histories):
-            value = h.first_last_ratio.data[(h.first_last_ratio.head - 1) % h.first_last_ratio.capacity] \
-                if len(h.first_last_ratio) else float("nan")
+            value = h.first_last_ratio.last()
             color = self.run_colors[i % len(self.run_colors)]
             name = f"run {i + 1}: " if len(histories) > 1 else ""
             text = ratio_text(value) if len(histories) == 1 else ratio_text(value).split(" (")[0]
@@ -274,7 +289,7 @@ class StatusBar(QStatusBar):
             severity = str(getattr(badge, "severity", "info"))
             prefix = "" if not runs else (f"run {runs[0]}: " if len(runs) == 1 else
                                           "runs " + ", ".join(map(str, runs)) + ": ")
-            label = Badge(text, badge.tooltip, severity, getattr(badge, "short", ""), prefix)
+            label = BadgeLabel(text, badge.tooltip, severity, getattr(badge, "short", ""), prefix)
             label.setFont(self.state.font())
             self.badge_layout.insertWidget(self.badge_layout.indexOf(self.clipping), label)
             self._badge_labels.append(label)
@@ -313,8 +328,6 @@ class StatusBar(QStatusBar):
         return [label.full_text for label in self._badge_labels] + clipping
 
     def update_diagnosis(self, histories):
-        if diagnose is None:
-            return
         badges = []
         for i, h in enumerate(histories):
             if h.latest is None:

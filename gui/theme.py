@@ -1,10 +1,13 @@
 """Colour themes and scale for the views: dark (default), high-contrast light, and lecture sizes.
 
-GUI thread only. Views read a Theme in `apply_theme`; nothing else holds colours.
+GUI thread only. Views read a Theme in `apply_theme`; the window's own widgets take `window_palette`
+and the fixed colours below. Nothing else holds colours.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from PySide6.QtGui import QColor, QPalette
 
 
 @dataclass(frozen=True)
@@ -58,3 +61,38 @@ THEMES = {"dark": DARK, "light": LIGHT}
 # Fixed colour levels (log10 of the gradient norm) for every heatmap: vanishing stays visible
 # instead of being rescaled away.
 LOG_GRAD_LEVELS = (-12.0, 2.0)
+
+HIGHLIGHT = "#E69F00"            # the frame and title of the view a lesson points at
+BANNER_BACKGROUND = "#5c1a1a"    # the banner that reports a problem
+RECORDING = "#e02020"            # the status bar's REC clock
+ERROR_TEXT = "#ff6b6b"           # a refused setting, under its box (readable on both themes' panels)
+DIALOG_ERROR_TEXT = "#c62828"    # a refused value in a dialog
+SEVERITY_COLORS = {"ok": "#2e7d32", "info": "#1565c0", "warning": "#b26a00", "error": "#c62828",
+                   "bad": "#c62828", "good": "#2e7d32"}
+NEUTRAL_BADGE = "#555555"
+INK_ON_LIGHT, INK_ON_DARK = "#000000", "#ffffff"  # text drawn over a colour-mapped fill
+LEGEND_BORDER_LIGHT = "#888888"  # the legend's frame in the light theme (the dark one darkens its text colour)
+LETTERBOX = "#000000"            # a video frame's bars where the picture does not fill it
+STATE_COLORS = {"running": "#2e7d32", "diverged": "#c62828", "stopped": "#c62828"}
+
+
+def window_palette(theme: Theme) -> QPalette:
+    """Fusion colours for the window's own widgets (menus, docks, controls) matching a plot theme."""
+    if theme.name == "light":  # high contrast for a washed-out projector: black on white
+        colors = {"Window": "#f2f2f2", "WindowText": "#000000", "Base": "#ffffff", "AlternateBase": "#e8e8e8",
+                  "Text": "#000000", "Button": "#e0e0e0", "ButtonText": "#000000", "Highlight": "#0b5cad",
+                  "HighlightedText": "#ffffff", "BrightText": "#c00000", "ToolTipBase": "#fffbe6",
+                  "ToolTipText": "#000000", "PlaceholderText": "#555555"}
+        disabled = "#6b6b6b"
+    else:
+        colors = {"Window": "#2a2d34", "WindowText": "#e8e8e8", "Base": "#1e2127", "AlternateBase": "#2a2d34",
+                  "Text": "#e8e8e8", "Button": "#343842", "ButtonText": "#e8e8e8", "Highlight": "#3d7ab8",
+                  "HighlightedText": "#ffffff", "BrightText": "#ff5050", "ToolTipBase": "#fffbe6",
+                  "ToolTipText": "#000000", "PlaceholderText": "#9a9a9a"}
+        disabled = "#777777"
+    palette = QPalette()
+    for role, color in colors.items():
+        palette.setColor(getattr(QPalette.ColorRole, role), QColor(color))
+    for role in ("Text", "ButtonText", "WindowText"):
+        palette.setColor(QPalette.ColorGroup.Disabled, getattr(QPalette.ColorRole, role), QColor(disabled))
+    return palette

@@ -12,7 +12,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPalette
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QVBoxLayout, QWidget
 
-from gui.theme import LOG_GRAD_LEVELS
+from gui.theme import LEGEND_BORDER_LIGHT, LOG_GRAD_LEVELS
 
 TIMESTEP_LABEL = ("timestep (earlier ←)", "timestep")   # axis labels: alternatives, longest first
 STEP_LABEL = ("training step", "step")
@@ -429,7 +429,7 @@ def style_legend(legend: pg.LegendItem, theme):
     bg = QColor(theme.background)
     bg.setAlphaF(0.8)
     legend.setBrush(pg.mkBrush(bg))
-    legend.setPen(pg.mkPen(QColor(theme.foreground).darker(150) if theme.name == "dark" else "#888888"))
+    legend.setPen(pg.mkPen(QColor(theme.foreground).darker(150) if theme.name == "dark" else LEGEND_BORDER_LIGHT))
 
 
 def style_colorbar(bar: pg.ColorBarItem, theme, text: str):

@@ -11,14 +11,14 @@ import pyqtgraph as pg
 from PySide6.QtGui import QFontMetricsF
 
 from engine import registry
-from engine.trainer import HIST_EDGES
+from engine.probes import HIST_EDGES
 from gui.views._common import (PlotArea, Selectors, TitleLabel, add_legend, add_plot, brush, font, pen, place,
                                structure_key, style_legend, style_plot, vbox)
 from gui.views.base import View
 
 XS = np.linspace(-6.0, 6.0, 241)
 Y_RANGE = (-1.25, 1.6)
-# Where the slope falls below 10% of its largest (the zones engine.trainer counts as saturated).
+# Where the slope falls below 10% of its largest (the zones engine.probes.flat_slope_mask counts as saturated).
 FLAT_REGIONS = {"tanh": [(-6.0, -1.8184), (1.8184, 6.0)], "sigmoid": [(-6.0, -3.6369), (3.6369, 6.0)],
                 "relu": [(-6.0, 0.0)]}
 LEGEND_SHARE = 0.6  # of the activation plot's height that the legend, below y = 0, may take

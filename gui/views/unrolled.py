@@ -13,7 +13,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QLinearGradient, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from gui.theme import LOG_GRAD_LEVELS
+from gui.theme import INK_ON_DARK, INK_ON_LIGHT, LOG_GRAD_LEVELS
 from gui.views._common import log_grad, power_of_ten, sample_columns, vbox
 from gui.views.base import OneRunView
 
@@ -234,7 +234,7 @@ class UnrolledView(OneRunView):
                 p.setBrush(QBrush(fill))
                 p.drawRoundedRect(box, 4, 4)
                 if fits:
-                    p.setPen(QColor("#000000") if (np.isnan(lvl) or fill.lightnessF() > 0.5) else QColor("#ffffff"))
+                    p.setPen(QColor(INK_ON_LIGHT) if (np.isnan(lvl) or fill.lightnessF() > 0.5) else QColor(INK_ON_DARK))
                     p.drawText(box, Qt.AlignCenter, power_text(log_h[layer, col]))
         p.setBrush(Qt.NoBrush)
         p.setFont(base_font)

@@ -12,6 +12,7 @@ from PySide6.QtCore import QThread
 
 from engine.config import Config
 from gui.controller import TrainingController
+from gui.session import RunSession
 from gui.views.base import View
 
 
@@ -75,7 +76,7 @@ def no_leftover_qthreads_or_processes(monkeypatch):
     if leftover:
         problems.append(f"child processes still alive: {sorted(leftover)}")
     for c in controllers:  # clean up so one leak does not fail the following tests too
-        c.shutdown(emit=False, timeout=2.0)
+        c.shutdown(timeout=2.0)
     assert not problems, "; ".join(problems)
 
 
@@ -114,15 +115,15 @@ def make_window(qtbot):
     windows = []
 
     def make(configs=None, in_process=True, view_classes=None, **kwargs):
-        controller = TrainingController(list(configs or [SMALL]), in_process=in_process)
-        window = MainWindow(controller, view_classes=[RecordingView] if view_classes is None else view_classes,
+        session = RunSession(list(configs or [SMALL]), in_process=in_process)
+        window = MainWindow(session, view_classes=[RecordingView] if view_classes is None else view_classes,
                             **kwargs)
         qtbot.addWidget(window)
         window.show()
         window.activateWindow()  # shortcuts need an active window, even offscreen
         qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
         windows.append(window)
-        qtbot.waitUntil(lambda: len(window.histories) == len(controller.configs), timeout=30_000)
+        qtbot.waitUntil(lambda: len(window.session.histories) == len(session.configs), timeout=30_000)
         return window
 
     make.RecordingView = RecordingView

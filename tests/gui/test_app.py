@@ -65,6 +65,19 @@ def test_bad_arguments_exit_2_with_a_message(args, words):
         assert word in result.stderr, (word, result.stderr)
 
 
+def test_a_lesson_in_the_window_keeps_every_set_in_each_of_its_runs(tmp_path):
+    from engine.lessons import LESSONS
+    stats_path = tmp_path / "stats.json"
+    result = run_main("--lesson", "fix-lstm", "--set", "seed=3", "--set", "hidden=12", "--quit-after", "4",
+                      "--stats", str(stats_path))
+    assert result.returncode == 0, result.stderr
+    configs = json.loads(stats_path.read_text())["configs"]
+    lesson_runs = LESSONS["fix-lstm"].runs()
+    assert len(configs) == len(lesson_runs) == 2
+    assert [c["seed"] for c in configs] == [3, 3] and [c["hidden"] for c in configs] == [12, 12]
+    assert [c["cell"] for c in configs] == [c.cell for c in lesson_runs]  # the lesson's own difference kept
+
+
 def test_timed_session_writes_stats_and_screenshot(tmp_path):
     stats_path, shot = tmp_path / "stats.json", tmp_path / "window.png"
     result = run_main("--quit-after", "10", "--stats", str(stats_path), "--screenshot", str(shot),

@@ -14,16 +14,16 @@ SMALL = Config(seq_len=12, hidden=8, batch=4)  # the make_window fixture's defau
 
 
 def steps(window, run=0):
-    return len(window.histories[run].steps) if len(window.histories) > run else 0
+    return len(window.session.histories[run].steps) if len(window.session.histories) > run else 0
 
 
 def wait_state(qtbot, window, state):
-    qtbot.waitUntil(lambda: window.state == state, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.session.state == state, timeout=TIMEOUT)
 
 
 def drain(window):
     """Feed everything that reached the mailbox into the histories now."""
-    window._tick()
+    window.display.tick()
 
 
 def test_window_opens_with_controls_toolbar_and_views(make_window):
@@ -31,7 +31,7 @@ def test_window_opens_with_controls_toolbar_and_views(make_window):
     assert window.windowTitle() == "RNN Gradient Lab"
     assert "recording" in window.views
     assert set(window.actions_by_name) >= {"play", "step", "reset", "compare"}
-    assert window.histories[0].info.config == SMALL
+    assert window.session.histories[0].info.config == SMALL
     assert window.controls.config() == SMALL
 
 
@@ -47,11 +47,11 @@ def test_snapshots_reach_every_view(make_window, qtbot):
                 fed[key] += 1
             original(histories)
         view.refresh = spy
-    window.play()
+    window.session.play()
     qtbot.waitUntil(lambda: all(n >= 2 for n in fed.values()), timeout=TIMEOUT)
-    window.pause()
+    window.session.pause()
     assert window.views["recording"].max_steps >= 1
-    assert not window._broken_views
+    assert not window.display.broken_views
 
 
 # Each control, a new value, in an order that keeps every intermediate config valid.
@@ -77,20 +77,20 @@ def set_control(window, key, value):
 def test_every_control_changes_the_running_config(make_window, qtbot):
     assert {k for k, _ in CHANGES} == set(Config().to_dict())
     window = make_window()
-    window.play()
+    window.session.play()
     qtbot.waitUntil(lambda: steps(window) > 0, timeout=TIMEOUT)
     for key, value in CHANGES:
         set_control(window, key, value)
-        assert getattr(window.controller.configs[0], key) == value, key
+        assert getattr(window.session.configs[0], key) == value, key
         assert window.controls.error_text(key) == ""
         # The trainer in the worker picked it up: it records an event naming the key.
         qtbot.waitUntil(lambda: any(e.detail.startswith(key + " ") or f", {key} " in e.detail
-                                    for e in window.histories[0].events), timeout=TIMEOUT)
-    window.pause()
+                                    for e in window.session.histories[0].events), timeout=TIMEOUT)
+    window.session.pause()
     wait_state(qtbot, window, "paused")
     expected = Config(**{**SMALL.to_dict(), **dict(CHANGES)})
-    assert window.controller.configs == [expected]
-    assert window.histories[0].info.config == expected
+    assert window.session.configs == [expected]
+    assert window.session.histories[0].info.config == expected
 
 
 def test_digits_sets_length_and_bad_values_keep_the_last_valid_config(make_window):
@@ -98,23 +98,23 @@ def test_digits_sets_length_and_bad_values_keep_the_last_valid_config(make_windo
     set_control(window, "cell", "lstm")
     assert not window.controls.controls["activation"].isEnabled()
     set_control(window, "task", "digits")
-    assert window.controller.configs[0].task == "digits"
-    assert window.controller.configs[0].seq_len == 64
+    assert window.session.configs[0].task == "digits"
+    assert window.session.configs[0].seq_len == 64
     assert window.controls.controls["seq_len"].value() == 64
-    running = window.controller.configs[0]
+    running = window.session.configs[0]
     set_control(window, "seq_len", 100)
     message = window.controls.error_text("seq_len")
     assert "seq_len" in message and "100" in message and "64" in message
-    assert window.controller.configs[0] == running
+    assert window.session.configs[0] == running
     set_control(window, "seq_len", 8)
     assert window.controls.error_text("seq_len") == ""
-    assert window.controller.configs[0].seq_len == 8
+    assert window.session.configs[0].seq_len == 8
 
 
 def test_pause_step_and_reset(make_window, qtbot):
     window = make_window([SMALL, SMALL.replace(cell="gru")])
     # the window opens paused: once the runs are built it says so, not "starting" for ever
-    assert window.state == "paused" and window.status.state.text() == "paused"
+    assert window.session.state == "paused" and window.status.state.text() == "paused"
     qtbot.keyClick(window, Qt.Key.Key_Space)
     wait_state(qtbot, window, "running")
     qtbot.waitUntil(lambda: steps(window) >= 3, timeout=TIMEOUT)
@@ -128,18 +128,18 @@ def test_pause_step_and_reset(make_window, qtbot):
         qtbot.waitUntil(lambda: steps(window, 1) == before[1] + expected, timeout=TIMEOUT)
         drain(window)
         assert [steps(window, r) for r in range(2)] == [b + expected for b in before]
-    last = int(window.histories[0].steps.view()[-1])
+    last = int(window.session.histories[0].steps.view()[-1])
     qtbot.keyClick(window, Qt.Key.Key_Right)
     qtbot.waitUntil(lambda: steps(window) == before[0] + 3, timeout=TIMEOUT)
-    assert int(window.histories[0].steps.view()[-1]) == last + 1
-    old = window.histories[0]
-    with qtbot.waitSignal(window.controller.runs_changed, timeout=TIMEOUT):
+    assert int(window.session.histories[0].steps.view()[-1]) == last + 1
+    old = window.session.histories[0]
+    with qtbot.waitSignal(window.session.runs_rebuilt, timeout=TIMEOUT):
         qtbot.keyClick(window, Qt.Key.Key_R)
-    qtbot.waitUntil(lambda: window.histories[0] is not old, timeout=TIMEOUT)
-    assert steps(window) == 0 and window.state == "paused"
+    qtbot.waitUntil(lambda: window.session.histories[0] is not old, timeout=TIMEOUT)
+    assert steps(window) == 0 and window.session.state == "paused"
     qtbot.keyClick(window, Qt.Key.Key_S)
     qtbot.waitUntil(lambda: steps(window) == 1, timeout=TIMEOUT)
-    assert int(window.histories[0].steps.view()[-1]) == 1
+    assert int(window.session.histories[0].steps.view()[-1]) == 1
 
 
 def test_shortcuts_work_while_a_number_box_has_focus(make_window, qtbot):
@@ -158,29 +158,29 @@ def test_compare_mode_trains_every_run(make_window, qtbot):
     window = make_window()
     panel = window.compare_panel
     panel.set_compare("cell", ["lstm", "gru"])
-    with qtbot.waitSignal(window.controller.runs_changed, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.session.runs_rebuilt, timeout=TIMEOUT):
         qtbot.keyClick(window, Qt.Key.Key_C)
     assert window.actions_by_name["compare"].isChecked()
-    qtbot.waitUntil(lambda: len(window.histories) == 3, timeout=TIMEOUT)
-    assert [c.cell for c in window.controller.configs] == ["rnn", "lstm", "gru"]
-    assert len({c.replace(cell="rnn") for c in window.controller.configs}) == 1  # only the cell differs
-    window.play()
+    qtbot.waitUntil(lambda: len(window.session.histories) == 3, timeout=TIMEOUT)
+    assert [c.cell for c in window.session.configs] == ["rnn", "lstm", "gru"]
+    assert len({c.replace(cell="rnn") for c in window.session.configs}) == 1  # only the cell differs
+    window.session.play()
     qtbot.waitUntil(lambda: all(steps(window, r) >= 2 for r in range(3)), timeout=TIMEOUT)
     # A change to run 1's settings applies to every run; the compared key stays different.
     set_control(window, "lr", 0.01)
-    assert [c.lr for c in window.controller.configs] == [0.01] * 3
-    assert [c.cell for c in window.controller.configs] == ["rnn", "lstm", "gru"]
+    assert [c.lr for c in window.session.configs] == [0.01] * 3
+    assert [c.cell for c in window.session.configs] == ["rnn", "lstm", "gru"]
     # A bad compared value is reported and the runs keep training.
     panel.values[0].setCurrentText("transformer")
     panel._edited()
     assert "transformer" in panel.error.text() and "lstm" in panel.error.text()
-    assert len(window.controller.configs) == 3
-    window.pause()
+    assert len(window.session.configs) == 3
+    window.session.pause()
     wait_state(qtbot, window, "paused")
     drain(window)
     assert "run 3" in window.status.ratios.text()
     qtbot.keyClick(window, Qt.Key.Key_C)
-    qtbot.waitUntil(lambda: len(window.histories) == 1, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: len(window.session.histories) == 1, timeout=TIMEOUT)
 
 
 def test_lesson_sets_config_and_shows_narration(make_window, qtbot):
@@ -188,7 +188,7 @@ def test_lesson_sets_config_and_shows_narration(make_window, qtbot):
     window = make_window()
     name, lesson = next(iter(LESSONS.items()))
     window.load_lesson(name)
-    assert window.controller.configs[0] == lesson.config()
+    assert window.session.configs[0] == lesson.config()
     assert window.controls.config() == lesson.config()
     panel = window.lesson_panel
     assert window.lesson_dock.isVisible() and panel.isVisible() and lesson.narration[:20] in panel.narration.text()
@@ -204,24 +204,24 @@ def test_a_lesson_pauses_training_where_its_point_shows(make_window, qtbot):
     stop = LESSONS["learning-rate"].steps
     note = window.lesson_panel.pause_note
     assert note.isVisible() and f"Play trains {stop} steps" in note.text()
-    qtbot.waitUntil(lambda: steps(window) == 0 and window.state == "paused", timeout=TIMEOUT)
-    with qtbot.waitSignal(window.controller.stopped_at, timeout=TIMEOUT) as stopped:
+    qtbot.waitUntil(lambda: steps(window) == 0 and window.session.state == "paused", timeout=TIMEOUT)
+    with qtbot.waitSignal(window.session.stopped_at_lesson, timeout=TIMEOUT) as stopped:
         qtbot.keyClick(window, Qt.Key.Key_Space)
     assert stopped.args == [stop]
     wait_state(qtbot, window, "paused")
     drain(window)
-    assert steps(window) == stop and window.histories[0].steps.view()[-1] == stop  # exactly there
-    assert f"Paused at step {stop}" in note.text() and window.lesson_stop is None
+    assert steps(window) == stop and window.session.histories[0].steps.view()[-1] == stop  # exactly there
+    assert f"Paused at step {stop}" in note.text() and window.session.lesson_stop is None
     qtbot.keyClick(window, Qt.Key.Key_Space)  # and on
     qtbot.waitUntil(lambda: steps(window) > stop + 5, timeout=TIMEOUT)
     assert not note.isVisible()
     qtbot.keyClick(window, Qt.Key.Key_Space)
     wait_state(qtbot, window, "paused")
-    with qtbot.waitSignal(window.controller.runs_changed, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.session.runs_rebuilt, timeout=TIMEOUT):
         window.reset()
-    assert window.lesson_stop == stop and f"Play trains {stop} steps" in note.text()
+    assert window.session.lesson_stop == stop and f"Play trains {stop} steps" in note.text()
     set_control(window, "lr", 0.02)  # a setting of one's own: the lesson's point no longer applies
-    assert window.lesson_stop is None and not note.isVisible()
+    assert window.session.lesson_stop is None and not note.isVisible()
 
 
 def test_worker_exception_is_reported_and_the_app_stays_usable(make_window, qtbot, monkeypatch):
@@ -236,62 +236,61 @@ def test_worker_exception_is_reported_and_the_app_stays_usable(make_window, qtbo
             raise RuntimeError("boom in the trainer")
         return original(self)
     monkeypatch.setattr(trainer.Trainer, "step", failing_step)
-    with qtbot.waitSignal(window.controller.errored, timeout=TIMEOUT) as blocker:
-        window.play()
+    with qtbot.waitSignal(window.session.errored, timeout=TIMEOUT) as blocker:
+        window.session.play()
     assert "boom in the trainer" in blocker.args[0] and "Traceback" in blocker.args[1]
     qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=TIMEOUT)
     assert "boom" in window.banner.message.text()
     wait_state(qtbot, window, "paused")
     drain(window)
     before = steps(window)
-    window.play()
+    window.session.play()
     qtbot.waitUntil(lambda: steps(window) > before + 2, timeout=TIMEOUT)
-    window.pause()
+    window.session.pause()
 
 
 def test_a_bad_config_reaching_the_worker_is_reported(make_window, qtbot):
     window = make_window()
-    with qtbot.waitSignal(window.controller.errored, timeout=TIMEOUT) as blocker:
-        window.controller.set_configs([SMALL.replace(device="cuda")])  # no CUDA here
-        window.controller.step()
+    with qtbot.waitSignal(window.session.errored, timeout=TIMEOUT) as blocker:
+        window.session.controller.set_configs([SMALL.replace(device="cuda")])  # no CUDA here
+        window.session.controller.step()
     assert "device" in blocker.args[0]
-    window.apply_configs([SMALL.replace(hidden=10)])
-    window.step_once()
-    qtbot.waitUntil(lambda: steps(window) >= 1 and window.histories[0].info.config.hidden == 10, timeout=TIMEOUT)
+    window.session.apply_configs([SMALL.replace(hidden=10)])
+    window.session.step_once()
+    qtbot.waitUntil(lambda: steps(window) >= 1 and window.session.histories[0].info.config.hidden == 10, timeout=TIMEOUT)
 
 
 def test_closing_mid_training_stops_thread_and_process(make_window, qtbot):
     window = make_window(in_process=False)
-    controller = window.controller
-    window.play()
+    controller = window.session.controller
+    window.session.play()
     qtbot.waitUntil(lambda: steps(window) >= 3, timeout=TIMEOUT)
     process = controller._process
     assert process.is_alive()
-    with qtbot.waitSignal(controller.finished, timeout=TIMEOUT):
-        window.close()
+    window.close()  # returns once the worker process and the driver thread have stopped
     assert not controller._driver.isRunning()
     assert not process.is_alive() and process.exitcode is not None
 
 
 def test_killed_worker_is_reported_and_reset_recovers(make_window, qtbot):
     window = make_window(in_process=False)
-    window.play()
+    window.session.play()
     qtbot.waitUntil(lambda: steps(window) >= 1, timeout=TIMEOUT)
-    old_process = window.controller._process
-    with qtbot.waitSignal(window.controller.errored, timeout=TIMEOUT) as blocker:
+    old_process = window.session.controller._process
+    with qtbot.waitSignal(window.session.errored, timeout=TIMEOUT) as blocker:
         os.kill(old_process.pid, signal.SIGKILL)
     assert "stopped unexpectedly" in blocker.args[0] and "exit code -9" in blocker.args[0]
     wait_state(qtbot, window, "stopped")
     assert window.status.state.text() == "worker stopped"
     qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=TIMEOUT)
     assert "Reset" in window.banner.message.text()
-    old = window.histories[0]
+    old = window.session.histories[0]
     window.actions_by_name["reset"].trigger()
-    qtbot.waitUntil(lambda: window.histories[0] is not old, timeout=TIMEOUT)
-    assert window.controller._process is not old_process and window.controller.alive()
-    window.play()
+    qtbot.waitUntil(lambda: window.session.histories[0] is not old, timeout=TIMEOUT)
+    assert window.session.controller._process is not old_process and window.session.controller.alive()
+    window.session.play()
     qtbot.waitUntil(lambda: steps(window) >= 2, timeout=TIMEOUT)
-    window.pause()
+    window.session.pause()
 
 
 def test_clipping_count_in_view_title_and_status_bar_agree_after_pause(make_window, qtbot):
@@ -301,7 +300,7 @@ def test_clipping_count_in_view_title_and_status_bar_agree_after_pause(make_wind
     from gui.views.param_grads import ParamGradsView
     clipping = SMALL.replace(activation="linear", spectral_radius=1.5, clip="norm", clip_threshold=0.01)
     window = make_window([clipping], view_classes=[ParamGradsView])
-    history = window.histories[0]
+    history = window.session.histories[0]
     fed = []
     original = history.extend
 
@@ -309,9 +308,9 @@ def test_clipping_count_in_view_title_and_status_bar_agree_after_pause(make_wind
         fed.extend(snapshots)
         original(snapshots)
     history.extend = spy
-    window.play()
+    window.session.play()
     qtbot.waitUntil(lambda: len(fed) >= 300, timeout=TIMEOUT)
-    window.pause()
+    window.session.pause()
     wait_state(qtbot, window, "paused")
     view = window.views["param_grads"]
 
@@ -339,7 +338,7 @@ def test_first_last_ratio_text(log10_ratio, text):
 
 
 def test_a_badge_too_long_for_the_status_bar_ends_at_a_word_with_an_ellipsis(qtbot):
-    from gui.status import Badge, StatusBar
+    from gui.status import BadgeLabel as Badge, StatusBar
     bar = StatusBar()
     qtbot.addWidget(bar)
     text = "gradient at the first timestep is 22 orders of magnitude above the last"

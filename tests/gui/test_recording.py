@@ -257,3 +257,29 @@ def test_a_small_video_is_laid_out_larger_and_scaled_down(size, laid_out, tmp_pa
     assert grabbed == [(laid_out, size)] * 2
     with Image.open(out) as image:
         assert image.size == size
+
+
+def test_record_trains_every_run_of_the_lesson_with_the_users_sets(tmp_path, qapp, monkeypatch):
+    """`record --lesson X --set seed=3` films the lesson's runs, each with seed 3, as the window and
+    `train` build them (Lesson.runs with the overrides on top)."""
+    import engine.trainer
+    from gui.record import record
+    built = []
+    original = engine.trainer.Trainer.__init__
+
+    def spy(self, config):
+        built.append(config)
+        original(self, config)
+
+    monkeypatch.setattr(engine.trainer.Trainer, "__init__", spy)
+    assert record("fix-lstm", 0.1, tmp_path / "x.gif", (320, 240), fps=10, steps_per_frame=1,
+                  overrides=["seed=3"]) == 1
+    assert built == LESSONS["fix-lstm"].runs(["seed=3"]) and [c.seed for c in built] == [3, 3]
+
+
+def test_record_command_refuses_a_bad_set_before_recording(tmp_path):
+    result = subprocess.run([sys.executable, "main.py", "record", "--lesson", "fix-lstm", "--seconds", "1",
+                             "--set", "seed=-1", "--out", str(tmp_path / "x.gif")], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2 and "seed" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x.gif").exists()

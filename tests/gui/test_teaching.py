@@ -15,7 +15,7 @@ from engine import config as cfg
 from engine import experiment as experiments
 from engine.config import Config
 from engine.lessons import LESSONS, VIEWS
-from gui.main_window import lecture_scale
+from gui.lecture import lecture_scale
 from gui.recording_dialog import RecordingOptions
 from gui.settings import AppSettings
 from gui.theme import DARK, LIGHT
@@ -47,8 +47,8 @@ def ini_settings(path) -> AppSettings:
 
 def take_some_steps(qtbot, window, n=3):
     for _ in range(n):
-        window.step_once()
-    qtbot.waitUntil(lambda: (window._tick() or True) and len(window.histories[0].steps) >= n, timeout=TIMEOUT)
+        window.session.step_once()
+    qtbot.waitUntil(lambda: (window.display.tick() or True) and len(window.session.histories[0].steps) >= n, timeout=TIMEOUT)
 
 
 def message(window) -> str:
@@ -67,20 +67,20 @@ def test_lesson_browser_walks_lessons_loading_configs_and_highlighting(make_wind
             window.actions_by_name["next_lesson"].trigger()
         lesson = LESSONS[name]
         assert window.lesson_panel.current == name
-        assert window.controller.configs == lesson.runs()
+        assert window.session.configs == lesson.runs()
         assert window.controls.config() == lesson.config()
-        assert window.highlighted_view() == lesson.look_at
+        assert window.grid.highlighted() == lesson.look_at
         assert window.actions_by_name["compare"].isChecked() == bool(lesson.compare)
     qtbot.keyClick(window, Qt.Key.Key_PageUp)
     assert window.lesson_panel.current == names[2]
-    assert window.controller.configs == LESSONS[names[2]].runs()
+    assert window.session.configs == LESSONS[names[2]].runs()
     qtbot.keyClick(window, Qt.Key.Key_P)
     qtbot.keyClick(window, Qt.Key.Key_N)
     assert window.lesson_panel.current == names[2]
     # The panel's own list picks a lesson the same way.
     window.lesson_panel.picker.activated.emit(len(names))
-    assert window.controller.configs == LESSONS[names[-1]].runs()
-    assert window.highlighted_view() == LESSONS[names[-1]].look_at
+    assert window.session.configs == LESSONS[names[-1]].runs()
+    assert window.grid.highlighted() == LESSONS[names[-1]].look_at
 
 
 def test_the_lesson_card_fits_each_lessons_text_without_scrolling(make_window, qtbot):
@@ -111,7 +111,7 @@ def test_page_down_goes_to_the_next_lesson_while_a_spin_box_has_focus(make_windo
     qtbot.keyClick(spin, Qt.Key.Key_PageDown)
     first = list(LESSONS)[0]
     assert window.lesson_panel.current == first
-    assert window.controller.configs == LESSONS[first].runs()
+    assert window.session.configs == LESSONS[first].runs()
 
 
 # ---------------------------------------------------------------------------- lecture mode and themes
@@ -135,7 +135,7 @@ def test_lecture_mode_goes_full_screen_large_and_esc_restores(make_window, qtbot
     for name in ("play", "step", "reset", "compare", "record"):
         assert window.actions_by_name[name] in window.toolbar.actions()
     scale = lecture_scale(window.screen().geometry().height())  # the test screen's: 1.2 or more
-    assert window.lecture_scale == scale >= 1.2
+    assert window.lecture_mode.scale == scale >= 1.2
     themes = {key: view.theme for key, view in window.views.items()}
     assert all(t.font_pt == round(DARK.font_pt * scale) and t.line_width == pytest.approx(DARK.line_width * scale)
                for t in themes.values())
@@ -195,7 +195,7 @@ def test_view_titles_take_the_new_theme_after_a_lesson_highlighted_one(make_wind
     window = make_window(view_classes=[LossView, ThemedView])
     window.show()
     window.load_lesson("vanishing-tanh")
-    window.highlight_view("loss")
+    window.grid.highlight("loss")
 
     def lightness(key):  # of the title's pixels, as the window draws them (a grab of the label alone has
         from PySide6.QtCore import QPoint, QRect  # no background): darkest and lightest
@@ -226,10 +226,10 @@ def test_a_highlighted_views_run_and_layer_boxes_keep_the_theme(make_window, qtb
         return {box.palette().color(QPalette.ColorRole.Base).name() for box in boxes}
     assert base_colours() == {LIGHT.background}
     for key in ("layers", "waterfall", ""):
-        window.highlight_view(key)
+        window.grid.highlight(key)
         assert base_colours() == {LIGHT.background}, key
     qtbot.keyClick(window, Qt.Key.Key_T)
-    window.highlight_view("layers")
+    window.grid.highlight("layers")
     assert base_colours() == {DARK.background}
 
 
@@ -237,30 +237,30 @@ def test_a_highlighted_views_run_and_layer_boxes_keep_the_theme(make_window, qtb
 def test_recording_from_the_window_writes_a_fixed_size_mp4_in_real_time(make_window, qtbot, tmp_path):
     import imageio_ffmpeg
     window = make_window(view_classes=STUB_VIEWS[:2])
-    window.recording_options = RecordingOptions(size=(320, 240), fps=20.0, format="mp4", folder=tmp_path)
+    window.recorder.options = RecordingOptions(size=(320, 240), fps=20.0, format="mp4", folder=tmp_path)
     qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
-    assert window.recording and window.actions_by_name["record"].isChecked()
+    assert window.recorder.recording and window.actions_by_name["record"].isChecked()
     assert window.status.recording.isVisible() and window.status.recording.text().startswith("● REC 00:0")
-    qtbot.waitUntil(lambda: window.grabber.elapsed >= 1.0, timeout=10_000)
-    elapsed = window.grabber.elapsed
-    path = window.grabber.writer.path
+    qtbot.waitUntil(lambda: window.recorder.grabber.elapsed >= 1.0, timeout=10_000)
+    elapsed = window.recorder.grabber.elapsed
+    path = window.recorder.grabber.writer.path
     assert path.parent == tmp_path and path.name.startswith("rnn-gradient-lab-") and path.suffix == ".mp4"
     window.actions_by_name["record"].trigger()
-    assert not window.recording and not window.status.recording.isVisible()
+    assert not window.recorder.recording and not window.status.recording.isVisible()
     assert not window.actions_by_name["record"].isChecked()
     reader = imageio_ffmpeg.read_frames(str(path))
     meta = reader.__next__()
     frames = sum(1 for _ in reader)
     assert tuple(meta["size"]) == (320, 240)
-    assert window.last_recording == (str(path), frames)
+    assert window.recorder.last_recording == (str(path), frames)
     assert elapsed * 20 - 2 <= frames <= elapsed * 20 + 6
 
 
 def test_closing_while_recording_saves_the_video(make_window, qtbot, tmp_path):
     import imageio_ffmpeg
     window = make_window()
-    assert window.start_recording(tmp_path / "talk.mp4")
-    qtbot.waitUntil(lambda: window.grabber.elapsed >= 0.3, timeout=10_000)
+    assert window.recorder.start(tmp_path / "talk.mp4")
+    qtbot.waitUntil(lambda: window.recorder.grabber.elapsed >= 0.3, timeout=10_000)
     window.close()
     reader = imageio_ffmpeg.read_frames(str(tmp_path / "talk.mp4"))
     meta = reader.__next__()
@@ -269,7 +269,7 @@ def test_closing_while_recording_saves_the_video(make_window, qtbot, tmp_path):
 
 def test_a_recording_that_cannot_start_is_reported(make_window, tmp_path):
     window = make_window()
-    assert not window.start_recording(tmp_path / "talk.avi")
+    assert not window.recorder.start(tmp_path / "talk.avi")
     assert "talk.avi" in message(window) and not window.actions_by_name["record"].isChecked()
 
 
@@ -289,49 +289,49 @@ def test_exports_views_window_run_data_and_config(make_window, qtbot, tmp_path):
     assert QImage(str(shot)).width() == window.width()
     assert ET.parse(window.export_window(tmp_path / "window.svg")).getroot().tag.endswith("svg")
 
-    (npz,) = window.export_data(tmp_path / "run.npz", suffix=".npz")
-    expected = window.histories[0].log.to_arrays()
+    (npz,) = window.files.export_data(tmp_path / "run.npz", suffix=".npz")
+    expected = window.session.histories[0].log.to_arrays()
     with np.load(npz) as arrays:
         for name in expected:
             np.testing.assert_array_equal(arrays[name], expected[name])
-    (csv,) = window.export_data(tmp_path / "run.csv")
+    (csv,) = window.files.export_data(tmp_path / "run.csv")
     rows = np.genfromtxt(csv, delimiter=",", names=True)
     np.testing.assert_allclose(rows["loss"], expected["loss"])
 
-    config_path = window.export_run_config(tmp_path / "config.toml")
-    assert cfg.load(config_path) == window.configs[0]
-    assert window.export_data(tmp_path / "run.xlsx") is None and "allowed" in message(window)
+    config_path = window.files.export_run_config(tmp_path / "config.toml")
+    assert cfg.load(config_path) == window.session.configs[0]
+    assert window.files.export_data(tmp_path / "run.xlsx") is None and "allowed" in message(window)
 
 
 # ---------------------------------------------------------------------------- experiment files
 def test_experiment_round_trip_with_and_without_data(make_window, qtbot, tmp_path):
     window = make_window(view_classes=STUB_VIEWS[:2])
     runs = [SMALL, SMALL.replace(hidden=10)]
-    window._show_run_set(runs)
-    qtbot.waitUntil(lambda: len(window.histories) == 2, timeout=TIMEOUT)
+    window.session.start_run_set(runs)
+    qtbot.waitUntil(lambda: len(window.session.histories) == 2, timeout=TIMEOUT)
     take_some_steps(qtbot, window, 4)
-    recorded = [len(h.steps) for h in window.histories]
-    first_step = window.histories[0].steps.view()[0]
-    plain = window.save_experiment(tmp_path / "plain")
+    recorded = [len(h.steps) for h in window.session.histories]
+    first_step = window.session.histories[0].steps.view()[0]
+    plain = window.files.save_experiment(tmp_path / "plain")
     assert plain.suffix == ".rgl" and experiments.load(plain).logs is None
-    with_data = window.save_experiment(tmp_path / "with-data.rgl", include_data=True)
+    with_data = window.files.save_experiment(tmp_path / "with-data.rgl", include_data=True)
 
-    window._show_run_set([SMALL.replace(seq_len=9)])
-    assert window.open_file(plain)
-    assert window.controller.configs == runs and window.compare_panel.isChecked()
+    window.session.start_run_set([SMALL.replace(seq_len=9)])
+    assert window.files.open(plain)
+    assert window.session.configs == runs and window.compare_panel.isChecked()
     assert window.controls.config() == SMALL
 
-    window._show_run_set([SMALL.replace(seq_len=9)])
-    qtbot.waitUntil(lambda: len(window.histories) == 1, timeout=TIMEOUT)
-    assert window.open_file(with_data)
-    assert window.controller.configs == runs
-    qtbot.waitUntil(lambda: (window._tick() or True) and len(window.histories) == 2
-                    and [len(h.steps) for h in window.histories] == recorded, timeout=TIMEOUT)
-    assert window.histories[0].info.config == SMALL
+    window.session.start_run_set([SMALL.replace(seq_len=9)])
+    qtbot.waitUntil(lambda: len(window.session.histories) == 1, timeout=TIMEOUT)
+    assert window.files.open(with_data)
+    assert window.session.configs == runs
+    qtbot.waitUntil(lambda: (window.display.tick() or True) and len(window.session.histories) == 2
+                    and [len(h.steps) for h in window.session.histories] == recorded, timeout=TIMEOUT)
+    assert window.session.histories[0].info.config == SMALL
     # Training after showing recorded data starts afresh from step 0.
-    window.step_once()
-    qtbot.waitUntil(lambda: (window._tick() or True) and len(window.histories[0].steps) == 1, timeout=TIMEOUT)
-    assert window.histories[0].steps.view().tolist() == [first_step]
+    window.session.step_once()
+    qtbot.waitUntil(lambda: (window.display.tick() or True) and len(window.session.histories[0].steps) == 1, timeout=TIMEOUT)
+    assert window.session.histories[0].steps.view().tolist() == [first_step]
 
 
 def test_drop_of_an_experiment_or_config_file_opens_it(make_window, tmp_path):
@@ -344,13 +344,13 @@ def test_drop_of_an_experiment_or_config_file_opens_it(make_window, tmp_path):
         event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                            Qt.KeyboardModifier.NoModifier)
         window.dropEvent(event)
-        assert window.controller.configs == expected
+        assert window.session.configs == expected
     rgl = experiments.save(tmp_path / "dropped.rgl", experiments.Experiment([SMALL.replace(batch=3)]))
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "notes.txt")), QUrl.fromLocalFile(str(rgl))])
     window.dropEvent(QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                                 Qt.KeyboardModifier.NoModifier))
-    assert window.controller.configs == [SMALL.replace(batch=3)]
+    assert window.session.configs == [SMALL.replace(batch=3)]
 
 
 @pytest.mark.parametrize("name, content", [
@@ -366,10 +366,10 @@ def test_a_malformed_or_foreign_file_is_reported_and_changes_nothing(make_window
             np.savez(fh, weights=np.zeros(3))
     else:
         path.write_bytes(content)
-    before = list(window.controller.configs)
-    assert not window.open_file(path)
+    before = list(window.session.configs)
+    assert not window.files.open(path)
     assert name in message(window) and "nothing was changed" in message(window)
-    assert window.controller.configs == before and window.controls.config() == before[0]
+    assert window.session.configs == before and window.controls.config() == before[0]
 
 
 def test_recent_files_list_newest_first(make_window, tmp_path):
@@ -379,13 +379,13 @@ def test_recent_files_list_newest_first(make_window, tmp_path):
         path = tmp_path / f"exp{i}.rgl"
         experiments.save(path, experiments.Experiment([SMALL.replace(seed=i)]))
         paths.append(str(path.resolve()))
-        assert window.open_file(path)
-    window.open_file(paths[0])
+        assert window.files.open(path)
+    window.files.open(paths[0])
     window._rebuild_recent_menu()
     listed = [a.data() for a in window.recent_menu.actions()]
     assert listed == [paths[0], paths[2], paths[1]]
     window.recent_menu.actions()[1].trigger()
-    assert window.controller.configs == [SMALL.replace(seed=2)]
+    assert window.session.configs == [SMALL.replace(seed=2)]
     assert window.settings.last_experiment() == paths[2]
 
 
@@ -410,7 +410,7 @@ def test_theme_and_geometry_are_remembered_and_a_broken_ini_falls_back(make_wind
     free = third.screen().availableGeometry()  # the default, 1600x1000, kept within the screen
     assert (third.width(), third.height()) == (min(1600, free.width()), min(1000, free.height()))
     assert free.width() < 1600  # (the offscreen screen is 800x800): a window larger than it was the bug
-    assert third.recent_files() == []
+    assert third.files.recent_files() == []
 
 
 # ---------------------------------------------------------------------------- command line
@@ -432,16 +432,16 @@ def test_without_a_display_the_app_says_so_and_exits_2():
 def test_recording_settings_dialog_sets_size_rate_format_and_folder(make_window, qtbot, tmp_path):
     window = make_window()
     window.actions_by_name["recording_settings"].trigger()
-    dialog = window._recording_dialog
+    dialog = window.recorder.dialog
     dialog.size_box.setCurrentText("641x360")   # odd width: refused, options unchanged
     dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
-    assert "641x360" in dialog.error.text() and window.recording_options == RecordingOptions()
+    assert "641x360" in dialog.error.text() and window.recorder.options == RecordingOptions()
     dialog.size_box.setCurrentText("854x480")
     dialog.fps_box.setValue(24)
     dialog.format_box.setCurrentIndex(1)
     dialog.folder_edit.setText(str(tmp_path))
     dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
-    options = window.recording_options
+    options = window.recorder.options
     assert (options.size, options.fps, options.format, options.folder) == ((854, 480), 24.0, "gif", tmp_path)
     assert options.next_path().parent == tmp_path and options.next_path().suffix == ".gif"
 
@@ -449,6 +449,6 @@ def test_recording_settings_dialog_sets_size_rate_format_and_folder(make_window,
 def test_compare_panel_names_what_a_lesson_compares(make_window):
     window = make_window(view_classes=STUB_VIEWS[:1])
     lesson = window.load_lesson("fix-lstm")   # run 2 differs in cell and forget bias
-    assert window.controller.configs == lesson.runs()
+    assert window.session.configs == lesson.runs()
     assert window.compare_panel.compared_key() == "cell"
     assert window.compare_panel.values[0].currentText() == "rnn"

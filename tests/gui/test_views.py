@@ -16,7 +16,8 @@ from PySide6.QtCore import QEvent, QObject, QPointF, QRectF
 from PySide6.QtWidgets import QApplication
 
 from engine.config import Config
-from engine.trainer import HIST_EDGES, Trainer
+from engine.probes import HIST_EDGES
+from engine.trainer import Trainer
 from engine.worker import run_info
 from gui.history import RunHistory
 from gui.theme import DARK, LIGHT, LOG_GRAD_LEVELS

@@ -1,0 +1,147 @@
+"""The redraw scheduler: the views and the status bar's badges, redrawn at display rate at most.
+
+GUI thread only. It subscribes to the run session: a rebuilt run set or new data marks the views
+dirty, and a display-rate QTimer redraws the dirty, visible ones round-robin, as many per tick as
+keeps the timer on time (`_pace`). Views get the session's histories and nothing else. The
+diagnosis badges follow at most every DIAGNOSIS_INTERVAL_S while data streams in, and at once for
+the last of it. A view that fails to draw is reported once and skipped; the others go on.
+"""
+from __future__ import annotations
+
+import collections
+import time
+import traceback
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+DISPLAY_INTERVAL_MS = 16         # ~60 Hz redraws at most
+DIAGNOSIS_INTERVAL_S = 0.25      # badges need not update every frame
+PACE_LATE_MS = 12.0              # a display tick this late means the last one drew too much
+MAX_INTERVAL_MS = 100
+
+
+class DisplayScheduler(QObject):
+    errored = Signal(str, str)   # a view failed to draw: message, traceback
+
+    def __init__(self, session, views: dict, status, parent=None):
+        super().__init__(parent)
+        self.session, self.views, self.status = session, views, status
+        self.frames = 0                    # ticks that redrew at least one view
+        self.first_frame_time: float | None = None
+        self.broken_views: set[str] = set()
+        self.dirty: set[str] = set()       # views with data they have not drawn yet
+        self._next_view = 0
+        self._views_per_tick = 8
+        self._last_tick: float | None = None
+        self._last_diagnosis = 0.0
+        self._undiagnosed = False          # steps arrived that the badges have not looked at yet
+        self._frame_times: collections.deque = collections.deque(maxlen=120)
+        self.timer = QTimer(self)
+        self.timer.setInterval(DISPLAY_INTERVAL_MS)
+        self.timer.timeout.connect(self.tick)
+        session.runs_rebuilt.connect(self._on_runs_rebuilt)
+        session.data_arrived.connect(self._on_data)
+        if session.histories:  # a run set built before this scheduler listened
+            self._on_runs_rebuilt(True)
+
+    def start(self):
+        self.timer.start()
+
+    def stop(self):
+        self.timer.stop()
+
+    def mark_all_dirty(self):
+        self.dirty.update(self.views)
+
+    # ------------------------------------------------------------------ session signals
+    def _on_runs_rebuilt(self, fresh: bool):
+        infos = self.session.infos
+        for view in self.views.values():
+            if fresh:
+                view.clear()
+            view.set_runs(infos)
+        if fresh:  # no figure of the run set before stays on screen
+            self._undiagnosed = True
+            self._last_diagnosis = 0.0
+        self.mark_all_dirty()  # redrawn round-robin by the timer, not all at once
+
+    def _on_data(self, steps: int):
+        self.mark_all_dirty()
+        self._undiagnosed = True
+
+    # ------------------------------------------------------------------ the display tick
+    def tick(self):
+        now = time.perf_counter()
+        self._pace(now)
+        last_data = self.session.last_data_time
+        if self._undiagnosed and (now - self._last_diagnosis >= DIAGNOSIS_INTERVAL_S
+                                  or now - (last_data or 0.0) > 0.1):
+            self._undiagnosed = False
+            self._last_diagnosis = now
+            self.status.update_diagnosis(self.session.histories)
+        if self._redraw_some():
+            self.frames += 1
+            if self.first_frame_time is None:
+                self.first_frame_time = now
+            self._frame_times.append(now)
+            recent = [t for t in self._frame_times if now - t <= 1.0]
+            fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 2 else None
+            self.status.set_rates(self.session.steps_per_second, fps)
+
+    def _pace(self, now: float):
+        """Adapt how many views redraw per tick to how late this timer fires.
+
+        Painting eight plots can take longer than a display frame on a slow or busy machine; doing
+        it in one go would freeze the UI for that long. So views redraw round-robin, as many per
+        tick as keeps the timer on time, and the timer slows down if even one view per tick is
+        too much, leaving the CPU to the worker."""
+        if self._last_tick is not None:
+            late = (now - self._last_tick) * 1000.0 - self.timer.interval()
+            if late > PACE_LATE_MS:
+                if self._views_per_tick > 1:
+                    self._views_per_tick -= 1
+                else:
+                    self.timer.setInterval(min(MAX_INTERVAL_MS, self.timer.interval() + 4))
+            elif late < PACE_LATE_MS / 3:
+                if self.timer.interval() > DISPLAY_INTERVAL_MS:
+                    self.timer.setInterval(max(DISPLAY_INTERVAL_MS, self.timer.interval() - 2))
+                elif self._views_per_tick < max(1, len(self.views)):
+                    self._views_per_tick += 1
+        self._last_tick = now
+
+    def _redraw_some(self) -> bool:
+        """Refresh up to `_views_per_tick` visible views that have new data, round-robin."""
+        keys = list(self.views)
+        if not keys or not self.dirty:
+            return False
+        visible = self.visible_views()
+        drawn = 0
+        for _ in range(len(keys)):
+            key = keys[self._next_view % len(keys)]
+            self._next_view += 1
+            if key in self.dirty and key in visible:
+                self._refresh(key, visible[key])
+                drawn += 1
+                if drawn >= self._views_per_tick:
+                    break
+        return drawn > 0
+
+    def visible_views(self) -> dict:
+        # (visibleRegion() is no help: a plot covered by its own children reports an empty region)
+        return {k: v for k, v in self.views.items()
+                if v.isVisible() and v.width() > 0 and v.height() > 0 and not v.window().isMinimized()}
+
+    def refresh_visible(self):
+        """Refresh every visible view now; hidden ones catch up when shown."""
+        for key, view in self.visible_views().items():
+            self._refresh(key, view)
+
+    def _refresh(self, key, view):
+        self.dirty.discard(key)
+        try:
+            view.refresh(self.session.histories)
+        except Exception as exc:  # one broken view must not stop the others or the window
+            if key not in self.broken_views:
+                self.broken_views.add(key)
+                self.errored.emit(f"The {key} view failed to draw: {type(exc).__name__}: {exc}",
+                                  traceback.format_exc())

@@ -1,0 +1,169 @@
+"""Files: experiments (.rgl) and settings files opened and saved, recent files, and the exports
+(a view or the window as an image, the run data as CSV or NPZ, the config that reproduces run 1).
+
+GUI thread only. It talks to the run session (what to save, what an opened file becomes) and says
+what happened in signals: `reported` for the status line, `failed` for the banner; the window
+shows both. Anything wrong with a file is reported and changes nothing.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
+
+from engine import experiment as experiments
+from gui import exporting
+from gui.settings import AppSettings
+
+OPENABLE = (".rgl", ".npz", ".json", ".toml")
+
+
+class Files(QObject):
+    reported = Signal(str)       # something was opened, saved or exported: a line for the status bar
+    failed = Signal(str)         # it could not be: a line for the banner
+    opened = Signal(str)         # a file was opened (and shown): its path
+    recent_changed = Signal()    # the recent files list changed
+
+    def __init__(self, session, settings: AppSettings | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session, self.settings, self.parent_widget = session, settings, parent
+        self.current_file: str | None = None
+        self._recent_fallback: list[str] = []   # recent files when there is no AppSettings
+
+    # ------------------------------------------------------------------ opening
+    def open_dialog(self):
+        path, _ = QFileDialog.getOpenFileName(self.parent_widget, "Open experiment or settings", str(Path.cwd()),
+                                              "Experiments and settings (*.rgl *.json *.toml);;All files (*)")
+        if path:
+            self.open(path)
+
+    def open(self, path) -> bool:
+        """Open an experiment or a settings file. Anything wrong is reported and changes nothing."""
+        path = Path(path)
+        try:
+            exp = experiments.open_any(path)
+        except experiments.ExperimentError as exc:
+            text = str(exc)
+            if path.name not in text:
+                text = f"{path.name}: {text}"
+            self.failed.emit(f"Could not open {path.name}; nothing was changed. {text}")
+            return False
+        except OSError as exc:
+            self.failed.emit(f"Could not open {path.name}; nothing was changed. {exc}")
+            return False
+        self.session.show_experiment(exp)
+        self._remember(path)
+        self.opened.emit(str(path))
+        self.reported.emit(f"Opened {path}")
+        return True
+
+    def restore_last_experiment(self) -> bool:
+        """Reopen the experiment of the last session, if there was one and it still opens."""
+        last = self.settings.last_experiment() if self.settings is not None else None
+        if not last or not Path(last).is_file():
+            return False
+        return self.open(last)
+
+    @staticmethod
+    def dropped_file(mime) -> str | None:
+        """The first local file of a drag that this window opens, or None."""
+        if mime is None or not mime.hasUrls():
+            return None
+        for url in mime.urls():
+            if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in OPENABLE:
+                return url.toLocalFile()
+        return None
+
+    # ------------------------------------------------------------------ saving
+    def save_experiment_dialog(self, include_data: bool):
+        default = self.current_file if self.current_file and self.current_file.endswith(".rgl") \
+            else str(Path.cwd() / "experiment.rgl")
+        path, _ = QFileDialog.getSaveFileName(self.parent_widget,
+                                              "Save experiment with data" if include_data else "Save experiment",
+                                              default, "RNN Gradient Lab experiment (*.rgl)")
+        if path:
+            self.save_experiment(path, include_data)
+
+    def save_experiment(self, path, include_data: bool = False) -> Path | None:
+        """Every run's config and the lesson (and the recorded data, when asked) in one .rgl file."""
+        histories = self.session.histories
+        logs = [h.log for h in histories] if include_data and histories else None
+        exp = experiments.Experiment(list(self.session.configs), lesson=self.session.lesson, logs=logs)
+        try:
+            written = experiments.save(path, exp, include_data=include_data)
+        except (OSError, ValueError) as exc:
+            self.failed.emit(f"Could not save the experiment to {path}: {exc}")
+            return None
+        self._remember(written)
+        self.reported.emit(f"Saved the experiment to {written}")
+        return written
+
+    # ------------------------------------------------------------------ recent files
+    def _remember(self, path):
+        path = str(Path(path).resolve())
+        self.current_file = path
+        if self.settings is not None:
+            self.settings.add_recent_file(path)
+            self.settings.set_last_experiment(path)
+        else:
+            self._recent_fallback = [path] + [p for p in self._recent_fallback if p != path]
+        self.recent_changed.emit()
+
+    def recent_files(self) -> list[str]:
+        return self.settings.recent_files() if self.settings is not None else list(self._recent_fallback)
+
+    def fill_recent_menu(self, menu: QMenu):
+        """The File menu's "Open recent": one entry per file, newest first, numbered for the keyboard."""
+        menu.clear()
+        files = self.recent_files()
+        for number, path in enumerate(files, 1):
+            action = menu.addAction(f"&{number} {Path(path).name}")
+            action.setData(path)
+            action.setToolTip(path)
+            action.triggered.connect(lambda _=False, p=path: self.open(p))
+        if not files:
+            menu.addAction("(no recent files)").setEnabled(False)
+
+    # ------------------------------------------------------------------ exports
+    def _ask_path(self, title: str, default_name: str, filters: str) -> str | None:
+        path, _ = QFileDialog.getSaveFileName(self.parent_widget, title, str(Path.cwd() / default_name), filters)
+        return path or None
+
+    def _export(self, what: str, do):
+        try:
+            written = do()
+        except (exporting.ExportError, OSError, ValueError) as exc:
+            self.failed.emit(f"Could not export {what}: {exc}")
+            return None
+        names = ", ".join(str(p) for p in (written if isinstance(written, list) else [written]))
+        self.reported.emit(f"Exported {what} to {names}")
+        return written
+
+    def export_widget(self, widget: QWidget, what: str, default_stem: str, path=None, suffix: str = ".png"):
+        """A view or the window as PNG (pixels) or SVG (vector). Without a path, asks for one."""
+        if path is None:
+            path = self._ask_path(f"Save {what}", f"{default_stem}{suffix}",
+                                  "PNG image (*.png);;SVG drawing (*.svg)" if suffix == ".png"
+                                  else "SVG drawing (*.svg);;PNG image (*.png)")
+            if path is None:
+                return None
+        return self._export(what, lambda: exporting.export_widget(widget, path))
+
+    def export_data(self, path=None, suffix: str = ".csv"):
+        """Each run's recorded probes (the newest steps kept in memory), one file per run."""
+        if path is None:
+            path = self._ask_path("Save the run data", f"run-data{suffix}",
+                                  "CSV table (*.csv);;NumPy arrays (*.npz)" if suffix == ".csv"
+                                  else "NumPy arrays (*.npz);;CSV table (*.csv)")
+            if path is None:
+                return None
+        return self._export("the run data", lambda: exporting.export_run_data(self.session.histories, path))
+
+    def export_run_config(self, path=None):
+        if path is None:
+            path = self._ask_path("Save the config that reproduces run 1", "config.toml",
+                                  "TOML settings (*.toml);;JSON settings (*.json)")
+            if path is None:
+                return None
+        return self._export("the config", lambda: exporting.export_config(self.session.configs[0], path))

@@ -1,0 +1,206 @@
+"""The run session: the one model the window, the views and the status bar subscribe to.
+
+GUI thread only (a QObject, as napari's layer models are). It owns the TrainingController, the run
+set's configs, one RunHistory per run, the lesson and its stop. It empties the controller's ONE
+ordered queue of worker messages (engine/worker.py lists them) whenever it fills, drops batches of
+an older run set (here and nowhere else), and says what happened in past-tense signals. Nothing
+here knows about widgets: the window turns these signals into layout, the display scheduler into
+redraws, the status bar into text.
+
+Where things happen:
+- a run set is rebuilt: `_on_runs` (from a "runs" message), after `start_run_set` or `apply_configs`;
+- a lesson stops: `load_lesson` arms the stop, `_on_stopped_at` hears that training reached it;
+- a view gets its data: `histories`, fed by `_on_batch` and handed on by gui/display.py.
+"""
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+
+from engine.config import Config
+from engine.lessons import LESSONS
+from gui.controller import TrainingController
+from gui.history import RunHistory
+
+
+class RunSession(QObject):
+    runs_rebuilt = Signal(bool)        # the run set was (re)built; True: new histories from step 0
+    data_arrived = Signal(int)         # steps arrived (the most any run got in this batch)
+    state_changed = Signal(str)        # starting | running | paused | diverged | stopped
+    run_set_started = Signal(object)   # list[Config]: a new run set from outside the controls (lesson, file)
+    lesson_changed = Signal(object)    # the lesson's name, or None for free play
+    lesson_stop_changed = Signal(object)  # training will pause by itself at this step (None: it will not)
+    stopped_at_lesson = Signal(int)    # training paused itself at the lesson's step
+    errored = Signal(str, str)         # message for the user, details (a traceback)
+
+    def __init__(self, configs: list[Config] | None = None, in_process: bool = False,
+                 controller: TrainingController | None = None, parent=None):
+        super().__init__(parent)
+        self.controller = controller or TrainingController(list(configs or [Config()]), in_process=in_process)
+        self.configs: list[Config] = list(self.controller.configs)
+        self.histories: list[RunHistory] = []
+        self.generation: int | None = None   # of the run set the histories belong to
+        self.state = "starting"
+        self.diverged_at: int | None = None
+        self.lesson: str | None = None
+        self.lesson_stop: int | None = None
+        self.showing_recorded = False        # the histories hold a file's recorded data, training paused
+        self._recorded: tuple[list, list] | None = None  # (configs, logs) waiting for their run set
+        self.training_steps = 0              # steps received since the session began (each trains every run)
+        self.steps_per_second: float | None = None
+        self.first_data_time: float | None = None
+        self.last_data_time: float | None = None
+        self.controller.yielded.connect(self.drain, Qt.ConnectionType.QueuedConnection)
+        QTimer.singleShot(0, self.drain)  # what the worker said before anyone listened
+
+    @property
+    def infos(self) -> list:
+        return [h.info for h in self.histories]
+
+    # ------------------------------------------------------------------ commands
+    def play(self):
+        self._leave_recorded_data()
+        if self.lesson_stop is None:
+            self.lesson_stop_changed.emit(None)
+        self.controller.start()
+
+    def pause(self):
+        self.controller.pause()
+
+    def toggle_play(self):
+        self.pause() if self.state == "running" else self.play()
+
+    def step_once(self):
+        if self.state == "running":
+            self.controller.pause()
+        self._leave_recorded_data()
+        self.controller.step()
+
+    def reset(self):
+        """Back to step 0, paused, with the current settings; a dead worker is replaced."""
+        self.showing_recorded = False
+        self._recorded = None
+        if self.controller.alive():
+            self.controller.pause()
+        self.controller.reset()
+        if self.lesson is not None:  # from step 0, the lesson's stop holds again
+            self._arm_lesson_stop(LESSONS[self.lesson].steps)
+
+    def apply_configs(self, configs: list[Config]):
+        """New settings from the controls: the runs go on with them from the next step."""
+        configs = list(configs)
+        self._recorded = None  # recorded data from a file belongs to that file's run set only
+        if configs != self.configs:
+            self.configs = configs
+            self.controller.set_configs(configs)
+            self._arm_lesson_stop(None)  # other settings than the lesson's: no stop at its point
+
+    def start_run_set(self, configs: list[Config]):
+        """A whole new run set from step 0 (a lesson, a file), shown in the controls too."""
+        self.configs = list(configs)
+        self.controller.set_configs(self.configs, fresh=True)
+        self.run_set_started.emit(list(self.configs))
+
+    def load_lesson(self, name: str, overrides: list[str] | tuple = ()):
+        """The lesson's runs (the user's KEY=VALUE overrides on each) from step 0, pausing at its point."""
+        lesson = LESSONS[name]
+        self.showing_recorded = False
+        self._recorded = None
+        self.start_run_set(lesson.runs(list(overrides)))
+        self._arm_lesson_stop(lesson.steps)
+        self._set_lesson(name)
+        return lesson
+
+    def free_play(self):
+        self._arm_lesson_stop(None)
+        self._set_lesson(None)
+
+    def show_experiment(self, exp):
+        """An experiment's run set from step 0; its recorded data, if any, is shown paused until Play or Step."""
+        has_data = bool(exp.logs) and len(exp.logs) == len(exp.configs) and any(len(log) for log in exp.logs)
+        if has_data:
+            self.controller.pause()  # show what was recorded, not new training on top of it
+        self._recorded = (list(exp.configs), list(exp.logs)) if has_data else None
+        self.showing_recorded = has_data
+        self.start_run_set(list(exp.configs))
+        self._set_lesson(exp.lesson if exp.lesson in LESSONS else None)
+
+    def _set_lesson(self, name: str | None):
+        self.lesson = name
+        self.lesson_changed.emit(name)
+
+    def _arm_lesson_stop(self, steps: int | None):
+        """Have training pause by itself once every run has trained `steps` steps (None: never)."""
+        self.lesson_stop = steps
+        self.controller.set_until(steps)
+        self.lesson_stop_changed.emit(steps)
+
+    def _leave_recorded_data(self):
+        """Training after showing a file's recorded data starts afresh from step 0 (new curves)."""
+        if self.showing_recorded:
+            self.showing_recorded = False
+            self.controller.reset()
+
+    # ------------------------------------------------------------------ the worker's messages
+    def drain(self):
+        """Everything the worker said since the last drain, in the order it said it."""
+        for message in self.controller.take_messages():
+            kind = message[0]
+            if kind == "runs":
+                self._on_runs(*message[1:])
+            elif kind == "batch":
+                self._on_batch(*message[1:])
+            elif kind == "state":
+                self._on_state(message[1])
+            elif kind == "stopped_at":
+                self._on_stopped_at(message[1])
+            elif kind == "error":
+                self.errored.emit(message[1], message[2])
+
+    def _on_runs(self, generation: int, infos: list, fresh: bool):
+        self.generation = generation
+        fresh = fresh or len(infos) != len(self.histories)
+        if fresh:
+            self.histories = [RunHistory(info) for info in infos]
+        else:  # a structural change mid-run: curves continue, the trainer marked it as an event
+            for history, info in zip(self.histories, infos):
+                history.reshape(info)
+        self.runs_rebuilt.emit(fresh)
+        recorded = self._recorded
+        if fresh and recorded is not None and [i.config for i in infos] == recorded[0]:
+            self._recorded = None
+            for history, log in zip(self.histories, recorded[1]):
+                history.extend(list(log.snapshots))
+            self.data_arrived.emit(max(len(log) for log in recorded[1]))
+        if self.state in ("starting", "diverged", "stopped"):  # the worker has its runs and waits for Play
+            self._on_state("paused")
+
+    def _on_batch(self, generation: int, batches: list, rate: float):
+        if generation != self.generation or len(batches) != len(self.histories):
+            return  # trained in a run set that has since been replaced
+        for history, snapshots in zip(self.histories, batches):
+            history.extend(snapshots)
+        new_steps = max((len(b) for b in batches), default=0)
+        if new_steps:
+            now = time.perf_counter()
+            if self.first_data_time is None:
+                self.first_data_time = now
+            self.last_data_time = now
+        self.training_steps += new_steps
+        self.steps_per_second = rate
+        self.data_arrived.emit(new_steps)
+
+    def _on_state(self, state: str):
+        self.state = state
+        steps = [h.diverged_at_step for h in self.histories if h.diverged_at_step is not None]
+        self.diverged_at = min(steps) if state == "diverged" and steps else None
+        self.state_changed.emit(state)
+
+    def _on_stopped_at(self, steps: int):
+        self.lesson_stop = None
+        self.stopped_at_lesson.emit(steps)
+
+    # ------------------------------------------------------------------ closing
+    def shutdown(self):
+        self.controller.shutdown()
