@@ -419,3 +419,23 @@ def test_a_refused_compare_value_is_named_as_typed(qtbot):
     assert str(info.value).startswith("run 3 lr: 1e-400 is not allowed; allowed: a number greater than 0")
     panel.set_compare("layers", ["2.0"], base=SMALL)
     assert [c.layers for c in panel.configs(SMALL)] == [SMALL.layers, 2]
+
+
+def test_a_lesson_loaded_mid_training_starts_from_step_1_and_pauses_at_its_own_step(make_window, qtbot):
+    """The lesson's runs are a fresh run set even when their number matches the runs before: its
+    stop counts the lesson's own steps, not the steps free play had already trained (after 45 steps
+    of free play, the one-run `loop` lesson used to go on from step 46 and pause at 100)."""
+    from engine.lessons import LESSONS
+    window = make_window()
+    window.session.play()
+    qtbot.waitUntil(lambda: steps(window) >= 40, timeout=TIMEOUT)
+    lesson = window.load_lesson("loop")  # one run, as before it
+    with qtbot.waitSignal(window.session.stopped_at_lesson, timeout=TIMEOUT) as stopped:
+        window.session.play()
+    assert stopped.args == [lesson.steps] == [LESSONS["loop"].steps]
+    wait_state(qtbot, window, "paused")
+    trained = lambda h: h.diverged_at_step if h.diverged_at_step is not None else lesson.steps  # noqa: E731
+    qtbot.waitUntil(lambda: all(len(h.steps) == trained(h) for h in window.session.histories), timeout=TIMEOUT)
+    for history in window.session.histories:  # (a diverged run would not hold up the stop)
+        assert list(history.steps.view()) == list(range(1, trained(history) + 1))
+    assert len(window.session.histories) == 1 and window.session.histories[0].diverged_at_step is None
