@@ -10,7 +10,14 @@ HEADLESS_COMMANDS = ("train", "lessons")
 COMMANDS = HEADLESS_COMMANDS + ("record",)
 
 
+MIN_PYTHON = (3, 11)  # pyproject.toml's requires-python: tomllib
+
+
 def main(argv=None) -> int:
+    if sys.version_info < MIN_PYTHON:  # before any import that would fail with a traceback
+        print(f"error: RNN Gradient Lab needs Python {'.'.join(map(str, MIN_PYTHON))} or newer; this is "
+              f"Python {sys.version.split()[0]}", file=sys.stderr)
+        return 2
     try:
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C before a command could catch it (e.g. while torch imports)

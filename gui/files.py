@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
 from engine import experiment as experiments
@@ -31,9 +31,17 @@ class Files(QObject):
         self.current_file: str | None = None
         self._recent_fallback: list[str] = []   # recent files when there is no AppSettings
 
+    def start_folder(self) -> Path:
+        """Where the file dialogs open: the folder of the file last opened or saved, else the desktop's
+        documents folder (QStandardPaths knows its name on each system), else the current folder."""
+        if self.current_file:
+            return Path(self.current_file).parent
+        documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        return Path(documents) if documents and Path(documents).is_dir() else Path.cwd()
+
     # ------------------------------------------------------------------ opening
     def open_dialog(self):
-        path, _ = QFileDialog.getOpenFileName(self.parent_widget, "Open experiment or settings", str(Path.cwd()),
+        path, _ = QFileDialog.getOpenFileName(self.parent_widget, "Open experiment or settings", str(self.start_folder()),
                                               "Experiments and settings (*.rgl *.json *.toml);;All files (*)")
         if path:
             self.open(path)
@@ -78,7 +86,7 @@ class Files(QObject):
     # ------------------------------------------------------------------ saving
     def save_experiment_dialog(self, include_data: bool):
         default = self.current_file if self.current_file and self.current_file.endswith(".rgl") \
-            else str(Path.cwd() / "experiment.rgl")
+            else str(self.start_folder() / "experiment.rgl")
         path, _ = QFileDialog.getSaveFileName(self.parent_widget,
                                               "Save experiment with data" if include_data else "Save experiment",
                                               default, "RNN Gradient Lab experiment (*.rgl)")
@@ -127,7 +135,7 @@ class Files(QObject):
 
     # ------------------------------------------------------------------ exports
     def _ask_path(self, title: str, default_name: str, filters: str) -> str | None:
-        path, _ = QFileDialog.getSaveFileName(self.parent_widget, title, str(Path.cwd() / default_name), filters)
+        path, _ = QFileDialog.getSaveFileName(self.parent_widget, title, str(self.start_folder() / default_name), filters)
         return path or None
 
     def _export(self, what: str, do):

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QFrame, QMainWindow, QS
 
 from engine.config import Config, ConfigError
 from engine.lessons import LESSONS
+from gui.accessibility import name_for_screen_readers
 from gui.controls import ComparePanel, ControlPanel
 from gui.display import DisplayScheduler
 from gui.files import Files
@@ -103,6 +104,7 @@ class MainWindow(QMainWindow):
         self.display.start()
         self.set_theme(self.base_theme.name)
         self._restore_window()
+        name_for_screen_readers(self)
 
     # ------------------------------------------------------------------ building
     def _build_views(self, view_classes):
@@ -375,10 +377,6 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.lesson_dock], [wanted], Qt.Orientation.Vertical)
 
     # ------------------------------------------------------------------ lecture mode and themes
-    @property
-    def lecture(self) -> bool:
-        return self.lecture_mode.active
-
     def set_lecture(self, on: bool):
         """Full screen, large type, thick lines, settings hidden; leaving restores the previous layout."""
         on = bool(on)

@@ -10,10 +10,11 @@ import datetime
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QStandardPaths, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QPushButton, QSpinBox, QWidget)
 
+from gui.accessibility import name_for_screen_readers
 from gui.recording import check_output, parse_size
 from gui.theme import DIALOG_ERROR_TEXT
 
@@ -22,8 +23,9 @@ FORMATS = {"MP4 (H.264 video)": "mp4", "GIF (animated image)": "gif"}
 
 
 def default_folder() -> Path:
-    """~/Videos when it exists (the desktop's usual place for videos), else the current folder."""
-    videos = Path.home() / "Videos"
+    """The desktop's videos folder when it exists (~/Videos on Linux, under its translated name where
+    the desktop uses one; ~/Movies on macOS), else the current folder."""
+    videos = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation) or ".")
     return videos if videos.is_dir() else Path.cwd()
 
 
@@ -82,6 +84,7 @@ class RecordingDialog(QDialog):
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
         form.addRow(self.buttons)
+        name_for_screen_readers(self)
 
     def _browse(self):
         folder = QFileDialog.getExistingDirectory(self, "Save recordings to", self.folder_edit.text())

@@ -789,6 +789,9 @@ class Selectors(QWidget):
         self.layer_spin = QSpinBox()
         self.layer_spin.setRange(1, 1)
         self.layer_spin.setToolTip("Which stacked layer to show (1 = bottom, nearest the input).")
+        self.run_combo.setToolTip("Which of the compared runs this view shows.")
+        self.run_label.setBuddy(self.run_combo)  # the label names the box, for screen readers too
+        self.layer_label.setBuddy(self.layer_spin)
         row.addWidget(self.run_label)
         row.addWidget(self.run_combo)
         row.addSpacing(8)

@@ -129,7 +129,7 @@ def test_lecture_mode_goes_full_screen_large_and_esc_restores(make_window, qtbot
     window.setGeometry(20, 30, 700, 600)
     geometry = window.geometry()
     qtbot.keyClick(window, Qt.Key.Key_F11)
-    assert window.lecture and window.isFullScreen()
+    assert window.lecture_mode.active and window.isFullScreen()
     assert not window.controls_dock.isVisible() and window.lesson_dock.isVisible()
     assert window.toolbar.isVisible()
     for name in ("play", "step", "reset", "compare", "record"):
@@ -146,7 +146,7 @@ def test_lecture_mode_goes_full_screen_large_and_esc_restores(make_window, qtbot
     assert "waterfall" in shown and len(shown) == 4  # fewer, larger views; the lesson's one among them
     assert QKeySequenceText(window.actions_by_name["record"]) >= {"Ctrl+R", "V"}
     qtbot.keyClick(window, Qt.Key.Key_Escape)
-    assert not window.lecture and not window.isFullScreen()
+    assert not window.lecture_mode.active and not window.isFullScreen()
     assert window.geometry() == geometry  # where and as large as it was (it came back 2x26 pixels smaller)
     assert window.controls_dock.isVisible() and window.menuBar().isVisible()
     assert all(frame.isVisible() for frame in window.view_frames.values())
@@ -154,9 +154,9 @@ def test_lecture_mode_goes_full_screen_large_and_esc_restores(make_window, qtbot
     assert window.font().pointSizeF() == pytest.approx(normal_font)
     assert "V" not in QKeySequenceText(window.actions_by_name["record"])
     qtbot.keyClick(window, Qt.Key.Key_L)  # L toggles too
-    assert window.lecture
+    assert window.lecture_mode.active
     qtbot.keyClick(window, Qt.Key.Key_L)
-    assert not window.lecture and window.controls_dock.isVisible()
+    assert not window.lecture_mode.active and window.controls_dock.isVisible()
 
 
 def QKeySequenceText(action) -> set:
