@@ -184,6 +184,8 @@ def main(argv: list[str]) -> int:
     from gui.settings import AppSettings
     scripted = args.quit_after is not None
     window = MainWindow(session, theme=args.theme, settings=None if scripted else AppSettings())
+    if args.lesson:
+        window.lesson_dock.show()  # the lesson's card, even where the last session had closed it
     if scripted:  # a timed session trains at once (to a lesson's point, as Play would)
         session.play()
     elif not args.lesson and not args.config and not args.set:

@@ -131,11 +131,6 @@ class DisplayScheduler(QObject):
         return {k: v for k, v in self.views.items()
                 if v.isVisible() and v.width() > 0 and v.height() > 0 and not v.window().isMinimized()}
 
-    def refresh_visible(self):
-        """Refresh every visible view now; hidden ones catch up when shown."""
-        for key, view in self.visible_views().items():
-            self._refresh(key, view)
-
     def _refresh(self, key, view):
         self.dirty.discard(key)
         try:

@@ -9,7 +9,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QMessageBox, QPushButton, QVBoxLayout
 
-from gui import theme as theme_module
+from gui.theme import BANNER_BACKGROUND, BANNER_TEXT, HIGHLIGHT
 
 
 class ViewFrame(QFrame):
@@ -55,13 +55,13 @@ class ViewFrame(QFrame):
         self._border = border
         self.update()
         self.title.setStyleSheet(f"font-weight: bold; padding-left: 4px; font-size: {round(10 * self._scale)}pt; "
-                                 f"color: {theme_module.HIGHLIGHT if self.highlighted else self._foreground};")
+                                 f"color: {HIGHLIGHT if self.highlighted else self._foreground};")
 
     def paintEvent(self, event):
         super().paintEvent(event)
         if self._border:
             painter = QPainter(self)
-            pen = QPen(QColor(theme_module.HIGHLIGHT), self._border)
+            pen = QPen(QColor(HIGHLIGHT), self._border)
             pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
             painter.setPen(pen)
             half = self._border / 2
@@ -86,7 +86,7 @@ class Banner(QFrame):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("banner")
-        self.setStyleSheet(f"#banner {{ background: {theme_module.BANNER_BACKGROUND}; }} QLabel {{ color: white; }}")
+        self.setStyleSheet(f"#banner {{ background: {BANNER_BACKGROUND}; }} QLabel {{ color: {BANNER_TEXT}; }}")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)
         self.message = QLabel()

@@ -62,7 +62,7 @@ class LectureMode:
         self.window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.lesson_dock)
         self.window.showFullScreen()
 
-    def fit_lesson_dock(self):
+    def widen_lesson_dock(self):
         """The lesson card takes 30% of the width (at least 360 pixels) beside the views."""
         w = self.window
         w.resizeDocks([self.lesson_dock], [max(360, w.width() * 3 // 10)], Qt.Orientation.Horizontal)

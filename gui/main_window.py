@@ -91,7 +91,7 @@ class MainWindow(QMainWindow):
         self.files.opened.connect(lambda _: self.banner.hide())
         self.files.recent_changed.connect(self._rebuild_recent_menu)
         self.recorder.toggled.connect(self._sync_record_action)
-        self.recorder.clock.connect(self.status.set_recording)
+        self.recorder.clock_ticked.connect(self.status.set_recording)
         self.recorder.failed.connect(self.banner.show_message)
         self.recorder.saved.connect(lambda path, n: self.status.showMessage(f"Saved the recording ({n} frames) to {path}", 8000))
 
@@ -312,7 +312,10 @@ class MainWindow(QMainWindow):
 
     def load_lesson(self, name: str, overrides=()):
         """A lesson's runs from step 0 (with the user's KEY=VALUE overrides), its card and where to look."""
-        return self.session.load_lesson(name, overrides)
+        lesson = self.session.load_lesson(name, overrides)
+        self.lesson_dock.show()
+        QTimer.singleShot(0, self.fit_lesson_dock)  # once the new narration is laid out
+        return lesson
 
     def _on_config_changed(self, config: Config):
         self.compare_panel.set_base(config)
@@ -343,18 +346,16 @@ class MainWindow(QMainWindow):
         self.actions_by_name["play"].setText("Pause" if state == "running" else "Play")
 
     def _on_lesson_changed(self, name: str | None):
+        """The card follows the session's lesson; its view is highlighted (free play keeps the last one)."""
         if self.lesson_panel.current != name:
             self.lesson_panel.show_lesson(name)   # emits highlight_requested
         elif name is not None and LESSONS[name].look_at:
             self.grid.highlight(LESSONS[name].look_at)
-        if name is None or not LESSONS[name].look_at:
+        if name is not None and not LESSONS[name].look_at:
             self.grid.highlight("")
-        if name is not None:
-            self.lesson_dock.show()
-            QTimer.singleShot(0, self.fit_lesson_dock)  # once the new narration is laid out
 
     def show_error(self, message: str, details: str = ""):
-        if not self.session.controller.alive() and "Reset" not in message:
+        if not self.session.worker_alive() and "Reset" not in message:
             message += " Press Reset (R) to start a new worker."
         self.banner.show_message(message, details)
         print(f"error: {message}", file=sys.stderr)
@@ -390,7 +391,7 @@ class MainWindow(QMainWindow):
             self._apply_scale(self.lecture_mode.enter())
             self.lecture_mode.go_full_screen()
             self.grid.set_lecture(True)
-            self.lecture_mode.fit_lesson_dock()
+            self.lecture_mode.widen_lesson_dock()
         else:
             self._apply_scale(1.0)
             self.lecture_mode.leave()

@@ -2,7 +2,7 @@
 and the recording options dialog.
 
 GUI thread only. It knows the widget it records and nothing else of the window: it says what
-happened in signals (`toggled`, `clock`, `failed`, `saved`) that the window shows in its record
+happened in signals (`toggled`, `clock_ticked`, `failed`, `saved`) that the window shows in its record
 action, status bar and banner. The frames themselves are grabbed and encoded by gui/recording.py.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from gui.recording_dialog import RecordingDialog, RecordingOptions
 
 class RecordingControl(QObject):
     toggled = Signal(bool)      # recording started (True) or stopped (False)
-    clock = Signal(object)      # seconds recorded so far, every quarter second; None once stopped
+    clock_ticked = Signal(object)  # seconds recorded so far, every quarter second; None once stopped
     failed = Signal(str)        # could not start, or failed part-way (what was recorded is closed)
     saved = Signal(str, int)    # path, frames: a finished recording
 
@@ -67,7 +67,7 @@ class RecordingControl(QObject):
         """Stop, encode every queued frame and close the file; returns the frame count (0: nothing saved)."""
         grabber, self.grabber = self.grabber, None
         self.timer.stop()
-        self.clock.emit(None)
+        self.clock_ticked.emit(None)
         self.toggled.emit(False)
         if grabber is None:
             return 0
@@ -83,13 +83,13 @@ class RecordingControl(QObject):
 
     def _show_clock(self):
         if self.recording:
-            self.clock.emit(self.grabber.elapsed)
+            self.clock_ticked.emit(self.grabber.elapsed)
 
     def _on_errored(self, message: str):
         if self.grabber is not None and not self.grabber.recording:  # failed mid-recording: tidy up
             self.grabber = None
             self.timer.stop()
-            self.clock.emit(None)
+            self.clock_ticked.emit(None)
             self.toggled.emit(False)
         self.failed.emit(f"Recording failed: {message}")
 

@@ -26,8 +26,8 @@ from gui.history import RunHistory
 
 class RunSession(QObject):
     runs_rebuilt = Signal(bool)        # the run set was (re)built; True: new histories from step 0
-    data_arrived = Signal(int)         # steps arrived (the most any run got in this batch)
-    state_changed = Signal(str)        # starting | running | paused | diverged | stopped
+    data_arrived = Signal(int)         # steps arrived: trained (the most any run got) or from a file
+    state_changed = Signal(str)        # running | paused | diverged | stopped (`state` starts "starting")
     run_set_started = Signal(object)   # list[Config]: a new run set from outside the controls (lesson, file)
     lesson_changed = Signal(object)    # the lesson's name, or None for free play
     lesson_stop_changed = Signal(object)  # training will pause by itself at this step (None: it will not)
@@ -77,6 +77,9 @@ class RunSession(QObject):
         self._leave_recorded_data()
         self.controller.step()
 
+    def worker_alive(self) -> bool:
+        return self.controller.alive()
+
     def reset(self):
         """Back to step 0, paused, with the current settings; a dead worker is replaced."""
         self.showing_recorded = False
@@ -105,10 +108,11 @@ class RunSession(QObject):
     def load_lesson(self, name: str, overrides: list[str] | tuple = ()):
         """The lesson's runs (the user's KEY=VALUE overrides on each) from step 0, pausing at its point."""
         lesson = LESSONS[name]
+        configs = lesson.runs(list(overrides))  # a bad override is refused before anything changes
         self.showing_recorded = False
         self._recorded = None
-        self.start_run_set(lesson.runs(list(overrides)))
-        self._arm_lesson_stop(lesson.steps)
+        self._arm_lesson_stop(lesson.steps)  # first: the new runs never train a step under an older stop
+        self.start_run_set(configs)
         self._set_lesson(name)
         return lesson
 
@@ -123,6 +127,7 @@ class RunSession(QObject):
             self.controller.pause()  # show what was recorded, not new training on top of it
         self._recorded = (list(exp.configs), list(exp.logs)) if has_data else None
         self.showing_recorded = has_data
+        self._arm_lesson_stop(None)  # a file's runs pause where the user says, not at an earlier lesson's step
         self.start_run_set(list(exp.configs))
         self._set_lesson(exp.lesson if exp.lesson in LESSONS else None)
 
@@ -140,6 +145,7 @@ class RunSession(QObject):
         """Training after showing a file's recorded data starts afresh from step 0 (new curves)."""
         if self.showing_recorded:
             self.showing_recorded = False
+            self._recorded = None
             self.controller.reset()
 
     # ------------------------------------------------------------------ the worker's messages
@@ -167,9 +173,9 @@ class RunSession(QObject):
             for history, info in zip(self.histories, infos):
                 history.reshape(info)
         self.runs_rebuilt.emit(fresh)
-        recorded = self._recorded
+        recorded = self._recorded  # kept while it is shown: an earlier run set of the same configs
+        #                            (the worker's first, at start-up) must not take it from the file's own
         if fresh and recorded is not None and [i.config for i in infos] == recorded[0]:
-            self._recorded = None
             for history, log in zip(self.histories, recorded[1]):
                 history.extend(list(log.snapshots))
             self.data_arrived.emit(max(len(log) for log in recorded[1]))
@@ -203,4 +209,5 @@ class RunSession(QObject):
 
     # ------------------------------------------------------------------ closing
     def shutdown(self):
+        self.controller.yielded.disconnect(self.drain)  # the worker's last words reach no one now
         self.controller.shutdown()

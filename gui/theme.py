@@ -63,7 +63,7 @@ THEMES = {"dark": DARK, "light": LIGHT}
 LOG_GRAD_LEVELS = (-12.0, 2.0)
 
 HIGHLIGHT = "#E69F00"            # the frame and title of the view a lesson points at
-BANNER_BACKGROUND = "#5c1a1a"    # the banner that reports a problem
+BANNER_BACKGROUND, BANNER_TEXT = "#5c1a1a", "#ffffff"  # the banner that reports a problem
 RECORDING = "#e02020"            # the status bar's REC clock
 ERROR_TEXT = "#ff6b6b"           # a refused setting, under its box (readable on both themes' panels)
 DIALOG_ERROR_TEXT = "#c62828"    # a refused value in a dialog

@@ -22,7 +22,8 @@ def wait_state(qtbot, window, state):
 
 
 def drain(window):
-    """Feed everything that reached the mailbox into the histories now."""
+    """Feed everything the worker has said so far into the histories now, and draw it."""
+    window.session.drain()
     window.display.tick()
 
 
@@ -439,3 +440,26 @@ def test_a_lesson_loaded_mid_training_starts_from_step_1_and_pauses_at_its_own_s
     for history in window.session.histories:  # (a diverged run would not hold up the stop)
         assert list(history.steps.view()) == list(range(1, trained(history) + 1))
     assert len(window.session.histories) == 1 and window.session.histories[0].diverged_at_step is None
+
+
+def test_after_reset_the_status_bar_shows_no_figure_of_the_run_before(make_window, qtbot):
+    window = make_window()
+    for _ in range(3):
+        window.session.step_once()
+    qtbot.waitUntil(lambda: steps(window) >= 3, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: "10" in window.status.ratios.text() and bool(window.status.badge_texts()), timeout=TIMEOUT)
+    old = window.session.histories[0]
+    window.reset()
+    qtbot.waitUntil(lambda: window.session.histories[0] is not old, timeout=TIMEOUT)
+    drain(window)
+    assert "n/a" in window.status.ratios.text() and "10" not in window.status.ratios.text()
+    assert window.status.badge_texts() == []
+
+
+def test_free_play_keeps_the_highlighted_view(make_window, qtbot):
+    from gui.views import ALL_VIEWS
+    window = make_window(view_classes=ALL_VIEWS)
+    window.load_lesson("fix-lstm")
+    assert window.grid.highlighted() == "waterfall"
+    window.lesson_panel.picker.activated.emit(0)  # "Free play (no lesson)"
+    assert window.session.lesson is None and window.grid.highlighted() == "waterfall"

@@ -160,3 +160,33 @@ def test_a_lesson_keeps_the_users_overrides_in_every_run_and_arms_its_stop(sessi
     assert stops[-1] is None and session.lesson_stop is None
     session.reset()  # from step 0 the lesson's stop holds again
     assert stops[-1] == lesson.steps
+
+
+def test_recorded_data_outlasts_an_earlier_run_set_of_the_same_settings(session, qtbot):
+    """At start-up the worker's first run set (the same default settings) is still queued when the
+    last experiment reopens: the file's data must end up in the file's own run set all the same."""
+    session, controller = session
+    info, snaps = trained(SMALL, 3)
+    log = MetricsLog()
+    for s in snaps:
+        log.append(s)
+    session.show_experiment(Experiment([SMALL], logs=[log]))
+    with qtbot.waitSignal(session.runs_rebuilt):
+        controller.say("runs", 1, [info], True)   # the start-up run set
+        controller.say("runs", 2, [info], True)   # the file's
+    qtbot.waitUntil(lambda: session.generation == 2)
+    assert list(session.histories[0].steps.view()) == [1, 2, 3] and session.showing_recorded
+    session.step_once()  # training leaves the recorded data: a fresh run set gets none of it
+    with qtbot.waitSignal(session.runs_rebuilt):
+        controller.say("runs", 3, [info], True)
+    assert len(session.histories[0].steps) == 0 and not session.showing_recorded
+
+
+def test_a_file_opened_after_a_lesson_does_not_pause_at_the_lessons_step(session, qtbot):
+    session, controller = session
+    stops = []
+    session.lesson_stop_changed.connect(stops.append)
+    session.load_lesson("loop")
+    session.show_experiment(Experiment([SMALL]))
+    assert stops == [LESSONS["loop"].steps, None] and session.lesson_stop is None and session.lesson is None
+    assert controller.commands[-2:] == [("set_until", None), ("set_runs", True)]  # disarmed before the runs
