@@ -15,8 +15,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from engine import registry
-from engine.errors import ConfigError, shown
+from engine import reading, registry
+from engine.errors import ConfigError, excerpt, shown
 
 
 # Keys that take effect at the next step without rebuilding the model.
@@ -140,7 +140,7 @@ def _unknown_key(key: str, value: Any) -> ConfigError:
     """`seqlen: 10 is set, but seqlen is not a setting (did you mean seq_len?); allowed: one of task, ...`"""
     close = difflib.get_close_matches(str(key), KEYS, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
-    return ConfigError(key, value, "one of " + ", ".join(KEYS), f"is set, but {key} is not a setting{hint}")
+    return ConfigError(key, value, "one of " + ", ".join(KEYS), f"is set, but {excerpt(str(key))} is not a setting{hint}")
 
 
 def from_dict(data: Any, base: Config | None = None) -> Config:
@@ -243,24 +243,39 @@ def _once_each(pairs, path):
     return seen
 
 
+MAX_CONFIG_BYTES = 1_000_000  # a config is a few hundred bytes; a megabyte leaves room for any comment
+
+
 def load(path: str | Path, base: Config | None = None) -> Config:
-    """Read a JSON or TOML config file; any problem raises ConfigError naming the file."""
+    """Read a JSON or TOML config file; any problem raises ConfigError naming the file. At most
+    MAX_CONFIG_BYTES are read (a device such as /dev/zero is refused, not read forever)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = reading.read_bytes(path, MAX_CONFIG_BYTES).decode("utf-8")
+    except reading.TooLarge as exc:
+        raise ConfigError("config file", str(path), "a JSON or TOML settings file of at most "
+                          f"{reading.size_text(MAX_CONFIG_BYTES)}", f"{exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
         raise ConfigError("config file", str(path), "a readable UTF-8 JSON or TOML file",
                           f"cannot be read ({reason})") from None
     is_toml = path.suffix.lower() == ".toml"
+    kind = "TOML" if is_toml else "JSON"
     try:
         data = tomllib.loads(text) if is_toml else json.loads(text, object_pairs_hook=lambda pairs: _once_each(pairs, path))
+    except ConfigError:  # a setting given twice (_once_each)
+        raise
+    except RecursionError:  # [[[[...]]]]: no setting nests, so say so rather than print Python's stack
+        raise ConfigError("config file", str(path), f"flat {kind}: key = value pairs",
+                          "nests lists or tables too deeply") from None
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         if is_toml or path.suffix.lower() == ".json":
-            kind = "TOML" if is_toml else "JSON"
             raise ConfigError("config file", str(path), f"valid {kind}", f"is malformed ({exc})") from None
         raise ConfigError("config file", str(path), "a JSON file (.json, or any other name) or a TOML file (.toml)",
                           f"is not JSON ({exc})") from None
+    except ValueError as exc:  # an integer of thousands of digits: Python refuses to convert it
+        raise ConfigError("config file", str(path), "numbers of at most a few dozen digits",
+                          f"holds a number too long to read ({str(exc).split(':')[0]})") from None
     if isinstance(data, dict) and isinstance(data.get("config"), dict):
         data = data["config"]  # an experiment file or summary with the config nested inside
     return from_dict(data, base)

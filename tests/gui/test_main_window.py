@@ -463,3 +463,15 @@ def test_free_play_keeps_the_highlighted_view(make_window, qtbot):
     assert window.grid.highlighted() == "waterfall"
     window.lesson_panel.picker.activated.emit(0)  # "Free play (no lesson)"
     assert window.session.lesson is None and window.grid.highlighted() == "waterfall"
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x05\x06" + b"\0" * 18, b'{"seq_len": ' + b"[" * 100_000])
+def test_a_bad_file_is_named_in_the_banner_and_changes_nothing(make_window, qtbot, tmp_path, content):
+    window = make_window()
+    before = list(window.session.configs)
+    for name in ("bad.rgl", "bad.json"):
+        path = tmp_path / name
+        path.write_bytes(content)
+        assert window.files.open(path) is False
+        assert window.banner.isVisible() and name in window.banner.message.text()
+        assert len(window.banner.message.text()) < 400 and window.session.configs == before
