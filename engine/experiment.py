@@ -29,6 +29,10 @@ class ExperimentError(ValueError):
     pass
 
 
+class Cancelled(ExperimentError):
+    """The caller's progress callback stopped the reading (a user's Cancel)."""
+
+
 @dataclass
 class Experiment:
     configs: list            # list[Config], 1 to 4 runs
@@ -87,10 +91,11 @@ def _damaged(path: Path, what: str) -> ExperimentError:
     return ExperimentError(f"{path.name}: not a readable experiment file: {what}")
 
 
-def load(path) -> Experiment:
+def load(path, progress=None) -> Experiment:
     """Read and check a whole experiment file before any of it is used: the header first, then the
     recorded arrays, whose sizes are checked before they are read (engine/reading.py). Anything
-    wrong raises ExperimentError; nothing is half-read into the caller's hands."""
+    wrong raises ExperimentError; nothing is half-read into the caller's hands. `progress(fraction)`
+    is called as the data is read (for a long file); an exception it raises stops the reading."""
     path = Path(path)
     try:
         if path.is_file() and path.stat().st_size == 0:
@@ -98,7 +103,7 @@ def load(path) -> Experiment:
         with zipfile.ZipFile(path) as archive:
             header = _read_header(path, archive)
             configs, lesson, notes = _check_header(path, header)
-            logs = _read_logs(path, archive, len(configs)) if header.get("has_data") else None
+            logs = _read_logs(path, archive, len(configs), progress) if header.get("has_data") else None
     except ExperimentError:
         raise
     except FileNotFoundError:
@@ -154,32 +159,36 @@ def _check_header(path: Path, header) -> tuple[list, str | None, dict]:
     return parsed, lesson, notes
 
 
-def _read_logs(path: Path, archive: zipfile.ZipFile, runs: int) -> list:
+def _read_logs(path: Path, archive: zipfile.ZipFile, runs: int, progress=None) -> list:
     available = reading.memory_available()
     budget = MAX_DATA_BYTES if available is None else min(MAX_DATA_BYTES, available // 2)
-    names = [f"run{i}/{name}" for i in range(runs) for name in SCALARS + ARRAYS]
-    data = reading.npy_members(archive, names, budget)
+    headers = reading.npy_headers(archive, [f"run{i}/{name}" for i in range(runs) for name in SCALARS + ARRAYS])
+    for i in range(runs):  # the step counts, from the headers, before any data is read
+        steps = headers[f"run{i}/step"][0][0] if f"run{i}/step" in headers else 0
+        if steps > MAX_RECORDED_STEPS:
+            raise ExperimentError(f"{path.name}: run {i + 1} records {steps:,} steps; at most "
+                                  f"{MAX_RECORDED_STEPS:,} are read (the window saves its newest 5,000)")
+    data = reading.read_arrays(archive, headers, budget, progress=progress and (lambda f: progress(0.5 * f)))
     logs = []
     try:
         for i in range(runs):
             prefix = f"run{i}/"
             arrays = {k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix)}
             steps = len(arrays["step"])
-            if steps > MAX_RECORDED_STEPS:
-                raise ExperimentError(f"{path.name}: run {i + 1} records {steps:,} steps; at most "
-                                      f"{MAX_RECORDED_STEPS:,} are read (the window saves its newest 5,000)")
             if any(len(values) != steps for values in arrays.values()):
                 raise ValueError("arrays of different lengths")
             log = MetricsLog()
             for snap in _snapshots_from_arrays(arrays):
                 log.append(snap)
             logs.append(log)
+            if progress is not None:
+                progress(0.5 + 0.5 * (i + 1) / runs)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ExperimentError(f"{path.name}: recorded data is damaged ({exc})") from None
     return logs
 
 
-def open_any(path) -> Experiment:
+def open_any(path, progress=None) -> Experiment:
     """Open an experiment file, or a plain JSON/TOML config file (e.g. a headless run's config.json)."""
     path = Path(path)
     if path.suffix.lower() in (".json", ".toml"):
@@ -188,6 +197,6 @@ def open_any(path) -> Experiment:
         except cfg.ConfigError as exc:
             raise ExperimentError(str(exc)) from None
     if path.suffix.lower() in (SUFFIX, ".npz"):
-        return load(path)
+        return load(path, progress)
     raise ExperimentError(f"{path.name}: cannot open this kind of file; allowed: {SUFFIX} experiments, "
                           ".json or .toml configs")

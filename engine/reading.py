@@ -55,13 +55,11 @@ def read_bytes(path: Path, limit: int) -> bytes:
     return data
 
 
-def npy_members(archive: zipfile.ZipFile, names: list[str], budget: int) -> dict[str, np.ndarray]:
-    """The arrays of the `.npy` members `names` (each 'name.npy' in the archive; missing ones are
-    skipped), read only after every header has been checked: no object arrays (no pickle), each
-    array's declared size within what its member holds, and all of them together within `budget`
-    bytes. Raises TooLarge or ValueError (damaged) before allocating anything big."""
-    plan = []
-    total = 0
+def npy_headers(archive: zipfile.ZipFile, names: list[str]) -> dict[str, tuple]:
+    """(shape, dtype, member) of each `.npy` member in `names` ('name' for 'name.npy'; missing ones
+    are skipped), from the headers alone: no object arrays (no pickle), and each array's declared
+    size exactly what its member holds. Raises ValueError (damaged) before anything big is read."""
+    headers = {}
     for name in names:
         try:
             info = archive.getinfo(name + ".npy")
@@ -82,13 +80,27 @@ def npy_members(archive: zipfile.ZipFile, names: list[str], budget: int) -> dict
         if nbytes != info.file_size - header_bytes:
             raise ValueError(f"{name}: declares {size_text(nbytes)} of data but holds "
                              f"{size_text(max(info.file_size - header_bytes, 0))}")
-        total += nbytes
-        plan.append((name, info))
+        headers[name] = (shape, dtype, info)
+    return headers
+
+
+def read_arrays(archive: zipfile.ZipFile, headers: dict[str, tuple], budget: int, progress=None) -> dict:
+    """The arrays `npy_headers` described, once their total fits in `budget` bytes (TooLarge before
+    anything is read if not). `progress(fraction)` is called after each; it may raise to stop."""
+    total = sum(math.prod(shape) * dtype.itemsize for shape, dtype, _ in headers.values())
     if total > budget:
         raise TooLarge(f"its recorded data expands to {size_text(total)}; at most {size_text(budget)} "
                        "fits in the memory this machine has free")
-    arrays = {}
-    for name, info in plan:
+    arrays, done = {}, 0
+    for name, (shape, dtype, info) in headers.items():
         with archive.open(info) as fh:
             arrays[name] = np.lib.format.read_array(fh, allow_pickle=False)
+        done += math.prod(shape) * dtype.itemsize
+        if progress is not None:
+            progress(done / total if total else 1.0)
     return arrays
+
+
+def npy_members(archive: zipfile.ZipFile, names: list[str], budget: int) -> dict[str, np.ndarray]:
+    """The arrays of the `.npy` members `names`, every header checked before any is read."""
+    return read_arrays(archive, npy_headers(archive, names), budget)

@@ -7,16 +7,61 @@ shows both. Anything wrong with a file is reported and changes nothing.
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QStandardPaths, Signal
-from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
+from PySide6.QtWidgets import QFileDialog, QMenu, QProgressDialog, QWidget
 
 from engine import experiment as experiments
 from gui import exporting
 from gui.settings import AppSettings
 
 OPENABLE = (".rgl", ".npz", ".json", ".toml")
+LOAD_IN_BACKGROUND_BYTES = 2_000_000   # larger files are read off the GUI thread, which keeps drawing
+
+
+class _Loading(QObject):
+    """Reads one file in a Python thread (no Qt there: it only calls engine code and emits), showing a
+    progress dialog whose Cancel stops the reading at the next array; `done(path, experiment or
+    exception)` arrives on the GUI thread."""
+    done = Signal(object, object)
+    progressed = Signal(int)
+
+    def __init__(self, path: Path, files: "Files"):
+        super().__init__(files)
+        self.path = path
+        self._cancelled = threading.Event()
+        self.dialog = QProgressDialog(f"Opening {path.name}…", "Cancel", 0, 100, files.parent_widget)
+        self.dialog.setWindowTitle("Opening a file")
+        self.dialog.setMinimumDuration(300)  # a file read in a blink shows no dialog
+        self.dialog.canceled.connect(self.cancel)
+        self.progressed.connect(self.dialog.setValue)
+        self.thread = threading.Thread(target=self._run, name="open-file", daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def cancel(self):
+        self._cancelled.set()
+
+    def _progress(self, fraction: float):
+        if self._cancelled.is_set():
+            raise experiments.Cancelled(f"{self.path.name}: opening was cancelled")
+        self.progressed.emit(round(100 * fraction))
+
+    def _run(self):  # the reading thread
+        try:
+            result = experiments.open_any(self.path, progress=self._progress)
+        except (experiments.ExperimentError, OSError) as exc:
+            result = exc
+        except MemoryError:
+            result = experiments.ExperimentError(f"{self.path.name}: more than this machine's memory can hold")
+        self.done.emit(self.path, result)
+
+    def close(self):
+        self.dialog.reset()
+        self.dialog.deleteLater()
 
 
 class Files(QObject):
@@ -29,6 +74,7 @@ class Files(QObject):
         super().__init__(parent)
         self.session, self.settings, self.parent_widget = session, settings, parent
         self.current_file: str | None = None
+        self._loading: _Loading | None = None     # a large file being read off the GUI thread
         self._recent_fallback: list[str] = []   # recent files when there is no AppSettings
 
     def start_folder(self) -> Path:
@@ -46,25 +92,49 @@ class Files(QObject):
         if path:
             self.open(path)
 
-    def open(self, path) -> bool:
-        """Open an experiment or a settings file. Anything wrong is reported and changes nothing."""
+    def open(self, path) -> bool | None:
+        """Open an experiment or a settings file. Anything wrong is reported and changes nothing.
+        True or False once done; None for a file large enough to be read off the GUI thread (with a
+        progress dialog that can cancel it): `opened` or `failed` says how that ended."""
         path = Path(path)
+        if self._loading is not None:
+            self.failed.emit(f"Could not open {path.name}: {self._loading.path.name} is still being opened.")
+            return False
         try:
+            if path.is_file() and path.stat().st_size > LOAD_IN_BACKGROUND_BYTES:
+                self._loading = _Loading(path, self)
+                self._loading.done.connect(self._loaded)
+                self._loading.start()
+                return None
             exp = experiments.open_any(path)
-        except experiments.ExperimentError as exc:
-            text = str(exc)
+        except (experiments.ExperimentError, OSError) as exc:
+            return self._loaded(path, exc)
+        return self._loaded(path, exp)
+
+    def _loaded(self, path: Path, result) -> bool:
+        loading, self._loading = self._loading, None
+        if loading is not None:
+            loading.close()
+        if isinstance(result, experiments.Cancelled):
+            self.reported.emit(f"Opening {path.name} was cancelled; nothing was changed.")
+            return False
+        if isinstance(result, Exception):
+            text = str(result)
             if path.name not in text:
                 text = f"{path.name}: {text}"
             self.failed.emit(f"Could not open {path.name}; nothing was changed. {text}")
             return False
-        except OSError as exc:
-            self.failed.emit(f"Could not open {path.name}; nothing was changed. {exc}")
-            return False
-        self.session.show_experiment(exp)
+        self.session.show_experiment(result)
         self._remember(path)
         self.opened.emit(str(path))
         self.reported.emit(f"Opened {path}")
         return True
+
+    def cancel_loading(self):
+        """Stop reading a file in the background (nothing of it is applied) and wait for the thread."""
+        if self._loading is not None:
+            self._loading.cancel()
+            self._loading.thread.join()
 
     def restore_last_experiment(self) -> bool:
         """Reopen the experiment of the last session, if there was one and it still opens."""

@@ -488,6 +488,7 @@ class MainWindow(QMainWindow):
         if self.recorder.grabber is not None:
             self.recorder.stop()  # save the video before anything else goes
         self.display.stop()
+        self.files.cancel_loading()
         QCoreApplication.instance().removeEventFilter(self._shortcut_filter)
         self.session.shutdown()
 

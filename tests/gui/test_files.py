@@ -1,0 +1,63 @@
+"""Large files open off the GUI thread, with a progress dialog whose Cancel changes nothing."""
+from PySide6.QtWidgets import QPushButton
+
+from engine import experiment as ex
+from engine.config import Config
+from engine.metrics import MetricsLog
+from engine.trainer import Trainer
+from gui import files as files_module
+
+TIMEOUT = 30_000
+
+
+def _saved(tmp_path, steps=4):
+    config = Config(seq_len=10, hidden=6, seed=7)
+    trainer, log = Trainer(config), MetricsLog()
+    for _ in range(steps):
+        log.append(trainer.step())
+    return config, ex.save(tmp_path / "big.rgl", ex.Experiment([config], logs=[log]), include_data=True)
+
+
+def test_a_large_file_opens_off_the_gui_thread_and_shows_its_data(make_window, qtbot, tmp_path, monkeypatch):
+    window = make_window()
+    config, path = _saved(tmp_path)
+    monkeypatch.setattr(files_module, "LOAD_IN_BACKGROUND_BYTES", 0)  # every file counts as large
+    with qtbot.waitSignal(window.files.opened, timeout=TIMEOUT):
+        assert window.files.open(path) is None  # reading: the answer comes as a signal
+        assert window.files._loading.thread.is_alive() or window.files._loading is None
+    assert window.session.configs == [config] and window.session.showing_recorded
+    qtbot.waitUntil(lambda: len(window.session.histories) == 1 and len(window.session.histories[0].steps) == 4,
+                    timeout=TIMEOUT)
+
+
+def test_cancelling_a_large_file_changes_nothing(make_window, qtbot, tmp_path, monkeypatch):
+    window = make_window()
+    before = list(window.session.configs)
+    _, path = _saved(tmp_path)
+    monkeypatch.setattr(files_module, "LOAD_IN_BACKGROUND_BYTES", 0)
+    monkeypatch.setattr(files_module._Loading, "start", lambda self: None)  # started below, after Cancel
+    assert window.files.open(path) is None
+    loading = window.files._loading
+    (cancel,) = loading.dialog.findChildren(QPushButton)
+    cancel.click()  # the dialog's own Cancel button
+    reports = []
+    window.files.reported.connect(reports.append)
+    with qtbot.waitSignal(loading.done, timeout=TIMEOUT):
+        loading.thread.start()
+    loading.thread.join()
+    qtbot.waitUntil(lambda: window.files._loading is None, timeout=TIMEOUT)
+    assert reports == ["Opening big.rgl was cancelled; nothing was changed."]
+    assert window.session.configs == before and not window.session.showing_recorded
+
+
+def test_a_second_file_waits_for_the_first(make_window, qtbot, tmp_path, monkeypatch):
+    window = make_window()
+    _, path = _saved(tmp_path)
+    monkeypatch.setattr(files_module, "LOAD_IN_BACKGROUND_BYTES", 0)
+    monkeypatch.setattr(files_module._Loading, "start", lambda self: None)
+    assert window.files.open(path) is None
+    assert window.files.open(path) is False and "still being opened" in window.banner.message.text()
+    loading = window.files._loading
+    loading.thread.start()
+    window.files.cancel_loading()  # (what closing the window does) joins the thread
+    assert not loading.thread.is_alive()
