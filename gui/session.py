@@ -46,7 +46,7 @@ class RunSession(QObject):
         self.lesson: str | None = None
         self.lesson_stop: int | None = None
         self.showing_recorded = False        # the histories hold a file's recorded data, training paused
-        self._recorded: tuple[list, list] | None = None  # (configs, logs) waiting for their run set
+        self._recorded: tuple[list, list] | None = None  # (configs, logs) of a file, kept while it is shown
         self.training_steps = 0              # steps received since the session began (each trains every run)
         self.steps_per_second: float | None = None
         self.first_data_time: float | None = None
