@@ -13,13 +13,16 @@ Commands in:  ("set_runs", [Config, ...], fresh)  new settings; fresh: a new run
                                         (a lesson's point), once; None: no such stop
 Messages out: ("runs", generation, [RunInfo, ...], fresh)  a (re)built set of runs; fresh: from
                                         step 0 (new histories), else the same runs reshaped
+              ("applied", generation, [Config, ...])  live settings (engine.config.LIVE_KEYS) took
+                                        effect without a rebuild: each run trains with its config
+                                        from its next step (the batches before it are flushed first)
               ("batch", generation, [[Snapshot, ...] per run], steps_per_second)
               ("state", "running" | "paused" | "diverged")
               ("stopped_at", steps)       the "until" stop was reached (then ("state", "paused"))
               ("error", message, traceback_text)
               ("bye",)
-Every "runs" message starts a new generation, and each batch names the generation it was trained
-in, so a reader can tell a batch of an older run set from one of the current set.
+Every "runs" message starts a new generation, and each batch (and "applied") names the generation it
+belongs to, so a reader can tell a batch of an older run set from one of the current set.
 """
 from __future__ import annotations
 
@@ -73,13 +76,13 @@ class Worker:
             self.pending = [[] for _ in configs]
             self._announce(fresh=True)
             return
-        rebuilt = False
-        for trainer, config in zip(self.trainers, configs):
-            events = trainer.update_config(config)
-            rebuilt |= any(e.kind == "rebuilt" for e in events)
-        if rebuilt:  # shapes may have changed: the views need the new infos (histories continue)
+        events = [e for trainer, config in zip(self.trainers, configs) for e in trainer.update_config(config)]
+        if any(e.kind == "rebuilt" for e in events):  # shapes may have changed: the views need the new infos
             self.flush()  # steps trained before the rebuild belong to the generation before it
             self._announce(fresh=False)
+        elif events:  # the same runs go on: say which settings they train with now, after the steps before
+            self.flush()
+            self.results.send(("applied", self.generation, [t.config for t in self.trainers]))
 
     def _announce(self, fresh: bool):
         self.generation += 1

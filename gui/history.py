@@ -1,11 +1,14 @@
 """Bounded per-run histories that the views read: fixed-size ring buffers, so memory stays flat.
 
-Lives on the GUI thread. The main window feeds every snapshot that arrives into the run's
-history (`extend`), then asks the views to redraw from it. Views only read.
+Lives on the GUI thread. The run session feeds every snapshot that arrives into the run's history
+(`extend`), and the settings the run trains with now into its `info` (`reshape` after a rebuild,
+`apply_settings` after a live change); the views redraw from it. Views only read.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,6 +21,7 @@ CURVE_CAPACITY = 20_000     # steps of scalar curves kept (older ones drop off t
 WATERFALL_ROWS = 300        # training steps shown by the waterfall
 TRAIL = 8                   # earlier gradient profiles kept for the fading trail
 EXPORT_ROWS = 5_000         # full snapshots kept for exports (NPZ/CSV)
+EVENT_GROUPS = 200          # coalesced event groups kept per run (see EventMarks)
 
 
 class Ring:
@@ -41,8 +45,81 @@ class Ring:
         """The newest row (`default` while empty)."""
         return self.data[(self.head - 1) % self.capacity] if self.count else default
 
+    def first(self, default=float("nan")):
+        """The oldest row (`default` while empty)."""
+        return self.data[self.head if self.count == self.capacity else 0] if self.count else default
+
     def __len__(self):
         return self.count
+
+
+@dataclass(frozen=True)
+class EventGroup:
+    """Events of one kind close together in steps, kept as one: what one marker stands for."""
+    kind: str      # "changed" (setting changes, rebuilds among them) or "diverged"
+    first: int     # the step of its first event
+    last: int      # the step of its last
+    count: int     # events in it
+    rebuilt: int   # how many of them rebuilt the network
+    detail: str    # the last event's detail
+
+    def joined(self, other: "EventGroup") -> "EventGroup":
+        """This group and a later one of the same kind, as one."""
+        return EventGroup(self.kind, self.first, max(self.last, other.last), self.count + other.count,
+                          self.rebuilt + other.rebuilt, other.detail)
+
+
+def group_of(event: Event) -> EventGroup:
+    kind = "diverged" if event.kind == "diverged" else "changed"
+    return EventGroup(kind, event.step, event.step, 1, int(event.kind == "rebuilt"), event.detail)
+
+
+class EventMarks:
+    """Every event since the run started, coalesced into at most `capacity` groups, oldest first.
+
+    An event joins the newest group when it is of the same kind and less than `width` steps after
+    that group's first step. When there are more groups than `capacity`, the width doubles and
+    neighbours merge, so a thousand changes cost what the first did, and the counts stay whole:
+    a group says how many events it holds, between which steps. (Only where kinds alternate, a run
+    diverging again and again, can merging not make room: then the oldest groups go, counted in
+    `dropped`.) `version` changes with every event, so a view can tell whether to look again."""
+
+    def __init__(self, capacity: int = EVENT_GROUPS):
+        self.capacity = capacity
+        self.groups: list[EventGroup] = []
+        self.width = 1
+        self.version = 0
+        self.dropped = 0
+
+    def add(self, event: Event):
+        self.version += 1
+        new = group_of(event)
+        last = self.groups[-1] if self.groups else None
+        if last is not None and last.kind == new.kind and new.last - last.first < self.width:
+            self.groups[-1] = last.joined(new)
+            return
+        self.groups.append(new)
+        if len(self.groups) > self.capacity:
+            self._coarsen()
+
+    def _coarsen(self):
+        # down to half the capacity: the next coarsening is many events away (constant cost per event)
+        span = self.groups[-1].last - self.groups[0].first + 1
+        while len(self.groups) > self.capacity // 2 and self.width <= span:
+            self.width *= 2
+            merged = [self.groups[0]]
+            for group in self.groups[1:]:
+                if group.kind == merged[-1].kind and group.last - merged[-1].first < self.width:
+                    merged[-1] = merged[-1].joined(group)
+                else:
+                    merged.append(group)
+            self.groups = merged
+        if len(self.groups) > self.capacity:
+            self.dropped += sum(g.count for g in self.groups[:-self.capacity])
+            del self.groups[:-self.capacity]
+
+    def __len__(self):
+        return sum(g.count for g in self.groups)
 
 
 class RunHistory:
@@ -63,7 +140,8 @@ class RunHistory:
         self.waterfall = Ring(WATERFALL_ROWS, (L, T), dtype=np.float32)  # log10 grad_h
         self.waterfall_steps = Ring(WATERFALL_ROWS)
         self.trail: deque[Snapshot] = deque(maxlen=TRAIL)
-        self.events: deque[Event] = deque(maxlen=500)
+        self.events: deque[Event] = deque(maxlen=500)  # the latest events, as they came
+        self.event_marks = EventMarks()                  # every event since the run started, coalesced
         self.log = MetricsLog(max_rows=EXPORT_ROWS)
         self.latest: Snapshot | None = None
         # Since the run started (reset), across rebuilds and setting changes; the rings above keep
@@ -71,6 +149,17 @@ class RunHistory:
         self.steps_seen = 0
         self.clip_count = 0
         self.diverged_at_step: int | None = None
+
+    def apply_settings(self, config):
+        """Live settings (engine.config.LIVE_KEYS) took effect: the run trains with `config` from its
+        next step, without a rebuild, so the info shows them and nothing shaped restarts."""
+        if config != self.info.config:
+            self.info = dataclasses.replace(self.info, config=config)
+
+    def add_events(self, events):
+        self.events.extend(events)
+        for event in events:
+            self.event_marks.add(event)
 
     def reshape(self, info: RunInfo):
         """A rebuild changed the run's structure: keep curves and events, restart shaped buffers."""
@@ -105,7 +194,8 @@ class RunHistory:
             self.waterfall_steps.append(s.step)
             self.trail.append(s)
             self.log.append(s)
-            self.events.extend(s.events)
+            if s.events:
+                self.add_events(s.events)
             self.steps_seen += 1
             self.clip_count += int(s.clipped)
             if s.diverged:

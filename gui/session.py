@@ -10,6 +10,7 @@ redraws, the status bar into text.
 Where things happen:
 - a run set is rebuilt: `_on_runs` (from a "runs" message), after `start_run_set` or `apply_configs`;
 - a lesson stops: `load_lesson` arms the stop, `_on_stopped_at` hears that training reached it;
+- a live setting takes effect: `_on_applied` (from an "applied" message) puts it in the histories' infos;
 - a view gets its data: `histories`, fed by `_on_batch` and handed on by gui/display.py.
 """
 from __future__ import annotations
@@ -26,7 +27,8 @@ from gui.history import RunHistory
 
 class RunSession(QObject):
     runs_rebuilt = Signal(bool)        # the run set was (re)built; True: new histories from step 0
-    data_arrived = Signal(int)         # steps arrived: trained (the most any run got) or from a file
+    data_arrived = Signal(int)         # the views have news: steps trained (the most any run got) or from a
+    #                                    file; 0: only live settings took effect (the histories' infos show them)
     state_changed = Signal(str)        # running | paused | diverged | stopped (`state` starts "starting")
     run_set_started = Signal(object)   # list[Config]: a new run set from outside the controls (lesson, file)
     lesson_changed = Signal(object)    # the lesson's name, or None for free play
@@ -157,6 +159,8 @@ class RunSession(QObject):
                 self._on_runs(*message[1:])
             elif kind == "batch":
                 self._on_batch(*message[1:])
+            elif kind == "applied":
+                self._on_applied(*message[1:])
             elif kind == "state":
                 self._on_state(message[1])
             elif kind == "stopped_at":
@@ -196,6 +200,13 @@ class RunSession(QObject):
         self.training_steps += new_steps
         self.steps_per_second = rate
         self.data_arrived.emit(new_steps)
+
+    def _on_applied(self, generation: int, configs: list):
+        if generation != self.generation or len(configs) != len(self.histories):
+            return  # settings of a run set that has since been replaced
+        for history, config in zip(self.histories, configs):
+            history.apply_settings(config)
+        self.data_arrived.emit(0)  # the views and the status bar show the settings the runs train with now
 
     def _on_state(self, state: str):
         self.state = state

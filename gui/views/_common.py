@@ -12,10 +12,12 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPalette
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QVBoxLayout, QWidget
 
+from engine.config import KEYS, LIVE_KEYS
 from gui.theme import LEGEND_BORDER_LIGHT, LOG_GRAD_LEVELS
 
 TIMESTEP_LABEL = ("timestep (earlier ←)", "timestep")   # axis labels: alternatives, longest first
 STEP_LABEL = ("training step", "step")
+STRUCTURAL_KEYS = tuple(k for k in KEYS if k not in LIVE_KEYS)  # the settings a run's plot items are built for
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -803,14 +805,16 @@ class Selectors(QWidget):
 
     def set_runs(self, infos):
         labels = run_labels(infos) if len(infos) > 1 else []
-        old = self.run_combo.currentIndex()
-        self.run_combo.blockSignals(True)
-        self.run_combo.clear()
-        self.run_combo.addItems(labels)
-        for i, label in enumerate(labels):
-            self.run_combo.setItemData(i, label, Qt.ToolTipRole)
-        self.run_combo.setCurrentIndex(old if 0 <= old < len(labels) else 0)
-        self.run_combo.blockSignals(False)
+        # refilled only when a label changed: a live change of another setting leaves an open list alone
+        if labels != [self.run_combo.itemText(i) for i in range(self.run_combo.count())]:
+            old = self.run_combo.currentIndex()
+            self.run_combo.blockSignals(True)
+            self.run_combo.clear()
+            self.run_combo.addItems(labels)
+            for i, label in enumerate(labels):
+                self.run_combo.setItemData(i, label, Qt.ToolTipRole)
+            self.run_combo.setCurrentIndex(old if 0 <= old < len(labels) else 0)
+            self.run_combo.blockSignals(False)
         many_runs = self._has_run and len(infos) > 1
         self.run_label.setVisible(many_runs)
         self.run_combo.setVisible(many_runs)
@@ -865,33 +869,11 @@ def vbox(widget: QWidget) -> QVBoxLayout:
     return layout
 
 
-
-
-def current_setting(history, key: str):
-    """A setting's value now. Live changes (lr, clip, clip_threshold, optimizer) do not rebuild the
-    run, so its RunInfo keeps the old config; the change events say what it is now."""
-    value = getattr(history.info.config, key)
-    prefix = key + " "
-    for event in history.events:
-        if event.kind == "diverged":
-            continue
-        for part in event.detail.split(", "):
-            if part.startswith(prefix) and " -> " in part:
-                value = _parse_like(part.split(" -> ", 1)[1], value)
-    return value
-
-
-def _parse_like(text: str, like):
-    if isinstance(like, bool):
-        return text == "True"
-    if isinstance(like, (int, float)) or like is None:
-        try:
-            return float(text)
-        except ValueError:
-            return None if text == "None" else like
-    return text
-
-
 def structure_key(histories) -> tuple:
-    """What the views' plot items depend on: changes only when a run set is (re)built."""
-    return tuple((h.info.index, h.info.config, h.info.n_steps, h.info.gate_names) for h in histories)
+    """What the views' plot items depend on: changes when a run set is (re)built, and when a live
+    setting changes what a compared run is called (its legend label, e.g. "run 2: lr 0.01"). Not on
+    other live changes (engine.config.LIVE_KEYS): those apply without rebuilding any plot item."""
+    infos = [h.info for h in histories]
+    runs = tuple((i.index, tuple(getattr(i.config, key) for key in STRUCTURAL_KEYS), i.n_steps, i.gate_names)
+                 for i in infos)
+    return runs + tuple(run_labels(infos) if len(infos) > 1 else ())

@@ -1,7 +1,7 @@
 """Loss view: the training loss (log scale) and the task's score over training steps, with the
 "learned nothing" baseline and markers where settings changed or a run diverged.
 
-GUI thread only. Reads `RunHistory.steps/loss/metric/events`.
+GUI thread only. Reads `RunHistory.steps/loss/metric/event_marks`.
 """
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from gui.views._common import (STEP_LABEL, TitleLabel, TrainingCurve, add_legend
 from gui.views.base import View
 
 MARKER_TEXT = 32  # characters of an event's detail shown on its marker (all of it in the tooltip)
+MAX_MARKERS = 50  # event markers drawn at most: events closer together share one
+MARKER_GAP_PX = 16  # ... and so do events less than this many pixels apart
+UNKNOWN = ()  # what a pooled marker shows when that is not known (no marker spec is empty)
 # a marker label's anchor (its text rotated to read upwards along the line): its end at the point,
 # the text on the line's right, or on its left
 LABEL_RIGHT, LABEL_LEFT = (1, 0), (1, 1)
@@ -34,9 +37,10 @@ class LossView(View):
         self._key = None
         self._infos = []
         self._event_key = None
+        self._marker_specs = []  # what each pooled marker shows: (step, diverged, text, tooltip) or None
         self.loss_curves, self.metric_curves, self.baselines = [], [], []
         self.baseline_key = pg.PlotDataItem()  # no data: stands for the dashed lines in the legend
-        self.markers = []   # (loss-plot line, metric-plot line), pooled
+        self.markers = []   # (loss-plot line, metric-plot line), pooled: at most MAX_MARKERS
         layout = vbox(self)
         self.title_label = TitleLabel("Is the network learning?")
         layout.addWidget(self.title_label)
@@ -111,18 +115,17 @@ class LossView(View):
 
     # ------------------------------------------------------------------ event markers
     def _update_markers(self, histories):
-        key = tuple((len(h.events), h.events[-1] if h.events else None) for h in histories)
+        """At most MAX_MARKERS marker lines, from the histories' coalesced events: each line stands for
+        the events of one kind within `width` steps, its tooltip says how many and between which steps.
+        The lines are pooled and only those whose content changed are touched, so the thousandth live
+        change costs what the first did."""
+        width = marker_width(histories, self.loss_plot.getViewBox().width())
+        key = (tuple((id(h.event_marks), h.event_marks.version) for h in histories), width)
         if key == self._event_key:
             return
         self._event_key = key
-        events, seen = [], set()
-        for h in histories:
-            for e in h.events:
-                if (e.step, e.kind, e.detail) not in seen:
-                    seen.add((e.step, e.kind, e.detail))
-                    events.append(e)
-        compare = len(histories) > 1
-        while len(self.markers) < len(events):
+        specs = marker_specs(histories, width)
+        while len(self.markers) < len(specs):
             # the label reads upwards along the line and hangs from the top: _place_labels puts it
             top = pg.InfiniteLine(angle=90, movable=False, label="", labelOpts={
                 "position": 0.96, "rotateAxis": (1, 0), "anchors": [LABEL_RIGHT, LABEL_RIGHT]})
@@ -130,24 +133,24 @@ class LossView(View):
             self.loss_plot.addItem(top)
             self.metric_plot.addItem(bottom)
             self.markers.append((top, bottom))
+        # a marker of no known look (new, or after a rebuild or a theme change) is set anew
+        self._marker_specs += [UNKNOWN] * (len(self.markers) - len(self._marker_specs))
         for i, (top, bottom) in enumerate(self.markers):
-            if i >= len(events):
+            spec = specs[i] if i < len(specs) else None
+            if spec == self._marker_specs[i]:
+                continue  # drawn as it is
+            self._marker_specs[i] = spec
+            if spec is None:
                 top.hide()
                 bottom.hide()
                 continue
-            e = events[i]
-            run_note = ""
-            if compare and e.kind == "diverged":
-                runs = [str(r + 1) for r, h in enumerate(histories) if h.diverged_at_step == e.step]
-                run_note = f" (run {', '.join(runs)})" if runs else ""
-            text = "diverged" + run_note if e.kind == "diverged" else e.detail
+            step, diverged, text, tooltip = spec
             if len(text) > MARKER_TEXT:
                 text = text[:MARKER_TEXT - 1] + "…"
-            tooltip = f"step {e.step}: {e.kind}: {e.detail}"
-            color = self.theme.warning if e.kind == "diverged" else self.theme.foreground
+            color = self.theme.warning if diverged else self.theme.foreground
             for line in (top, bottom):
-                line.setPos(e.step)
-                line.setPen(pen(color, self.theme, 0.6, dashed=e.kind != "diverged", alpha=0.8))
+                line.setPos(step)
+                line.setPen(pen(color, self.theme, 0.6, dashed=not diverged, alpha=0.8))
                 line.setToolTip(tooltip)
                 line.show()
             top.label.setColor(color)
@@ -214,6 +217,7 @@ class LossView(View):
             top.hide()
             bottom.hide()
         self._event_key = None
+        self._marker_specs = []
 
     def apply_theme(self, theme):
         self.theme = theme
@@ -230,3 +234,85 @@ class LossView(View):
         for item in self.baselines + [self.baseline_key]:
             item.setPen(pen(theme.accent, theme, 0.7, dashed=True))
         self._event_key = None  # markers take the new colours at the next refresh
+        self._marker_specs = []
+
+
+# ----------------------------------------------------------------------------- coalescing the markers
+
+def marker_width(histories, pixels: float) -> int:
+    """The steps one marker stands for: at least the run's span over MAX_MARKERS, and MARKER_GAP_PX
+    worth of steps on a plot `pixels` wide. A power of two, so it changes only when the span doubles
+    (the markers do not regroup at every step)."""
+    firsts = [h.steps.first() for h in histories if len(h.steps)]
+    lasts = [h.steps.last() for h in histories if len(h.steps)]
+    for h in histories:
+        if h.event_marks.groups:
+            firsts.append(h.event_marks.groups[0].first)
+            lasts.append(h.event_marks.groups[-1].last)
+    if not firsts:
+        return 1
+    span = max(lasts) - min(firsts) + 1
+    need = span / MAX_MARKERS
+    if pixels > 0:
+        need = max(need, span * MARKER_GAP_PX / pixels)
+    width = 1
+    while width < need:
+        width *= 2
+    return width
+
+
+def marker_specs(histories, width: int) -> list[tuple]:
+    """(step, diverged, text, tooltip) of each marker to draw, in step order: every run's events of
+    one kind whose first step falls in the same `width`-step bin share one; never more than MAX_MARKERS."""
+    while True:
+        bins: dict = {}
+        for run, h in enumerate(histories):
+            for group in h.event_marks.groups:
+                per_run = bins.setdefault((group.first // width, group.kind), {})
+                per_run[run] = per_run[run].joined(group) if run in per_run else group
+        if len(bins) <= MAX_MARKERS:
+            break
+        width *= 2  # divergences have bins of their own: more than MAX_MARKERS can still come out
+    specs = [marker_spec(kind, per_run, len(histories)) for (_, kind), per_run in bins.items()]
+    return sorted(specs, key=lambda spec: (spec[0], spec[1]))
+
+
+def _between(first: int, last: int) -> str:
+    return f"at step {first}" if first == last else f"between steps {first} and {last}"
+
+
+def _changes(group) -> str:
+    """'12 changes between steps 300 and 340 (2 rebuilt the network); the last: lr 0.01 -> 0.02'"""
+    rebuilt = f" ({group.rebuilt} rebuilt the network)" if group.rebuilt else ""
+    return f"{group.count} changes {_between(group.first, group.last)}{rebuilt}; the last: {group.detail}"
+
+
+def marker_spec(kind: str, per_run: dict, n_runs: int) -> tuple:
+    """One marker's (step, diverged, text, tooltip) for the event groups of each run in `per_run`,
+    whose counts it states as they are (a change made to every compared run is one change per run)."""
+    compare = n_runs > 1
+    runs = sorted(per_run)
+    step = min(g.first for g in per_run.values())
+    named = f" (run {', '.join(str(r + 1) for r in runs)})"
+    if kind == "diverged":
+        lines = []
+        for r in runs:
+            g = per_run[r]
+            lines.append((f"run {r + 1}, " if compare else "") + (
+                f"step {g.first}: diverged: {g.detail}" if g.count == 1
+                else f"diverged {g.count} times {_between(g.first, g.last)}; the last: {g.detail}"))
+        return step, True, "diverged" + (named if compare else ""), "\n".join(lines)
+    groups = set(per_run.values())
+    if len(groups) == 1:  # one run, or the same changes in each (a setting changed for every run)
+        (g,) = groups
+        run_note = named if compare and len(runs) < n_runs else ""
+        if g.count == 1:
+            kind_word = "rebuilt" if g.rebuilt else "changed"
+            return step, False, g.detail, f"step {g.first}: {kind_word}: {g.detail}{run_note}"
+        return step, False, f"{g.count} changes", _changes(g) + run_note
+    total = sum(g.count for g in per_run.values())
+    lines = [f"{total} changes {_between(step, max(g.last for g in per_run.values()))} over the runs:"]
+    for r in runs:
+        g = per_run[r]
+        lines.append(f"run {r + 1}: " + (f"step {g.first}: {g.detail}" if g.count == 1 else _changes(g)))
+    return step, False, f"{total} changes", "\n".join(lines)

@@ -1,7 +1,8 @@
 """Parameter-gradient view: how large the weights' gradient is per layer over training, before
 (solid) and after (dashed) clipping, with the clip threshold and a mark wherever clipping fired.
 
-GUI thread only. Reads `RunHistory.steps/grad_norm(_clipped)/grad_norm_layer(_clipped)/clipped/events`.
+GUI thread only. Reads `RunHistory.steps/grad_norm(_clipped)/grad_norm_layer(_clipped)/clipped` and the
+clipping settings the run trains with now (`RunHistory.info.config`, live changes included).
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from gui.views._common import (STEP_LABEL, LegendRoomViewBox, LogAxis, PlotArea, TitleLabel, TrainingCurve,
-                               add_layer_entries, add_legend, add_plot, brush, current_setting, font, pen,
+                               add_layer_entries, add_legend, add_plot, brush, font, pen,
                                positive_finite, run_labels, structure_key, style_legend, style_plot, vbox)
 from gui.views.base import View
 
@@ -135,7 +136,7 @@ class ParamGradsView(View):
         if key != self._key:
             self._key = key
             self._build([h.info for h in histories])
-        clip_modes = [current_setting(h, "clip") for h in histories]
+        clip_modes = [h.info.config.clip for h in histories]
         for run, layer, before, after in self.series:
             h = histories[run]
             steps = h.steps.view()
@@ -162,7 +163,7 @@ class ParamGradsView(View):
         self._place_rug()
         for run, line in self.thresholds:
             h = histories[run]
-            threshold = current_setting(h, "clip_threshold")
+            threshold = h.info.config.clip_threshold
             if clip_modes[run] == "norm" and threshold and threshold > 0:
                 line.setPos(np.log10(threshold))
                 prefix = f"run {run + 1} " if compare else ""

@@ -78,3 +78,16 @@ def test_a_fresh_run_set_of_the_same_size_starts_from_step_0():
                            ("step",)])
     assert worker.trainers[0].step_count == 1 and worker.trainers[0].config.seed == 4
     assert [m[3] for m in results if m[0] == "runs"] == [True, True]
+
+
+def test_a_live_change_says_which_settings_apply_after_the_steps_trained_before_it():
+    faster = SMALL.replace(lr=0.01)
+    worker, results = run([("set_runs", [SMALL], True), ("step",), ("start",), ("set_runs", [faster], False),
+                           ("pause",), ("set_runs", [faster], False), ("set_runs", [faster.replace(hidden=7)], False)])
+    kinds = [m[0] for m in results if m[0] in ("runs", "applied")]
+    assert kinds == ["runs", "applied", "runs"]   # the same settings again say nothing; a rebuild its infos
+    applied = next(m for m in results if m[0] == "applied")
+    assert applied == ("applied", 1, [faster])    # the same generation: no new run set
+    before = results[:results.index(applied)]
+    assert [s.step for m in before if m[0] == "batch" for s in m[2][0]] == [1]  # flushed before it
+    assert worker.trainers[0].config.lr == 0.01

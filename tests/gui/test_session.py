@@ -113,6 +113,24 @@ def test_a_rebuild_of_the_same_runs_keeps_their_histories(session, qtbot):
     assert history.info.config.hidden == 5 and len(history.steps) == 2
 
 
+def test_live_settings_show_in_the_run_info_as_soon_as_the_worker_applied_them(session, qtbot):
+    session, controller = session
+    info, snaps = trained(SMALL, 2)
+    with qtbot.waitSignal(session.data_arrived):
+        controller.say("runs", 1, [info], True)
+        controller.say("batch", 1, [snaps], 10.0)
+    history = session.histories[0]
+    rebuilt = []
+    session.runs_rebuilt.connect(rebuilt.append)
+    faster = SMALL.replace(lr=0.02, clip="norm")
+    with qtbot.waitSignal(session.data_arrived) as blocker:
+        controller.say("applied", 1, [faster])
+        controller.say("applied", 7, [SMALL.replace(lr=0.5)])  # of another run set: not this one's
+    assert blocker.args == [0] and session.histories[0] is history and not rebuilt
+    assert history.info.config == faster and history.info == info.__class__(**{**info.__dict__, "config": faster})
+    assert session.generation == 1 and len(history.steps) == 2  # the same run set and curves go on
+
+
 def test_diverged_state_names_the_first_step_that_diverged(session, qtbot):
     session, controller = session
     info, snaps = trained(SMALL, 1)

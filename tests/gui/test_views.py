@@ -39,14 +39,18 @@ SMALL = Config(hidden=16, batch=8, seq_len=30, device="cpu")
 
 def train(config: Config, steps: int, index: int = 0, change=None) -> RunHistory:
     """A RunHistory of `steps` real training steps (fewer if the run diverges).
-    `change`: (at_step, new Config) applied live, like the GUI's controls do."""
+    `change`: (at_step, new Config) applied live, like the GUI's controls do; the history hears of it
+    as the run session tells it (a rebuild's new RunInfo, or a live change's applied config)."""
     trainer = Trainer(config)
     history = RunHistory(run_info(index, trainer))
     for _ in range(steps):
         if trainer.diverged:
             break
         if change and trainer.step_count == change[0]:
-            trainer.update_config(change[1])
+            if any(e.kind == "rebuilt" for e in trainer.update_config(change[1])):
+                history.reshape(run_info(index, trainer))
+            else:
+                history.apply_settings(trainer.config)
         history.extend([trainer.step()])
     return history
 
@@ -436,8 +440,8 @@ def marker_cases(scenarios):
     relu = SMALL.replace(activation="relu")
     late_change = train(SMALL, 20, change=(19, relu))                 # a change at the last step
     busy = train(SMALL, 150)
-    busy.events.extend(Event(step, "changed", f"lr 0.001 -> 0.0{step} and more words")
-                       for step in (70, 71, 72, 148, 149, 150))   # three close together, three at the end
+    busy.add_events([Event(step, "changed", f"lr 0.001 -> 0.0{step} and more words")
+                     for step in (70, 71, 72, 148, 149, 150)])   # three close together, three at the end
     return {
         "diverged": scenarios["diverged"], "clipped": scenarios["clipped"],
         "diverged_vs_rnn": scenarios["diverged"] + scenarios["rnn"],
