@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from engine import config as cfg
+from engine import memory
 from engine.args import ArgumentParser, probe_writable, usage_message, whole_number
 from engine.errors import UsageError
 from engine.lessons import LESSONS, lesson_runs
@@ -129,7 +130,9 @@ OUTPUT_FILES = ("config.json", "metrics.npz", "summary.json")
 
 def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, notice: str | None = None) -> dict:
     """Train for `steps` steps (or until divergence or Ctrl-C) and write the run's files. `notice`
-    goes to stderr once the output folder is usable, before the progress bar."""
+    goes to stderr once the output folder is usable, before the progress bar. Sizes that together
+    need more memory than the machine has are refused first, before anything is allocated or written."""
+    memory.check_fits(config, kept=memory.headless(steps))
     use_one_thread()
     if out_dir.exists() and not out_dir.is_dir():
         raise cfg.ConfigError("--out", str(out_dir), "a folder (new or existing), not a file", "is a file")
@@ -147,7 +150,7 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, 
     if notice:
         print(notice, file=sys.stderr, flush=True)
     with _memory_checked(config):
-        trainer = Trainer(config)
+        trainer = Trainer(config, check_memory=False)  # (checked above, with the steps' snapshots)
     log = MetricsLog()
     bar = Progress(steps) if progress else None
     interrupted = None  # or how the run was stopped: "Ctrl-C" or "SIGTERM"

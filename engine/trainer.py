@@ -5,6 +5,8 @@ batch, runs the forward pass and takes the per-timestep gradients from one `torc
 call over the parameters, every hidden (and LSTM cell) state and the inputs, which costs a few
 percent over a plain backward pass; engine.probes measures them, on the weights *before* the step's
 update. Then the trainer clips, updates, and records divergence and setting changes as events.
+Building (and rebuilding) first asks engine.memory whether the sizes fit this machine, and refuses
+them before anything is allocated.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine import probes, registry
+from engine import memory, probes, registry
 from engine.config import Config
 from engine.errors import ConfigError
 from engine.model import GATE_NAMES, RecurrentNet
@@ -81,9 +83,13 @@ def pick_device(name: str) -> torch.device:
 class Trainer:
     """Trains one network on one task. Create, then call `step()` repeatedly."""
 
-    def __init__(self, config: Config):
-        self.config = config
+    def __init__(self, config: Config, check_memory: bool = True):
+        """`check_memory`: refuse (ConfigError) sizes this machine cannot hold, before allocating
+        anything; False for a caller that has checked them itself (the worker checks a whole run set)."""
         self.device = pick_device(config.device)
+        if check_memory:
+            memory.check_fits(config)
+        self.config = config
         self.events: list[Event] = []
         self.step_count = 0
         self.diverged_at_step: int | None = None
@@ -115,18 +121,23 @@ class Trainer:
     def gate_names(self) -> tuple:
         return GATE_NAMES[self.config.cell]
 
-    def update_config(self, new: Config) -> list[Event]:
+    def update_config(self, new: Config, check_memory: bool = True) -> list[Event]:
         """Apply new settings. Learning rate, clipping and optimizer apply from the next step;
-        anything structural rebuilds the model from the seed. Returns the recorded events."""
+        anything structural rebuilds the model from the seed. Returns the recorded events. Settings
+        that are refused (a missing CUDA device, sizes that do not fit) change nothing."""
         old = self.config
         changed = old.changed_keys(new)
         if not changed:
             return []
         detail = ", ".join(f"{k} {getattr(old, k)} -> {getattr(new, k)}" for k in changed)
         rebuild = old.needs_rebuild(new) or self.diverged
+        if rebuild:
+            device = pick_device(new.device)
+            if check_memory and old.needs_rebuild(new):  # the model it replaces is freed first
+                memory.check_fits(new, reclaimable=memory.estimate_bytes(old)["total"] - memory.RUNTIME_BYTES)
         self.config = new
         if rebuild:
-            self.device = pick_device(new.device)
+            self.device = device
             self._build()
         elif "optimizer" in changed:
             self._make_optimizer()
