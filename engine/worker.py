@@ -19,7 +19,9 @@ Messages out: ("runs", generation, [RunInfo, ...], fresh)  a (re)built set of ru
               ("batch", generation, [[Snapshot, ...] per run], steps_per_second)
               ("state", "running" | "paused" | "diverged")
               ("stopped_at", steps)       the "until" stop was reached (then ("state", "paused"))
-              ("error", message, traceback_text)
+              ("error", message, traceback_text)  a failure; a refused run set (sizes that do not fit
+                                        in memory, a missing device) says one line, no traceback,
+                                        and changes nothing: the runs train on as they were
               ("bye",)
 Every "runs" message starts a new generation, and each batch (and "applied") names the generation it
 belongs to, so a reader can tell a batch of an older run set from one of the current set.
@@ -30,8 +32,10 @@ import time
 import traceback
 from dataclasses import dataclass
 
+from engine import memory
 from engine.config import Config
-from engine.trainer import Trainer
+from engine.errors import ConfigError
+from engine.trainer import Trainer, pick_device
 
 SEND_INTERVAL = 1.0 / 60.0
 MAX_RUNS = 4
@@ -71,18 +75,33 @@ class Worker:
     def set_runs(self, configs: list[Config], fresh: bool = False):
         if not 1 <= len(configs) <= MAX_RUNS:
             raise ValueError(f"runs: {len(configs)} is not allowed; allowed: 1 to {MAX_RUNS}")
-        if fresh or len(configs) != len(self.trainers):
-            self.trainers = [Trainer(c) for c in configs]
+        replace = fresh or len(configs) != len(self.trainers)
+        self._refuse_early(configs, replace)
+        if replace:
+            self.trainers = [Trainer(c, check_memory=False) for c in configs]  # all built, then swapped in
             self.pending = [[] for _ in configs]
             self._announce(fresh=True)
             return
-        events = [e for trainer, config in zip(self.trainers, configs) for e in trainer.update_config(config)]
+        events = [e for trainer, config in zip(self.trainers, configs)
+                  for e in trainer.update_config(config, check_memory=False)]
         if any(e.kind == "rebuilt" for e in events):  # shapes may have changed: the views need the new infos
             self.flush()  # steps trained before the rebuild belong to the generation before it
             self._announce(fresh=False)
         elif events:  # the same runs go on: say which settings they train with now, after the steps before
             self.flush()
             self.results.send(("applied", self.generation, [t.config for t in self.trainers]))
+
+    def _refuse_early(self, configs: list[Config], replace: bool):
+        """Raise ConfigError before any run changes when the run set cannot be built: a missing CUDA
+        device, or sizes that together, with the window's history of every run, need more memory
+        than the machine has. The runs they replace are freed first: their memory counts as free."""
+        current = [t.config for t in self.trainers]
+        if not replace and not any(old.needs_rebuild(new) for old, new in zip(current, configs)):
+            return  # live settings only (lr, clipping, optimizer): the same memory
+        for config in configs:
+            pick_device(config.device)
+        held = memory.need_bytes(current, memory.WINDOW) - memory.RUNTIME_BYTES if current else 0
+        memory.check_fits(configs, kept=memory.WINDOW, reclaimable=held)
 
     def _announce(self, fresh: bool):
         self.generation += 1
@@ -93,13 +112,17 @@ class Worker:
         kind = command[0]
         if kind == "quit":
             return False
-        if kind == "set_runs":
-            self.set_runs(list(command[1]), fresh=bool(command[2]) if len(command) > 2 else False)
-        elif kind == "reset":
-            self.set_runs([t.config for t in self.trainers], fresh=True)
+        if kind in ("set_runs", "reset"):
+            try:
+                if kind == "reset":
+                    self.set_runs([t.config for t in self.trainers], fresh=True)
+                else:
+                    self.set_runs(list(command[1]), fresh=bool(command[2]) if len(command) > 2 else False)
+            except ConfigError as exc:  # refused before anything changed: the runs go on as they were
+                self.results.send(("error", str(exc), ""))
         elif kind == "start":
-            self.running = True
-            self.results.send(("state", "running"))
+            self.running = bool(self.trainers)  # (none yet: the first run set was refused)
+            self.results.send(("state", "running" if self.running else "paused"))
         elif kind == "pause":
             self.running = False
             self.flush()

@@ -91,3 +91,53 @@ def test_a_live_change_says_which_settings_apply_after_the_steps_trained_before_
     before = results[:results.index(applied)]
     assert [s.step for m in before if m[0] == "batch" for s in m[2][0]] == [1]  # flushed before it
     assert worker.trainers[0].config.lr == 0.01
+
+
+# ------------------------------------------------------------------ a run set that cannot be built
+
+HUGE = SMALL.replace(hidden=2048, seq_len=5000, batch=64, layers=8)  # each size allowed, together far too big
+
+
+def refuse_above(monkeypatch, available=2e9):
+    from engine import memory
+    monkeypatch.setattr(memory, "available_bytes", lambda: available)
+
+
+def test_a_run_set_too_big_for_memory_is_refused_in_one_line_and_the_runs_train_on(monkeypatch):
+    refuse_above(monkeypatch)
+    script = [("set_runs", [SMALL, SMALL.replace(cell="gru")], True), ("start",),
+              ("set_runs", [SMALL, HUGE], False),      # reshaping one run of two
+              ("set_runs", [HUGE], True),              # a whole new run set
+              ("set_runs", [SMALL.replace(hidden=7), SMALL.replace(hidden=7, layers=8, seq_len=5000, batch=4096)],
+               False)]                                 # the first would fit alone: neither changes
+    commands, results = Script(script), Results()
+    worker = Worker(commands, results)
+    while commands.commands:  # every command, with a step between them as a running worker trains
+        worker.handle(commands.recv())
+        worker.train_once()
+    errors = [m for m in results if m[0] == "error"]
+    assert len(errors) == 3
+    for _, message, details in errors:
+        assert "\n" not in message and "Traceback" not in message and not message.startswith("ConfigError")
+        assert "need about" in message and "available" in message and details == ""
+    assert errors[0][1].startswith("run 2 settings: 'seq_len 5000 x batch 64 x hidden 2048 x layers 8, rnn'")
+    assert [t.config for t in worker.trainers] == [SMALL, SMALL.replace(cell="gru")]  # nothing changed
+    assert worker.running and [t.step_count for t in worker.trainers] == [5, 5]      # and they train on
+    assert [m[0] for m in results].count("runs") == 1 and ("state", "paused") not in results
+
+
+def test_a_refused_first_run_set_leaves_nothing_to_start(monkeypatch):
+    refuse_above(monkeypatch)
+    worker, results = run([("set_runs", [HUGE], True), ("start",), ("step",)])
+    assert worker.trainers == [] and not worker.running
+    assert results[0][0] == "error" and ("state", "paused") in results
+
+
+def test_a_missing_device_refuses_the_whole_set_before_any_run_changes():
+    import torch
+    if torch.cuda.is_available():
+        return
+    worker, results = run([("set_runs", [SMALL, SMALL], True),
+                           ("set_runs", [SMALL.replace(hidden=7), SMALL.replace(hidden=7, device="cuda")], False)])
+    assert [t.config for t in worker.trainers] == [SMALL, SMALL]
+    assert any(m[0] == "error" and m[1].startswith("device: 'cuda'") for m in results)
