@@ -14,7 +14,7 @@ from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QSpinBox, QVBoxLayout, QWidget)
 
-from engine import registry
+from engine import memory, registry
 from engine.config import RANGES, Config, ConfigError
 from gui.theme import ERROR_TEXT
 
@@ -293,23 +293,29 @@ class ControlPanel(QWidget):
             if config.device != self._config.device:
                 from engine.trainer import pick_device
                 pick_device(config.device)  # raises ConfigError when CUDA is missing
+            if config.needs_rebuild(self._config):  # sizes that fit one by one but not together
+                held = memory.need_bytes([self._config], memory.WINDOW) - memory.RUNTIME_BYTES  # freed first
+                memory.check_fits(config, kept=memory.WINDOW, reclaimable=held)
         except ConfigError as exc:
-            self._show_errors(exc)
+            self._show_errors(exc, at=key)
             return
         self._show_errors(None)
         if config != self._config:
             self._config = config
             self.config_changed.emit(config)
 
-    def _show_errors(self, exc: ConfigError | None):
+    def _show_errors(self, exc: ConfigError | None, at: str | None = None):
+        """`exc` next to its key's control, or (a refusal of several settings together, such as
+        sizes that do not fit in memory) next to `at`, the control just edited."""
         for field in self.fields.values():
             field.show_error("")
         self.general_error.setVisible(False)
         if exc is None:
             return
         text = f"{exc}. The last valid settings keep running."
-        if exc.key in self.fields:
-            self.fields[exc.key].show_error(text)
+        place = exc.key if exc.key in self.fields else at
+        if place in self.fields:
+            self.fields[place].show_error(text)
         else:
             self.general_error.setText(text)
             self.general_error.setVisible(True)
