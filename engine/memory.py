@@ -31,7 +31,7 @@ sees, B: batch, H: hidden, L: layers, P: parameters):
 
 Calibration: peak resident memory (ru_maxrss) after two Trainer.step() calls, minus the process
 after `import torch` and the engine, one run per fresh process, on one thread, on a CPU with
-glibc's allocator (x86-64 Linux, torch 2.x). `python -m engine.memory` measures the table again.
+glibc's allocator (x86-64 Linux, torch 2.x). `python -m engine.memory_calibration` measures the table again.
 
   config (adding task unless named)               measured  estimate   estimate / measured
   defaults (rnn, 100 x 32 x 64 x 1)                 100 MB    119 MB   1.19
@@ -355,7 +355,7 @@ def check_fits(configs: Config | list[Config], available: int | float | None = N
 
 # ----------------------------------------------------------------------------- calibration
 
-CALIBRATION = [  # (label, settings): each measured in a fresh process by `python -m engine.memory`
+CALIBRATION = [  # (label, settings): each measured in a fresh process by `python -m engine.memory_calibration`
     ("defaults (rnn, 100 x 32 x 64 x 1)", {}),
     ("rnn 1000 x 64 x 256 x 1", dict(seq_len=1000, batch=64, hidden=256)),
     ("rnn 2000 x 32 x 512 x 1", dict(seq_len=2000, batch=32, hidden=512)),
@@ -380,39 +380,3 @@ CALIBRATION = [  # (label, settings): each measured in a fresh process by `pytho
     ("lstm 5000 x 1 x 8 x 4 (per-step objects)", dict(cell="lstm", seq_len=5000, batch=1, hidden=8, layers=4)),
     ("gru 5000 x 1 x 8 x 4 (per-step objects)", dict(cell="gru", seq_len=5000, batch=1, hidden=8, layers=4)),
 ]
-
-
-def measure_peak(settings: dict, steps: int = 2) -> int:
-    """Peak resident bytes of `steps` training steps of `settings`, over the process after imports.
-    Meant for a fresh process (ru_maxrss never goes down)."""
-    import resource
-    import sys
-
-    from engine.trainer import Trainer
-    registry.TASKS["digits"].data()
-    torch.set_num_threads(1)
-    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    trainer = Trainer(Config(**settings), check_memory=False)
-    for _ in range(steps):
-        trainer.step()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * unit
-
-
-def _calibrate():
-    import json
-    import subprocess
-    import sys
-    print(f"  {'config (adding task unless named)':46} {'measured':>9} {'estimate':>9}   estimate / measured")
-    for label, settings in CALIBRATION:
-        code = f"import json, engine.memory as m; print(m.measure_peak(json.loads({json.dumps(settings)!r})))"
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                             env={**os.environ, "OMP_NUM_THREADS": "1"})
-        measured = int(out.stdout.split()[-1])
-        estimate = estimate_bytes(Config(**settings))["total"]
-        print(f"  {label:46} {measured / 1e6:6,.0f} MB {estimate / 1e6:6,.0f} MB   {estimate / measured:.2f}",
-              flush=True)
-
-
-if __name__ == "__main__":
-    _calibrate()

@@ -139,6 +139,10 @@ def main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
         config = resolve_config(args.lesson, args.config, args.set)
+        from engine import memory
+        from engine.lessons import LESSONS
+        # sizes that do not fit together are refused here, as `train` refuses them, not after the window opens
+        memory.check_fits(LESSONS[args.lesson].runs(args.set) if args.lesson else [config])
         if args.quit_after is not None and not 0 < args.quit_after <= MAX_QUIT_AFTER:
             raise ConfigError("--quit-after", args.quit_after, f"a number of seconds above 0, at most {MAX_QUIT_AFTER}")
         if (args.stats or args.screenshot) and args.quit_after is None:

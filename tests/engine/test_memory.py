@@ -178,7 +178,7 @@ def test_the_estimate_covers_a_measured_step_without_overshooting_much():
     reports can come out far lower (twice, here, down to half of it, probably as the kernel took back
     pages of torch's libraries), so the upper bound only catches an estimate gone wild."""
     settings = {"cell": "lstm", "seq_len": 1000, "batch": 32, "hidden": 128, "layers": 2}
-    code = f"import json, engine.memory as m; print(m.measure_peak(json.loads({json.dumps(settings)!r})))"
+    code = f"import json, engine.memory_calibration as m; print(m.measure_peak(json.loads({json.dumps(settings)!r})))"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr
