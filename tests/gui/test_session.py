@@ -53,6 +53,15 @@ def trained(config, steps):
     return run_info(0, trainer), [trainer.step() for _ in range(steps)]
 
 
+def running(session, controller, qtbot, steps: int):
+    """A session whose worker built one SMALL run (generation 1) and sent `steps` trained steps."""
+    info, snaps = trained(SMALL, steps)
+    with qtbot.waitSignal(session.data_arrived):
+        controller.say("runs", 1, [info], True)
+        controller.say("batch", 1, [snaps], 10.0)
+    return session.histories[0]
+
+
 @pytest.fixture
 def session(qtbot):
     controller = ScriptedController([SMALL])
@@ -101,11 +110,7 @@ def test_histories_get_exactly_the_current_generations_snapshots_in_order(sessio
 
 def test_a_rebuild_of_the_same_runs_keeps_their_histories(session, qtbot):
     session, controller = session
-    info, snaps = trained(SMALL, 2)
-    with qtbot.waitSignal(session.data_arrived):
-        controller.say("runs", 1, [info], True)
-        controller.say("batch", 1, [snaps], 10.0)
-    history = session.histories[0]
+    history = running(session, controller, qtbot, 2)
     wider, _ = trained(SMALL.replace(hidden=5), 0)
     with qtbot.waitSignal(session.runs_rebuilt) as blocker:
         controller.say("runs", 2, [wider], False)
@@ -115,11 +120,7 @@ def test_a_rebuild_of_the_same_runs_keeps_their_histories(session, qtbot):
 
 def test_live_settings_show_in_the_run_info_as_soon_as_the_worker_applied_them(session, qtbot):
     session, controller = session
-    info, snaps = trained(SMALL, 2)
-    with qtbot.waitSignal(session.data_arrived):
-        controller.say("runs", 1, [info], True)
-        controller.say("batch", 1, [snaps], 10.0)
-    history = session.histories[0]
+    history = running(session, controller, qtbot, 2)
     rebuilt = []
     session.runs_rebuilt.connect(rebuilt.append)
     faster = SMALL.replace(lr=0.02, clip="norm")
