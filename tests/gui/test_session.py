@@ -121,6 +121,7 @@ def test_a_rebuild_of_the_same_runs_keeps_their_histories(session, qtbot):
 def test_live_settings_show_in_the_run_info_as_soon_as_the_worker_applied_them(session, qtbot):
     session, controller = session
     history = running(session, controller, qtbot, 2)
+    info = history.info
     rebuilt = []
     session.runs_rebuilt.connect(rebuilt.append)
     faster = SMALL.replace(lr=0.02, clip="norm")
