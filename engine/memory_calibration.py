@@ -20,17 +20,37 @@ from engine.memory import CALIBRATION, estimate_bytes
 from engine.trainer import Trainer
 
 
+def _status_bytes(field: str) -> int | None:
+    try:
+        for line in open("/proc/self/status", encoding="ascii"):
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def measure_peak(settings: dict, steps: int = 2) -> int:
     """Peak resident bytes of `steps` training steps of `settings`, over the process after imports.
-    Meant for a fresh process (ru_maxrss never goes down)."""
+    On Linux the peak is reset first (/proc/self/clear_refs), so a high-water mark left by the imports
+    cannot hide the steps' own; elsewhere (ru_maxrss never goes down) run it in a fresh process."""
     registry.TASKS["digits"].data()
     torch.set_num_threads(1)
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")  # resets VmHWM to the current resident size
+        reset = True
+    except OSError:
+        reset = False
+    before = _status_bytes("VmRSS") if reset else None
     unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if before is None:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
     trainer = Trainer(Config(**settings), check_memory=False)
     for _ in range(steps):
         trainer.step()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * unit
+    peak = _status_bytes("VmHWM") if reset else None
+    return (peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit) - before
 
 
 def calibrate():

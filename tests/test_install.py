@@ -1,7 +1,7 @@
 """An installed copy works on its own: the sdist and the wheel are built from the tracked files (in a
 scratch copy, so the checkout gets no build/ folder), the wheel is installed into a fresh venv
 outside the checkout, and its `rnn-gradient-lab` command lists the lessons, trains headless (the
-digits task reads its shipped data), records a short lesson, and the engine imports and trains
+digits task reads its shipped data), records a short lesson, and the engine trains and probes a user's own LSTM
 from that install, all run from a folder that is not the checkout."""
 import json
 import os
@@ -80,13 +80,15 @@ def test_the_installed_command_lists_trains_and_records(installed):
 
 
 def test_the_engine_runs_from_the_install_not_the_checkout(installed):
-    code = ("import engine, gui, resources; from engine.config import Config; from engine.trainer import Trainer; "
+    code = ("import engine, gui, resources, torch; from engine.config import Config; from engine.trainer import Trainer; "
+            "from engine.api import probe; "
             "snap = Trainer(Config(seq_len=6, hidden=4, batch=2)).step(); "
-            "print(engine.__file__); print(resources.ICON.is_file()); print(snap.grad_h.shape)")
+            "p = probe(torch.nn.LSTM(3, 5, num_layers=2), torch.randn(7, 4, 3), torch.randn(4, 5)); "
+            "print(engine.__file__); print(resources.ICON.is_file()); print(snap.grad_h.shape, p.grad_h.shape)")
     result = run(installed, str(installed["python"]), "-c", code)
     assert result.returncode == 0, result.stderr
-    where, icon, shape = result.stdout.split("\n")[:3]
+    where, icon, shapes = result.stdout.split("\n")[:3]
     assert str(ROOT) not in where and "site-packages" in where
-    assert icon == "True" and shape == "(1, 6)"
+    assert icon == "True" and shapes == "(1, 6) (2, 7)"  # the trainer, and probe() on a user's own LSTM
     with zipfile.ZipFile(installed["wheel"]) as wheel:
         assert "resources/rnn-gradient-lab.desktop" in wheel.namelist()

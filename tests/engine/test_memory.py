@@ -173,11 +173,9 @@ def _peak_rss_of(args) -> int:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="calibrated on Linux's allocator")
 def test_the_estimate_covers_a_measured_step_without_overshooting_much():
-    """One row of the calibration table, measured again in a fresh process: the estimate errs high.
-    The table has it 5 to 15% high over repeated runs, but the peak resident size a busy machine
-    reports can come out far lower (twice, here, down to half of it, probably as the kernel took back
-    pages of torch's libraries; once, in a full test run, to a third), so the upper bound only catches
-    an estimate gone wild; the calibration table in engine/memory.py is the evidence that it is tight."""
+    """One row of the calibration table, measured again in a fresh process: the estimate errs high,
+    and not by much. (The peak is reset after the imports: read as ru_maxrss over the imports' own
+    high-water mark it once came out at a tenth of the truth in a full test run.)"""
     settings = {"cell": "lstm", "seq_len": 1000, "batch": 32, "hidden": 128, "layers": 2}
     code = f"import json, engine.memory_calibration as m; print(m.measure_peak(json.loads({json.dumps(settings)!r})))"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
@@ -185,7 +183,7 @@ def test_the_estimate_covers_a_measured_step_without_overshooting_much():
     assert result.returncode == 0, result.stderr
     measured = int(result.stdout.split()[-1])
     estimate = memory.estimate_bytes(Config(**settings))["total"]
-    assert measured <= estimate <= 5 * measured, (measured, estimate)
+    assert measured <= estimate <= 1.5 * measured, (measured, estimate)
 
 
 def test_the_check_on_cuda_asks_the_device(monkeypatch):
