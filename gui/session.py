@@ -167,6 +167,7 @@ class RunSession(QObject):
                 self._on_stopped_at(message[1])
             elif kind == "error":
                 self.errored.emit(message[1], message[2])
+                self._keep_what_trains()
 
     def _on_runs(self, generation: int, infos: list, fresh: bool):
         self.generation = generation
@@ -213,6 +214,16 @@ class RunSession(QObject):
         steps = [h.diverged_at_step for h in self.histories if h.diverged_at_step is not None]
         self.diverged_at = min(steps) if state == "diverged" and steps else None
         self.state_changed.emit(state)
+
+    def _keep_what_trains(self):
+        """After an error (settings the worker refused, such as sizes that do not fit together), the
+        configs are those its runs train with, as their infos say, and the controls show them: a
+        refused run must not ride along with every later edit and be refused again."""
+        training = [h.info.config for h in self.histories]
+        if training and training != self.configs:
+            self.configs = training
+            self.controller.configs = list(training)  # what a restarted worker would build
+            self.run_set_started.emit(list(training))
 
     def _on_stopped_at(self, steps: int):
         self.lesson_stop = None

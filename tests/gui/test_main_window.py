@@ -475,3 +475,16 @@ def test_a_bad_file_is_named_in_the_banner_and_changes_nothing(make_window, qtbo
         assert window.files.open(path) is False
         assert window.banner.isVisible() and name in window.banner.message.text()
         assert len(window.banner.message.text()) < 400 and window.session.configs == before
+
+
+def test_a_run_set_the_worker_refuses_leaves_the_runs_and_the_controls_as_they_were(make_window, qtbot):
+    window = make_window()
+    huge = SMALL.replace(hidden=2048, seq_len=5000, batch=64, layers=8)
+    with qtbot.waitSignal(window.session.errored, timeout=TIMEOUT) as blocker:
+        window.session.apply_configs([SMALL, huge])
+    assert "memory" in blocker.args[0] and "\n" not in blocker.args[0]
+    qtbot.waitUntil(lambda: window.session.configs == [SMALL], timeout=TIMEOUT)
+    assert [h.info.config for h in window.session.histories] == [SMALL]
+    assert not window.compare_panel.isChecked() and window.controls.config() == SMALL
+    window.session.step_once()  # the runs before train on
+    qtbot.waitUntil(lambda: steps(window) == 1, timeout=TIMEOUT)

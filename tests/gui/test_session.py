@@ -210,3 +210,18 @@ def test_a_file_opened_after_a_lesson_does_not_pause_at_the_lessons_step(session
     session.show_experiment(Experiment([SMALL]))
     assert stops == [LESSONS["loop"].steps, None] and session.lesson_stop is None and session.lesson is None
     assert controller.commands[-2:] == [("set_until", None), ("set_runs", True)]  # disarmed before the runs
+
+
+def test_settings_the_worker_refused_do_not_ride_along_with_the_next_edit(session, qtbot):
+    session, controller = session
+    running(session, controller, qtbot, 2)
+    huge = SMALL.replace(hidden=2048, seq_len=5000)
+    session.apply_configs([SMALL, huge])  # compare mode: run 2 does not fit with run 1
+    assert session.configs == [SMALL, huge]
+    shown = []
+    session.run_set_started.connect(shown.append)
+    with qtbot.waitSignal(session.errored):
+        controller.say("error", "run 2 settings: ... need about 40 GB of memory", "")
+    assert session.configs == [SMALL] == controller.configs and shown == [[SMALL]]
+    session.apply_configs([SMALL.replace(lr=0.01)])  # the next edit sends only what trains, changed
+    assert controller.configs == [SMALL.replace(lr=0.01)]
