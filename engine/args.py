@@ -60,6 +60,9 @@ def probe_writable(path: Path) -> str | None:
     existed = path.exists()
     if path.is_dir():
         return "is a folder"
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:  # (mkdir's own reason, "File exists", names nothing)
+        return f"cannot be written ({blocking} is a file, not a folder)"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "ab"):

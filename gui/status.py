@@ -145,6 +145,9 @@ class StatusBar(QStatusBar):
         self.state = QLabel("starting")
         self.state.setToolTip("What training is doing: starting, running, paused, diverged (the loss or "
                               "gradient became NaN or infinite) or worker stopped.")
+        self.step = QLabel("step 0")
+        self.step.setToolTip("The training step the views show: the newest step any run has trained "
+                             "since it started (Reset starts again at 0).")
         self.steps = QLabel("- steps/s")
         self.steps.setToolTip("Training steps per second, measured in the worker (all runs together).")
         self.fps = QLabel("- frames/s")
@@ -175,8 +178,8 @@ class StatusBar(QStatusBar):
         self.badge_layout.addWidget(self.more)
         self.badge_layout.addStretch(1)
         metrics = self.fontMetrics()
-        for widget, sample in ((self.state, "diverged at step 00000"), (self.steps, "0000.0 steps/s"),
-                               (self.fps, "00 frames/s"), (self.ratios, "")):
+        for widget, sample in ((self.state, "diverged at step 00000"), (self.step, "step 000,000"),
+                               (self.steps, "0000.0 steps/s"), (self.fps, "00 frames/s"), (self.ratios, "")):
             if sample:
                 widget.setMinimumWidth(metrics.horizontalAdvance(sample) + 8)
             self.addWidget(widget)
@@ -204,6 +207,8 @@ class StatusBar(QStatusBar):
         self.set_state(state, self._session.diverged_at)
 
     def _on_runs(self, *_):
+        steps = [int(h.steps.last()) for h in self._session.histories if len(h.steps)]
+        self.step.setText(f"step {max(steps, default=0):,}")
         self.set_ratios(self._session.histories)
         self.set_clipping(self._session.histories)  # a reset restarts the count
 
@@ -221,12 +226,12 @@ class StatusBar(QStatusBar):
         self._scale = factor
         font = self.font()
         font.setPointSizeF(10 * factor)
-        for widget in (self, self.state, self.steps, self.fps, self.ratios, self.badges, self.clipping,
+        for widget in (self, self.state, self.step, self.steps, self.fps, self.ratios, self.badges, self.clipping,
                        self.more, self.recording):
             widget.setFont(font)
         metrics = self.state.fontMetrics()
-        for widget, sample in ((self.state, "diverged at step 00000"), (self.steps, "0000.0 steps/s"),
-                               (self.fps, "00 frames/s")):
+        for widget, sample in ((self.state, "diverged at step 00000"), (self.step, "step 000,000"),
+                               (self.steps, "0000.0 steps/s"), (self.fps, "00 frames/s")):
             widget.setMinimumWidth(metrics.horizontalAdvance(sample) + 8)
         for label in self._badge_labels:  # at the new size now, not at the next diagnosis (none while paused)
             label.setFont(font)

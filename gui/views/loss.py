@@ -25,6 +25,13 @@ LABEL_GAP_PX = 4
 CEILING = 100.0  # the automatic range stops at this many times a run's baseline loss (see _build)
 
 
+def metric_labels(name: str) -> tuple:
+    """The score axis's label, longest first, down to a word short enough for the small plot's height
+    (its full name was hidden there: no form of it fit)."""
+    short = ("accuracy", "acc.") if "accuracy" in name else ("score",)
+    return tuple(dict.fromkeys((name,) + short))
+
+
 class LossView(View):
     view_id = "loss"
     title = "Loss"
@@ -223,7 +230,7 @@ class LossView(View):
         self.theme = theme
         self.area.setBackground(theme.background)
         style_plot(self.loss_plot, theme, {"left": ("loss (log scale)", "loss")})
-        style_plot(self.metric_plot, theme, {"left": getattr(self, "_metric_name", "task score"),
+        style_plot(self.metric_plot, theme, {"left": metric_labels(getattr(self, "_metric_name", "task score")),
                                              "bottom": STEP_LABEL})
         self.title_label.apply_theme(theme)
         style_legend(self.legend, theme)

@@ -56,6 +56,7 @@ def run_main(*args, timeout=60):
     (["--quit-after", "1", "--screenshot", "shot"], ["--screenshot", "shot", "no image suffix"]),
     (["--quit-after", "1", "--screenshot", "shot.gif"], ["--screenshot", "shot.gif", "not an image type", ".png"]),
     (["--quit-after", "1", "--screenshot", "main.py/shot.png"], ["--screenshot", "cannot be written"]),
+    (["--quit-after", "1", "--stats", "/dev/null/x.json"], ["--stats", "/dev/null is a file, not a folder"]),
     (["--set", "hidden=2048", "--set", "seq_len=5000", "--set", "batch=64", "--set", "layers=8"],
      ["seq_len 5000 x batch 64 x hidden 2048 x layers 8", "memory", "seq_len up to"]),
 ])

@@ -448,12 +448,13 @@ def test_after_reset_the_status_bar_shows_no_figure_of_the_run_before(make_windo
         window.session.step_once()
     qtbot.waitUntil(lambda: steps(window) >= 3, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: "10" in window.status.ratios.text() and bool(window.status.badge_texts()), timeout=TIMEOUT)
+    assert window.status.step.text() == "step 3"  # the step the views show, counted in the status bar
     old = window.session.histories[0]
     window.reset()
     qtbot.waitUntil(lambda: window.session.histories[0] is not old, timeout=TIMEOUT)
     drain(window)
     assert "n/a" in window.status.ratios.text() and "10" not in window.status.ratios.text()
-    assert window.status.badge_texts() == []
+    assert window.status.badge_texts() == [] and window.status.step.text() == "step 0"
 
 
 def test_free_play_keeps_the_highlighted_view(make_window, qtbot):

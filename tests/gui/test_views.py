@@ -1230,3 +1230,17 @@ def test_step_axes_tick_only_whole_steps(qtbot, scenarios):
             assert values and all(float(v).is_integer() for v in values), (view_class.__name__, values)
             checked += 1
     assert checked >= 4
+
+
+def test_the_loss_views_small_score_plot_names_its_axis_at_the_windows_size(make_window, qtbot):
+    from gui.views import ALL_VIEWS
+    from gui.views.loss import metric_labels
+    window = make_window(view_classes=ALL_VIEWS)
+    window.resize(1600, 1000)
+    window.session.step_once()
+    qtbot.waitUntil(lambda: len(window.session.histories[0].steps) == 1, timeout=30_000)
+    view = window.views["loss"]
+    qtbot.waitUntil(lambda: view.metric_plot.getAxis("left").label.isVisible(), timeout=30_000)
+    assert view.metric_plot.getAxis("left").labelText in metric_labels("accuracy")
+    assert metric_labels("accuracy (|error| < 0.04)".split(" (")[0]) == ("accuracy", "acc.")
+    assert metric_labels("symbol accuracy") == ("symbol accuracy", "accuracy", "acc.")
