@@ -12,8 +12,9 @@ from PySide6.QtGui import QFontMetricsF
 
 from engine import registry
 from engine.probes import HIST_EDGES
-from gui.views._common import (PlotArea, Selectors, TitleLabel, add_legend, add_plot, brush, font, pen, place,
-                               structure_key, style_legend, style_plot, vbox)
+from gui.views._common import PlotArea, TitleLabel, add_plot, brush, font, pen, place, structure_key, style_plot, vbox
+from gui.views._legends import add_legend, style_legend
+from gui.views._selectors import Selectors
 from gui.views.base import View
 
 XS = np.linspace(-6.0, 6.0, 241)

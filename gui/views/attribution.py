@@ -9,9 +9,9 @@ import numpy as np
 import pyqtgraph as pg
 
 from engine.probes import orders_lost
-from gui.views._common import (TIMESTEP_LABEL, TitleLabel, add_legend, brush, finite, log_over_linear_plots,
-                               move_legend_off_the_curves, pen, place, positive_finite, power_of_ten, run_labels,
-                               structure_key, style_legend, style_plot, vbox)
+from gui.views._common import (TIMESTEP_LABEL, TitleLabel, brush, finite, log_over_linear_plots, pen, place,
+                               positive_finite, power_of_ten, run_labels, structure_key, style_plot, vbox)
+from gui.views._legends import add_legend, move_legend_off_the_curves, style_legend
 from gui.views.base import View
 
 ATTENTION_LABEL = "attention: where the answer looks"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QWidget
 
 from gui.theme import DARK
-from gui.views._common import Selectors
+from gui.views._selectors import Selectors
 
 
 class View(QWidget):

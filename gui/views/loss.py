@@ -10,8 +10,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QFontMetricsF
 
-from gui.views._common import (STEP_LABEL, TitleLabel, TrainingCurve, add_legend, finite, font, log_over_linear_plots,
-                               pen, positive_finite, run_labels, structure_key, style_legend, style_plot, vbox)
+from gui.views._common import (STEP_LABEL, TitleLabel, TrainingCurve, finite, font, log_over_linear_plots, pen,
+                               positive_finite, run_labels, structure_key, style_plot, vbox)
+from gui.views._legends import add_legend, style_legend
 from gui.views.base import View
 
 MARKER_TEXT = 32  # characters of an event's detail shown on its marker (all of it in the tooltip)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from gui.views._common import (STEP_LABEL, LegendRoomViewBox, LogAxis, PlotArea, TitleLabel, TrainingCurve,
-                               add_layer_entries, add_legend, add_plot, brush, font, pen,
-                               positive_finite, run_labels, structure_key, style_legend, style_plot, vbox)
+from gui.views._common import (STEP_LABEL, LogAxis, PlotArea, TitleLabel, TrainingCurve, add_plot, brush, font, pen,
+                               positive_finite, run_labels, structure_key, style_plot, vbox)
+from gui.views._legends import LegendRoomViewBox, add_layer_entries, add_legend, style_legend
 from gui.views.base import View
 
 MAX_MARKS = 400  # clip marks drawn per run; thinned evenly beyond this so refresh stays cheap

@@ -10,10 +10,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF
 
-from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, PowerAxis, TitleLabel, add_layer_entries,
-                               add_legend, add_plot, brush, factor_text, finite, font, move_legend_off_the_curves, pen,
-                               place, positive_finite, power_of_ten, run_labels, set_axis_label, structure_key,
-                               style_legend, style_plot, vbox)
+from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, PowerAxis, TitleLabel, add_plot, brush, factor_text,
+                               finite, font, pen, place, positive_finite, power_of_ten, run_labels, set_axis_label,
+                               structure_key, style_plot, vbox)
+from gui.views._legends import add_layer_entries, add_legend, move_legend_off_the_curves, style_legend
 from gui.views.base import View
 
 DIFFERENT_LENGTHS_LABEL = ("timestep (lengths differ: aligned at the end)", "timestep (aligned at the end)",

@@ -842,7 +842,7 @@ def test_profile_and_influence_legends_take_the_corner_that_covers_the_fewest_po
     corners; the legend then goes where it covers the fewest points of the latest curves (seen: six
     layers in a small lecture view, the legend over three of them in the bottom right; here the LSTM's
     three layers in a small view fail the old rule of following the top layer's slope)."""
-    from gui.views._common import legend_cover
+    from gui.views._legends import legend_cover
     runs = [train(SMALL.replace(layers=6, seq_len=50, hidden=32), 10)] if case == "deep6" else scenarios[case]
     for cls in (ProfileView, AttributionView):
         view = make(cls, qtbot)
@@ -879,7 +879,7 @@ def test_run_and_layer_boxes_take_the_theme_and_keep_their_arrows(theme, qtbot):
     """The boxes are coloured through their palette, with no style sheet of their own: styling a spin
     box's border makes Qt draw its buttons without arrows."""
     from PySide6.QtGui import QPalette
-    from gui.views._common import Selectors
+    from gui.views._selectors import Selectors
     selectors = Selectors()
     qtbot.addWidget(selectors)
     selectors.apply_theme(LIGHT if theme is DARK else DARK)  # built in one theme, switched to the other
