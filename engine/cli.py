@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from engine import config as cfg
-from engine import memory
+from engine import imports, memory
 from engine.args import ArgumentParser, probe_writable, usage_message, whole_number
 from engine.errors import UsageError
 from engine.lessons import LESSONS, lesson_runs
@@ -30,9 +30,9 @@ from engine.trainer import Trainer
 
 
 def resolve_config(lesson: str | None, config_file: str | None, assignments: list[str],
-                   run: int | None = None) -> cfg.Config:
+                   run: int | None = None, model: str | None = None, data: str | None = None) -> cfg.Config:
     """The config a run starts from: defaults, then a lesson (its run `run`, 1-based, default 1)
-    or a file, then --set overrides."""
+    or a file, then the user's model and data files (engine/imports.py), then --set overrides."""
     if lesson is not None and config_file is not None:
         raise UsageError("use either --lesson or --config, not both")
     if config_file is not None and not config_file.strip():  # (an unset shell variable): not the defaults
@@ -46,9 +46,12 @@ def resolve_config(lesson: str | None, config_file: str | None, assignments: lis
         if not 1 <= run <= count:
             raise cfg.ConfigError("--run", run, f"1 ({lesson} has a single run)" if count == 1
                                   else f"1 to {count} ({describe_runs(lesson)})")
-        return lesson_runs(lesson, assignments)[run - 1]
+        return imports.lesson_with_files(lesson, assignments, model, data)[run - 1]
+    for option, path in (("--model", model), ("--data", data)):
+        if path is not None and not path.strip():
+            raise cfg.ConfigError(option, path, "a file path", "is empty")
     base = cfg.load(config_file) if config_file is not None else cfg.Config()
-    return cfg.apply_overrides(base, assignments or [])
+    return imports.with_files(base, model, data, assignments or [])
 
 
 def describe_runs(lesson: str) -> str:
@@ -200,6 +203,11 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, 
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
         "config": config.to_dict(),
     }
+    if trainer.imported:
+        summary["model"] = {**trainer.imported.shape(), "loaded": trainer.imported_note}
+    if config.task == "data":
+        held_out = [s.held_out_loss for s in log.snapshots if math.isfinite(s.held_out_loss)]
+        summary["data"] = {**trainer.task.data.summary(), "final_held_out_loss": held_out[-1] if held_out else None}
     (out_dir / "summary.json").write_text(json.dumps(_strict_json(summary), indent=2, allow_nan=False) + "\n",
                                           encoding="utf-8")
     if failure is not None:
@@ -230,7 +238,7 @@ def _strict_json(value):
 
 
 def _train_command(args) -> int:
-    config = resolve_config(args.lesson, args.config, args.set, args.run)
+    config = resolve_config(args.lesson, args.config, args.set, args.run, args.model, args.data)
     if args.steps < 1:
         raise cfg.ConfigError("--steps", args.steps, "an integer of at least 1")
     if args.steps_default and args.lesson:
@@ -239,6 +247,7 @@ def _train_command(args) -> int:
         raise cfg.ConfigError("--out", args.out, "a folder path (leave --out out for runs/<date-time>)", "is empty")
     out = Path(args.out) if args.out is not None else _new_run_folder()
     notice = lesson_run_notice(args.lesson) if args.lesson and args.run is None else None
+    notice = "\n".join(filter(None, [notice, *imports.describe(config)])) or None
     summary = train(config, args.steps, out, notice=notice)
     state = "diverged at step %d" % summary["diverged_at_step"] if summary["diverged"] else (
         f"interrupted by {summary['interrupted_by']}" if summary["interrupted"] else "finished")
@@ -247,7 +256,8 @@ def _train_command(args) -> int:
         return "-" if value is None else format(value, form)
     print(f"{state}: {summary['steps']} step{'' if summary['steps'] == 1 else 's'}, final loss {number(summary['final_loss'], '.4g')} "
           f"(baseline {number(summary['baseline_loss'], '.4g')}), "
-          f"{number(summary['steps_per_second'], '.1f')} steps/s; wrote {out}/")
+          + (f"held-out loss {number(summary['data']['final_held_out_loss'], '.4g')}, " if "data" in summary else "")
+          + f"{number(summary['steps_per_second'], '.1f')} steps/s; wrote {out}/")
     return {None: 0, "Ctrl-C": 130, "SIGTERM": 143}[summary["interrupted_by"]]
 
 
@@ -255,6 +265,16 @@ def _lessons_command(args) -> int:
     for lesson in LESSONS.values():
         print(f"{lesson.name}\t{lesson.title}")
     return 0
+
+
+def add_file_options(parser) -> None:
+    """--model and --data, as `train`, `record` and the window take them."""
+    parser.add_argument("--model", metavar="FILE",
+                        help="train a model of your own: a torch.save'd state_dict (or checkpoint holding one) with "
+                             "one nn.RNN, nn.LSTM or nn.GRU; cell, hidden and layers are read from it")
+    parser.add_argument("--data", metavar="FILE",
+                        help="train on data of your own: .npz (x, y), .csv time series (--set target=COLUMN) or "
+                             ".txt text (next character)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -268,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--config", help="start from a JSON or TOML config file")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting; repeatable (of two for the same KEY, the last wins)")
+    add_file_options(t)
     t.add_argument("--run", type=whole_number, metavar="K",
                    help="with --lesson: which of a comparison lesson's runs to train, from 1 (default 1)")
     t.add_argument("--steps", type=whole_number, default=None,

@@ -28,7 +28,7 @@ MAX_LAYERS = 8
 
 @dataclass(frozen=True)
 class Config:
-    task: str = "adding"            # adding | copy | digits (see engine/tasks.py)
+    task: str = "adding"            # adding | copy | digits | data (see engine/tasks.py)
     seq_len: int = 100              # timesteps (copy: the delay; digits: 64 pixels or 8 rows)
     batch: int = 32                 # sequences per training step
     hidden: int = 64                # units per recurrent layer
@@ -46,6 +46,9 @@ class Config:
     optimizer: str = "adam"         # sgd | adam | rmsprop
     lr: float = 1e-3                # learning rate
     device: str = "auto"            # auto (CUDA when present) | cpu | cuda
+    model: str | None = None        # a user's weights file (torch.save): cell, hidden and layers are read from it
+    data: str | None = None         # a user's data file (.npz, .csv or .txt): the task is then "data"
+    target: str | None = None       # .csv data only: the column to predict (none: the last numeric column)
 
     def __post_init__(self):
         validate(self)
@@ -66,7 +69,9 @@ class Config:
 KEYS = tuple(f.name for f in fields(Config))
 _TYPES = {"seq_len": int, "batch": int, "hidden": int, "layers": int, "seed": int,
           "spectral_radius": "optional_float", "forget_bias": "optional_float", "skip": bool, "attention": bool,
-          "clip_threshold": float, "lr": float}
+          "clip_threshold": float, "lr": float, "model": "optional_str", "data": "optional_str",
+          "target": "optional_str"}
+DATA_SUFFIXES = (".npz", ".csv", ".txt")
 CHOICES = {
     "task": lambda: tuple(registry.TASKS),
     "cell": lambda: tuple(registry.CELLS),
@@ -111,12 +116,34 @@ def validate(c: Config) -> None:
     if c.forget_bias is not None and (isinstance(c.forget_bias, bool) or not isinstance(c.forget_bias, (int, float))
                                       or not math.isfinite(c.forget_bias) or not -10 <= c.forget_bias <= 10):
         raise ConfigError("forget_bias", c.forget_bias, "none, or a number from -10 to 10")
+    _check_files(c)
     registry.TASKS[c.task].check_seq_len(c.seq_len)
+
+
+def _check_files(c: Config) -> None:
+    """The file keys' forms (the files themselves are read by engine/checkpoint.py and engine/userdata.py)."""
+    for key in ("model", "data", "target"):
+        value = getattr(c, key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(key, value, "none, or a file path" if key != "target" else "none, or a column name")
+    if c.data is not None and not c.data.lower().endswith(DATA_SUFFIXES):
+        raise ConfigError("data", c.data, "a .npz, .csv or .txt file")
+    if (c.task == "data") != (c.data is not None):
+        if c.data is None:
+            raise ConfigError("task", c.task, "adding | copy | digits, or data together with data=FILE (--data FILE)",
+                              "is set, but no data file is")
+        raise ConfigError("task", c.task, "data while a data file is set (or data=none for a built-in task)")
+    if c.target is not None and (c.data is None or not c.data.lower().endswith(".csv")):
+        raise ConfigError("target", c.target, "none, or a column name together with a .csv data file")
 
 
 def _coerce(key: str, value: Any) -> Any:
     """Turn a value from a file into the field's type; wrong types raise ConfigError."""
     kind = _TYPES.get(key, str)
+    if kind == "optional_str":
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "")):
+            return None
+        kind = str
     if kind == "optional_float":
         if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "")):
             return None
@@ -157,7 +184,17 @@ def from_dict(data: Any, base: Config | None = None) -> Config:
 
 def _fit_length_to_task(base: Config, values: dict) -> dict:
     """Choosing a task without a length keeps the length if the task can use it, else takes the
-    task's own (digits: 64), so `--set task=digits` works on its own."""
+    task's own (digits: 64), so `--set task=digits` works on its own. A data file chooses the task
+    `data`; a built-in task (or data=none) leaves the data file."""
+    values = dict(values)
+    if values.get("data") is not None and "task" not in values:
+        values["task"] = "data"
+    elif "data" in values and values["data"] is None and "task" not in values and base.task == "data":
+        values["task"] = Config.task
+    elif "task" in values and values["task"] != "data" and "data" not in values:
+        values["data"] = None
+    if values.get("task", base.task) != "data" and "target" not in values:
+        values["target"] = None
     if "task" in values and "seq_len" not in values and values["task"] in registry.TASKS:
         values = {**values, "seq_len": registry.TASKS[values["task"]].fit_seq_len(base.seq_len)}
     return values
@@ -180,6 +217,8 @@ def parse_value(key: str, text: str) -> Any:
         raise _unknown_key(key, text)
     kind = _TYPES.get(key, str)
     t = text.strip()
+    if kind == "optional_str":
+        return None if t.lower() in ("none", "") else t
     try:
         if kind in (int, float, "optional_float") and "_" in t:
             raise ValueError  # Python reads 1_0 as 10: most likely a typo, never what a setting looks like

@@ -9,14 +9,15 @@ ExperimentError with a message saying what is wrong.
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from engine import checkpoint, reading, userdata
 from engine import config as cfg
-from engine import reading
 from engine.metrics import ARRAYS, SCALARS, MetricsLog
 from engine.trainer import Snapshot
 
@@ -51,10 +52,11 @@ def save(path, experiment: Experiment, include_data: bool = False) -> Path:
         path = path.with_name(path.name + SUFFIX)
         if path.exists() and not path.is_file():
             raise ExperimentError(f"{path}: not a regular file (a device, a pipe or a folder); allowed: a file path")
+    files, file_arrays = _user_files(experiment.configs, include_data)
     header = {"format": FORMAT, "version": VERSION, "lesson": experiment.lesson,
               "configs": [c.to_dict() for c in experiment.configs], "notes": experiment.notes,
-              "has_data": bool(include_data and experiment.logs)}
-    arrays = {"experiment.json": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
+              "has_data": bool(include_data and experiment.logs), "files": files}
+    arrays = {"experiment.json": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8), **file_arrays}
     if header["has_data"]:
         for i, log in enumerate(experiment.logs):
             for name, values in log.to_arrays().items():
@@ -64,6 +66,75 @@ def save(path, experiment: Experiment, include_data: bool = False) -> Path:
         np.savez_compressed(fh, **arrays)
     tmp.replace(path)
     return path
+
+
+def _user_files(configs, include_data: bool) -> tuple[dict, dict]:
+    """The runs' own files: each model's weights always (a run reopens from them even where the file
+    is gone), each data file's path and SHA-256, and its bytes when `include_data`."""
+    files, arrays = {}, {}
+    for config in configs:
+        if config.model and config.model not in files:
+            model = checkpoint.cached(config.model)
+            files[config.model] = {"kind": "model", "sha256": model.sha256}
+            for name, value in checkpoint.as_state_dict(model).items():
+                arrays[f"models/{model.sha256}/{name}"] = value.numpy()
+        if config.data and config.data not in files:
+            data = userdata.cached(config.data, config.target)
+            files[config.data] = {"kind": "data", "sha256": data.sha256, "included": include_data}
+            if include_data:
+                arrays[f"data/{data.sha256}"] = np.frombuffer(Path(config.data).read_bytes(), dtype=np.uint8)
+    return files, arrays
+
+
+def cache_folder() -> Path:
+    """Where files carried inside experiments are unpacked: $XDG_CACHE_HOME (or ~/.cache)/rnn-gradient-lab."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rnn-gradient-lab"
+
+
+def _sha256_of(path: Path) -> str | None:
+    try:
+        return checkpoint.file_sha256(path) if path.is_file() else None
+    except OSError:
+        return None
+
+
+def _unpack_files(path: Path, archive: zipfile.ZipFile, header: dict, configs: list) -> tuple[list, list]:
+    """The configs with each user file found: the original where it is unchanged (same SHA-256), else
+    the copy the experiment carries, unpacked into cache_folder(); a changed or missing file with no copy
+    is refused. Returns the configs and notes on what was taken from where."""
+    files = header.get("files") or {}
+    if not isinstance(files, dict):
+        raise _damaged(path, "its list of the runs' files is not a table")
+    moved, notes = {}, []
+    for original, entry in files.items():
+        if not isinstance(entry, dict) or entry.get("kind") not in ("model", "data") \
+                or not isinstance(entry.get("sha256"), str) or len(entry["sha256"]) != 64:
+            raise _damaged(path, f"its entry for {original!r} is not a file's kind and SHA-256")
+        sha = entry["sha256"]
+        if _sha256_of(Path(original)) == sha:
+            continue
+        names = [n for n in archive.namelist() if n.startswith(("models/" if entry["kind"] == "model" else "data/") + sha)]
+        state = "has changed since the experiment was saved" if Path(original).exists() else "is missing"
+        if not names:
+            raise ExperimentError(f"{path.name}: the {entry['kind']} file {original} {state}, and the experiment "
+                                  "holds no copy of it; allowed: the file as it was saved (same SHA-256), or an "
+                                  "experiment saved with its data")
+        folder = cache_folder() / ("models" if entry["kind"] == "model" else "data")
+        folder.mkdir(parents=True, exist_ok=True)
+        if entry["kind"] == "model":
+            members = reading.npy_members(archive, [n[:-4] for n in names], MAX_DATA_BYTES)
+            target = folder / f"{sha}.pt"
+            checkpoint.save_state({n.split("/", 2)[2]: v for n, v in members.items()}, target)
+        else:
+            raw = reading.npy_members(archive, [names[0][:-4]], MAX_DATA_BYTES)[names[0][:-4]]
+            target = folder / f"{sha}{Path(original).suffix.lower()}"
+            target.write_bytes(raw.tobytes())
+        moved[original] = str(target)
+        notes.append(f"{Path(original).name} {state}: using the copy saved in the experiment")
+    configs = [c.replace(**{k: moved[getattr(c, k)] for k in ("model", "data") if getattr(c, k) in moved})
+               for c in configs]
+    return configs, notes
 
 
 def _snapshots_from_arrays(arrays: dict) -> list[Snapshot]:
@@ -103,6 +174,9 @@ def load(path, progress=None) -> Experiment:
         with zipfile.ZipFile(path) as archive:
             header = _read_header(path, archive)
             configs, lesson, notes = _check_header(path, header)
+            configs, moved = _unpack_files(path, archive, header, configs)
+            if moved:
+                notes = {**notes, "files": moved}
             logs = _read_logs(path, archive, len(configs), progress) if header.get("has_data") else None
     except ExperimentError:
         raise

@@ -76,7 +76,7 @@ from pathlib import Path
 
 import torch
 
-from engine import probes, registry
+from engine import probes, registry, userdata
 from engine.config import RANGES, Config
 from engine.errors import ConfigError
 from engine.model import GATE_NAMES
@@ -124,9 +124,12 @@ def headless(steps: int) -> Kept:
 
 # ----------------------------------------------------------------------------- the estimate
 
-def _task_shape(c: Config) -> tuple[int, int, int]:
+def task_shape(c: Config) -> tuple[int, int, int]:
     """(timesteps seen, input channels, outputs) of the config's task, without building it (the
     digits task would load its data)."""
+    if c.task == "data":  # a user's file: its shape (read once, then cached; engine/userdata.py)
+        data = userdata.cached(c.data, c.target)
+        return c.seq_len, data.input_size, data.output_size
     task = registry.TASKS[c.task]
     shell = task.__new__(task)  # n_steps reads only seq_len (the copy task adds its symbols)
     shell.seq_len, shell.batch = c.seq_len, c.batch
@@ -136,7 +139,7 @@ def _task_shape(c: Config) -> tuple[int, int, int]:
 
 def parameter_count(c: Config) -> int:
     """The network's parameters, as engine.model.RecurrentNet lays them out."""
-    _, channels, outputs = _task_shape(c)
+    _, channels, outputs = task_shape(c)
     gates, H = GATE_BLOCKS[c.cell], c.hidden
     count = 0
     for layer in range(c.layers):
@@ -151,7 +154,7 @@ def parameter_count(c: Config) -> int:
 def snapshot_bytes(c: Config) -> int:
     """One Snapshot: per-timestep float64 norms (grad_h, grad_c for the LSTM, grad_x), the per-layer
     numbers and histograms, attention weights."""
-    T, L = _task_shape(c)[0], c.layers
+    T, L = task_shape(c)[0], c.layers
     gates = len(GATE_NAMES[c.cell])
     per_timestep = DOUBLE * T * (L * (2 if c.cell == "lstm" else 1) + 1) + (FLOAT * T if c.attention else 0)
     per_layer = L * (DOUBLE * 2 + FLOAT * (3 + gates + len(probes.HIST_EDGES) - 1) + DOUBLE)
@@ -159,7 +162,7 @@ def snapshot_bytes(c: Config) -> int:
 
 
 def history_bytes(c: Config, kept: Kept) -> int:
-    T, L = _task_shape(c)[0], c.layers
+    T, L = task_shape(c)[0], c.layers
     curves = kept.curve_rows * (6 * DOUBLE + 1 + 2 * L * DOUBLE)
     waterfall = kept.waterfall_rows * (FLOAT * L * T + DOUBLE)
     return curves + waterfall + (kept.snapshots + kept.stacked_rows) * snapshot_bytes(c)
@@ -167,7 +170,7 @@ def history_bytes(c: Config, kept: Kept) -> int:
 
 def estimate_bytes(c: Config, kept: Kept = Kept()) -> dict[str, int]:
     """The memory one run of `c` needs, in parts (see the module docstring) and in `total`."""
-    T, channels, _ = _task_shape(c)
+    T, channels, _ = task_shape(c)
     B, H, L = c.batch, c.hidden, c.layers
     gates = GATE_BLOCKS[c.cell]
     per_unit = TOP[c.cell] + KEPT[c.cell] * (L - 1) + (SKIP * (L - 1) if c.skip else 0) \

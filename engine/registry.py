@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from engine import tasks as _tasks
+from engine.userdata import DataTask
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ OPTIMIZERS = {e.name: e for e in [
           torch.optim.RMSprop),
 ]}
 
-TASKS = {t.name: t for t in _tasks.ALL_TASKS}
+TASKS = {t.name: t for t in _tasks.ALL_TASKS + [DataTask]}  # data: a user's file (engine/userdata.py)
 
 
 def describe(key: str) -> dict[str, Entry]:

@@ -13,14 +13,16 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from engine import memory, probes, registry
+from engine import checkpoint, memory, probes, registry, userdata
 from engine.config import Config
 from engine.errors import ConfigError
 from engine.model import GATE_NAMES, RecurrentNet
+from engine.userdata import HELD_OUT_EVERY, DataTask
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class Snapshot:
     step_time: float                   # seconds for the whole step, probes included
     diverged: bool = False
     events: tuple = ()                 # Events that happened at this step
+    held_out_loss: float = math.nan    # the loss on the held-out part of a user's data (every
+    #                                    HELD_OUT_EVERY steps and at step 1; NaN between, and for built-in tasks)
 
     @property
     def orders_of_magnitude(self) -> float:
@@ -101,10 +105,26 @@ class Trainer:
         c = self.config
         torch.manual_seed(c.seed)
         self.data_gen = torch.Generator().manual_seed(c.seed + 1)
-        self.task = registry.TASKS[c.task](c.seq_len, c.batch, self.device)
-        self.model = RecurrentNet(c, self.task.input_size, self.task.output_size).to(self.device)
-        self.layer_params = self.model.layer_parameters()
-        self.params = list(self.model.parameters())
+        if c.task == "data":
+            self.task = DataTask(c.seq_len, c.batch, self.device, userdata.cached(c.data, c.target))
+        else:
+            self.task = registry.TASKS[c.task](c.seq_len, c.batch, self.device)
+        classes = getattr(getattr(self.task, "data", None), "classes", False)
+        self.imported = checkpoint.cached(c.model) if c.model else None
+        outputs = self.task.output_size
+        if self.imported:
+            checkpoint.check_matches(c, self.imported)
+            outputs = checkpoint.output_size(self.imported, outputs, classes)
+        self.model = RecurrentNet(c, self.task.input_size, outputs)
+        self.imported_note = ""
+        if self.imported:
+            what_for = f"the {self.task.label}" if c.task != "data" else f"the features of {Path(c.data).name}"
+            self.imported_note = checkpoint.load_into(self.model, self.imported, self.task.input_size, what_for)
+        if c.task == "data":
+            self.task.check_classes(outputs)
+        self.model.to(self.device)
+        self.layer_params = [[p for p in group if p.requires_grad] for group in self.model.layer_parameters()]
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
         position = {id(p): k for k, p in enumerate(self.params)}
         self._layer_param_index = [[position[id(p)] for p in group] for group in self.layer_params]
         self._make_optimizer()
@@ -197,6 +217,9 @@ class Trainer:
 
             activity = probes.weights_and_activity(model, c.activation, trace)
             metric = task.metric(out.detach(), target)
+            step_number = self.step_count + 1
+            held_out = task.held_out_loss(model) if isinstance(task, DataTask) and (
+                step_number == 1 or step_number % HELD_OUT_EVERY == 0) else math.nan
 
         self.step_count += 1
         step = self.step_count
@@ -217,4 +240,4 @@ class Trainer:
             grad_norm=total, grad_norm_clipped=total_after,
             grad_norm_layer=layer_norm, grad_norm_layer_clipped=layer_norm_after,
             clipped=clipped, **activity, attention=probes.mean_attention(trace),
-            step_time=time.perf_counter() - start, diverged=not finite, events=events)
+            step_time=time.perf_counter() - start, diverged=not finite, events=events, held_out_loss=held_out)

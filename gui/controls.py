@@ -8,13 +8,14 @@ config keeps running. `set_config` updates the controls without emitting anythin
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QSpinBox, QVBoxLayout, QWidget)
 
-from engine import memory, registry
+from engine import imports, memory, registry
 from engine.config import RANGES, Config, ConfigError
 from gui.theme import ERROR_TEXT
 
@@ -162,8 +163,14 @@ class ControlPanel(QWidget):
         self.enabled_boxes: dict[str, QCheckBox] = {}  # tick boxes of the optional numbers
         self.fields: dict[str, _Field] = {}
         self._updating = False
+        self._remembered_data: tuple | None = None  # (data, target) to return to when "your data" is chosen again
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        self.files_note = QLabel()  # the user's own model and data, when open (File > Open model / data)
+        self.files_note.setWordWrap(True)
+        self.files_note.setObjectName("files_note")
+        self.files_note.setVisible(False)
+        layout.addWidget(self.files_note)
         for title, keys in GROUPS:
             box = QGroupBox(title)
             form = QFormLayout(box)
@@ -270,6 +277,9 @@ class ControlPanel(QWidget):
                 else:
                     control.setValue(value)
             self._config = config
+            if config.data:
+                self._remembered_data = (config.data, config.target)
+            self._show_files(config)
             self._show_errors(None)
             self._update_enabled()
         finally:
@@ -288,6 +298,9 @@ class ControlPanel(QWidget):
                 self._updating = False
         self._update_enabled()
         values = self.values()
+        if key == "task":  # a built-in task leaves the user's data; "your data" returns to it
+            values["data"], values["target"] = (None, None) if values["task"] != "data" else (
+                self._remembered_data or (None, None))
         try:
             config = self._config.replace(**values)  # keys without a control keep their value
             if config.device != self._config.device:
@@ -325,6 +338,20 @@ class ControlPanel(QWidget):
         field = self.fields[key]
         return field.error.text() if not field.error.isHidden() else ""
 
+    def _show_files(self, config: Config):
+        try:
+            lines = imports.describe(config)
+        except ConfigError as exc:  # (the file changed or went away since it was opened)
+            lines = [str(exc)]
+        self.files_note.setText("\n".join(lines))
+        self.files_note.setToolTip("Your own files: File > Close model and data returns to the lab's own "
+                                   "network and tasks.")
+        self.files_note.setVisible(bool(lines))
+        data_item = self.controls["task"].model().item(self.controls["task"].findData("data"))
+        data_item.setEnabled(self._remembered_data is not None)
+        data_item.setText(f"your data ({Path(self._remembered_data[0]).name})" if self._remembered_data else
+                          "your data (File > Open data…)")
+
     def _update_enabled(self):
         rnn = self.controls["cell"].currentData() == "rnn"
         self.controls["activation"].setEnabled(rnn)
@@ -339,6 +366,20 @@ class ControlPanel(QWidget):
             self.controls[key].setEnabled(box.isChecked())
         self.enabled_boxes["forget_bias"].setEnabled(self.controls["cell"].currentData() == "lstm")
         self.controls["clip_threshold"].setEnabled(self.controls["clip"].currentData() != "none")
+        if self._config.model:  # an imported model's shape and weights are its own
+            note = (f" Read from your model {Path(self._config.model).name}: File > Close model and data "
+                    "to choose again.")
+            for key in ("cell", "hidden", "layers", "init", "spectral_radius", "forget_bias"):
+                self.controls[key].setEnabled(False)
+                self.controls[key].setToolTip(KEY_HELP[key] + note)
+                if key in self.enabled_boxes:
+                    self.enabled_boxes[key].setEnabled(False)
+        elif not self.controls["cell"].isEnabled():
+            for key in ("cell", "hidden", "layers", "init"):
+                self.controls[key].setEnabled(True)
+                self.controls[key].setToolTip(KEY_HELP[key])
+            for key, box in self.enabled_boxes.items():
+                box.setEnabled(key != "forget_bias" or self.controls["cell"].currentData() == "lstm")
 
 
 # ----------------------------------------------------------------------------- compare mode

@@ -8,16 +8,21 @@ shows both. Anything wrong with a file is reported and changes nothing.
 from __future__ import annotations
 
 import threading
+import zipfile
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtWidgets import QFileDialog, QMenu, QProgressDialog, QWidget
 
 from engine import experiment as experiments
+from engine import imports, memory
+from engine.config import ConfigError, apply_overrides
 from gui import exporting
 from gui.settings import AppSettings
 
-OPENABLE = (".rgl", ".npz", ".json", ".toml")
+MODEL_SUFFIXES = (".pt", ".pth", ".ckpt")      # a user's weights (engine/checkpoint.py)
+DATA_SUFFIXES = (".npz", ".csv", ".txt")        # a user's data (engine/userdata.py); an .npz may be an experiment
+OPENABLE = (".rgl", ".json", ".toml") + MODEL_SUFFIXES + DATA_SUFFIXES
 LOAD_IN_BACKGROUND_BYTES = 2_000_000   # larger files are read off the GUI thread, which keeps drawing
 
 
@@ -93,10 +98,13 @@ class Files(QObject):
             self.open(path)
 
     def open(self, path) -> bool | None:
-        """Open an experiment or a settings file. Anything wrong is reported and changes nothing.
-        True or False once done; None for a file large enough to be read off the GUI thread (with a
-        progress dialog that can cancel it): `opened` or `failed` says how that ended."""
+        """Open an experiment or a settings file, or a model or data file of the user's own (by its kind,
+        kind_of). Anything wrong is reported and changes nothing. True or False once done; None for an
+        experiment large enough to be read off the GUI thread (with a progress dialog that can cancel it):
+        `opened` or `failed` says how that ended."""
         path = Path(path)
+        if kind_of(path) != "experiment":
+            return self.open_user_file(path, kind_of(path))
         if self._loading is not None:
             self.failed.emit(f"Could not open {path.name}: {self._loading.path.name} is still being opened.")
             return False
@@ -130,6 +138,48 @@ class Files(QObject):
         self.reported.emit(f"Opened {path}")
         return True
 
+    # ------------------------------------------------------------------ the user's own model and data
+    def open_model_dialog(self):
+        path, _ = QFileDialog.getOpenFileName(
+            self.parent_widget, "Open a model of your own", str(self.start_folder()),
+            "PyTorch weights (*.pt *.pth *.ckpt);;All files (*)")
+        if path:
+            self.open_user_file(Path(path), "model")
+
+    def open_data_dialog(self):
+        path, _ = QFileDialog.getOpenFileName(
+            self.parent_widget, "Open data of your own", str(self.start_folder()),
+            "Sequences, time series or text (*.npz *.csv *.txt);;All files (*)")
+        if path:
+            self.open_user_file(Path(path), "data")
+
+    def open_user_file(self, path: Path, kind: str) -> bool:
+        """Every run trains the model (or on the data) in `path` from step 0; a file that cannot be
+        used is reported and nothing changes (engine/imports.py checks it whole first)."""
+        try:
+            configs = [imports.with_files(c, **{kind: str(path)}) for c in self.session.configs]
+            memory.check_fits(configs, kept=memory.WINDOW)
+        except ConfigError as exc:
+            self.failed.emit(f"Could not open {path.name}; nothing was changed. {exc}")
+            return False
+        self._start(configs)
+        self._remember(path, last=False)
+        self.opened.emit(str(path))
+        self.reported.emit(f"Opened {imports.describe(configs[0])[0 if kind == 'model' else -1]}")
+        return True
+
+    def close_user_files(self):
+        """Back to the lab's own network (new weights, same shape) and its own task."""
+        if not any(c.model or c.data for c in self.session.configs):
+            self.reported.emit("No model or data of your own is open.")
+            return
+        self._start([apply_overrides(c, ["model=none", "data=none"]) for c in self.session.configs])
+        self.reported.emit("Closed your model and data: the lab's own network and task train again.")
+
+    def _start(self, configs):
+        self.session.free_play()  # the user's own run, not a lesson's
+        self.session.start_run_set(configs)
+
     def cancel_loading(self):
         """Stop reading a file in the background (nothing of it is applied) and wait for the thread."""
         if self._loading is not None:
@@ -142,6 +192,17 @@ class Files(QObject):
         if not last or not Path(last).is_file():
             return False
         return self.open(last)
+
+    def take_drag(self, event):
+        event.acceptProposedAction() if self.dropped_file(event.mimeData()) else event.ignore()
+
+    def take_drop(self, event):
+        path = self.dropped_file(event.mimeData())
+        if path is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.open(path)
 
     @staticmethod
     def dropped_file(mime) -> str | None:
@@ -178,12 +239,14 @@ class Files(QObject):
         return written
 
     # ------------------------------------------------------------------ recent files
-    def _remember(self, path):
+    def _remember(self, path, last: bool = True):
+        """A recent file; `last`: the experiment the next session reopens (not a model or data file)."""
         path = str(Path(path).resolve())
         self.current_file = path
         if self.settings is not None:
             self.settings.add_recent_file(path)
-            self.settings.set_last_experiment(path)
+            if last:
+                self.settings.set_last_experiment(path)
         else:
             self._recent_fallback = [path] + [p for p in self._recent_fallback if p != path]
         self.recent_changed.emit()
@@ -245,3 +308,18 @@ class Files(QObject):
             if path is None:
                 return None
         return self._export("the config", lambda: exporting.export_config(self.session.configs[0], path))
+
+
+def kind_of(path: Path) -> str:
+    """"model", "data" or "experiment" (an experiment, a settings file, or anything else, which the
+    experiment reader then refuses by name). An .npz is an experiment when it holds an experiment header."""
+    suffix = path.suffix.lower()
+    if suffix in MODEL_SUFFIXES:
+        return "model"
+    if suffix == ".npz":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return "experiment" if "experiment.json.npy" in archive.namelist() else "data"
+        except (OSError, zipfile.BadZipFile):
+            return "data"  # (the data reader names what is wrong with it)
+    return "data" if suffix in DATA_SUFFIXES else "experiment"

@@ -44,7 +44,7 @@ class MainWindow(QMainWindow):
                  settings: AppSettings | None = None):
         super().__init__()
         self.setWindowTitle("RNN Gradient Lab")
-        self.setAcceptDrops(True)  # drop an experiment (.rgl) or a config (.json, .toml) to open it
+        self.setAcceptDrops(True)  # drop an experiment, a config, or a model or data file to open it
         self.session = session
         self.settings = settings
         if isinstance(theme, str):
@@ -195,7 +195,13 @@ class MainWindow(QMainWindow):
             "toggle_theme": a("Switch dark/light theme", self.toggle_theme, ("T",),
                               "Switch between the dark theme and the high-contrast light theme"),
             "open": a("Open…", files.open_dialog, ("Ctrl+O",),
-                      "Open an experiment (.rgl) or a settings file (.json, .toml)"),
+                      "Open an experiment (.rgl), a settings file (.json, .toml), or a model or data file of your own"),
+            "open_model": a("Open model…", files.open_model_dialog, ("Ctrl+M",), "Train and probe your own "
+                            "nn.RNN/LSTM/GRU: a torch.save'd state_dict (.pt, .pth); its shape is read from it"),
+            "open_data": a("Open data…", files.open_data_dialog, ("Ctrl+D",),
+                           "Train on your own data: .npz sequences, a .csv time series or a .txt text"),
+            "close_files": a("Close model and data", files.close_user_files, (),
+                             "Back to the lab's own network and tasks"),
             "save_experiment": a("Save experiment…", lambda: files.save_experiment_dialog(False), ("Ctrl+S",),
                                  "Save every run's settings (and the lesson) to an .rgl file"),
             "save_experiment_data": a("Save experiment with data…", lambda: files.save_experiment_dialog(True),
@@ -239,7 +245,7 @@ class MainWindow(QMainWindow):
                 self.menus[key].addSeparator() if name is None else self.menus[key].addAction(by_name[name])
             return self.menus[key]
 
-        file_menu = menu("file", "&File", ("open",))
+        file_menu = menu("file", "&File", ("open", "open_model", "open_data", "close_files"))
         self.recent_menu = menu("recent", "Open &recent", parent=file_menu)
         self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
         for name in ("save_experiment", "save_experiment_data", "save", None):
@@ -442,19 +448,12 @@ class MainWindow(QMainWindow):
         return self.files.export_widget(self, "the window", "rnn-gradient-lab", path, suffix)
 
     # ------------------------------------------------------------------ drag and drop
-    def dragEnterEvent(self, event):
-        event.acceptProposedAction() if self.files.dropped_file(event.mimeData()) else event.ignore()
-
-    def dragMoveEvent(self, event):
-        self.dragEnterEvent(event)
+    def dragEnterEvent(self, event):  # what a drop opens is the files' business
+        self.files.take_drag(event)
+    dragMoveEvent = dragEnterEvent
 
     def dropEvent(self, event):
-        path = self.files.dropped_file(event.mimeData())
-        if path is None:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        self.files.open(path)
+        self.files.take_drop(event)
 
     # ------------------------------------------------------------------ remembered settings, showing, closing
     def _restore_window(self):

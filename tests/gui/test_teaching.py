@@ -347,7 +347,7 @@ def test_drop_of_an_experiment_or_config_file_opens_it(make_window, tmp_path):
         assert window.session.configs == expected
     rgl = experiments.save(tmp_path / "dropped.rgl", experiments.Experiment([SMALL.replace(batch=3)]))
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "notes.txt")), QUrl.fromLocalFile(str(rgl))])
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "notes.doc")), QUrl.fromLocalFile(str(rgl))])
     window.dropEvent(QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                                 Qt.KeyboardModifier.NoModifier))
     assert window.session.configs == [SMALL.replace(batch=3)]
