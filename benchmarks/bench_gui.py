@@ -9,6 +9,7 @@ first frame < 3 s, memory flat (see --soak).
     .venv/bin/python benchmarks/bench_gui.py                     # default settings, 15 s
     .venv/bin/python benchmarks/bench_gui.py --seconds 30 --set cell=lstm
     .venv/bin/python benchmarks/bench_gui.py --soak 1800         # RSS of window and worker every 30 s
+    .venv/bin/python benchmarks/bench_gui.py --model big.pt --data resources/sunspots_monthly.csv --set seq_len=200
 
 Runs offscreen unless a display is set. Other load on the machine moves every figure.
 """
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+FILES: list[str] = []  # --model FILE / --data FILE, passed to the window and the headless runner alike
 
 
 SCREEN = {"synchronousWindowSystemEvents": False, "windowFrameMargins": False,
@@ -48,7 +50,7 @@ def window(seconds: float, sets: list[str]) -> dict:
         cmd = [sys.executable, "main.py", "--quit-after", str(seconds), "--stats", str(stats)]
         for s in sets:
             cmd += ["--set", s]
-        subprocess.run(cmd, cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=seconds + 120)
+        subprocess.run(cmd + FILES, cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=seconds + 120)
         return json.loads(stats.read_text())
 
 
@@ -57,7 +59,7 @@ def headless(steps: int, sets: list[str]) -> float:
         cmd = [sys.executable, "main.py", "train", "--steps", str(steps), "--out", tmp]
         for s in sets:
             cmd += ["--set", s]
-        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=600)
+        subprocess.run(cmd + FILES, cwd=ROOT, check=True, capture_output=True, timeout=600)
         return json.loads((Path(tmp) / "summary.json").read_text())["steps_per_second"]
 
 
@@ -112,7 +114,12 @@ def main():
     p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--soak", type=float, default=None, metavar="SECONDS", help="sample memory over a long run instead")
+    p.add_argument("--model", help="a model of your own (as main.py --model)")
+    p.add_argument("--data", help="data of your own (as main.py --data)")
     args = p.parse_args()
+    for option in ("model", "data"):
+        if getattr(args, option):
+            FILES.extend([f"--{option}", str(Path(getattr(args, option)).absolute())])
     if args.soak:
         soak(args.soak, args.set)
         return
@@ -128,7 +135,7 @@ def main():
         ("window / headless", f"{w['steps_per_second'] / h:.0%}", ">= 70%"),
         ("peak RSS, window + worker (MB)", f"{w['peak_rss_mb']:.0f}", "flat over time (--soak)"),
     ]
-    print(f"settings: {' '.join(args.set) or 'defaults'}; {args.seconds:g} s window session\n")
+    print(f"settings: {' '.join(FILES + args.set) or 'defaults'}; {args.seconds:g} s window session\n")
     print("| figure | measured | target |\n|---|---:|---|")
     for name, value, target in rows:
         print(f"| {name} | {value} | {target} |")

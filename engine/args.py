@@ -72,3 +72,13 @@ def probe_writable(path: Path) -> str | None:
     if not existed:
         path.unlink(missing_ok=True)
     return None
+
+
+def add_file_options(parser) -> None:
+    """--model and --data, as `train`, `record` and the window take them."""
+    parser.add_argument("--model", metavar="FILE",
+                        help="train a model of your own: a torch.save'd state_dict (or checkpoint holding one) with "
+                             "one nn.RNN, nn.LSTM or nn.GRU; cell, hidden and layers are read from it")
+    parser.add_argument("--data", metavar="FILE",
+                        help="train on data of your own: .npz (x, y), .csv time series (--set target=COLUMN) or "
+                             ".txt text (next character)")

@@ -21,7 +21,7 @@ import torch
 
 from engine import config as cfg
 from engine import imports, memory
-from engine.args import ArgumentParser, probe_writable, usage_message, whole_number
+from engine.args import ArgumentParser, add_file_options, probe_writable, usage_message, whole_number
 from engine.errors import UsageError
 from engine.lessons import LESSONS, lesson_runs
 from engine.metrics import MetricsLog
@@ -265,16 +265,6 @@ def _lessons_command(args) -> int:
     for lesson in LESSONS.values():
         print(f"{lesson.name}\t{lesson.title}")
     return 0
-
-
-def add_file_options(parser) -> None:
-    """--model and --data, as `train`, `record` and the window take them."""
-    parser.add_argument("--model", metavar="FILE",
-                        help="train a model of your own: a torch.save'd state_dict (or checkpoint holding one) with "
-                             "one nn.RNN, nn.LSTM or nn.GRU; cell, hidden and layers are read from it")
-    parser.add_argument("--data", metavar="FILE",
-                        help="train on data of your own: .npz (x, y), .csv time series (--set target=COLUMN) or "
-                             ".txt text (next character)")
 
 
 def build_parser() -> argparse.ArgumentParser:

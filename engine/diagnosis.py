@@ -91,10 +91,43 @@ def diagnose(history) -> list[Badge]:
                 badges.append(Badge(
                     f"{share * 100:.0f}% of {what} saturated{where}",
                     f"These {what} get inputs where their activation is flat (slope under 10% of its maximum), "
-                    "so almost no gradient passes through them.",
+                    "so almost no gradient passes through them. Try: inputs scaled to mean 0 and sd 1, smaller "
+                    "input weights, or a cell that does not saturate (lessons vanishing-tanh, fix-irnn).",
                     "warning" if share >= 0.5 else "info", f"{share * 100:.0f}% saturated"))
     badges += _baseline_badges(history)
+    if snap is not None and getattr(history.info.config, "model", None):
+        badges += _model_badges(history.info.config, snap)
     return sorted(badges, key=lambda b: SEVERITIES.index(b.severity))
+
+
+SMALL_SIGMA = 0.5          # recurrent weights that shrink every vector to half or less, every step
+SHUT_FORGET_GATE = 0.6     # an LSTM forget gate open less than this on average keeps too little per step
+
+
+def _model_badges(config, snap) -> list[Badge]:
+    """What the user's own model's weights and activity say, each with the remedy and the lesson that
+    shows it (engine/api.py says the same of a probed module)."""
+    name = config.model.replace("\\", "/").rsplit("/", 1)[-1]
+    badges = []
+    sigma = np.asarray(snap.sigma_max, dtype=np.float64)
+    small = [k for k in range(len(sigma)) if np.isfinite(sigma[k]) and sigma[k] < SMALL_SIGMA]
+    if small and config.cell == "rnn":
+        badges.append(Badge(
+            f"your model: recurrent weights shrink (σ {np.nanmin(sigma):.2f})",
+            f"In {name}, the recurrent matrix of layer{'s' if len(small) > 1 else ''} "
+            f"{', '.join(str(k + 1) for k in small)} stretches no vector by more than {np.nanmin(sigma):.2f}, so the "
+            "gradient shrinks at least that much with every step back. Try: start it orthogonal, or rescale it "
+            "towards a spectral radius of 1 (lesson fix-init).", "warning", "σ small"))
+    if config.cell == "lstm" and snap.gate_means.shape[-1] >= 2:
+        forget = np.asarray(snap.gate_means, dtype=np.float64)[:, 1]
+        if np.isfinite(forget).any() and np.nanmin(forget) < SHUT_FORGET_GATE:
+            badges.append(Badge(
+                f"your model: forget gate {np.nanmin(forget):.2f} open",
+                f"In {name}, the LSTM's forget gate is on average only {np.nanmin(forget):.2f} open, so the cell "
+                "state keeps about that share of itself per step and the gradient along it shrinks as fast. "
+                "Try: set the forget slice of bias_ih to 1 or 2 (bias_hh to 0), the standard recipe "
+                "(lesson fix-lstm).", "warning", "forget gate"))
+    return badges
 
 
 def _baseline_badges(history) -> list[Badge]:

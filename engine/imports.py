@@ -27,17 +27,25 @@ def _target(overrides) -> str | None:
 
 def with_files(config: Config, model: str | None = None, data: str | None = None, overrides=()) -> Config:
     """`config` with the data file, then the model file, then the `KEY=VALUE` overrides applied."""
+    # absolute paths: a config.json or an experiment opens the same files from any folder
     if data is not None:
-        config = userdata.apply(config, data, _target(overrides))
+        config = userdata.apply(config, _absolute(data), _target(overrides))
     if model is not None:
-        config = checkpoint.apply(config, model)
+        config = checkpoint.apply(config, _absolute(model))
     config = apply_overrides(config, list(overrides)) if overrides else config
     check_inputs(config)
     return config
 
 
+def _absolute(path: str) -> str:
+    return str(Path(path).expanduser().absolute()) if path.strip() else path
+
+
 def check_inputs(config: Config) -> None:
-    """A model must take as many inputs per step as the task gives: refused now, not when it trains."""
+    """A window must fit in the data, and a model must take as many inputs per step as the task gives:
+    refused now, not when it trains."""
+    if config.data:
+        userdata.check_seq_len(userdata.cached(config.data, config.target), config.seq_len)
     if config.model:
         model = checkpoint.cached(config.model)
         _, channels, _ = memory.task_shape(config)

@@ -163,7 +163,7 @@ def snapshot_bytes(c: Config) -> int:
 
 def history_bytes(c: Config, kept: Kept) -> int:
     T, L = task_shape(c)[0], c.layers
-    curves = kept.curve_rows * (6 * DOUBLE + 1 + 2 * L * DOUBLE)
+    curves = kept.curve_rows * (7 * DOUBLE + 1 + 2 * L * DOUBLE)  # steps, loss, metric, held-out, 3 norms
     waterfall = kept.waterfall_rows * (FLOAT * L * T + DOUBLE)
     return curves + waterfall + (kept.snapshots + kept.stacked_rows) * snapshot_bytes(c)
 

@@ -348,12 +348,7 @@ class DataTask(Task):
         self.input_size, self.output_size = data.input_size, data.output_size
         self.baseline_loss = data.baseline_loss
         self.metric_name = "accuracy" if data.classes else "explained variance (1 - loss / baseline)"
-        longest = data.max_seq_len()
-        if data.kind == "npz" and seq_len != data.length:
-            raise ConfigError("seq_len", seq_len, f"{data.length}, the length of the sequences in {Path(data.path).name}")
-        if seq_len > longest:
-            raise ConfigError("seq_len", seq_len, f"1 to {longest} for {Path(data.path).name} (windows must fit "
-                                                  "in its training part and leave one held out)")
+        check_seq_len(data, seq_len)
         self._held_out = self._held_out_batch()
 
     @property
@@ -419,6 +414,14 @@ class DataTask(Task):
             position = tuple(int(i) for i in np.argwhere(d.y >= outputs)[0])
             raise _refuse(d.path, f"has class {int(d.y[position])} at y[{', '.join(map(str, position))}], "
                                   f"but the model's head has {outputs} outputs", f"classes 0 to {outputs - 1}")
+
+
+def check_seq_len(data: DataSet, seq_len: int) -> None:
+    if data.kind == "npz" and seq_len != data.length:
+        raise ConfigError("seq_len", seq_len, f"{data.length}, the length of the sequences in {Path(data.path).name}")
+    if seq_len > data.max_seq_len():
+        raise ConfigError("seq_len", seq_len, f"1 to {data.max_seq_len()} for {Path(data.path).name} (windows must "
+                                              "fit in its training part and leave one held out)")
 
 
 def apply(config, path, target: str | None = None):

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.args import ArgumentParser, decimal_number, probe_writable
+from engine.args import ArgumentParser, add_file_options, decimal_number, probe_writable
 
 START = time.perf_counter()
 MAX_QUIT_AFTER = 2_000_000  # seconds (23 days): Qt's timers count milliseconds in 32 bits
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--config", help="start from a JSON or TOML settings file")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. --set cell=lstm; repeatable (the last of the same KEY wins)")
+    add_file_options(p)
     p.add_argument("--quit-after", type=decimal_number, metavar="SECONDS",
                    help="start training at once and close the window after this many seconds")
     p.add_argument("--stats", metavar="FILE", help="with --quit-after: write frame rate, training speed and "
@@ -138,11 +139,11 @@ def main(argv: list[str]) -> int:
     from engine.errors import ConfigError, UsageError
     try:
         args = build_parser().parse_args(argv)
-        config = resolve_config(args.lesson, args.config, args.set)
-        from engine import memory
-        from engine.lessons import LESSONS
+        config = resolve_config(args.lesson, args.config, args.set, model=args.model, data=args.data)
+        from engine import imports, memory
+        lesson_runs = imports.lesson_with_files(args.lesson, args.set, args.model, args.data) if args.lesson else None
         # sizes that do not fit together are refused here, as `train` refuses them, not after the window opens
-        memory.check_fits(LESSONS[args.lesson].runs(args.set) if args.lesson else [config])
+        memory.check_fits(lesson_runs or [config])
         if args.quit_after is not None and not 0 < args.quit_after <= MAX_QUIT_AFTER:
             raise ConfigError("--quit-after", args.quit_after, f"a number of seconds above 0, at most {MAX_QUIT_AFTER}")
         if (args.stats or args.screenshot) and args.quit_after is None:
@@ -181,8 +182,8 @@ def main(argv: list[str]) -> int:
     _apply_style(app)
     # Start the worker first: its torch import overlaps building the window and the views.
     session = RunSession([config], in_process=args.in_process)
-    if args.lesson:  # every run of the lesson, the --set overrides on each, pausing at the lesson's step
-        session.load_lesson(args.lesson, args.set)
+    if args.lesson:  # every run of the lesson (the user's files and --set overrides on each), pausing at its step
+        session.load_lesson(args.lesson, args.set, runs=lesson_runs)
 
     from gui.main_window import MainWindow
     from gui.settings import AppSettings

@@ -303,6 +303,7 @@ class ControlPanel(QWidget):
                 self._remembered_data or (None, None))
         try:
             config = self._config.replace(**values)  # keys without a control keep their value
+            imports.check_inputs(config)  # the user's data and model still fit (seq_len, inputs per step)
             if config.device != self._config.device:
                 from engine.trainer import pick_device
                 pick_device(config.device)  # raises ConfigError when CUDA is missing

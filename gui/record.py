@@ -11,7 +11,8 @@ import math
 import os
 import sys
 
-from engine.args import ArgumentParser, decimal_number, whole_number
+from engine import imports
+from engine.args import ArgumentParser, add_file_options, decimal_number, whole_number
 from engine.cli import use_one_thread
 from engine.errors import ConfigError, UsageError
 from engine.lessons import LESSONS
@@ -50,6 +51,7 @@ def build_parser():
     p.add_argument("--theme", choices=("dark", "light"), default="dark", help="colour theme (default dark)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting in every run of the lesson, e.g. --set seed=3; repeatable")
+    add_file_options(p)
     return p
 
 
@@ -57,7 +59,7 @@ LAYOUT_MIN = (640, 480)  # frames smaller than this are drawn at this size (aspe
 
 
 def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, steps_per_frame=None,
-           theme_name="dark", progress=None, overrides=()) -> int:
+           theme_name="dark", progress=None, overrides=(), runs=None) -> int:
     """Train the lesson's runs and write exactly frame_count(seconds, fps) frames. Returns the frame count."""
     from PySide6.QtWidgets import QApplication, QGridLayout, QLabel, QVBoxLayout, QWidget
 
@@ -74,7 +76,7 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
     writer = VideoWriter(out, size, fps)
     frames = frame_count(seconds, fps)
 
-    trainers = [Trainer(c) for c in lesson.runs(list(overrides))]
+    trainers = [Trainer(c) for c in runs or lesson.runs(list(overrides))]  # runs: with the user's files
     infos = [run_info(i, t) for i, t in enumerate(trainers)]
     histories = [RunHistory(info) for info in infos]
 
@@ -131,7 +133,8 @@ def main(argv: list[str]) -> int:
         args = build_parser().parse_args(argv)
         if args.lesson not in LESSONS:
             raise ConfigError("--lesson", args.lesson, " | ".join(LESSONS))
-        LESSONS[args.lesson].runs(args.set)  # a bad --set is refused now, not after the window is built
+        # a bad --set or file is refused now, not after the window is built
+        runs = imports.lesson_with_files(args.lesson, args.set, args.model, args.data)
         if not args.seconds > 0 or args.seconds > 3600:
             raise ConfigError("--seconds", args.seconds, "a length greater than 0 and at most 3600")
         if args.steps_per_frame is not None and args.steps_per_frame < 1:
@@ -153,10 +156,13 @@ def main(argv: list[str]) -> int:
 
     try:
         frames = record(args.lesson, args.seconds, path, size, fps, args.steps_per_frame, args.theme, progress=show,
-                        overrides=args.set)
+                        overrides=args.set, runs=runs)
     except (RecordingError, OSError) as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1
+    except ConfigError as exc:  # (sizes that turn out not to fit once training starts)
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 2
     sys.stderr.write("\n")
     print(f"wrote {path} ({frames} frame{'' if frames == 1 else 's'}, {size[0]}x{size[1]}, {fps:g} fps)")
     return 0

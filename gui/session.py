@@ -107,10 +107,11 @@ class RunSession(QObject):
         self.controller.set_configs(self.configs, fresh=True)
         self.run_set_started.emit(list(self.configs))
 
-    def load_lesson(self, name: str, overrides: list[str] | tuple = ()):
-        """The lesson's runs (the user's KEY=VALUE overrides on each) from step 0, pausing at its point."""
+    def load_lesson(self, name: str, overrides: list[str] | tuple = (), runs: list[Config] | None = None):
+        """The lesson's runs (the user's KEY=VALUE overrides on each; or `runs`, the lesson's runs as the
+        caller made them, with the user's own files) from step 0, pausing at its point."""
         lesson = LESSONS[name]
-        configs = lesson.runs(list(overrides))  # a bad override is refused before anything changes
+        configs = runs or lesson.runs(list(overrides))  # a bad override is refused before anything changes
         self.showing_recorded = False
         self._recorded = None
         self._arm_lesson_stop(lesson.steps)  # first: the new runs never train a step under an older stop

@@ -13,6 +13,7 @@ from PySide6.QtGui import QFontMetricsF
 from gui.views._common import (STEP_LABEL, TitleLabel, TrainingCurve, finite, font, log_over_linear_plots, pen,
                                positive_finite, run_labels, structure_key, style_plot, vbox)
 from gui.views._legends import add_legend, style_legend
+from engine.userdata import HELD_OUT_EVERY
 from gui.views.base import View
 
 MARKER_TEXT = 32  # characters of an event's detail shown on its marker (all of it in the tooltip)
@@ -47,6 +48,7 @@ class LossView(View):
         self._event_key = None
         self._marker_specs = []  # what each pooled marker shows: (step, diverged, text, tooltip) or None
         self.loss_curves, self.metric_curves, self.baselines = [], [], []
+        self.held_out_curves = []  # per run: the held-out loss of a user's data, or None
         self.baseline_key = pg.PlotDataItem()  # no data: stands for the dashed lines in the legend
         self.markers = []   # (loss-plot line, metric-plot line), pooled: at most MAX_MARKERS
         layout = vbox(self)
@@ -68,8 +70,9 @@ class LossView(View):
         self._build(list(infos))
 
     def _build(self, infos):
-        for curve in self.loss_curves + self.baselines:
+        for curve in self.loss_curves + self.baselines + [c for c in self.held_out_curves if c is not None]:
             self.loss_plot.removeItem(curve)
+        self.held_out_curves = []
         for curve in self.metric_curves:
             self.metric_plot.removeItem(curve)
         self.legend.clear()
@@ -86,6 +89,14 @@ class LossView(View):
             self.loss_plot.addItem(curve)
             self.legend.addItem(curve, labels[run])
             self.loss_curves.append(curve)
+            held_out = None
+            if info.config.task == "data":  # a user's data: the loss on its held-out part, every few steps
+                held_out = pg.PlotDataItem(symbol="o", symbolSize=5)
+                held_out.setToolTip("The loss on the held-out part of your data (not trained on), every "
+                                    f"{HELD_OUT_EVERY} steps: below the training loss's level it generalises")
+                self.loss_plot.addItem(held_out)
+                self.legend.addItem(held_out, "held-out" if len(infos) == 1 else f"{labels[run]}, held-out")
+            self.held_out_curves.append(held_out)
             metric = TrainingCurve()
             self.metric_plot.addItem(metric)
             self.metric_curves.append(metric)
@@ -119,6 +130,8 @@ class LossView(View):
             self.loss_curves[run].setData(x, y)
             x, y = finite(steps, h.metric.view())
             self.metric_curves[run].setData(x, y)
+            if self.held_out_curves[run] is not None:
+                self.held_out_curves[run].setData(*positive_finite(steps, h.held_out_loss.view()))
         self._update_markers(histories)
 
     # ------------------------------------------------------------------ event markers
@@ -239,6 +252,12 @@ class LossView(View):
             color = theme.run_colors[run % len(theme.run_colors)]
             loss.setPen(pen(color, theme))
             metric.setPen(pen(color, theme, 0.8))
+        for run, held_out in enumerate(getattr(self, "held_out_curves", [])):
+            if held_out is not None:  # the run's colour, dotted between circled points
+                color = theme.run_colors[run % len(theme.run_colors)]
+                held_out.setPen(pen(theme.foreground, theme, 0.6, dashed=True))
+                held_out.setSymbolBrush(pg.mkBrush(color))
+                held_out.setSymbolPen(pen(theme.foreground, theme, 0.6))
         for item in self.baselines + [self.baseline_key]:
             item.setPen(pen(theme.accent, theme, 0.7, dashed=True))
         self._event_key = None  # markers take the new colours at the next refresh

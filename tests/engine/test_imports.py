@@ -322,8 +322,8 @@ def test_a_window_longer_than_the_data_allows_is_refused_with_the_limit(tmp_path
 
 
 @pytest.mark.parametrize("args,named", [
-    (["--model", "nothing.pt"], "model: 'nothing.pt' does not exist"),
-    (["--data", "nothing.csv"], "data: 'nothing.csv' does not exist"),
+    (["--model", "nothing.pt"], "nothing.pt' does not exist"),
+    (["--data", "nothing.csv"], "nothing.csv' does not exist"),
     (["--data", ""], "--data: '' is empty"),
     (["--set", "task=data"], "task: data is set, but no data file is"),
     (["--set", "target=x"], "target: x is not allowed; allowed: none, or a column name together with a .csv data file"),
@@ -343,3 +343,28 @@ def test_a_file_too_large_for_memory_is_refused_before_it_is_read(tmp_path, monk
     monkeypatch.setattr(checkpoint.reading, "memory_available", lambda: 1000)
     with pytest.raises(ConfigError, match="more than the 500 bytes this machine can read"):
         checkpoint.read(tmp_path / "m.pt")
+
+
+def _badges(trainer):
+    from types import SimpleNamespace
+
+    from engine.diagnosis import diagnose
+    snap = trainer.step()
+    return [b.text for b in diagnose(SimpleNamespace(latest=snap, diverged_at_step=None, loss=[],
+                                                     info=SimpleNamespace(config=trainer.config, baseline_loss=1.0)))]
+
+
+def test_badges_speak_about_the_users_model(tmp_path):
+    data = save_npz(tmp_path / "d.npz", y="float-last")
+    shut = UserModel("lstm")
+    with torch.no_grad():
+        shut.encoder.bias_ih_l0[6:12] = -3.0  # the forget slice (hidden 6): the gate nearly shut
+    assert any(t.startswith("your model: forget gate 0.0") for t in _badges(lab(tmp_path, shut, data)))
+    small = UserModel("rnn_tanh")
+    with torch.no_grad():
+        small.encoder.weight_hh_l0.mul_(0.2 / torch.linalg.matrix_norm(small.encoder.weight_hh_l0, ord=2))
+    assert "your model: recurrent weights shrink (σ 0.20)" in _badges(lab(tmp_path, small, data))
+    healthy = UserModel("lstm")
+    with torch.no_grad():
+        healthy.encoder.bias_ih_l0[6:12] = 2.0
+    assert not any(t.startswith("your model") for t in _badges(lab(tmp_path, healthy, data)))

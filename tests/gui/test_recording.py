@@ -283,3 +283,23 @@ def test_record_command_refuses_a_bad_set_before_recording(tmp_path):
                             text=True, timeout=120)
     assert result.returncode == 2 and "seed" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "x.gif").exists()
+
+
+def test_record_films_the_lesson_on_the_users_data_and_refuses_a_bad_file_first(tmp_path, qapp, monkeypatch):
+    import engine.trainer
+    from gui import record as recording
+    built = []
+    original = engine.trainer.Trainer.__init__
+
+    def spy(self, config):
+        built.append(config)
+        original(self, config)
+
+    monkeypatch.setattr(engine.trainer.Trainer, "__init__", spy)
+    data = ROOT / "resources" / "sunspots_monthly.csv"
+    assert recording.main(["--lesson", "loop", "--seconds", "0.1", "--fps", "10", "--size", "320x240",
+                           "--data", str(data), "--out", str(tmp_path / "x.gif")]) == 0
+    assert [(c.task, c.data) for c in built] == [("data", str(data))]
+    assert recording.main(["--lesson", "loop", "--seconds", "1", "--data", str(tmp_path / "none.csv"),
+                           "--out", str(tmp_path / "y.gif")]) == 2
+    assert not (tmp_path / "y.gif").exists()
