@@ -403,13 +403,11 @@ class MainWindow(QMainWindow):
         font = QFont(QApplication.font())
         font.setPointSizeF(QApplication.font().pointSizeF() * (factor if factor == 1.0 else factor * 0.9))
         self.setFont(font)
-        self.lesson_panel.set_scale(factor)
-        self.status.set_scale(factor)
         self.toolbar.setStyleSheet("" if factor == 1.0 else
                                    f"QToolButton {{ font-size: {round(10 * factor)}pt; padding: {round(4 * factor)}px "
                                    f"{round(10 * factor)}px; }}")
-        for frame in self.view_frames.values():
-            frame.set_scale(factor)
+        for part in (self.lesson_panel, self.status, self.replay, *self.view_frames.values()):
+            part.set_scale(factor)
 
     def toggle_theme(self):
         self.set_theme("light" if self.base_theme.name == "dark" else "dark")

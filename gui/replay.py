@@ -11,9 +11,9 @@ did), Shift with them ten steps, Home the oldest kept step, End live, G types a 
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QFont, QKeySequence
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QWidget
 
 from gui.history import EXPORT_ROWS
 from gui.theme import REPLAY
@@ -54,8 +54,9 @@ class ReplayBar(QWidget):
         self.kept.setToolTip(f"The steps a replay can show: each run keeps its newest {EXPORT_ROWS:,}.")
         self.live = QPushButton("Live")
         self.live.setToolTip("Back to the newest step: the views follow training again (End)")
-        for button in (self.back, self.forward):
+        for button, name in ((self.back, "One step back"), (self.forward, "One step forward")):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.setAccessibleName(name)
         for widget, stretch in ((self.mark, 0), (self.back, 0), (self.slider, 1), (self.forward, 0),
                                 (self.box, 0), (self.kept, 0), (self.live, 0)):
             layout.addWidget(widget, stretch)
@@ -69,8 +70,7 @@ class ReplayBar(QWidget):
         session.data_arrived.connect(self.sync)
         session.runs_rebuilt.connect(self.sync)
         self.actions_by_name = self._make_actions(window)
-        self._scale = 1.0
-        self._restyle()
+        self.set_scale(1.0)
         self.sync()
 
     def _make_actions(self, window: QWidget) -> dict[str, QAction]:
@@ -158,13 +158,16 @@ class ReplayBar(QWidget):
         self.session.show_step(value)
 
     # ------------------------------------------------------------------ looks
-    def changeEvent(self, event):
-        """Lecture mode scales the window's font, which the bar's widgets take: the mark, the handle
-        and the buttons grow with it, to read and to grab from the back of the room."""
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.FontChange:
-            self._scale = max(self.font().pointSizeF(), 1.0) / max(QApplication.font().pointSizeF(), 1.0)
-            self._restyle()
+    def set_scale(self, factor: float):
+        """Lecture mode: the bar's text as large as the status bar's, and the handle and buttons large
+        enough to read and to grab from the back of the room."""
+        self._scale = factor
+        font = QFont()  # at 1: the window's own (an empty font takes every attribute from the parent)
+        if factor != 1.0:
+            font.setPointSizeF(10 * factor)
+        for widget in (self.mark, self.back, self.forward, self.box, self.kept, self.live):
+            widget.setFont(font)
+        self._restyle()
 
     def _restyle(self):
         k = self._scale
@@ -181,7 +184,7 @@ class ReplayBar(QWidget):
         self._style_mark(self.session.shown_step is not None)
 
     def _style_mark(self, replaying: bool):
-        # the size too: a label with a style sheet took the application's font, not the window's
-        color = f"color: {REPLAY};" if replaying else ""
-        self.mark.setStyleSheet(f"font-weight: bold; font-size: {self.font().pointSizeF():.1f}pt; "
-                                f"padding: 0 {round(4 * self._scale)}px; {color}")
+        # the size too in lecture mode: a label with a style sheet takes the application's font
+        size = f"font-size: {round(10 * self._scale)}pt;" if self._scale != 1.0 else ""
+        color = f"color: white; background: {REPLAY}; border-radius: 3px;" if replaying else ""
+        self.mark.setStyleSheet(f"font-weight: bold; {size} padding: 0 {round(4 * self._scale)}px; {color}")
