@@ -65,7 +65,9 @@ class ReplayBar(QWidget):
         self.live.clicked.connect(lambda: self.session.show_step(None))
         self.slider.valueChanged.connect(self._on_slider)
         self.box.valueChanged.connect(self._on_box)
-        self.box.editingFinished.connect(self.slider.setFocus)  # then Left/Right step again, not the cursor
+        # after Enter, Left/Right step again instead of moving the box's cursor (only after Enter: on
+        # losing the focus, editingFinished would take it back from wherever the user clicked)
+        self.box.lineEdit().returnPressed.connect(self.slider.setFocus)
         session.shown_step_changed.connect(self.sync)
         session.data_arrived.connect(self.sync)
         session.runs_rebuilt.connect(self.sync)

@@ -184,9 +184,13 @@ def test_a_typed_step_is_shown_and_dragging_to_the_end_is_live(trained_compare_w
     session, bar = window.session, window.replay
     qtbot.keyClick(window, Qt.Key.Key_G)
     assert bar.box.hasFocus()
-    qtbot.keyClicks(bar.box.lineEdit(), "7")
-    qtbot.keyClick(bar.box.lineEdit(), Qt.Key.Key_Return)
-    assert session.shown_step == 7
+    qtbot.keyClicks(bar.box, "7")
+    assert session.shown_step is None  # not while typing
+    qtbot.keyClick(bar.box, Qt.Key.Key_Return)
+    assert session.shown_step == 7 and bar.slider.hasFocus()
+    qtbot.keyClick(window, Qt.Key.Key_Left)  # the keys step again, not the box's cursor
+    assert session.shown_step == 6
+    qtbot.keyClick(window, Qt.Key.Key_Right)
     drawn(window)
     check_views_show(window, 7)
     bar.slider.setValue(bar.slider.maximum())
