@@ -278,3 +278,29 @@ def test_exports_follow_the_step_shown(trained_compare_window, tmp_path):
     window.session.show_step(None)
     written = window.files.export_data(tmp_path / "live.csv")
     assert len(written[0].read_text().splitlines()) - 1 == len(window.session.histories[0].log)
+
+
+def test_a_files_recorded_steps_can_be_replayed(make_window, qtbot, tmp_path):
+    """A lecturer's run prepared beforehand: its saved steps open paused, and any of them can be shown."""
+    from engine import experiment as ex
+    config = Config(seq_len=10, hidden=6, seed=7)
+    info, snapshots = train(config, 20)
+    log = MetricsLog()
+    for snap in snapshots:
+        log.append(snap)
+    path = ex.save(tmp_path / "prepared.rgl", ex.Experiment([config], logs=[log]), include_data=True)
+    window = make_window()
+    session = window.session
+    window.files.open(path)
+    qtbot.waitUntil(lambda: session.showing_recorded and len(session.histories[0].steps) == 20, timeout=TIMEOUT)
+    assert session.replay_span() == (1, 20) and window.replay.kept.text() == "of 1–20"
+    window.replay.slider.setValue(8)
+    drawn(window)
+    past = session.shown_histories()[0]
+    assert past.latest.step == 8 and past.latest.loss == snapshots[7].loss
+    assert session.showing_recorded  # showing a past step keeps the file's data on screen
+    qtbot.keyClick(window, Qt.Key.Key_Space)  # Play: live, and training starts afresh from step 0
+    assert session.shown_step is None
+    qtbot.waitUntil(lambda: not session.showing_recorded, timeout=TIMEOUT)
+    session.pause()
+    qtbot.waitUntil(lambda: session.state == "paused", timeout=TIMEOUT)
