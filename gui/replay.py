@@ -12,7 +12,7 @@ did), Shift with them ten steps, Home the oldest kept step, End live, G types a 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QFont, QKeySequence
+from PySide6.QtGui import QAction, QFont, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QWidget
 
 from gui.history import EXPORT_ROWS
@@ -36,6 +36,7 @@ class ReplayBar(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 2, 6, 2)
         self.mark = QLabel("LIVE")
+        self.mark.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.mark.setToolTip("LIVE: the views follow training. REPLAY: they show the step chosen on this bar.")
         self.back = QPushButton("◀")
         self.back.setToolTip(f"One step back (Left; Shift+Left: {BIG_STEP} steps)")
@@ -52,6 +53,8 @@ class ReplayBar(QWidget):
         self.box.setAccessibleName("Step shown")
         self.kept = QLabel("")
         self.kept.setToolTip(f"The steps a replay can show: each run keeps its newest {EXPORT_ROWS:,}.")
+        # the first to give way in a narrow window: the bar must not widen it (the slider says as much)
+        self.kept.setMinimumWidth(1)
         self.live = QPushButton("Live")
         self.live.setToolTip("Back to the newest step: the views follow training again (End)")
         for button, name in ((self.back, "One step back"), (self.forward, "One step forward")):
@@ -175,6 +178,13 @@ class ReplayBar(QWidget):
         k = self._scale
         for button in (self.back, self.forward):
             button.setFixedWidth(round(button.fontMetrics().horizontalAdvance("◀") * 2 + 16 * k))
+        self.live.setFixedWidth(round(self.live.fontMetrics().horizontalAdvance("Live") + 24 * k))
+        bold = QFont(self.mark.font())
+        bold.setBold(True)
+        if k != 1.0:
+            bold.setPointSizeF(10 * k)
+        # as wide as REPLAY either way: the slider must not move under the mouse as a drag begins
+        self.mark.setFixedWidth(round(QFontMetrics(bold).horizontalAdvance("REPLAY") + 12 * k))
         # palette roles, not colours: the window's palette follows the theme
         self.slider.setStyleSheet(
             f"QSlider::groove:horizontal {{ height: {round(6 * k)}px; background: palette(mid); "
