@@ -185,7 +185,7 @@ class RunSession(QObject):
         """The histories as the views show them: live, or as they stood at the replay's step."""
         if self.shown_step is None:
             return self.histories
-        key = (self.shown_step, [(id(h), h.steps_seen) for h in self.histories])
+        key = (self.shown_step, [(id(h), h.steps_seen, h.info) for h in self.histories])  # info: live settings
         if self._shown is None or self._shown[0] != key:
             self._shown = (key, [history_at(h, self.shown_step) for h in self.histories])
         return self._shown[1]

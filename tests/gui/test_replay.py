@@ -304,3 +304,17 @@ def test_a_files_recorded_steps_can_be_replayed(make_window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: not session.showing_recorded, timeout=TIMEOUT)
     session.pause()
     qtbot.waitUntil(lambda: session.state == "paused", timeout=TIMEOUT)
+
+
+def test_a_live_setting_changed_during_a_replay_keeps_the_step_and_shows_the_setting(make_window, qtbot):
+    window = make_window()
+    session = window.session
+    for expected in (1, 2, 3):
+        session.step_once()
+        qtbot.waitUntil(lambda: len(session.histories[0].steps) == expected, timeout=TIMEOUT)
+    session.show_step(2)
+    session.apply_configs([SMALL.replace(lr=0.02)])  # a live setting: no rebuild
+    qtbot.waitUntil(lambda: session.shown_histories()[0].info.config.lr == 0.02, timeout=TIMEOUT)
+    assert session.shown_step == 2 and session.shown_histories()[0].latest.step == 2
+    session.apply_configs([SMALL.replace(lr=0.02, hidden=6)])  # a structural one rebuilds: live again
+    qtbot.waitUntil(lambda: session.shown_step is None, timeout=TIMEOUT)
