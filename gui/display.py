@@ -2,7 +2,8 @@
 
 GUI thread only. It subscribes to the run session: a rebuilt run set or new data marks the views
 dirty, and a display-rate QTimer redraws the dirty, visible ones round-robin, as many per tick as
-keeps the timer on time (`_pace`). Views get the session's histories and nothing else. The
+keeps the timer on time (`_pace`). Views get the session's histories and nothing else: those it
+shows (`shown_histories`: live, or as they stood at a replay's step; a new step shown is news too). The
 diagnosis badges follow at most every DIAGNOSIS_INTERVAL_S while data streams in, and at once for
 the last of it. A view that fails to draw is reported once and skipped; the others go on.
 """
@@ -41,6 +42,7 @@ class DisplayScheduler(QObject):
         self.timer.timeout.connect(self.tick)
         session.runs_rebuilt.connect(self._on_runs_rebuilt)
         session.data_arrived.connect(self._on_data)
+        session.shown_step_changed.connect(self._on_data)
         if session.histories:  # a run set built before this scheduler listened
             self._on_runs_rebuilt(True)
 
@@ -78,7 +80,7 @@ class DisplayScheduler(QObject):
                                   or now - (last_data or 0.0) > 0.1):
             self._undiagnosed = False
             self._last_diagnosis = now
-            self.status.update_diagnosis(self.session.histories)
+            self.status.update_diagnosis(self.session.shown_histories())
         if self._redraw_some():
             self.frames += 1
             if self.first_frame_time is None:
@@ -134,7 +136,7 @@ class DisplayScheduler(QObject):
     def _refresh(self, key, view):
         self.dirty.discard(key)
         try:
-            view.refresh(self.session.histories)
+            view.refresh(self.session.shown_histories())
         except Exception as exc:  # one broken view must not stop the others or the window
             if key not in self.broken_views:
                 self.broken_views.add(key)

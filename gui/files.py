@@ -292,14 +292,17 @@ class Files(QObject):
         return self._export(what, lambda: exporting.export_widget(widget, path))
 
     def export_data(self, path=None, suffix: str = ".csv"):
-        """Each run's recorded probes (the newest steps kept in memory), one file per run."""
+        """Each run's recorded probes (the newest steps kept in memory), one file per run; in a replay,
+        those up to the step shown, as the views show them."""
         if path is None:
             path = self._ask_path("Save the run data", f"run-data{suffix}",
                                   "CSV table (*.csv);;NumPy arrays (*.npz)" if suffix == ".csv"
                                   else "NumPy arrays (*.npz);;CSV table (*.csv)")
             if path is None:
                 return None
-        return self._export("the run data", lambda: exporting.export_run_data(self.session.histories, path))
+        step = self.session.shown_step
+        what = "the run data" if step is None else f"the run data up to step {step:,} (the step shown)"
+        return self._export(what, lambda: exporting.export_run_data(self.session.shown_histories(), path))
 
     def export_run_config(self, path=None):
         if path is None:

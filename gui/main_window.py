@@ -3,8 +3,8 @@
 GUI thread only. Controls on the left, the lesson card on top, the views in a resizable grid, a
 toolbar and a status bar. The window listens to the run session (gui/session.py), which owns the
 worker, the configs, the histories and the lesson; the display scheduler (gui/display.py) redraws
-the views; files and exports (gui/files.py), recording (gui/recording_control.py) and lecture mode
-(gui/lecture.py) live in modules of their own. Every action has an application-wide shortcut, so
+the views; files and exports (gui/files.py), recording (gui/recording_control.py), lecture mode
+(gui/lecture.py) and the replay bar under the views (gui/replay.py) live in modules of their own. Every action has an application-wide shortcut, so
 the whole window can be driven from the keyboard (lecture mode hides the menus). What the window
 remembers between sessions goes through an AppSettings (none: remember nothing).
 """
@@ -27,6 +27,7 @@ from gui.grid import ViewGrid
 from gui.lecture import LectureMode
 from gui.lesson_panel import LessonPanel
 from gui.recording_control import RecordingControl
+from gui.replay import ReplayBar
 from gui.session import RunSession
 from gui.settings import AppSettings
 from gui.shortcuts import ShortcutsOverNumbers
@@ -98,7 +99,6 @@ class MainWindow(QMainWindow):
         self._show_run_set(session.configs)  # what the session already holds (a lesson from the command line)
         self._on_lesson_changed(session.lesson)
         self.lesson_panel.show_stop(session.lesson_stop)
-
         self._shortcut_filter = ShortcutsOverNumbers(self)
         QCoreApplication.instance().installEventFilter(self._shortcut_filter)
         self.display.start()
@@ -118,6 +118,8 @@ class MainWindow(QMainWindow):
         for key, frame in self.view_frames.items():
             frame.export_requested = lambda frame, suffix, key=key: self.export_view(key, suffix=suffix)
         layout.addWidget(self.grid, 1)
+        self.replay = ReplayBar(self.session, self)  # its keys are the window's: Left, Right, Home, End, G
+        layout.addWidget(self.replay)
         self.setCentralWidget(central)
 
         panel = QWidget()
@@ -173,9 +175,9 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self):
         a, s, files = self._action, self.session, self.files
-        self.actions_by_name = {
+        self.actions_by_name = {**self.replay.actions_by_name,
             "play": a("Play", s.toggle_play, ("Space",), "Start or pause training"),
-            "step": a("Step", s.step_once, ("S", "Right"), "Pause and train exactly one step"),
+            "step": a("Step", s.step_once, ("S",), "Pause and train exactly one step"),
             "reset": a("Reset", self.reset, ("R",),
                        "Start again from step 0 with the current settings (restarts a stopped worker)"),
             "compare": a("Compare", self.set_compare, ("C",),
@@ -230,8 +232,7 @@ class MainWindow(QMainWindow):
         self.toolbar.setObjectName("training")
         self.toolbar.setMovable(False)
         self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for name in ("play", "step", "reset", "compare", "record", None, "previous_lesson", "next_lesson",
-                     None, "lecture"):
+        for name in ("play", "step", "reset", "compare", "record", None, "previous_lesson", "next_lesson", None, "lecture"):
             self.toolbar.addSeparator() if name is None else self.toolbar.addAction(self.actions_by_name[name])
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.toolbar)
 
@@ -262,7 +263,7 @@ class MainWindow(QMainWindow):
             file_menu.addSeparator() if name is None else file_menu.addAction(by_name[name])
         self._rebuild_recent_menu()
 
-        menu("run", "&Run", ("play", "step", "reset", "compare"))
+        menu("run", "&Run", ("play", "step", "reset", "compare", None, "go_to_step", "replay_back", "replay_forward", "live"))
         view_menu = menu("view", "&View", ("lecture",))
         theme_menu = menu("theme", "&Theme", parent=view_menu)
         self.theme_actions = {}
@@ -408,13 +409,11 @@ class MainWindow(QMainWindow):
         font = QFont(QApplication.font())
         font.setPointSizeF(QApplication.font().pointSizeF() * (factor if factor == 1.0 else factor * 0.9))
         self.setFont(font)
-        self.lesson_panel.set_scale(factor)
-        self.status.set_scale(factor)
         self.toolbar.setStyleSheet("" if factor == 1.0 else
                                    f"QToolButton {{ font-size: {round(10 * factor)}pt; padding: {round(4 * factor)}px "
                                    f"{round(10 * factor)}px; }}")
-        for frame in self.view_frames.values():
-            frame.set_scale(factor)
+        for part in (self.lesson_panel, self.status, self.replay, *self.view_frames.values()):
+            part.set_scale(factor)
 
     def toggle_theme(self):
         self.set_theme("light" if self.base_theme.name == "dark" else "dark")

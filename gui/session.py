@@ -11,7 +11,10 @@ Where things happen:
 - a run set is rebuilt: `_on_runs` (from a "runs" message), after `start_run_set` or `apply_configs`;
 - a lesson stops: `load_lesson` arms the stop, `_on_stopped_at` hears that training reached it;
 - a live setting takes effect: `_on_applied` (from an "applied" message) puts it in the histories' infos;
-- a view gets its data: `histories`, fed by `_on_batch` and handed on by gui/display.py.
+- a view gets its data: `histories`, fed by `_on_batch` and handed on by gui/display.py;
+- a replay: `show_step` chooses the step every view, badge and export shows (`shown_histories`,
+  built by gui/past.py); None is live, the newest step. A replay pauses training, and Play, Step,
+  Reset or a rebuilt run set go back to live.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from engine.config import Config
 from engine.lessons import LESSONS
 from gui.controller import TrainingController
 from gui.history import RunHistory
+from gui.past import history_at, kept_steps
 
 
 class RunSession(QObject):
@@ -35,6 +39,7 @@ class RunSession(QObject):
     lesson_stop_changed = Signal(object)  # training will pause by itself at this step (None: it will not)
     stopped_at_lesson = Signal(int)    # training paused itself at the lesson's step
     errored = Signal(str, str)         # message for the user, details (a traceback)
+    shown_step_changed = Signal(object)  # the views show this earlier step (a replay), or None: live
 
     def __init__(self, configs: list[Config] | None = None, in_process: bool = False,
                  controller: TrainingController | None = None, parent=None):
@@ -53,6 +58,8 @@ class RunSession(QObject):
         self.steps_per_second: float | None = None
         self.first_data_time: float | None = None
         self.last_data_time: float | None = None
+        self.shown_step: int | None = None   # the step a replay shows; None: live (the newest)
+        self._shown: tuple | None = None     # (key, histories) of the replay last asked for
         self.controller.yielded.connect(self.drain, Qt.ConnectionType.QueuedConnection)
         QTimer.singleShot(0, self.drain)  # what the worker said before anyone listened
 
@@ -62,6 +69,7 @@ class RunSession(QObject):
 
     # ------------------------------------------------------------------ commands
     def play(self):
+        self.show_step(None)
         self._leave_recorded_data()
         if self.lesson_stop is None:
             self.lesson_stop_changed.emit(None)
@@ -76,6 +84,7 @@ class RunSession(QObject):
     def step_once(self):
         if self.state == "running":
             self.controller.pause()
+        self.show_step(None)
         self._leave_recorded_data()
         self.controller.step()
 
@@ -86,6 +95,7 @@ class RunSession(QObject):
         """Back to step 0, paused, with the current settings; a dead worker is replaced."""
         self.showing_recorded = False
         self._recorded = None
+        self.show_step(None)
         if self.controller.alive():
             self.controller.pause()
         self.controller.reset()
@@ -151,6 +161,36 @@ class RunSession(QObject):
             self._recorded = None
             self.controller.reset()
 
+    # ------------------------------------------------------------------ replay
+    def replay_span(self) -> tuple[int, int] | None:
+        """The oldest and the newest step a replay can show (None before the first step)."""
+        spans = [span for span in map(kept_steps, self.histories) if span is not None]
+        return (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
+
+    def show_step(self, step: int | None):
+        """Every view, badge and export shows training step `step` (kept to the span a replay can
+        show); None, or the newest step, is live. A replay pauses training, so the steps it shows stay
+        kept and the picture holds still while the user looks."""
+        span = self.replay_span()
+        if step is not None and span is not None:
+            step = min(max(int(step), span[0]), span[1])
+        if step is None or span is None or step == span[1]:
+            step = None
+        elif self.state == "running":
+            self.controller.pause()
+        if step != self.shown_step:
+            self.shown_step = step
+            self.shown_step_changed.emit(step)
+
+    def shown_histories(self) -> list:
+        """The histories as the views show them: live, or as they stood at the replay's step."""
+        if self.shown_step is None:
+            return self.histories
+        key = (self.shown_step, [(id(h), h.steps_seen, h.info) for h in self.histories])  # info: live settings
+        if self._shown is None or self._shown[0] != key:
+            self._shown = (key, [history_at(h, self.shown_step) for h in self.histories])
+        return self._shown[1]
+
     # ------------------------------------------------------------------ the worker's messages
     def drain(self):
         """Everything the worker said since the last drain, in the order it said it."""
@@ -172,6 +212,7 @@ class RunSession(QObject):
 
     def _on_runs(self, generation: int, infos: list, fresh: bool):
         self.generation = generation
+        self.show_step(None)  # a replay of the run set before shows nothing of this one
         fresh = fresh or len(infos) != len(self.histories)
         if fresh:
             self.histories = [RunHistory(info) for info in infos]
@@ -201,6 +242,9 @@ class RunSession(QObject):
             self.last_data_time = now
         self.training_steps += new_steps
         self.steps_per_second = rate
+        span = self.replay_span()
+        if self.shown_step is not None and span is not None and self.shown_step < span[0]:
+            self.show_step(span[0])  # the step shown is no longer kept: the oldest that is
         self.data_arrived.emit(new_steps)
 
     def _on_applied(self, generation: int, configs: list):

@@ -147,7 +147,8 @@ class StatusBar(QStatusBar):
                               "gradient became NaN or infinite) or worker stopped.")
         self.step = QLabel("step 0")
         self.step.setToolTip("The training step the views show: the newest step any run has trained "
-                             "since it started (Reset starts again at 0).")
+                             "since it started (Reset starts again at 0), or in a replay the step chosen "
+                             "on the replay bar.")
         self.steps = QLabel("- steps/s")
         self.steps.setToolTip("Training steps per second, measured in the worker (all runs together).")
         self.fps = QLabel("- frames/s")
@@ -201,16 +202,19 @@ class StatusBar(QStatusBar):
         session.state_changed.connect(self._on_state_changed)
         session.runs_rebuilt.connect(self._on_runs)
         session.data_arrived.connect(self._on_runs)
+        session.shown_step_changed.connect(self._on_runs)
         self.set_state(session.state)
 
     def _on_state_changed(self, state: str):
         self.set_state(state, self._session.diverged_at)
 
     def _on_runs(self, *_):
-        steps = [int(h.steps.last()) for h in self._session.histories if len(h.steps)]
-        self.step.setText(f"step {max(steps, default=0):,}")
-        self.set_ratios(self._session.histories)
-        self.set_clipping(self._session.histories)  # a reset restarts the count
+        histories = self._session.shown_histories()  # live, or a replay's step
+        steps = [int(h.steps.last()) for h in histories if len(h.steps)]
+        replay = " (replay)" if self._session.shown_step is not None else ""
+        self.step.setText(f"step {max(steps, default=0):,}{replay}")
+        self.set_ratios(histories)
+        self.set_clipping(histories)  # a reset restarts the count
 
     def set_recording(self, seconds: float | None):
         """A red "● REC mm:ss" while recording; hidden (None) otherwise."""

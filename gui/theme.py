@@ -65,6 +65,7 @@ LOG_GRAD_LEVELS = (-12.0, 2.0)
 HIGHLIGHT = "#E69F00"            # the frame and title of the view a lesson points at
 BANNER_BACKGROUND, BANNER_TEXT = "#5c1a1a", "#ffffff"  # the banner that reports a problem
 RECORDING = "#e02020"            # the status bar's REC clock
+REPLAY = "#6a1b9a"               # the replay bar's REPLAY mark, white on it (a past step is shown)
 ERROR_TEXT = "#ff6b6b"           # a refused setting, under its box (readable on both themes' panels)
 DIALOG_ERROR_TEXT = "#c62828"    # a refused value in a dialog
 SEVERITY_COLORS = {"ok": "#2e7d32", "info": "#1565c0", "warning": "#b26a00", "error": "#c62828",

@@ -3,7 +3,8 @@
 A view is a QWidget that is created once, builds its plot items once, and updates them in place.
 The main window calls:
   set_runs(infos)      when a run set is (re)built: list[engine.worker.RunInfo], one per run
-  refresh(histories)   at display rate when new data arrived: list[gui.history.RunHistory]
+  refresh(histories)   at display rate when new data arrived: list[gui.history.RunHistory] (in a
+                       replay gui.past.PastHistory, which reads the same, as of the step shown)
   apply_theme(theme)   when the theme or lecture scale changes: gui.theme.Theme
   clear()              on reset
 Views only read histories; they never talk to the controller or the worker.
