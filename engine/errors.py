@@ -41,6 +41,9 @@ def excerpt(text: str, limit: int = SHOWN_AT_MOST) -> str:
 def shown(value: Any) -> str:
     """A value as its user wrote it: true, null and {"hidden": 32} as in JSON and TOML files, a text
     in quotes (Python would print True, None and {'hidden': 32}); a long one cut to an excerpt."""
+    if isinstance(value, str) and len(repr(value)) > SHOWN_AT_MOST and "/" in value and "\n" not in value:
+        quoted = repr(value[-(SHOWN_AT_MOST - 20):])  # a long path: its end names the file
+        return f"{quoted[0]}…{quoted[1:]} ({len(value):,} characters)"
     if isinstance(value, str) and len(value) > SHOWN_AT_MOST:
         quoted = repr(value[:SHOWN_AT_MOST - 20])
         return f"{quoted[:-1]}…{quoted[-1]} ({len(value):,} characters)"
