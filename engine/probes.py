@@ -70,6 +70,57 @@ def input_norm_per_timestep(grad_inputs: torch.Tensor) -> np.ndarray:
     return torch.linalg.vector_norm(grad_inputs, dim=(0, 2), dtype=torch.float64).cpu().numpy()
 
 
+# ----------------------------------------------------------------------------- past float32's range
+
+UNDERFLOW_NORM = 1e-30  # a per-timestep float32 gradient norm below this has lost (or soon loses) digits:
+#   float32's entries go subnormal below 1.2e-38 and to 0 below 1.4e-45, and a norm over a few thousand
+#   entries sits some orders above its smallest entries. Past it, the state gradients are redone in float64.
+
+
+def underflowed(*profiles) -> bool:
+    """Whether any per-timestep norm profile (None ignored) fell below UNDERFLOW_NORM, 0 included."""
+    return any(p is not None and p.size and float(p.min()) < UNDERFLOW_NORM for p in profiles)
+
+
+def float64_state_gradients(model, task, x: torch.Tensor, target: torch.Tensor, layers: int, steps: int):
+    """grad_h, grad_c (None without an LSTM cell state) and grad_x of the same forward pass, redone in
+    float64 on the same weights and batch: exact down to float64's range (about 1e-300) where float32
+    flushes everything below 1e-45 to 0. The parameters go in as float64 copies (torch.func.functional_call),
+    so the model and its float32 gradients are not touched. Costs about one more forward and backward pass,
+    paid only at the steps whose float32 state gradients underflowed."""
+    params = {name: p.detach().double() for name, p in model.named_parameters()}
+    x64 = x.detach().double().requires_grad_(True)
+    target64 = target.double() if target.is_floating_point() else target
+    with torch.enable_grad():
+        out, trace = torch.func.functional_call(model, params, (x64, task.output_steps))
+        loss = task.loss(out, target64)
+        hidden = [h for layer in trace.hidden for h in layer]
+        cells = [s for layer in trace.cell for s in layer]
+        grads = torch.autograd.grad(loss, hidden + cells + [x64], allow_unused=True)
+    n_h, n_c = len(hidden), len(cells)
+    grad_h = _scaled_norms(_zeros_for_unused(grads[:n_h], hidden)).reshape(layers, steps)
+    grad_c = _scaled_norms(_zeros_for_unused(grads[n_h:n_h + n_c], cells)).reshape(layers, steps) if n_c else None
+    grad_x = grads[-1] if grads[-1] is not None else torch.zeros_like(x64)
+    grad_x = _scaled_norms(list(grad_x.transpose(0, 1).unbind(0)))
+    return grad_h, grad_c, grad_x
+
+
+def _zeros_for_unused(grads, tensors):
+    return [g if g is not None else torch.zeros_like(t) for g, t in zip(grads, tensors)]
+
+
+def _scaled_norms(per_step: list[torch.Tensor]) -> np.ndarray:
+    """The norm of each float64 tensor, divided by its largest |entry| before squaring and multiplied
+    back after: squaring entries below 1e-154 would underflow float64 and read 1e-160 as 0."""
+    norms = []
+    for block in timestep_blocks(per_step):
+        flat = block.flatten(1)
+        largest = flat.abs().amax(dim=1)
+        scale = torch.where(largest > 0, largest, torch.ones_like(largest))
+        norms.append(largest * torch.linalg.vector_norm(flat / scale[:, None], dim=1))
+    return torch.cat(norms).cpu().numpy()
+
+
 def parameter_gradient_norms(params: list[torch.Tensor], layer_index: list[list[int]]) -> tuple[np.ndarray, float]:
     """Per-recurrent-layer and total norms of the parameters' current gradients; `layer_index` lists
     each recurrent layer's positions in `params`. float64 throughout: math.hypot combines the norms

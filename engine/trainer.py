@@ -56,6 +56,7 @@ class Snapshot:
     step_time: float                   # seconds for the whole step, probes included
     diverged: bool = False
     events: tuple = ()                 # Events that happened at this step
+    float64_redo: bool = False         # grad_h, grad_c, grad_x were redone in float64 (float32 underflowed)
 
     @property
     def orders_of_magnitude(self) -> float:
@@ -177,6 +178,9 @@ class Trainer:
             grad_x = probes.input_norm_per_timestep(grads[-1])
             layer_norm, total = probes.parameter_gradient_norms(params, self._layer_param_index)
             finite = bool(torch.isfinite(loss)) and math.isfinite(total)
+            float64_redo = finite and probes.underflowed(grad_h, grad_c, grad_x)
+            if float64_redo:  # float32 flushed part of the fall to 0: redo it in float64 (probes.UNDERFLOW_NORM)
+                grad_h, grad_c, grad_x = probes.float64_state_gradients(model, task, x, target, L, T)
 
             clip = registry.CLIP_MODES[c.clip].factory
             layer_norm_after, total_after = layer_norm, total
@@ -217,4 +221,5 @@ class Trainer:
             grad_norm=total, grad_norm_clipped=total_after,
             grad_norm_layer=layer_norm, grad_norm_layer_clipped=layer_norm_after,
             clipped=clipped, **activity, attention=probes.mean_attention(trace),
-            step_time=time.perf_counter() - start, diverged=not finite, events=events)
+            step_time=time.perf_counter() - start, diverged=not finite, events=events,
+            float64_redo=float64_redo)
