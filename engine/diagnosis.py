@@ -86,9 +86,10 @@ def diagnose(history) -> list[Badge]:
         if orders == math.inf:  # the first step's gradient is exactly 0
             badges.append(Badge(
                 "vanished: no gradient reaches the first step",
-                "The learning signal is exactly zero at the first timestep: it shrank below the smallest "
-                "number the computer can store (over 40 orders of magnitude below the last timestep). "
-                "Nothing that depends on early inputs can be learned.",
+                "The learning signal is exactly zero at the first timestep: on every path back it meets a "
+                "unit whose slope is 0 (a dead ReLU), or it shrank below the smallest number the computer "
+                "can store (some 300 orders of magnitude below the last timestep). Nothing that depends on "
+                "early inputs can be learned.",
                 "warning", "vanished"))
         elif np.isfinite(orders) and orders >= 1:
             badges.append(Badge(

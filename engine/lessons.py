@@ -3,9 +3,9 @@
 Runs on any thread. The runner (`main.py train --lesson NAME`) and the GUI read LESSONS. Each
 lesson states one claim that the engine's own numbers show within `steps` training steps at the
 lesson's settings, true at every step up to that pause for every run it names (a claim about the
-loss speaks of an average over the last few steps: one step's batch is noisy); tests/engine/test_lessons.py
-checks every claim at every step it is made for. Before/after lessons list
-their other runs in `compare`: run 1 uses the lesson's settings, and each compare dict overrides
+loss speaks of an average over the last few steps: one step's batch is noisy);
+tests/engine/test_lessons.py checks every claim at every step it is made for. Before/after lessons
+list their other runs in `compare`: run 1 uses the lesson's settings, and each compare dict overrides
 them for one more run, named by `run_labels`. `lesson_runs(name, overrides)` is the one place a
 lesson becomes configs, the user's `--set` applied on top of every run, for the headless runner,
 the window and `record` alike.

@@ -1,5 +1,5 @@
 """Loss view: the training loss (log scale) and the task's score over training steps, with the
-"learned nothing" baseline and markers where settings changed or a run diverged.
+"learned nothing" baseline and markers where settings changed or a run exploded or diverged.
 
 GUI thread only. Reads `RunHistory.steps/loss/metric/event_marks`.
 """
