@@ -243,6 +243,26 @@ _LESSONS = [
               "steps is within one power of ten of the last; with tanh and default weights it falls "
               "by more than 15."),
     Lesson(
+        "dead-units", "Remedy: Leaky ReLU and PReLU against dead units",
+        {"seq_len": 50, "activation": "leaky_relu", "init": "identity", "lr": 0.01},
+        "A ReLU unit whose input is negative outputs 0 and has slope 0, so no gradient passes through it; "
+        "if its input stays negative for every example, nothing can change that any more, and the unit is "
+        "dead. Here a learning rate of 0.01 jolts the IRNN's weights so hard in its first steps that almost "
+        "every ReLU unit dies: the gradient stops reaching the early timesteps at all, and the loss stays "
+        "stuck far above the baseline. Leaky ReLU keeps a slope of 0.01 for negative inputs and PReLU learns "
+        "its own, so after the same jolt every unit still passes some gradient, and both come back to the "
+        "baseline.",
+        "waterfall",
+        "Lower the learning rate to 0.001 and see whether the ReLU units survive.",
+        compare=({"activation": "prelu"}, {"activation": "relu"}),
+        run_labels=("Leaky ReLU", "PReLU", "ReLU (before)"),
+        steps=100,
+        claim="From step 10 on, at every step over 95% of the ReLU net's activations are 0 and pass no "
+              "gradient, and from step 11 on no gradient at all reaches the first of the 50 timesteps; with "
+              "Leaky ReLU and PReLU it reaches the first timestep at every step, within 3 powers of ten of "
+              "the last. From step 50 on, averaged over the last 25 steps, the ReLU net's loss stays above 5 "
+              "times the baseline, the other two's within 25% of it."),
+    Lesson(
         "fix-skip", "Remedy: skip connections in a deep stack",
         {"seq_len": 50, "layers": 6, "skip": True},
         "A skip connection adds each layer's input to its output, giving the learning signal a "
