@@ -179,6 +179,8 @@ PROBES = {
     "pre-activation histogram": ("preactivation_histogram", lambda values: np.zeros(len(probes.HIST_EDGES) - 1)),
     "saturation": ("count_flat", lambda activation, outputs: 0),
     "sigma_max": ("largest_singular_values", lambda weights: np.zeros(len(weights), dtype=np.float32)),
+    # paid only at steps whose float32 state gradients underflow (--activation sigmoid: every step from ~60 steps)
+    "float64 redo": ("underflowed", lambda *sizes_and_profiles: False),
 }
 
 

@@ -72,14 +72,24 @@ def input_norm_per_timestep(grad_inputs: torch.Tensor) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- past float32's range
 
-UNDERFLOW_NORM = 1e-30  # a per-timestep float32 gradient norm below this has lost (or soon loses) digits:
-#   float32's entries go subnormal below 1.2e-38 and to 0 below 1.4e-45, and a norm over a few thousand
-#   entries sits some orders above its smallest entries. Past it, the state gradients are redone in float64.
+FLOAT32_NORMAL = 1.18e-38  # float32's smallest normal number: below it an entry keeps fewer bits, below 1.4e-45 none
+DENORMAL_SHARE = 1e-6      # ... and a norm is redone in float64 once entries down there could move it by more than this
 
 
-def underflowed(*profiles) -> bool:
-    """Whether any per-timestep norm profile (None ignored) fell below UNDERFLOW_NORM, 0 included."""
-    return any(p is not None and p.size and float(p.min()) < UNDERFLOW_NORM for p in profiles)
+def underflow_norm(values_per_step: int) -> float:
+    """The per-timestep float32 norm below which it is redone in float64: entries under FLOAT32_NORMAL,
+    however many of the `values_per_step` they are, could then change the norm by more than
+    DENORMAL_SHARE (1e-6) of itself. 5.4e-34 for a batch of 32 x 64 units. (Above it, a step's values are
+    computed from the later, larger timesteps' values: no denormal enters them on their way back.)"""
+    return FLOAT32_NORMAL * math.sqrt(values_per_step / DENORMAL_SHARE)
+
+
+def underflowed(state_values: int, input_values: int, grad_h, grad_c, grad_x) -> bool:
+    """Whether any per-timestep float32 norm of grad_h, grad_c (None: ignored), with `state_values`
+    values per timestep, or of grad_x, with `input_values`, fell below underflow_norm (0 included)."""
+    def low(profile, values):
+        return profile is not None and profile.size > 0 and float(profile.min()) < underflow_norm(values)
+    return low(grad_h, state_values) or low(grad_c, state_values) or low(grad_x, input_values)
 
 
 def float64_state_gradients(model, task, x: torch.Tensor, target: torch.Tensor, layers: int, steps: int):

@@ -12,10 +12,10 @@ fit this machine, and refuses them before anything is allocated.
 Diverged and exploded differ. A step *diverges* when its loss or gradient is NaN or infinite: the run
 stops there, as nothing more can be computed from it. A run *explodes* when its loss passes
 engine.diagnosis.EXPLODED_LOSS (1e8) times the task's baseline loss, or its total parameter-gradient
-norm as applied (after any clipping) passes EXPLODED_GRAD_NORM (1e8), while every number is still finite. It is
-flagged (`Snapshot.exploded` at every step past a bound; an "exploded" event and
-`Trainer.exploded_at_step` at the first such step since the network was built) and training goes on: the user decides
-to go on or reset.
+norm as applied (after any clipping) passes EXPLODED_GRAD_NORM (1e8), while every number is still
+finite. It is flagged (`Snapshot.exploded` at every step past a bound; an "exploded" event and
+`Trainer.exploded_at_step` at the first such step since the network was built) and training goes
+on: the user decides to go on or reset.
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from engine.config import Config
 from engine.diagnosis import explosion_detail, past_explosion_bounds
 from engine.errors import ConfigError
 from engine.model import GATE_NAMES, RecurrentNet
+
 
 @dataclass(frozen=True)
 class Event:
@@ -190,8 +191,8 @@ class Trainer:
             grad_x = probes.input_norm_per_timestep(grads[-1])
             layer_norm, total = probes.parameter_gradient_norms(params, self._layer_param_index)
             finite = bool(torch.isfinite(loss)) and math.isfinite(total)
-            float64_redo = finite and probes.underflowed(grad_h, grad_c, grad_x)
-            if float64_redo:  # float32 flushed part of the fall to 0: redo it in float64 (probes.UNDERFLOW_NORM)
+            float64_redo = finite and probes.underflowed(hidden[0].numel(), x.numel() // T, grad_h, grad_c, grad_x)
+            if float64_redo:  # float32 lost part of the fall, or flushed it to 0: redo it in float64
                 grad_h, grad_c, grad_x = probes.float64_state_gradients(model, task, x, target, L, T)
 
             clip = registry.CLIP_MODES[c.clip].factory
@@ -221,7 +222,7 @@ class Trainer:
         if finite:
             self.optimizer.step()
             events = tuple(self._pending_events)
-            if exploded and self.exploded_at_step is None:  # one event: a loss that hovers at a bound makes no row of marks
+            if exploded and self.exploded_at_step is None:  # one event: a loss hovering at a bound makes one mark
                 self.exploded_at_step = step
                 event = Event(step, "exploded", explosion_detail(loss_value, task.baseline_loss, total_after))
                 self.events.append(event)

@@ -441,7 +441,7 @@ def test_the_float64_redo_agrees_with_the_reference_for_every_cell(name, monkeyp
     the float32 step does: the redo touches no weight and no parameter gradient."""
     plain = Trainer(CONFIGS[name])
     plain_snaps = [plain.step() for _ in range(2)]
-    monkeypatch.setattr(probes, "UNDERFLOW_NORM", math.inf)
+    monkeypatch.setattr(probes, "underflow_norm", lambda values: math.inf)
     trainer = Trainer(CONFIGS[name])
     for plain_snap in plain_snaps:
         grad_h, grad_c, grad_x = exact_reference(trainer)
@@ -455,3 +455,25 @@ def test_the_float64_redo_agrees_with_the_reference_for_every_cell(name, monkeyp
             np.testing.assert_allclose(snap.grad_c, grad_c, rtol=1e-9, atol=0)
         assert snap.loss == plain_snap.loss and snap.grad_norm == plain_snap.grad_norm
         np.testing.assert_allclose(snap.grad_h, plain_snap.grad_h, rtol=2e-4)
+
+
+def test_float32_is_kept_where_it_is_still_exact():
+    """A default tanh RNN at seq_len 150 falls some 26 orders of magnitude, its smallest norms far below
+    1e-25 yet above probes.underflow_norm: no redo, and float32 agrees with the exact reference to its
+    own rounding at every timestep, the smallest included."""
+    trainer = Trainer(Config(seq_len=150))
+    grad_h, _, grad_x = exact_reference(trainer)
+    snap = trainer.step()
+    assert not snap.float64_redo
+    assert snap.grad_h.min() < 1e-25 and snap.grad_h.min() > probes.underflow_norm(32 * 64)
+    np.testing.assert_allclose(snap.grad_h, grad_h, rtol=2e-4, atol=0)
+    np.testing.assert_allclose(snap.grad_x, grad_x, rtol=2e-4, atol=0)
+
+
+def test_the_redo_threshold_bounds_what_denormal_entries_can_do_to_a_norm():
+    """At underflow_norm(n), n entries at float32's smallest normal number add at most 1e-6 of the norm
+    (in squares: 1e-6 of its square; the norm itself moves by half that)."""
+    for n in (64, 2048, 4096 * 2048):
+        threshold = probes.underflow_norm(n)
+        assert n * probes.FLOAT32_NORMAL ** 2 <= 1e-6 * threshold ** 2 * (1 + 1e-12)
+    assert probes.underflow_norm(32 * 64) == pytest.approx(5.4e-34, rel=0.01)
