@@ -175,7 +175,8 @@ def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block
 # The probes computed from the captured gradients, each a function of engine.probes that --breakdown
 # swaps for one that returns the right shape at no cost.
 PROBES = {
-    "state-gradient norms": ("norm_per_timestep", lambda per_step: np.zeros(len(per_step))),
+    # (ones, not zeros: a zero norm would look underflowed and set off the float64 redo)
+    "state-gradient norms": ("norm_per_timestep", lambda per_step: np.ones(len(per_step))),
     "pre-activation histogram": ("preactivation_histogram", lambda values: np.zeros(len(probes.HIST_EDGES) - 1)),
     "saturation": ("count_flat", lambda activation, outputs: 0),
     "sigma_max": ("largest_singular_values", lambda weights: np.zeros(len(weights), dtype=np.float32)),
