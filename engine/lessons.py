@@ -317,17 +317,22 @@ _LESSONS = [
               "0.6 of it."),
     Lesson(
         "fix-attention", "Remedy: attention",
-        {"attention": True},
-        "With attention the answer looks directly at every earlier memory, not only the last one. "
-        "That gives the learning signal a one-step shortcut to each timestep, so even the first "
-        "steps get a usable gradient.",
+        {"seq_len": 50, "attention": True, "lr": 0.003, "clip": "norm"},
+        "With attention the answer looks directly at every earlier memory, not only the last one. That "
+        "gives the learning signal a one-step shortcut to each timestep, so even the first steps get a "
+        "usable gradient from the very start. Within a few hundred steps the loss follows: the net with "
+        "attention finds the two marked numbers and its loss drops far below the baseline, while the same "
+        "net without attention, trained the same way on the same data, stays at it.",
         "attribution",
         "Turn attention off and compare the Input influence view.",
         compare=({"attention": False},),
         run_labels=("with attention", "without (before)"),
-        steps=1,
-        claim="With attention the gradient at the first of 100 steps is within 3 powers of ten of the "
-              "last; without, it falls by more than 15."),
+        steps=500,
+        claim="With attention the gradient at the first of 50 steps is within 2 powers of ten of the last "
+              "at every step; without, it falls by more than 10 at the start. By step 500 the loss with "
+              "attention, averaged over the last 50 steps, is under a quarter of the baseline, while "
+              "without attention the 50-step average stays above 0.9 of the baseline at every step from "
+              "step 50 on, and its last loss is above 0.6 of it."),
 ]
 
 LESSONS: dict[str, Lesson] = {l.name: l for l in _LESSONS}

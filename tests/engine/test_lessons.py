@@ -337,8 +337,18 @@ def test_fix_gru_opens_its_update_gate_and_then_learns_where_tanh_never_does():
     tanh_stays_at_the_baseline(tanh_snaps, lesson, baseline)
 
 
-def test_fix_attention_reaches_the_first_steps():
-    attention, plain = first_snapshots("fix-attention")
-    assert attention.attention is not None
-    assert attention.orders_of_magnitude < 3
-    assert plain.orders_of_magnitude > 15
+def test_fix_attention_reaches_the_first_steps_and_then_learns():
+    """The whole 500-step budget of both runs, every step. Measured on seeds 0-2: with attention the
+    fall stays at 1.5-1.7 and the 50-step average drops below a quarter of the baseline at step 333-414
+    (0.001-0.18 of it at step 500); without, the fall starts at 10.6 (seed 0) and the 50-step average
+    never drops below 0.92."""
+    lesson = LESSONS["fix-attention"]
+    attention, plain = runs("fix-attention")
+    trainer, snaps = train(attention, lesson.steps)
+    _, plain_snaps = train(plain, lesson.steps)
+    baseline = trainer.task.baseline_loss
+    assert snaps[0].attention is not None and plain_snaps[0].attention is None
+    assert len(snaps) == lesson.steps and all(abs(s.orders_of_magnitude) < 2 for s in snaps)
+    assert plain_snaps[0].orders_of_magnitude > 10
+    assert mean_loss(snaps, -50, None) < 0.25 * baseline and snaps[-1].loss < 0.25 * baseline
+    tanh_stays_at_the_baseline(plain_snaps, lesson, baseline)
