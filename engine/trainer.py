@@ -192,8 +192,6 @@ class Trainer:
             layer_norm, total = probes.parameter_gradient_norms(params, self._layer_param_index)
             finite = bool(torch.isfinite(loss)) and math.isfinite(total)
             float64_redo = finite and probes.underflowed(hidden[0].numel(), x.numel() // T, grad_h, grad_c, grad_x)
-            if float64_redo:  # float32 lost part of the fall, or flushed it to 0: redo it in float64
-                grad_h, grad_c, grad_x = probes.float64_state_gradients(model, task, x, target, L, T)
 
             clip = registry.CLIP_MODES[c.clip].factory
             layer_norm_after, total_after = layer_norm, total
@@ -214,6 +212,11 @@ class Trainer:
 
             activity = probes.weights_and_activity(model, c.activation, trace)
             metric = task.metric(out.detach(), target)
+            attention = probes.mean_attention(trace)
+            if float64_redo:  # float32 lost part of the fall, or flushed it to 0: redo it in float64, once
+                del grads, hidden, cells, trace, out  # the float32 states and their gradients have made room
+                grad_h, grad_c, grad_x = probes.float64_state_gradients(
+                    model, task, x, target, L, T, memory.estimate_bytes(c)["activations"])
 
         self.step_count += 1
         step = self.step_count
@@ -240,6 +243,6 @@ class Trainer:
             grad_h=grad_h, grad_c=grad_c, grad_x=grad_x,
             grad_norm=total, grad_norm_clipped=total_after,
             grad_norm_layer=layer_norm, grad_norm_layer_clipped=layer_norm_after,
-            clipped=clipped, **activity, attention=probes.mean_attention(trace),
+            clipped=clipped, **activity, attention=attention,
             step_time=time.perf_counter() - start, diverged=not finite, events=events,
             float64_redo=float64_redo, exploded=exploded)

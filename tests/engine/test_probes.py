@@ -477,3 +477,20 @@ def test_the_redo_threshold_bounds_what_denormal_entries_can_do_to_a_norm():
         threshold = probes.underflow_norm(n)
         assert n * probes.FLOAT32_NORMAL ** 2 <= 1e-6 * threshold ** 2 * (1 + 1e-12)
     assert probes.underflow_norm(32 * 64) == pytest.approx(5.4e-34, rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["rnn-tanh-2layers", "lstm-2layers", "copy-lstm", "gru-2layers"])
+def test_a_large_redo_in_batch_chunks_gives_the_same_norms(name, monkeypatch):
+    """Past REDO_WHOLE_BATCH_BYTES the redo runs in batch chunks (each example's states are its own, the
+    loss a mean): forced here for small nets, its norms still agree with the reference."""
+    monkeypatch.setattr(probes, "underflow_norm", lambda values: math.inf)
+    monkeypatch.setattr(probes, "REDO_WHOLE_BATCH_BYTES", 0)
+    trainer = Trainer(CONFIGS[name])
+    assert probes.redo_chunks(trainer.config.batch, 1) == min(trainer.config.batch, 8) > 1
+    grad_h, grad_c, grad_x = exact_reference(trainer)
+    snap = trainer.step()
+    assert snap.float64_redo
+    np.testing.assert_allclose(snap.grad_h, grad_h, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(snap.grad_x, grad_x, rtol=1e-9, atol=0)
+    if grad_c is not None:
+        np.testing.assert_allclose(snap.grad_c, grad_c, rtol=1e-9, atol=0)
