@@ -19,6 +19,8 @@ back to back).
     python benchmarks/bench_engine.py --quick            # smaller table, under a minute
     python benchmarks/bench_engine.py --markdown out.md  # also write the table to a file
     python benchmarks/bench_engine.py --breakdown        # what each probe costs (rnn, hidden 64, 50 and 200 steps)
+    python benchmarks/bench_engine.py --cells rnn --activation sigmoid --seq-len 50 100 200
+                                                         # the float64 redo of an underflowing gradient
 """
 from __future__ import annotations
 
@@ -48,9 +50,13 @@ FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 LOOPS = ("instrumented", "capture", "plain", "fused")
 
 
+ACTIVATION = "tanh"  # --activation sigmoid: a vanilla RNN whose gradient underflows float32 from about
+#   60 steps on, so that every instrumented step also pays for the float64 redo (probes.float64_state_gradients)
+
+
 def config_for(cell: str, hidden: int, seq_len: int, batch: int) -> Config:
     return Config(task="adding", cell=cell, hidden=hidden, seq_len=seq_len, batch=batch,
-                  activation="tanh", optimizer="adam", lr=1e-3, device="cpu")
+                  activation=ACTIVATION, optimizer="adam", lr=1e-3, device="cpu")
 
 
 def instrumented_loop(config: Config):
@@ -169,10 +175,13 @@ def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block
 # The probes computed from the captured gradients, each a function of engine.probes that --breakdown
 # swaps for one that returns the right shape at no cost.
 PROBES = {
-    "state-gradient norms": ("norm_per_timestep", lambda per_step: np.zeros(len(per_step))),
+    # (ones, not zeros: a zero norm would look underflowed and set off the float64 redo)
+    "state-gradient norms": ("norm_per_timestep", lambda per_step: np.ones(len(per_step))),
     "pre-activation histogram": ("preactivation_histogram", lambda values: np.zeros(len(probes.HIST_EDGES) - 1)),
     "saturation": ("count_flat", lambda activation, outputs: 0),
     "sigma_max": ("largest_singular_values", lambda weights: np.zeros(len(weights), dtype=np.float32)),
+    # paid only at steps whose float32 state gradients underflow (--activation sigmoid: every step from ~60 steps)
+    "float64 redo": ("underflowed", lambda *sizes_and_profiles: False),
 }
 
 
@@ -229,11 +238,16 @@ def main(argv=None) -> int:
     parser.add_argument("--seq-len", nargs="+", type=int, help="only these sequence lengths")
     parser.add_argument("--rounds", type=int, help="interleaved rounds per size (default 7, quick 3)")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--activation", choices=tuple(registry.ACTIVATIONS), default="tanh",
+                        help="the vanilla RNN's activation (sigmoid: gradients that underflow float32, redone in "
+                             "float64 at every step; the fused loop stays tanh)")
     parser.add_argument("--breakdown", action="store_true",
                         help="instead of the table: what each probe costs per step (a probe swapped out at a time)")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)
+    global ACTIVATION
+    ACTIVATION = args.activation
     cells = args.cells or CELLS
     hiddens = args.hidden or ((64,) if args.quick else (64, 128))
     seq_lens = args.seq_len or ((50, 200) if args.quick else (50, 200, 1000))
@@ -241,7 +255,7 @@ def main(argv=None) -> int:
 
     header = (f"torch {torch.__version__}, Python {platform.python_version()}, {platform.machine()}, "
               f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}, batch {args.batch}, "
-              f"adding task, Adam, float32, CPU")
+              f"adding task, Adam, float32, CPU, activation {args.activation}")
     print(header, flush=True)
     if args.breakdown:
         for cell in args.cells or ("rnn",):

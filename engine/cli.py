@@ -195,6 +195,8 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, 
         "steps_per_second": len(log) / elapsed if elapsed > 0 else None,
         "diverged": trainer.diverged,
         "diverged_at_step": trainer.diverged_at_step,
+        "exploded": trainer.exploded_at_step is not None,  # loss or gradient past engine.trainer's bounds, still finite
+        "exploded_at_step": trainer.exploded_at_step,
         "interrupted": interrupted is not None,
         "interrupted_by": interrupted,
         "events": [e.to_dict() for e in trainer.events],
@@ -251,6 +253,8 @@ def _train_command(args) -> int:
     summary = train(config, args.steps, out, notice=notice)
     state = "diverged at step %d" % summary["diverged_at_step"] if summary["diverged"] else (
         f"interrupted by {summary['interrupted_by']}" if summary["interrupted"] else "finished")
+    if summary["exploded"]:
+        state += f" (exploded at step {summary['exploded_at_step']})"
 
     def number(value, form):
         return "-" if value is None else format(value, form)

@@ -3,7 +3,8 @@
 Pure functions of numpy and plain Python, no Qt and no torch: `diagnose(history) -> list[Badge]`,
 most severe first. Runs on the GUI thread, every few frames, over any run history that offers
 `.latest` (a Snapshot or None), `.diverged_at_step`, `.info.config`, `.info.baseline_loss` and
-`.loss` (with `len()` and `.view()`, the loss per step, oldest first), as gui.history.RunHistory does.
+`.loss` (with `len()` and `.view()`, the loss per step, oldest first), and optionally `.exploded_at_step`,
+as gui.history.RunHistory does. It also holds the bounds past which engine.trainer flags a run as exploded.
 """
 from __future__ import annotations
 
@@ -19,8 +20,30 @@ ABOVE_BASELINE = 1.1                        # ... more than 10% over it as above
 FAR_ABOVE_BASELINE = 2.0                    # ... and twice the baseline or more as far above it
 BASELINE_MIN_STEPS = 50                     # ... but only after this many steps
 RECENT = 20                                 # steps averaged for "the loss now"
+EXPLODED_LOSS = 1e8                         # a finite loss above this many times the task's baseline: exploded
+#                                             (the answers are off by 10^4 times the targets' spread)
+EXPLODED_GRAD_NORM = 1e8                    # ... and so is a finite total parameter-gradient norm above this,
+#                                             as applied (after clipping: a gradient that clipping tames is no
+#                                             explosion); ordinary runs stay under 1e4 (the IRNN lessons' first
+#                                             steps reach 2e3), a spectral radius of 3 starts at 1e14
 EXPLODING_ORDERS = 3                        # a gradient that grows a thousandfold going back is exploding;
 #                                             less is "growing" (it may rise towards the inputs that matter)
+
+
+def past_explosion_bounds(loss: float, baseline: float, grad_norm: float) -> bool:
+    """Whether a finite step has exploded: loss above EXPLODED_LOSS x `baseline` (where the task has a
+    positive baseline) or total parameter-gradient norm as applied (after clipping) above EXPLODED_GRAD_NORM."""
+    return (baseline > 0 and loss > EXPLODED_LOSS * baseline) or grad_norm > EXPLODED_GRAD_NORM
+
+
+def explosion_detail(loss: float, baseline: float, grad_norm: float) -> str:
+    """Which bound a step passed, in plain words: `loss 5.1e+21 (3.1e+22 x the baseline; the bound is 1e+08 x)`."""
+    parts = []
+    if baseline > 0 and loss > EXPLODED_LOSS * baseline:
+        parts.append(f"loss {loss:.2g} ({loss / baseline:.2g} x the baseline; the bound is {EXPLODED_LOSS:.0e} x)")
+    if grad_norm > EXPLODED_GRAD_NORM:
+        parts.append(f"gradient norm {grad_norm:.2g} (the bound is {EXPLODED_GRAD_NORM:.0e})")
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -48,14 +71,25 @@ def diagnose(history) -> list[Badge]:
             "The loss or the gradient became infinite or NaN, so training stopped. Lower the learning rate, "
             "turn on gradient clipping, or shrink the recurrent weights (spectral radius), then reset.",
             "error", "diverged"))
+    exploded_at = getattr(history, "exploded_at_step", None)
+    if exploded_at is not None and history.diverged_at_step is None:
+        badges.append(Badge(
+            f"run exploded at step {exploded_at}",
+            f"Its loss passed {EXPLODED_LOSS:.0e} times the baseline, or the gradient norm of a training step "
+            f"(after any clipping) passed {EXPLODED_GRAD_NORM:.0e}, "
+            "while every number stayed finite: the training steps are huge and unstable. Training goes on and "
+            "everything is kept: go on to see whether it recovers, or lower the learning rate, turn on "
+            "gradient clipping or shrink the recurrent weights, then reset.",
+            "error", "exploded"))
     if snap is not None and snap.grad_h.shape[1] > 1:
         orders = snap.orders_of_magnitude  # engine.probes.orders_lost of the top layer; NaN once diverged
         if orders == math.inf:  # the first step's gradient is exactly 0
             badges.append(Badge(
                 "vanished: no gradient reaches the first step",
-                "The learning signal is exactly zero at the first timestep: it shrank below the smallest "
-                "number the computer can store (over 40 orders of magnitude below the last timestep). "
-                "Nothing that depends on early inputs can be learned.",
+                "The learning signal is exactly zero at the first timestep: on every path back it meets a "
+                "unit whose slope is 0 (a dead ReLU), or it shrank below the smallest number the computer "
+                "can store (some 300 orders of magnitude below the last timestep). Nothing that depends on "
+                "early inputs can be learned.",
                 "warning", "vanished"))
         elif np.isfinite(orders) and orders >= 1:
             badges.append(Badge(

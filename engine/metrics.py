@@ -13,7 +13,7 @@ import numpy as np
 from engine.trainer import Snapshot
 
 SCALARS = ("step", "loss", "metric", "grad_norm", "grad_norm_clipped", "clipped", "step_time", "diverged",
-           "held_out_loss")
+           "held_out_loss", "exploded")
 ARRAYS = ("grad_h", "grad_c", "grad_x", "grad_norm_layer", "grad_norm_layer_clipped", "sigma_max",
           "max_slope", "saturation", "gate_means", "preact_hist", "attention")
 

@@ -70,6 +70,98 @@ def input_norm_per_timestep(grad_inputs: torch.Tensor) -> np.ndarray:
     return torch.linalg.vector_norm(grad_inputs, dim=(0, 2), dtype=torch.float64).cpu().numpy()
 
 
+# ----------------------------------------------------------------------------- past float32's range
+
+FLOAT32_NORMAL = 1.18e-38  # float32's smallest normal number: below it an entry keeps fewer bits, below 1.4e-45 none
+DENORMAL_SHARE = 1e-6      # ... and a norm is redone in float64 once entries down there could move it by more than this
+
+
+def underflow_norm(values_per_step: int) -> float:
+    """The per-timestep float32 norm below which it is redone in float64: entries under FLOAT32_NORMAL,
+    however many of the `values_per_step` they are, could then change the norm by more than
+    DENORMAL_SHARE (1e-6) of itself. 5.4e-34 for a batch of 32 x 64 units. (Above it, a step's values are
+    computed from the later, larger timesteps' values: no denormal enters them on their way back.)"""
+    return FLOAT32_NORMAL * math.sqrt(values_per_step / DENORMAL_SHARE)
+
+
+def underflowed(state_values: int, input_values: int, grad_h, grad_c, grad_x) -> bool:
+    """Whether any per-timestep float32 norm of grad_h, grad_c (None: ignored), with `state_values`
+    values per timestep, or of grad_x, with `input_values`, fell below underflow_norm (0 included)."""
+    def low(profile, values):
+        return profile is not None and profile.size > 0 and float(profile.min()) < underflow_norm(values)
+    return low(grad_h, state_values) or low(grad_c, state_values) or low(grad_x, input_values)
+
+
+REDO_WHOLE_BATCH_BYTES = 64 * 1024 ** 2  # a float64 redo of up to this much runs as one pass; a larger one in
+#   batch chunks, each about a quarter of the float32 pass's states (let go of before it), so a redo never
+#   needs more memory than the step it redoes (engine.memory's estimate); more passes, small matmuls: slower
+
+
+def redo_chunks(batch: int, activation_bytes: int) -> int:
+    """Passes a float64 redo takes for a step whose float32 states take about `activation_bytes`
+    (engine.memory's "activations"): float64 doubles them."""
+    if 2 * activation_bytes <= REDO_WHOLE_BATCH_BYTES:
+        return 1
+    return min(batch, 8)
+
+
+def float64_state_gradients(model, task, x: torch.Tensor, target: torch.Tensor, layers: int, steps: int,
+                            activation_bytes: int = 0):
+    """grad_h, grad_c (None without an LSTM cell state) and grad_x of the same forward pass, redone in
+    float64 on the same weights and batch: exact down to float64's range (about 1e-300) where float32
+    flushes everything below 1e-45 to 0. The parameters go in as float64 copies (torch.func.functional_call),
+    so the model and its float32 gradients are not touched. Costs about one more forward and backward pass,
+    paid only at the steps whose float32 state gradients underflowed. Each example's states depend on that
+    example alone and the loss is a mean over the batch, so a large step is redone in batch chunks
+    (redo_chunks), each chunk's loss weighted by its share of the batch, the norms summed in squares."""
+    params = {name: p.detach().double() for name, p in model.named_parameters()}
+    batch = x.shape[0]
+    chunks = redo_chunks(batch, activation_bytes)
+    parts = []
+    for rows in torch.arange(batch).chunk(chunks):
+        x64 = x.detach()[rows].double().requires_grad_(True)
+        target64 = target[rows].double() if target.is_floating_point() else target[rows]
+        with torch.enable_grad():
+            out, trace = torch.func.functional_call(model, params, (x64, task.output_steps))
+            loss = task.loss(out, target64) * (len(rows) / batch)
+            hidden = [h for layer in trace.hidden for h in layer]
+            cells = [s for layer in trace.cell for s in layer]
+            grads = torch.autograd.grad(loss, hidden + cells + [x64], allow_unused=True)
+        n_h, n_c = len(hidden), len(cells)
+        grad_h = _scaled_norms(_zeros_for_unused(grads[:n_h], hidden)).reshape(layers, steps)
+        grad_c = _scaled_norms(_zeros_for_unused(grads[n_h:n_h + n_c], cells)).reshape(layers, steps) if n_c else None
+        grad_x = grads[-1] if grads[-1] is not None else torch.zeros_like(x64)
+        parts.append((grad_h, grad_c, _scaled_norms(list(grad_x.transpose(0, 1).unbind(0)))))
+        del out, trace, hidden, cells, grads, grad_x
+    if chunks == 1:
+        return parts[0]
+    return tuple(None if part[0] is None else _hypot(part) for part in zip(*parts))
+
+
+def _hypot(arrays) -> np.ndarray:
+    """sqrt of the sum of squares of same-shaped arrays of norms, without squaring below float64's range."""
+    stacked = np.stack(arrays)
+    largest = stacked.max(axis=0)
+    scale = np.where(largest > 0, largest, 1.0)
+    return largest * np.sqrt(((stacked / scale) ** 2).sum(axis=0))
+
+
+def _zeros_for_unused(grads, tensors):
+    return [g if g is not None else torch.zeros_like(t) for g, t in zip(grads, tensors)]
+
+
+def _scaled_norms(per_step: list[torch.Tensor]) -> np.ndarray:
+    """The norm of each float64 tensor, divided by its largest |entry| before squaring and multiplied
+    back after: squaring entries below 1e-154 would underflow float64 and read 1e-160 as 0."""
+    norms = []
+    for block in timestep_blocks(per_step):
+        flat = block.flatten(1)
+        largest = flat.abs().amax(dim=1)
+        scale = torch.where(largest > 0, largest, torch.ones_like(largest))
+        norms.append(largest * torch.linalg.vector_norm(flat / scale[:, None], dim=1))
+    return torch.cat(norms).cpu().numpy()
+
+
 def parameter_gradient_norms(params: list[torch.Tensor], layer_index: list[list[int]]) -> tuple[np.ndarray, float]:
     """Per-recurrent-layer and total norms of the parameters' current gradients; `layer_index` lists
     each recurrent layer's positions in `params`. float64 throughout: math.hypot combines the norms

@@ -4,9 +4,18 @@ Runs on whichever thread or process calls it; it knows nothing about threads or 
 batch, runs the forward pass and takes the per-timestep gradients from one `torch.autograd.grad`
 call over the parameters, every hidden (and LSTM cell) state and the inputs, which costs a few
 percent over a plain backward pass; engine.probes measures them, on the weights *before* the step's
-update. Then the trainer clips, updates, and records divergence and setting changes as events.
-Building (and rebuilding) first asks engine.memory whether the sizes fit this machine, and refuses
-them before anything is allocated.
+update; where float32 flushed part of a vanishing gradient to 0 they are redone in float64
+(probes.float64_state_gradients). Then the trainer clips, updates, and records divergence, explosion
+and setting changes as events. Building (and rebuilding) first asks engine.memory whether the sizes
+fit this machine, and refuses them before anything is allocated.
+
+Diverged and exploded differ. A step *diverges* when its loss or gradient is NaN or infinite: the run
+stops there, as nothing more can be computed from it. A run *explodes* when its loss passes
+engine.diagnosis.EXPLODED_LOSS (1e8) times the task's baseline loss, or its total parameter-gradient
+norm as applied (after any clipping) passes EXPLODED_GRAD_NORM (1e8), while every number is still
+finite. It is flagged (`Snapshot.exploded` at every step past a bound; an "exploded" event and
+`Trainer.exploded_at_step` at the first such step since the network was built) and training goes
+on: the user decides to go on or reset.
 """
 from __future__ import annotations
 
@@ -20,6 +29,7 @@ import torch
 
 from engine import checkpoint, memory, probes, registry, userdata
 from engine.config import Config
+from engine.diagnosis import explosion_detail, past_explosion_bounds
 from engine.errors import ConfigError
 from engine.model import GATE_NAMES, RecurrentNet
 from engine.userdata import HELD_OUT_EVERY, DataTask
@@ -28,7 +38,7 @@ from engine.userdata import HELD_OUT_EVERY, DataTask
 @dataclass(frozen=True)
 class Event:
     step: int     # the first step trained under the new settings
-    kind: str     # "changed" | "rebuilt" | "diverged"
+    kind: str     # "changed" | "rebuilt" | "diverged" | "exploded"
     detail: str   # plain words, e.g. "lr 0.001 -> 0.01"
 
     def to_dict(self):
@@ -60,6 +70,8 @@ class Snapshot:
     events: tuple = ()                 # Events that happened at this step
     held_out_loss: float = math.nan    # the loss on the held-out part of a user's data (every
     #                                    HELD_OUT_EVERY steps and at step 1; NaN between, and for built-in tasks)
+    float64_redo: bool = False         # grad_h, grad_c, grad_x were redone in float64 (float32 underflowed)
+    exploded: bool = False             # finite, but loss or gradient norm past the bounds (see the module docstring)
 
     @property
     def orders_of_magnitude(self) -> float:
@@ -97,6 +109,7 @@ class Trainer:
         self.events: list[Event] = []
         self.step_count = 0
         self.diverged_at_step: int | None = None
+        self.exploded_at_step: int | None = None  # the first step past an explosion bound since the last build
         self._pending_events: list[Event] = []
         self._build()
 
@@ -129,6 +142,7 @@ class Trainer:
         self._layer_param_index = [[position[id(p)] for p in group] for group in self.layer_params]
         self._make_optimizer()
         self.diverged_at_step = None
+        self.exploded_at_step = None
 
     def _make_optimizer(self):
         self.optimizer = registry.OPTIMIZERS[self.config.optimizer].factory(self.model.parameters(), lr=self.config.lr)
@@ -197,6 +211,7 @@ class Trainer:
             grad_x = probes.input_norm_per_timestep(grads[-1])
             layer_norm, total = probes.parameter_gradient_norms(params, self._layer_param_index)
             finite = bool(torch.isfinite(loss)) and math.isfinite(total)
+            float64_redo = finite and probes.underflowed(hidden[0].numel(), x.numel() // T, grad_h, grad_c, grad_x)
 
             clip = registry.CLIP_MODES[c.clip].factory
             layer_norm_after, total_after = layer_norm, total
@@ -220,12 +235,24 @@ class Trainer:
             step_number = self.step_count + 1
             held_out = task.held_out_loss(model) if isinstance(task, DataTask) and (
                 step_number == 1 or step_number % HELD_OUT_EVERY == 0) else math.nan
+            attention = probes.mean_attention(trace)
+            if float64_redo:  # float32 lost part of the fall, or flushed it to 0: redo it in float64, once
+                del grads, hidden, cells, trace, out  # the float32 states and their gradients have made room
+                grad_h, grad_c, grad_x = probes.float64_state_gradients(
+                    model, task, x, target, L, T, memory.estimate_bytes(c)["activations"])
 
         self.step_count += 1
         step = self.step_count
+        loss_value = float(loss.detach())
+        exploded = finite and past_explosion_bounds(loss_value, task.baseline_loss, total_after)
         if finite:
             self.optimizer.step()
             events = tuple(self._pending_events)
+            if exploded and self.exploded_at_step is None:  # one event: a loss hovering at a bound makes one mark
+                self.exploded_at_step = step
+                event = Event(step, "exploded", explosion_detail(loss_value, task.baseline_loss, total_after))
+                self.events.append(event)
+                events += (event,)
         else:
             self.diverged_at_step = step
             event = Event(step, "diverged", f"loss or gradient became {'NaN' if math.isnan(total) else 'infinite'}")
@@ -235,9 +262,10 @@ class Trainer:
         model.zero_grad(set_to_none=True)
 
         return Snapshot(
-            step=step, loss=float(loss.detach()), metric=metric,
+            step=step, loss=loss_value, metric=metric,
             grad_h=grad_h, grad_c=grad_c, grad_x=grad_x,
             grad_norm=total, grad_norm_clipped=total_after,
             grad_norm_layer=layer_norm, grad_norm_layer_clipped=layer_norm_after,
-            clipped=clipped, **activity, attention=probes.mean_attention(trace),
-            step_time=time.perf_counter() - start, diverged=not finite, events=events, held_out_loss=held_out)
+            clipped=clipped, **activity, attention=attention,
+            step_time=time.perf_counter() - start, diverged=not finite, events=events,
+            float64_redo=float64_redo, exploded=exploded, held_out_loss=held_out)

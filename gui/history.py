@@ -56,7 +56,7 @@ class Ring:
 @dataclass(frozen=True)
 class EventGroup:
     """Events of one kind close together in steps, kept as one: what one marker stands for."""
-    kind: str      # "changed" (setting changes, rebuilds among them) or "diverged"
+    kind: str      # "changed" (setting changes, rebuilds among them), "exploded" or "diverged"
     first: int     # the step of its first event
     last: int      # the step of its last
     count: int     # events in it
@@ -70,7 +70,7 @@ class EventGroup:
 
 
 def group_of(event: Event) -> EventGroup:
-    kind = "diverged" if event.kind == "diverged" else "changed"
+    kind = event.kind if event.kind in ("diverged", "exploded") else "changed"
     return EventGroup(kind, event.step, event.step, 1, int(event.kind == "rebuilt"), event.detail)
 
 
@@ -150,6 +150,7 @@ class RunHistory:
         self.steps_seen = 0
         self.clip_count = 0
         self.diverged_at_step: int | None = None
+        self.exploded_at_step: int | None = None  # the first step past engine.trainer's explosion bounds
 
     def apply_settings(self, config):
         """Live settings (engine.config.LIVE_KEYS) took effect: the run trains with `config` from its
@@ -175,6 +176,7 @@ class RunHistory:
             self.trail.clear()
             self.latest = None
         self.diverged_at_step = None
+        self.exploded_at_step = None
 
     def extend(self, snapshots: list[Snapshot]):
         for s in snapshots:
@@ -202,4 +204,6 @@ class RunHistory:
             self.clip_count += int(s.clipped)
             if s.diverged:
                 self.diverged_at_step = s.step
+            if s.exploded and self.exploded_at_step is None:
+                self.exploded_at_step = s.step
             self.latest = s

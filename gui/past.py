@@ -52,7 +52,7 @@ class PastMarks:
                 break
             if group.last > step:
                 inside = [e for e in events if group.first <= e.step <= step
-                          and (e.kind == "diverged") == (group.kind == "diverged")]
+                          and (e.kind if e.kind in ("diverged", "exploded") else "changed") == group.kind]
                 group = EventGroup(group.kind, group.first, inside[-1].step if inside else step, max(len(inside), 1),
                                    sum(e.kind == "rebuilt" for e in inside),
                                    inside[-1].detail if inside else group.detail)
@@ -94,6 +94,9 @@ class PastHistory:
         self.clip_count = live.clip_count - int(np.count_nonzero(newer_clipped))
         diverged = [s.step for s in snapshots if s.diverged]
         self.diverged_at_step = diverged[-1] if diverged else None
+        # the first explosion since the run's last rebuild, if it came by the shown step
+        exploded = live.exploded_at_step
+        self.exploded_at_step = exploded if exploded is not None and exploded <= self.step else None
 
     def __getattr__(self, name):  # only for names not set above
         return getattr(self.live, name)

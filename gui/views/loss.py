@@ -1,5 +1,5 @@
 """Loss view: the training loss (log scale) and the task's score over training steps, with the
-"learned nothing" baseline and markers where settings changed or a run diverged.
+"learned nothing" baseline and markers where settings changed or a run exploded or diverged.
 
 GUI thread only. Reads `RunHistory.steps/loss/metric/event_marks`.
 """
@@ -39,7 +39,8 @@ class LossView(View):
     title = "Loss"
     explanation = ("The training loss over time on a log scale (lower is better). The dashed line, 'learned nothing', is "
                    "the loss of a network that learned nothing; below it, it learned something. Vertical lines mark "
-                   "changed settings; red ones mark where a run blew up (diverged).")
+                   "changed settings; red ones mark where a run blew up: exploded (its loss or gradient passed a "
+                   "bound, still finite) or diverged (NaN or infinite).")
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -321,14 +322,14 @@ def marker_spec(kind: str, per_run: dict, n_runs: int) -> tuple:
     runs = sorted(per_run)
     step = min(g.first for g in per_run.values())
     named = f" (run {', '.join(str(r + 1) for r in runs)})"
-    if kind == "diverged":
+    if kind in ("diverged", "exploded"):  # warnings: a solid line in the warning colour
         lines = []
         for r in runs:
             g = per_run[r]
             lines.append((f"run {r + 1}, " if compare else "") + (
-                f"step {g.first}: diverged: {g.detail}" if g.count == 1
-                else f"diverged {g.count} times {_between(g.first, g.last)}; the last: {g.detail}"))
-        return step, True, "diverged" + (named if compare else ""), "\n".join(lines)
+                f"step {g.first}: {kind}: {g.detail}" if g.count == 1
+                else f"{kind} {g.count} times {_between(g.first, g.last)}; the last: {g.detail}"))
+        return step, True, kind + (named if compare else ""), "\n".join(lines)
     groups = set(per_run.values())
     if len(groups) == 1:  # one run, or the same changes in each (a setting changed for every run)
         (g,) = groups

@@ -387,3 +387,110 @@ def test_snapshot_orders_of_magnitude_reads_the_top_layer_and_nothing_from_a_div
     assert orders([0.0, 0.1, 1.0]) == math.inf
     for diverged in ([1e-3, math.nan, 1.0], [math.inf, 1.0, 1.0], [1.0, 1.0, 0.0]):
         assert math.isnan(orders(diverged))
+
+
+# ----------------------------------------------------------------------------- past float32's range
+
+def exact_norm(tensor: torch.Tensor) -> float:
+    """The Euclidean norm with no intermediate underflow: math.hypot scales as it sums."""
+    return math.hypot(*tensor.detach().double().flatten().tolist())
+
+
+def exact_reference(trainer):
+    """grad_h, grad_c and grad_x of the next step from the independent float64 unroll, normed exactly
+    (a plain float64 norm squares its entries and reads anything below 1e-154 as 0)."""
+    config, task = trainer.config, trainer.task
+    x, target = upcoming_batch(trainer)
+    x.requires_grad_(True)
+    T = task.n_steps
+    dh = zeros_like_states(config, x.shape[0], T)
+    dc = zeros_like_states(config, x.shape[0], T) if config.cell == "lstm" else None
+    loss, _ = unroll(frozen_weights(trainer), config, task, x, target, dh, dc)
+    loss.backward()
+    return (np.array([[exact_norm(d.grad) for d in layer] for layer in dh]),
+            None if dc is None else np.array([[exact_norm(d.grad) for d in layer] for layer in dc]),
+            np.array([exact_norm(x.grad[:, t]) for t in range(T)]))
+
+
+def test_a_default_sigmoid_rnn_loses_81_orders_with_no_timestep_flushed_to_zero():
+    """float32 alone reads 47 of the 100 timesteps as 0 and 44.5 orders lost."""
+    trainer = Trainer(Config(activation="sigmoid"))
+    grad_h, _, grad_x = exact_reference(trainer)
+    snap = trainer.step()
+    assert snap.float64_redo
+    assert np.all(snap.grad_h > 0) and np.all(snap.grad_x > 0)
+    assert 80 < snap.orders_of_magnitude < 82
+    assert snap.orders_of_magnitude == pytest.approx(math.log10(grad_h[0, -1] / grad_h[0, 0]), abs=1e-9)
+    np.testing.assert_allclose(snap.grad_h, grad_h, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(snap.grad_x, grad_x, rtol=1e-9, atol=0)
+
+
+def test_state_gradients_agree_with_the_float64_reference_down_to_1e_minus_300():
+    trainer = Trainer(Config(seq_len=350, hidden=12, batch=6, activation="sigmoid"))
+    grad_h, _, grad_x = exact_reference(trainer)
+    assert 1e-305 < grad_h.min() < 1e-295 and 1e-305 < grad_x.min() < 1e-295  # the test reaches that deep
+    snap = trainer.step()
+    np.testing.assert_allclose(snap.grad_h, grad_h, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(snap.grad_x, grad_x, rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_the_float64_redo_agrees_with_the_reference_for_every_cell(name, monkeypatch):
+    """Forced at every step (any norm counts as underflowed), the redo gives the reference's grad_h,
+    grad_c and grad_x to float64 rounding, for stacked, gated and copy-task nets, and trains exactly as
+    the float32 step does: the redo touches no weight and no parameter gradient."""
+    plain = Trainer(CONFIGS[name])
+    plain_snaps = [plain.step() for _ in range(2)]
+    monkeypatch.setattr(probes, "underflow_norm", lambda values: math.inf)
+    trainer = Trainer(CONFIGS[name])
+    for plain_snap in plain_snaps:
+        grad_h, grad_c, grad_x = exact_reference(trainer)
+        snap = trainer.step()
+        assert snap.float64_redo and not plain_snap.float64_redo
+        np.testing.assert_allclose(snap.grad_h, grad_h, rtol=1e-9, atol=0)
+        np.testing.assert_allclose(snap.grad_x, grad_x, rtol=1e-9, atol=0)
+        if grad_c is None:
+            assert snap.grad_c is None
+        else:
+            np.testing.assert_allclose(snap.grad_c, grad_c, rtol=1e-9, atol=0)
+        assert snap.loss == plain_snap.loss and snap.grad_norm == plain_snap.grad_norm
+        np.testing.assert_allclose(snap.grad_h, plain_snap.grad_h, rtol=2e-4)
+
+
+def test_float32_is_kept_where_it_is_still_exact():
+    """A default tanh RNN at seq_len 150 falls some 26 orders of magnitude, its smallest norms far below
+    1e-25 yet above probes.underflow_norm: no redo, and float32 agrees with the exact reference to its
+    own rounding at every timestep, the smallest included."""
+    trainer = Trainer(Config(seq_len=150))
+    grad_h, _, grad_x = exact_reference(trainer)
+    snap = trainer.step()
+    assert not snap.float64_redo
+    assert snap.grad_h.min() < 1e-25 and snap.grad_h.min() > probes.underflow_norm(32 * 64)
+    np.testing.assert_allclose(snap.grad_h, grad_h, rtol=2e-4, atol=0)
+    np.testing.assert_allclose(snap.grad_x, grad_x, rtol=2e-4, atol=0)
+
+
+def test_the_redo_threshold_bounds_what_denormal_entries_can_do_to_a_norm():
+    """At underflow_norm(n), n entries at float32's smallest normal number add at most 1e-6 of the norm
+    (in squares: 1e-6 of its square; the norm itself moves by half that)."""
+    for n in (64, 2048, 4096 * 2048):
+        threshold = probes.underflow_norm(n)
+        assert n * probes.FLOAT32_NORMAL ** 2 <= 1e-6 * threshold ** 2 * (1 + 1e-12)
+    assert probes.underflow_norm(32 * 64) == pytest.approx(5.4e-34, rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["rnn-tanh-2layers", "lstm-2layers", "copy-lstm", "gru-2layers"])
+def test_a_large_redo_in_batch_chunks_gives_the_same_norms(name, monkeypatch):
+    """Past REDO_WHOLE_BATCH_BYTES the redo runs in batch chunks (each example's states are its own, the
+    loss a mean): forced here for small nets, its norms still agree with the reference."""
+    monkeypatch.setattr(probes, "underflow_norm", lambda values: math.inf)
+    monkeypatch.setattr(probes, "REDO_WHOLE_BATCH_BYTES", 0)
+    trainer = Trainer(CONFIGS[name])
+    assert probes.redo_chunks(trainer.config.batch, 1) == min(trainer.config.batch, 8) > 1
+    grad_h, grad_c, grad_x = exact_reference(trainer)
+    snap = trainer.step()
+    assert snap.float64_redo
+    np.testing.assert_allclose(snap.grad_h, grad_h, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(snap.grad_x, grad_x, rtol=1e-9, atol=0)
+    if grad_c is not None:
+        np.testing.assert_allclose(snap.grad_c, grad_c, rtol=1e-9, atol=0)
