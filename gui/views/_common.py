@@ -92,11 +92,15 @@ _DESCRIBE_KEYS = ("cell", "activation", "init", "spectral_radius", "layers", "se
 
 
 def run_labels(infos) -> list[str]:
-    """Short labels that tell compared runs apart: the settings in which they differ."""
+    """Short labels that tell compared runs apart: a lesson's own names for its runs while they are
+    that lesson's (`lesson_run_labels`), else the settings in which they differ."""
     if not infos:
         return []
     if len(infos) == 1:
         return [describe_config(infos[0].config)]
+    named = lesson_run_labels([info.config for info in infos])
+    if named is not None:
+        return named
     differing = [k for k in _DESCRIBE_KEYS
                  if len({repr(getattr(i.config, k)) for i in infos}) > 1]
     labels = []
@@ -104,6 +108,27 @@ def run_labels(infos) -> list[str]:
         parts = [_short(k, getattr(info.config, k)) for k in differing[:3]]
         labels.append(f"run {info.index + 1}" + (": " + ", ".join(parts) if parts else ""))
     return labels
+
+
+def lesson_run_labels(configs) -> list[str] | None:
+    """The lesson's words for these runs ("factor 0.9", "tanh RNN (before)": Lesson.run_labels) when
+    they are a lesson's runs: run 1 has the lesson's settings, and every other run differs from run 1
+    exactly as the lesson's compare dict for it says (settings the lesson leaves alone, such as a
+    --set seed=3 or a live change of the learning rate on every run, may differ from the lesson's).
+    None when they are not (a run edited on its own: the names would no longer be true)."""
+    from engine.lessons import LESSONS
+    base = configs[0] if configs else None
+    for lesson in LESSONS.values():
+        if len(lesson.run_labels) != len(configs) or len(lesson.compare) + 1 != len(configs):
+            continue
+        if any(getattr(base, key, None) != value for key, value in lesson.settings.items()):
+            continue
+        try:
+            if all(config == base.replace(**changes) for config, changes in zip(configs[1:], lesson.compare)):
+                return list(lesson.run_labels)
+        except (ValueError, TypeError):  # the compare dict does not fit this run 1 (e.g. another --set)
+            continue
+    return None
 
 
 def _short(key: str, value) -> str:

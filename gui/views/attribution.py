@@ -53,6 +53,7 @@ class AttributionView(View):
         self.area, self.plot, self.attention_plot = log_over_linear_plots()
         layout.addWidget(self.area)
         self.legend = add_legend(self.plot)
+        self.plot.getViewBox().make_room_for(self.legend, when_needed=True)
         # the lower plot is too short for its axis label: its one legend entry names it
         self.attention_legend = add_legend(self.attention_plot)
         self.attention_plot.getViewBox().make_room_for(self.attention_legend)
@@ -69,6 +70,7 @@ class AttributionView(View):
         for curve in self.attention_curves:
             self.attention_plot.removeItem(curve)
         self.legend.clear()
+        self.plot.getViewBox().forget_room()  # new curves: a free corner first
         self.curves, self.attention_curves = [], []
         labels = run_labels(infos) if len(infos) > 1 else ["input influence"]
         for run, info in enumerate(infos):

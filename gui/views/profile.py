@@ -13,7 +13,8 @@ from PySide6.QtCore import QPointF
 from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, PowerAxis, TitleLabel, add_plot, brush, factor_text,
                                finite, font, pen, place, positive_finite, power_of_ten, run_labels, set_axis_label,
                                structure_key, style_plot, vbox)
-from gui.views._legends import add_layer_entries, add_legend, move_legend_off_the_curves, style_legend
+from gui.views._legends import (LegendRoomViewBox, add_layer_entries, add_legend, move_legend_off_the_curves,
+                                style_legend)
 from gui.views.base import View
 
 DIFFERENT_LENGTHS_LABEL = ("timestep (lengths differ: aligned at the end)", "timestep (aligned at the end)",
@@ -84,10 +85,11 @@ class ProfileView(View):
         layout.addWidget(self.title_label)
         self.area = PlotArea()
         layout.addWidget(self.area)
-        self.plot = add_plot(self.area, row=0, col=0, left=LogAxis)
+        self.plot = add_plot(self.area, row=0, col=0, left=LogAxis, viewBox=LegendRoomViewBox())
         self.plot.setMenuEnabled(False)
         self.plot.setLogMode(x=False, y=True)
         self.legend = add_legend(self.plot)
+        self.plot.getViewBox().make_room_for(self.legend, when_needed=True)
         self._between_key = pg.PlotDataItem()  # no data: the legend's "layers 2-7" entry
         # compare mode only: each run against run 1, in powers of ten (0 = the same size)
         self.ratio_plot = add_plot(self.area, row=1, col=0, left=PowerAxis)
@@ -127,6 +129,7 @@ class ProfileView(View):
         for _, curve in self.ratios:
             self.ratio_plot.removeItem(curve)
         self.legend.clear()
+        self.plot.getViewBox().forget_room()  # new curves: a free corner first
         self.curves, self.cell_curves, self.trails, self.theories, self.ratios = [], [], [], [], []
         self._theory_labels = {}
         self._theory_key = None
