@@ -45,16 +45,29 @@ def log_grad(values: np.ndarray) -> np.ndarray:
         return np.log10(values)
 
 
-def heatmap_ready(log_values: np.ndarray) -> np.ndarray:
+def heatmap_ready(log_values: np.ndarray, levels=LOG_GRAD_LEVELS) -> np.ndarray:
     """Log-gradient image for a fixed-level ImageItem: -inf (exactly zero) and +inf pinned to the
-    ends of LOG_GRAD_LEVELS, NaN (diverged) left as NaN, which the ImageItem leaves transparent."""
-    lo, hi = LOG_GRAD_LEVELS
+    ends of `levels`, NaN (diverged) left as NaN, which the ImageItem leaves transparent."""
+    lo, hi = levels
     out = np.asarray(log_values, dtype=np.float32)
     if not np.isfinite(out).all():
         out = out.copy()
         out[np.isneginf(out)] = lo
         out[np.isposinf(out)] = hi
     return out
+
+
+def widened_levels(levels, log_values) -> tuple[float, float]:
+    """Colour levels that cover `log_values` too: `levels` (at least LOG_GRAD_LEVELS) widened to the
+    whole powers of ten of the finite values beyond them, never narrowed. An exploding run's 10¹³
+    is not one saturated block at 10², nor a tanh run's 10⁻²¹ flattened at 10⁻¹²; the levels still
+    never follow the data down, so what vanishes stays dark."""
+    lo, hi = min(levels[0], LOG_GRAD_LEVELS[0]), max(levels[1], LOG_GRAD_LEVELS[1])
+    values = np.asarray(log_values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size:
+        lo, hi = min(lo, float(np.floor(values.min()))), max(hi, float(np.ceil(values.max())))
+    return (lo, hi)
 
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")

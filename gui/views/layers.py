@@ -9,7 +9,7 @@ from PySide6.QtCore import QRectF
 
 from gui.theme import LOG_GRAD_LEVELS
 from gui.views._common import (TIMESTEP_LABEL, TitleLabel, heatmap_plot, heatmap_ready, log_grad,
-                               style_heatmap_plot, vbox)
+                               style_heatmap_plot, vbox, widened_levels)
 from gui.views.base import OneRunView
 
 
@@ -23,6 +23,7 @@ class LayersView(OneRunView):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._layers = 0
+        self.levels = LOG_GRAD_LEVELS  # widened to what the run set shows, never narrowed (widened_levels)
         layout = vbox(self)
         self.title_label = TitleLabel("Latest step, all layers")
         layout.addWidget(self.title_label)
@@ -36,8 +37,12 @@ class LayersView(OneRunView):
         if snap is None:
             self.image.clear()
             return
-        image = np.ascontiguousarray(heatmap_ready(log_grad(snap.grad_h)))
-        self.image.setImage(image, autoLevels=False, levels=LOG_GRAD_LEVELS)
+        log_values = log_grad(snap.grad_h)
+        self.levels = widened_levels(self.levels, log_values)  # an exploding run's 10¹³ is not all one colour
+        if tuple(self.colorbar.levels()) != self.levels:
+            self.colorbar.setLevels(self.levels)
+        image = np.ascontiguousarray(heatmap_ready(log_values, self.levels))
+        self.image.setImage(image, autoLevels=False, levels=self.levels)
         L, T = image.shape
         self.image.setRect(QRectF(-0.5, -0.5, T, L))
         if L != self._layers:
@@ -47,6 +52,10 @@ class LayersView(OneRunView):
     def _set_layer_ticks(self, L):
         # plain numbers keep the axis narrow; the axis label says which end is which
         self.plot.getAxis("left").setTicks([[(float(layer), str(layer + 1)) for layer in range(L)]])
+
+    def set_runs(self, infos):
+        super().set_runs(infos)
+        self.levels = LOG_GRAD_LEVELS
 
     def clear(self):
         super().clear()

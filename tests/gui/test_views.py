@@ -166,12 +166,13 @@ def test_waterfall_rows_are_log10_of_grad_h(qtbot, scenarios):
     expected = np.log10(np.stack([s.grad_h[-1] for s in snapshots]))
     np.testing.assert_allclose(view.image.image, expected, rtol=1e-5)
     np.testing.assert_allclose(view.image.image[-1], np.log10(history.latest.grad_h[-1]), rtol=1e-5)
-    assert tuple(view.image.levels) == LOG_GRAD_LEVELS
+    assert covers_levels(view.image.levels, expected)
     assert view.selectors.layer_spin.value() == 3            # the top layer by default
     view.selectors.layer_spin.setValue(1)
     np.testing.assert_allclose(view.image.image[-1], np.log10(history.latest.grad_h[0]), rtol=1e-5)
+    levels = tuple(view.image.levels)
     view.refresh([history])
-    assert tuple(view.image.levels) == LOG_GRAD_LEVELS       # levels never follow the data
+    assert tuple(view.image.levels) == levels                # the same data: the same levels
     # one row per step, scrolling: the image spans the steps it shows
     rect = view.image.mapRectToParent(view.image.boundingRect())
     assert rect.top() == pytest.approx(history.waterfall_steps.view()[0] - 0.5)
@@ -186,13 +187,48 @@ def test_a_huge_limit_factor_reads_as_a_power_of_ten(factor, text):
     assert factor_text(factor) == text
 
 
-def test_waterfall_compare_shows_the_chosen_run(qtbot, scenarios):
+def covers_levels(levels, log_values) -> bool:
+    """The colour levels span at least LOG_GRAD_LEVELS and every finite value shown, in whole powers of ten."""
+    lo, hi = (float(v) for v in levels)
+    finite_values = np.asarray(log_values)[np.isfinite(log_values)]
+    return (lo <= LOG_GRAD_LEVELS[0] and hi >= LOG_GRAD_LEVELS[1] and lo == np.floor(lo) and hi == np.ceil(hi)
+            and lo <= finite_values.min() and finite_values.max() <= hi
+            and (lo == LOG_GRAD_LEVELS[0] or lo == np.floor(finite_values.min()))    # no wider than needed
+            and (hi == LOG_GRAD_LEVELS[1] or hi == np.ceil(finite_values.max())))
+
+
+def test_waterfall_compare_shows_every_run_on_one_scale(qtbot, scenarios):
+    """A compare lesson that points at the waterfall shows each run it compares, without a run chooser
+    (fix-lstm showed the LSTM only, and `record` filmed a useless drop-down)."""
     view = make(WaterfallView, qtbot)
     runs = scenarios["compare3"]
     show(view, runs)
-    np.testing.assert_allclose(view.image.image[-1], np.log10(top_grad(runs[0])), rtol=1e-5)
-    view.selectors.run_combo.setCurrentIndex(2)
-    np.testing.assert_allclose(view.image.image[-1], np.log10(top_grad(runs[2])), rtol=1e-5)
+    assert not view.selectors.run_combo.isVisibleTo(view)
+    images = view.images()
+    assert len(images) == 3 and all(image.isVisible() for image in images)
+    for image, run in zip(images, runs):
+        np.testing.assert_allclose(image.image[-1], np.log10(top_grad(run)), rtol=1e-5)
+        assert tuple(image.levels) == tuple(view.colorbar.levels())
+    shown = np.concatenate([image.image.ravel() for image in images])
+    assert covers_levels(view.colorbar.levels(), shown)
+    show(view, runs[:1])                                   # one run again: one image
+    assert len(view.images()) == 1
+
+
+def test_heatmap_levels_widen_to_an_exploding_gradient(qtbot):
+    """exploding's waterfall was one saturated block: the scale stopped at 10² while the gradient
+    reached 10¹³; a tanh run's 10⁻²¹ was flattened at the 10⁻¹² floor."""
+    from engine.lessons import LESSONS
+    exploding = train(LESSONS["exploding"].config().replace(batch=8, device="cpu"), 2)
+    vanishing = train(Config(batch=8, device="cpu"), 2)                 # tanh, 100 steps
+    for view_class in (WaterfallView, LayersView):
+        for history in (exploding, vanishing):
+            view = make(view_class, qtbot)
+            show(view, [history])
+            assert covers_levels(view.image.levels, view.image.image)   # every step shown, every layer
+            assert tuple(view.colorbar.levels()) == tuple(view.image.levels)
+    assert np.log10(exploding.latest.grad_h[-1]).max() > LOG_GRAD_LEVELS[1] + 3    # the case is real
+    assert np.log10(vanishing.latest.grad_h[-1]).min() < LOG_GRAD_LEVELS[0] - 3
 
 
 def assert_shows_run(view, history):
@@ -206,7 +242,7 @@ def assert_shows_run(view, history):
     np.testing.assert_allclose(shown, expected, rtol=1e-5)
 
 
-@pytest.mark.parametrize("view_class", [WaterfallView, LayersView, UnrolledView])
+@pytest.mark.parametrize("view_class", [LayersView, UnrolledView])
 def test_one_run_views_show_the_chosen_run_and_follow_a_new_run_set(view_class, qtbot, scenarios):
     view = make(view_class, qtbot)
     runs = scenarios["compare3"]
@@ -219,12 +255,12 @@ def test_one_run_views_show_the_chosen_run_and_follow_a_new_run_set(view_class, 
     assert_shows_run(view, runs[1])
 
 
-def test_layers_heatmap_is_log10_grad_h_with_fixed_levels(qtbot, scenarios):
+def test_layers_heatmap_is_log10_grad_h_on_levels_that_cover_it(qtbot, scenarios):
     view = make(LayersView, qtbot)
     history = scenarios["lstm3"][0]
     show(view, [history])
     np.testing.assert_allclose(view.image.image, np.log10(history.latest.grad_h), rtol=1e-5)
-    assert tuple(view.image.levels) == LOG_GRAD_LEVELS
+    assert covers_levels(view.image.levels, view.image.image)
     ticks = view.plot.getAxis("left")._tickLevels[0]
     assert ticks == [(0.0, "1"), (1.0, "2"), (2.0, "3")]
 
