@@ -144,6 +144,13 @@ def lesson_run_labels(configs) -> list[str] | None:
     return None
 
 
+def first_run_name(infos) -> str:
+    """What titles call run 1 in compare mode: its lesson name ("LSTM") where the runs are a lesson's,
+    else "Run 1"."""
+    named = lesson_run_labels([info.config for info in infos]) if len(infos) > 1 else None
+    return named[0] if named else "Run 1"
+
+
 def _short(key: str, value) -> str:
     if key == "cell":
         return value.upper()

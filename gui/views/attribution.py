@@ -10,7 +10,7 @@ import pyqtgraph as pg
 
 from engine.probes import orders_lost
 from gui.views._common import (TIMESTEP_LABEL, TitleLabel, brush, finite, log_over_linear_plots, pen, place,
-                               positive_finite, power_of_ten, run_labels, structure_key, style_plot, vbox)
+                               first_run_name, positive_finite, power_of_ten, run_labels, structure_key, style_plot, vbox)
 from gui.views._legends import add_legend, move_legend_off_the_curves, style_legend
 from gui.views.base import View
 
@@ -130,7 +130,7 @@ class AttributionView(View):
         move_legend_off_the_curves(self.legend, self.curves, None if first is None else first.grad_x)
         text = influence_title(first.grad_x) if first is not None else "Influence of each input on the loss"
         if len(histories) > 1 and first is not None:
-            text = "Run 1: " + text[0].lower() + text[1:]
+            text = f"{first_run_name([h.info for h in histories])}: " + text[0].lower() + text[1:]
         self._title_text = text
         self.title_label.set_text(text)
 

@@ -160,3 +160,15 @@ def test_the_lesson_card_text_takes_the_theme(make_window, qtbot):
                   for y in range(image.height())) if theme == "light" else \
             max(image.pixelColor(x, y).lightness() for x in range(0, image.width(), 2) for y in range(image.height()))
         assert abs(ink - background) > 150, (theme, ink, background)
+
+
+def test_titles_and_the_ratio_plot_call_run_1_by_the_lessons_name(qtbot, trained):
+    """With the legends in the lesson's words, "Run 1: shrinks ..." named a run no legend names."""
+    histories = trained["fix-attention"]
+    profile, influence = ProfileView(), AttributionView()
+    for view in (profile, influence):
+        qtbot.addWidget(view)
+        view.set_runs([h.info for h in histories])
+        view.refresh(histories)
+        assert view.title_label.text().startswith("with attention: "), view.title_label.text()
+    assert profile.same_line.label.format == "same as with attention"
