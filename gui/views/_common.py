@@ -57,6 +57,9 @@ def heatmap_ready(log_values: np.ndarray, levels=LOG_GRAD_LEVELS) -> np.ndarray:
     return out
 
 
+WIDEST_LOG_GRAD_LEVELS = (-46.0, 15.0)  # float32's smallest gradient; well past exploding's 10¹³
+
+
 def widened_levels(levels, log_values) -> tuple[float, float]:
     """Colour levels that cover `log_values` too: `levels` (at least LOG_GRAD_LEVELS) widened to the
     whole powers of ten of the finite values beyond them, never narrowed. An exploding run's 10¹³
@@ -67,7 +70,8 @@ def widened_levels(levels, log_values) -> tuple[float, float]:
     values = values[np.isfinite(values)]
     if values.size:
         lo, hi = min(lo, float(np.floor(values.min()))), max(hi, float(np.ceil(values.max())))
-    return (lo, hi)
+    # a diverging run's 10³⁷ would leave every other run one flat colour: beyond 10¹⁵ is saturated
+    return (max(lo, WIDEST_LOG_GRAD_LEVELS[0]), min(hi, WIDEST_LOG_GRAD_LEVELS[1]))
 
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")

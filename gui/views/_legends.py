@@ -50,16 +50,22 @@ def add_legend(plot: pg.PlotItem, offset=(-6, 6), room=None) -> pg.LegendItem:
             down = box.height() * room_share[1] - oy - LegendRoomViewBox.GAP_PX
             scale = min(1.0, across / rect.width(), down / rect.height())
             if len(legend.items) >= 3:
-                # in two columns where the plot is wide and short (lecture fonts, four runs): the
-                # larger of the two scales wins, one column where they tie
+                # in two columns where one column would shrink it below TWO_COLUMNS_BELOW (lecture
+                # fonts, four runs in a short plot) and two read larger; else one, which covers less
+                # of the plot's width (a diverging curve leaves through the top)
                 columns = legend.columnCount
-                set_columns(legend, 3 - columns)
-                other = legend.boundingRect()
-                other_scale = min(1.0, across / other.width(), down / other.height())
-                if other_scale > scale + 0.02 or (columns == 2 and other_scale >= scale - 0.02):
-                    scale = other_scale
-                else:
-                    set_columns(legend, columns)
+                set_columns(legend, 1)
+                one = legend.boundingRect()
+                one_scale = min(1.0, across / one.width(), down / one.height())
+                scale = one_scale
+                if one_scale < TWO_COLUMNS_BELOW:
+                    set_columns(legend, 2)
+                    two = legend.boundingRect()
+                    two_scale = min(1.0, across / two.width(), down / two.height())
+                    if two_scale > one_scale + 0.1:
+                        scale = two_scale
+                    else:
+                        set_columns(legend, 1)
             legend.setVisible(scale >= 0.55 and legend.layout.count() > 0)
             scale = max(scale, 0.55)
             if abs(legend.scale() - scale) > 0.01:
@@ -227,6 +233,9 @@ def move_legend_off_the_curves(legend: pg.LegendItem, items, fallback=None) -> N
         box.room_needed = True
         legend.setOffset((-ox, oy))
         box.updateAutoRange()
+
+
+TWO_COLUMNS_BELOW = 0.75  # a legend in one column shrunk below this scale tries two
 
 
 def set_columns(legend: pg.LegendItem, columns: int) -> None:

@@ -10,9 +10,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
 from gui.theme import LOG_GRAD_LEVELS
-from gui.views._common import (STEP_LABEL, TIMESTEP_LABEL, TitleLabel, add_plot, heatmap_plot, heatmap_ready,
-                               place, run_labels, set_axis_label, style_heatmap_plot, style_plot, set_grid,
-                               vbox, widened_levels)
+from gui.views._common import (STEP_LABEL, TIMESTEP_LABEL, TitleLabel, add_plot, brush, font, heatmap_plot,
+                               heatmap_ready, place, run_labels, set_axis_label, set_grid, style_heatmap_plot,
+                               style_plot, vbox, widened_levels)
 from gui.views.base import OneRunView
 
 BAR_LABEL = "gradient size (log scale)"
@@ -50,6 +50,16 @@ class WaterfallView(OneRunView):
         self.colorbar.setImageItem([self.image] + [image for _, image in self.more])
         self.plot.layout.removeItem(self.colorbar)
         self.area.ci.addItem(self.colorbar, row=0, col=1, rowspan=MAX_RUNS)
+        # compared runs are named inside each strip's top right corner (the newest step's latest
+        # timesteps, which are bright in every lesson): a strip is too short for the name on its axis
+        self.names = []
+        for plot in [self.plot] + [plot for plot, _ in self.more]:
+            name = pg.TextItem("", anchor=(1, 0))
+            name.setParentItem(plot.getViewBox())  # in the box's pixels: it stays in the corner
+            name.setZValue(20)
+            name.hide()
+            plot.getViewBox().sigResized.connect(lambda box, name=name: name.setPos(box.width() - 2, 2))
+            self.names.append(name)
         self.levels = LOG_GRAD_LEVELS
         self._shown_runs = 1
         self.selectors.layer_spin.valueChanged.connect(self._selection_changed)
@@ -136,10 +146,17 @@ class WaterfallView(OneRunView):
             plot.showAxis("bottom", last)
             if last:
                 set_axis_label(plot.getAxis("bottom"), TIMESTEP_LABEL, self.theme)
-            # one run: "training step"; compared runs: each named where the step axis is, its
-            # steps on the ticks (the title says one row per step)
-            set_axis_label(plot.getAxis("left"), (names[k], f"run {k + 1}") if k < len(names) else STEP_LABEL,
-                           self.theme)
+            set_axis_label(plot.getAxis("left"), STEP_LABEL if len(plots) == 1 else ("step",), self.theme)
+        for k, name in enumerate(getattr(self, "names", [])):
+            shown = k < len(names) and k < runs
+            name.setVisible(shown)
+            if shown:
+                name.setText(names[k])
+                name.setColor(self.theme.foreground)
+                name.fill = brush(self.theme.background, 0.75)
+                name.setFont(font(self.theme, -1))
+                box = name.parentItem()
+                name.setPos(box.width() - 2, 2)
 
     def _selection_changed(self, *_):
         """Another layer was chosen; the layer chooser follows run 1's depth."""

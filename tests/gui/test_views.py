@@ -22,7 +22,7 @@ from engine.worker import run_info
 from gui.history import RunHistory
 from gui.theme import DARK, LIGHT, LOG_GRAD_LEVELS
 from gui.views import ALL_VIEWS
-from gui.views._common import factor_text, sample_columns
+from gui.views._common import WIDEST_LOG_GRAD_LEVELS, factor_text, run_labels, sample_columns
 from gui.views.activation import ActivationView
 from gui.views.attribution import ATTENTION_LABEL, AttributionView
 from gui.views.base import View
@@ -190,7 +190,7 @@ def test_a_huge_limit_factor_reads_as_a_power_of_ten(factor, text):
 def covers_levels(levels, log_values) -> bool:
     """The colour levels span at least LOG_GRAD_LEVELS and every finite value shown, in whole powers of ten."""
     lo, hi = (float(v) for v in levels)
-    finite_values = np.asarray(log_values)[np.isfinite(log_values)]
+    finite_values = np.clip(np.asarray(log_values)[np.isfinite(log_values)], *WIDEST_LOG_GRAD_LEVELS)  # (a cap)
     return (lo <= LOG_GRAD_LEVELS[0] and hi >= LOG_GRAD_LEVELS[1] and lo == np.floor(lo) and hi == np.ceil(hi)
             and lo <= finite_values.min() and finite_values.max() <= hi
             and (lo == LOG_GRAD_LEVELS[0] or lo == np.floor(finite_values.min()))    # no wider than needed
@@ -209,6 +209,8 @@ def test_waterfall_compare_shows_every_run_on_one_scale(qtbot, scenarios):
     for image, run in zip(images, runs):
         np.testing.assert_allclose(image.image[-1], np.log10(top_grad(run)), rtol=1e-5)
         assert tuple(image.levels) == tuple(view.colorbar.levels())
+    names = [name.textItem.toPlainText() for name in view.names if name.isVisibleTo(view.plot)]
+    assert names == run_labels([h.info for h in runs])                # each strip says which run it is
     shown = np.concatenate([image.image.ravel() for image in images])
     assert covers_levels(view.colorbar.levels(), shown)
     show(view, runs[:1])                                   # one run again: one image
