@@ -209,7 +209,7 @@ def test_waterfall_compare_shows_every_run_on_one_scale(qtbot, scenarios):
     for image, run in zip(images, runs):
         np.testing.assert_allclose(image.image[-1], np.log10(top_grad(run)), rtol=1e-5)
         assert tuple(image.levels) == tuple(view.colorbar.levels())
-    names = [name.textItem.toPlainText() for name in view.names if name.isVisibleTo(view.plot)]
+    names = [name.textItem.toPlainText() for name in view.names if name.isVisible()]
     assert names == run_labels([h.info for h in runs])                # each strip says which run it is
     shown = np.concatenate([image.image.ravel() for image in images])
     assert covers_levels(view.colorbar.levels(), shown)
