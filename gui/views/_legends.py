@@ -148,6 +148,10 @@ class LegendRoomViewBox(pg.ViewBox):
 
     def childrenBounds(self, frac=None, orthoRange=(None, None), items=None):
         bounds = super().childrenBounds(frac=frac, orthoRange=orthoRange, items=items)
+        x = bounds[0]
+        if x is not None and x[1] == x[0]:
+            # one training step: a step either side, not pyqtgraph's guess (-150..150 at step 1)
+            bounds[0] = [x[0] - 1, x[1] + 1]
         share = self.legend_share()
         y = bounds[1]
         if share > 0 and y is not None and y[1] > y[0]:

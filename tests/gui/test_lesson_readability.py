@@ -172,3 +172,23 @@ def test_titles_and_the_ratio_plot_call_run_1_by_the_lessons_name(qtbot, trained
         view.refresh(histories)
         assert view.title_label.text().startswith("with attention: "), view.title_label.text()
     assert profile.same_line.label.format == "same as with attention"
+
+
+@pytest.mark.parametrize("view_class", [LossView, ParamGradsView])
+def test_a_one_step_lesson_shows_its_step_not_negative_ones(view_class, qtbot, trained):
+    """At a one-step lesson's pause, after a 300-step lesson, the training-step axes ran from -150 to 150
+    (pyqtgraph centres a single point in the width the range had)."""
+    histories = trained["fix-init"]
+    view = view_class()
+    qtbot.addWidget(view)
+    view.set_runs([h.info for h in histories])
+    view.resize(600, 420)
+    view.show()
+    plots = [view.loss_plot, view.metric_plot] if view_class is LossView else [view.plot]
+    for plot in plots:  # the range the lesson before left
+        plot.getViewBox().setXRange(0, 300, padding=0)
+        plot.getViewBox().enableAutoRange()
+    settle(qtbot, view, histories)
+    for plot in plots:
+        lo, hi = plot.getViewBox().viewRange()[0]
+        assert -0.5 <= lo < 1 < hi <= 2.5, (lo, hi)
