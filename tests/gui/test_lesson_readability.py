@@ -192,3 +192,14 @@ def test_a_one_step_lesson_shows_its_step_not_negative_ones(view_class, qtbot, t
     for plot in plots:
         lo, hi = plot.getViewBox().viewRange()[0]
         assert -0.5 <= lo < 1 < hi <= 2.5, (lo, hi)
+
+
+def test_the_activation_view_names_a_lessons_runs_in_its_words(qtbot, trained):
+    histories = trained["fix-irnn"]
+    view = ActivationView()
+    qtbot.addWidget(view)
+    view.set_runs([h.info for h in histories])
+    view.refresh(histories)
+    entries = [label.text for _, label in view.legend.items][:4]
+    assert entries == ["ReLU", "Leaky ReLU", "PReLU", "tanh, default weights (before)"], entries
+    assert view.title_label.text().startswith("Saturated: ReLU "), view.title_label.text()
