@@ -239,7 +239,7 @@ def move_legend_off_the_curves(legend: pg.LegendItem, items, fallback=None) -> N
         box.updateAutoRange()
 
 
-TWO_COLUMNS_BELOW = 0.75  # a legend in one column shrunk below this scale tries two
+TWO_COLUMNS_BELOW = 0.62  # a legend in one column shrunk below this scale tries two
 
 
 def set_columns(legend: pg.LegendItem, columns: int) -> None:
