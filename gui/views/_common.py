@@ -350,8 +350,8 @@ class LabAxis(pg.AxisItem):
         levels = super().tickSpacing(minVal, maxVal, size)
         if not levels or self._tickSpacing is not None or size <= 0 or (self.logMode and levels[0][0] < 1):
             return levels
-        if self.whole_numbers and levels[0][0] < 1:  # steps count in ones: no "training step 0.8"
-            levels = [(1.0, 0)]
+        if self.whole_numbers:  # steps count in ones: no "training step 0.8", nor a minor level at 0.5
+            levels = [level for level in levels if level[0] >= 1] or [(1.0, 0)]
         lo, hi = min(minVal, maxVal), max(minVal, maxVal)
         px = size / (hi - lo)
 

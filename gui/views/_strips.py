@@ -39,7 +39,7 @@ class RunStrips:
             name.setParentItem(strip.getViewBox())  # in the box's pixels: it stays in the corner
             name.setZValue(20)
             name.hide()
-            strip.getViewBox().sigResized.connect(lambda box, name=name: name.setPos(box.width() - 2, 2))
+            strip.getViewBox().sigResized.connect(lambda box, k=len(self.names): self._fit_name(k))
             self.names.append(name)
         self.runs = 1
         self._names: list[str] = []
@@ -76,11 +76,24 @@ class RunStrips:
             shown = k < len(self._names) and k < self.runs
             name.setVisible(shown)
             if shown:
-                name.setText(self._names[k])
                 name.setColor(theme.foreground)
                 name.fill = brush(theme.background, 0.75)
                 name.setFont(font(theme, -1))
-                name.setPos(name.parentItem().width() - 2, 2)
+                self._fit_name(k)
+
+    NAME_SHARE = 0.45  # of a strip's width its name may cover; past that, "run 2", then "2"
+
+    def _fit_name(self, k: int):
+        name = self.names[k]
+        if k >= len(self._names):
+            return
+        box = name.parentItem()
+        for text in (self._names[k], f"run {k + 1}", f"{k + 1}"):
+            if name.textItem.toPlainText() != text:
+                name.setText(text)
+            if name.textItem.boundingRect().width() <= box.width() * self.NAME_SHARE:
+                break
+        name.setPos(box.width() - 2, 2)
 
     def apply_theme(self, theme, left_label):
         for more_plot, _ in self.more:
