@@ -49,7 +49,7 @@ def add_legend(plot: pg.PlotItem, offset=(-6, 6), room=None) -> pg.LegendItem:
             across = plot.width() * 0.8 * room_share[0] - ox - LegendRoomViewBox.GAP_PX
             down = box.height() * room_share[1] - oy - LegendRoomViewBox.GAP_PX
             scale = min(1.0, across / rect.width(), down / rect.height())
-            if len(legend.items) >= 3:
+            if len(legend.items) >= 2:
                 # in two columns where one column would shrink it below TWO_COLUMNS_BELOW (lecture
                 # fonts, four runs in a short plot) and two read larger; else one, which covers less
                 # of the plot's width (a diverging curve leaves through the top)
