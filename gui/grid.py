@@ -13,6 +13,7 @@ from gui.frames import ViewFrame
 from gui.lecture import pick_views
 
 GRID_COLUMNS = 4
+HIGHLIGHT_SHARE = 1.6  # the full grid's width for the lesson's view, against 1 for each other view
 
 
 class ViewGrid(QSplitter):
@@ -41,8 +42,7 @@ class ViewGrid(QSplitter):
         """Frame the view a lesson points at ("" : none); lecture mode then shows it first."""
         for view_key, frame in self.frames.items():
             frame.highlight(view_key == key)
-        if self.lecture:
-            self.arrange()
+        self.arrange() if self.lecture else self.equalize()
 
     def highlighted(self) -> str | None:
         return next((key for key, frame in self.frames.items() if frame.highlighted), None)
@@ -88,6 +88,12 @@ class ViewGrid(QSplitter):
         self.equalize()
 
     def equalize(self):
-        for row in self.rows:
-            row.setSizes([10_000] * row.count())  # hidden views take no room
-        self.setSizes([10_000] * self.count())
+        """Equal cells; in the full grid the view a lesson points at gets HIGHLIGHT_SHARE more of its row
+        and its row more of the height, so that at 1280x720 it is not as cramped as the rest."""
+        grow = 1.0 if self.lecture else HIGHLIGHT_SHARE
+        for row in self.rows:  # (hidden views take no room)
+            row.setSizes([round(10_000 * (grow if getattr(row.widget(i), "highlighted", False) else 1.0))
+                          for i in range(row.count())])
+        self.setSizes([round(10_000 * (grow ** 0.5 if any(getattr(row.widget(i), "highlighted", False)
+                                                           and row.widget(i).isVisible() for i in range(row.count()))
+                                       else 1.0)) for row in self.rows])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from engine.lessons import LESSONS
@@ -128,6 +128,13 @@ class LessonPanel(QWidget):
         for w in (self.look_at, self.try_next):
             w.setStyleSheet(f"font-size: {base:.0f}pt;")
         self.pause_note.setStyleSheet(f"font-size: {base:.0f}pt; font-style: italic;")
+
+    def changeEvent(self, event):
+        """A new theme's palette reaches the card's labels: a label with a style sheet (its font size)
+        kept the colours of the palette it was first styled in (dark grey on the light theme's panel)."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self.set_scale(self._scale)
 
     def set_pause_note(self, text: str):
         """A line on the card about where training pauses for the lesson's point ("" hides it)."""

@@ -69,6 +69,7 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
     from gui.recording import VideoWriter, render_fixed
     from gui.theme import THEMES
     from gui.views import ALL_VIEWS
+    from gui.views.base import OneRunView
 
     app = QApplication.instance() or QApplication([])
     lesson = LESSONS[lesson_name]
@@ -93,6 +94,8 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
     grid = QGridLayout()
     outer.addLayout(grid)
     by_id = {cls.view_id: cls for cls in ALL_VIEWS}
+    if len(infos) > 1:  # a video cannot use a run chooser: compared runs are filmed in views that show them all
+        by_id = {key: cls for key, cls in by_id.items() if key == lesson.look_at or not issubclass(cls, OneRunView)}
     views = []
     for k, view_id in enumerate(pick_views(lesson.look_at, list(by_id))):
         view = by_id[view_id]()
@@ -164,5 +167,12 @@ def main(argv: list[str]) -> int:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 2
     sys.stderr.write("\n")
-    print(f"wrote {path} ({frames} frame{'' if frames == 1 else 's'}, {size[0]}x{size[1]}, {fps:g} fps)")
+    note = ""
+    if path.suffix.lower() == ".gif":
+        from gui.recording import gif_stored_frames
+        stored = gif_stored_frames(path)
+        if stored != frames:
+            note = (f"; the GIF stores {stored} of them: equal frames in a row are kept once, "
+                    "shown for their added time")
+    print(f"wrote {path} ({frames} frame{'' if frames == 1 else 's'}, {size[0]}x{size[1]}, {fps:g} fps{note})")
     return 0

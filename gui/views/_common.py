@@ -45,16 +45,33 @@ def log_grad(values: np.ndarray) -> np.ndarray:
         return np.log10(values)
 
 
-def heatmap_ready(log_values: np.ndarray) -> np.ndarray:
+def heatmap_ready(log_values: np.ndarray, levels=LOG_GRAD_LEVELS) -> np.ndarray:
     """Log-gradient image for a fixed-level ImageItem: -inf (exactly zero) and +inf pinned to the
-    ends of LOG_GRAD_LEVELS, NaN (diverged) left as NaN, which the ImageItem leaves transparent."""
-    lo, hi = LOG_GRAD_LEVELS
+    ends of `levels`, NaN (diverged) left as NaN, which the ImageItem leaves transparent."""
+    lo, hi = levels
     out = np.asarray(log_values, dtype=np.float32)
     if not np.isfinite(out).all():
         out = out.copy()
         out[np.isneginf(out)] = lo
         out[np.isposinf(out)] = hi
     return out
+
+
+WIDEST_LOG_GRAD_LEVELS = (-46.0, 15.0)  # float32's smallest gradient; well past exploding's 10¹³
+
+
+def widened_levels(levels, log_values) -> tuple[float, float]:
+    """Colour levels that cover `log_values` too: `levels` (at least LOG_GRAD_LEVELS) widened to the
+    whole powers of ten of the finite values beyond them, never narrowed. An exploding run's 10¹³
+    is not one saturated block at 10², nor a tanh run's 10⁻²¹ flattened at 10⁻¹²; the levels still
+    never follow the data down, so what vanishes stays dark."""
+    lo, hi = min(levels[0], LOG_GRAD_LEVELS[0]), max(levels[1], LOG_GRAD_LEVELS[1])
+    values = np.asarray(log_values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size:
+        lo, hi = min(lo, float(np.floor(values.min()))), max(hi, float(np.ceil(values.max())))
+    # a diverging run's 10³⁷ would leave every other run one flat colour: beyond 10¹⁵ is saturated
+    return (max(lo, WIDEST_LOG_GRAD_LEVELS[0]), min(hi, WIDEST_LOG_GRAD_LEVELS[1]))
 
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -92,11 +109,15 @@ _DESCRIBE_KEYS = ("cell", "activation", "init", "spectral_radius", "layers", "se
 
 
 def run_labels(infos) -> list[str]:
-    """Short labels that tell compared runs apart: the settings in which they differ."""
+    """Short labels that tell compared runs apart: a lesson's own names for its runs while they are
+    that lesson's (`lesson_run_labels`), else the settings in which they differ."""
     if not infos:
         return []
     if len(infos) == 1:
         return [describe_config(infos[0].config)]
+    named = lesson_run_labels([info.config for info in infos])
+    if named is not None:
+        return named
     differing = [k for k in _DESCRIBE_KEYS
                  if len({repr(getattr(i.config, k)) for i in infos}) > 1]
     labels = []
@@ -104,6 +125,34 @@ def run_labels(infos) -> list[str]:
         parts = [_short(k, getattr(info.config, k)) for k in differing[:3]]
         labels.append(f"run {info.index + 1}" + (": " + ", ".join(parts) if parts else ""))
     return labels
+
+
+def lesson_run_labels(configs) -> list[str] | None:
+    """The lesson's words for these runs ("factor 0.9", "tanh RNN (before)": Lesson.run_labels) when
+    they are a lesson's runs: run 1 has the lesson's settings, and every other run differs from run 1
+    exactly as the lesson's compare dict for it says (settings the lesson leaves alone, such as a
+    --set seed=3 or a live change of the learning rate on every run, may differ from the lesson's).
+    None when they are not (a run edited on its own: the names would no longer be true)."""
+    from engine.lessons import LESSONS
+    base = configs[0] if configs else None
+    for lesson in LESSONS.values():
+        if len(lesson.run_labels) != len(configs) or len(lesson.compare) + 1 != len(configs):
+            continue
+        if any(getattr(base, key, None) != value for key, value in lesson.settings.items()):
+            continue
+        try:
+            if all(config == base.replace(**changes) for config, changes in zip(configs[1:], lesson.compare)):
+                return list(lesson.run_labels)
+        except (ValueError, TypeError):  # the compare dict does not fit this run 1 (e.g. another --set)
+            continue
+    return None
+
+
+def first_run_name(infos) -> str:
+    """What titles call run 1 in compare mode: its lesson name ("LSTM") where the runs are a lesson's,
+    else "Run 1"."""
+    named = lesson_run_labels([info.config for info in infos]) if len(infos) > 1 else None
+    return named[0] if named else "Run 1"
 
 
 def _short(key: str, value) -> str:
@@ -301,8 +350,8 @@ class LabAxis(pg.AxisItem):
         levels = super().tickSpacing(minVal, maxVal, size)
         if not levels or self._tickSpacing is not None or size <= 0 or (self.logMode and levels[0][0] < 1):
             return levels
-        if self.whole_numbers and levels[0][0] < 1:  # steps count in ones: no "training step 0.8"
-            levels = [(1.0, 0)]
+        if self.whole_numbers:  # steps count in ones: no "training step 0.8", nor a minor level at 0.5
+            levels = [level for level in levels if level[0] >= 1] or [(1.0, 0)]
         lo, hi = min(minVal, maxVal), max(minVal, maxVal)
         px = size / (hi - lo)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 import shiboken6
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from gui.theme import LEGEND_BORDER_LIGHT
@@ -34,6 +35,7 @@ def add_legend(plot: pg.PlotItem, offset=(-6, 6), room=None) -> pg.LegendItem:
             return
         busy.append(True)
         try:
+            snug(legend)  # its size from its entries alone, whatever it was before
             rect = legend.boundingRect()
             if rect.width() <= 1 or rect.height() <= 1:
                 return
@@ -47,6 +49,23 @@ def add_legend(plot: pg.PlotItem, offset=(-6, 6), room=None) -> pg.LegendItem:
             across = plot.width() * 0.8 * room_share[0] - ox - LegendRoomViewBox.GAP_PX
             down = box.height() * room_share[1] - oy - LegendRoomViewBox.GAP_PX
             scale = min(1.0, across / rect.width(), down / rect.height())
+            if len(legend.items) >= 2:
+                # in two columns where one column would shrink it below TWO_COLUMNS_BELOW (lecture
+                # fonts, four runs in a short plot) and two read larger; else one, which covers less
+                # of the plot's width (a diverging curve leaves through the top)
+                columns = legend.columnCount
+                set_columns(legend, 1)
+                one = legend.boundingRect()
+                one_scale = min(1.0, across / one.width(), down / one.height())
+                scale = one_scale
+                if one_scale < TWO_COLUMNS_BELOW:
+                    set_columns(legend, 2)
+                    two = legend.boundingRect()
+                    two_scale = min(1.0, across / two.width(), down / two.height())
+                    if two_scale > one_scale + 0.1:
+                        scale = two_scale
+                    else:
+                        set_columns(legend, 1)
             legend.setVisible(scale >= 0.55 and legend.layout.count() > 0)
             scale = max(scale, 0.55)
             if abs(legend.scale() - scale) > 0.01:
@@ -94,12 +113,22 @@ class LegendRoomViewBox(pg.ViewBox):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.legend = None
+        self.room_always = True   # False: only once `room_needed` (move_legend_off_the_curves found no free corner)
+        self.room_needed = False
 
-    def make_room_for(self, legend: pg.LegendItem):
+    def make_room_for(self, legend: pg.LegendItem, when_needed: bool = False):
+        """Keep the data below `legend`: always, or (`when_needed`) only once move_legend_off_the_curves
+        finds every corner crowded; `forget_room` (a new run set) goes back to corners only."""
         self.legend = legend
+        self.room_always = not when_needed
         # entries come and go (the clipping entries), and add_legend's fit rescales or hides it
         legend.geometryChanged.connect(self.updateAutoRange)
         legend.visibleChanged.connect(self.updateAutoRange)
+
+    def forget_room(self):
+        if self.room_needed:
+            self.room_needed = False
+            self.updateAutoRange()
 
     def legend_rect(self):
         """Where the shown legend sits, in this box's pixels (QRectF), or None."""
@@ -111,7 +140,7 @@ class LegendRoomViewBox(pg.ViewBox):
     def legend_share(self) -> float:
         """The share of the height, from the top, that the legend covers (0 without one)."""
         rect, height = self.legend_rect(), self.height()
-        if rect is None or height <= 0:
+        if rect is None or height <= 0 or not (self.room_always or self.room_needed):
             return 0.0
         if rect.top() > height / 2:
             return 0.0  # a legend in a bottom corner: the top is free
@@ -119,6 +148,10 @@ class LegendRoomViewBox(pg.ViewBox):
 
     def childrenBounds(self, frac=None, orthoRange=(None, None), items=None):
         bounds = super().childrenBounds(frac=frac, orthoRange=orthoRange, items=items)
+        x = bounds[0]
+        if x is not None and x[1] == x[0]:
+            # one training step: a step either side, not pyqtgraph's guess (-150..150 at step 1)
+            bounds[0] = [x[0] - 1, x[1] + 1]
         share = self.legend_share()
         y = bounds[1]
         if share > 0 and y is not None and y[1] > y[0]:
@@ -197,6 +230,35 @@ def move_legend_off_the_curves(legend: pg.LegendItem, items, fallback=None) -> N
     best = min(range(len(counts)), key=lambda k: counts[k])
     if counts[best] < now:
         legend.setOffset(corners[1 + best])
+        now = legend_cover(legend, box, corners[1 + best], items)
+    if now > 0 and isinstance(box, LegendRoomViewBox) and box.legend is legend and not box.room_needed:
+        # curves in every corner (runs that shrink, keep and grow): the legend goes top right and the
+        # y range makes room for it above the data, as the loss view's always does
+        box.room_needed = True
+        legend.setOffset((-ox, oy))
+        box.updateAutoRange()
+
+
+TWO_COLUMNS_BELOW = 0.62  # a legend in one column shrunk below this scale tries two
+
+
+def set_columns(legend: pg.LegendItem, columns: int) -> None:
+    """The legend's entries in `columns` columns, sized to them (see snug)."""
+    if columns != legend.columnCount:
+        legend.setColumnCount(columns)
+        snug(legend)
+
+
+def snug(legend: pg.LegendItem) -> None:
+    """The legend as small as its entries: pyqtgraph sizes a legend from its entries' current sizes,
+    which its layout had stretched to fill the legend's earlier size, so a smaller font (leaving
+    lecture mode) kept the lecture-sized box, and a legend's size depended on what it had been."""
+    if not legend.items:
+        return
+    legend.layout.invalidate()
+    hint = legend.layout.effectiveSizeHint(Qt.SizeHint.PreferredSize)
+    if abs(legend.width() - hint.width()) > 0.5 or abs(legend.height() - hint.height()) > 0.5:
+        legend.setGeometry(0, 0, hint.width(), hint.height())  # as pyqtgraph's updateSize; the anchor puts it back
 
 
 def style_legend(legend: pg.LegendItem, theme):
@@ -204,6 +266,7 @@ def style_legend(legend: pg.LegendItem, theme):
     legend.setLabelTextSize(f"{max(6, theme.font_pt - 2)}pt")
     for _, label in legend.items:  # pyqtgraph stores the new colour and size but draws them only
         label.setText(label.text)   # when a label's text is set: without this they kept the old theme's
+    snug(legend)
     bg = QColor(theme.background)
     bg.setAlphaF(0.8)
     legend.setBrush(pg.mkBrush(bg))

@@ -24,7 +24,8 @@ class Selectors(QWidget):
         # long run labels must not widen the view: the combo shows ~12 characters, the list all of them
         self.run_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.run_combo.setMinimumContentsLength(10)
-        self.run_combo.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
+        # ... and takes what room the row has to spare, so that a run's whole name shows where it fits
+        self.run_combo.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.layer_label = QLabel("layer:")
         self.layer_spin = QSpinBox()
         self.layer_spin.setRange(1, 1)

@@ -12,7 +12,8 @@ from PySide6.QtGui import QFontMetricsF
 
 from engine import registry
 from engine.probes import HIST_EDGES
-from gui.views._common import PlotArea, TitleLabel, add_plot, brush, font, pen, place, structure_key, style_plot, vbox
+from gui.views._common import (PlotArea, TitleLabel, add_plot, brush, font, lesson_run_labels, pen, place, structure_key,
+                               style_plot, vbox)
 from gui.views._legends import add_legend, style_legend
 from gui.views._selectors import Selectors
 from gui.views.base import View
@@ -145,6 +146,14 @@ class ActivationView(View):
         if abs(box.viewRange()[1][0] - bottom) > 1e-6:
             self.plot.setYRange(bottom, Y_RANGE[1], padding=0)
 
+    @staticmethod
+    def _run_entry(infos, run: int, label: str) -> str:
+        """A run's legend entry: the lesson's name for it ("ReLU", "pause 60: tanh") or "run 2: tanh"."""
+        names = lesson_run_labels([info.config for info in infos])
+        if names is None:
+            return f"run {run + 1}: {label}"
+        return names[run] if label.lower() in names[run].lower() else f"{names[run]}: {label}"
+
     def set_runs(self, infos):
         self._build(list(infos))
 
@@ -175,7 +184,7 @@ class ActivationView(View):
                 self.plot.addItem(item)
             label = registry.ACTIVATIONS[name].label + ("" if info.config.cell == "rnn" else " (cell input)")
             if compare:  # one entry per run (its colour marks its curve, slope and bars), one key for all
-                self.legend.addItem(act if act.xData is not None else hist, f"run {run + 1}: {label}")
+                self.legend.addItem(act if act.xData is not None else hist, self._run_entry(infos, run, label))
             else:
                 self.legend.addItem(act, label)
                 self.legend.addItem(slope, f"slope of {label.split(' (')[0]}")
@@ -286,7 +295,8 @@ class ActivationView(View):
             _, sat, gated = parts[0]
             text = f"{sat * 100:.0f}% of {'gates' if gated else 'units'} saturated (slope under 10%)"
         else:
-            text = "Saturated: " + ", ".join(f"run {run + 1} {sat * 100:.0f}%" for run, sat, _ in parts)
+            names = lesson_run_labels([h.info.config for h in histories]) or [f"run {k + 1}" for k in range(len(histories))]
+            text = "Saturated: " + ", ".join(f"{names[run]} {sat * 100:.0f}%" for run, sat, _ in parts)
         self._title_text = text
         self.title_label.set_text(text)
 

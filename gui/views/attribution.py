@@ -10,7 +10,7 @@ import pyqtgraph as pg
 
 from engine.probes import orders_lost
 from gui.views._common import (TIMESTEP_LABEL, TitleLabel, brush, finite, log_over_linear_plots, pen, place,
-                               positive_finite, power_of_ten, run_labels, structure_key, style_plot, vbox)
+                               first_run_name, positive_finite, power_of_ten, run_labels, structure_key, style_plot, vbox)
 from gui.views._legends import add_legend, move_legend_off_the_curves, style_legend
 from gui.views.base import View
 
@@ -53,6 +53,7 @@ class AttributionView(View):
         self.area, self.plot, self.attention_plot = log_over_linear_plots()
         layout.addWidget(self.area)
         self.legend = add_legend(self.plot)
+        self.plot.getViewBox().make_room_for(self.legend, when_needed=True)
         # the lower plot is too short for its axis label: its one legend entry names it
         self.attention_legend = add_legend(self.attention_plot)
         self.attention_plot.getViewBox().make_room_for(self.attention_legend)
@@ -69,6 +70,7 @@ class AttributionView(View):
         for curve in self.attention_curves:
             self.attention_plot.removeItem(curve)
         self.legend.clear()
+        self.plot.getViewBox().forget_room()  # new curves: a free corner first
         self.curves, self.attention_curves = [], []
         labels = run_labels(infos) if len(infos) > 1 else ["input influence"]
         for run, info in enumerate(infos):
@@ -128,7 +130,7 @@ class AttributionView(View):
         move_legend_off_the_curves(self.legend, self.curves, None if first is None else first.grad_x)
         text = influence_title(first.grad_x) if first is not None else "Influence of each input on the loss"
         if len(histories) > 1 and first is not None:
-            text = "Run 1: " + text[0].lower() + text[1:]
+            text = f"{first_run_name([h.info for h in histories])}: " + text[0].lower() + text[1:]
         self._title_text = text
         self.title_label.set_text(text)
 

@@ -48,11 +48,11 @@ class OneRunView(View):
     The subclass places `self.selectors` in its layout and calls `shown_history` at the top of
     `refresh`; choosing another run refreshes the view with the histories it last showed."""
 
-    def __init__(self, parent=None, layer: bool = False):
+    def __init__(self, parent=None, layer: bool = False, run: bool = True):
         super().__init__(parent)
         self._infos = []
         self._histories = []
-        self.selectors = Selectors(self, layer=layer)
+        self.selectors = Selectors(self, layer=layer, run=run)
         self.selectors.run_combo.currentIndexChanged.connect(self._selection_changed)
 
     def set_runs(self, infos):

@@ -1,4 +1,5 @@
-"""Layers view: the gradient size of the latest step in every stacked layer at every timestep.
+"""Layers view: the gradient size of the latest step in every stacked layer at every timestep, one
+image per run when runs are compared (stacked, run 1 on top, on one colour scale: see _strips.py).
 
 GUI thread only. Reads `RunHistory.latest.grad_h`.
 """
@@ -8,9 +9,14 @@ import numpy as np
 from PySide6.QtCore import QRectF
 
 from gui.theme import LOG_GRAD_LEVELS
-from gui.views._common import (TIMESTEP_LABEL, TitleLabel, heatmap_plot, heatmap_ready, log_grad,
-                               style_heatmap_plot, vbox)
+from gui.views._common import (TitleLabel, heatmap_plot, heatmap_ready, log_grad, style_heatmap_plot, vbox,
+                               widened_levels)
+from gui.views._strips import MAX_RUNS, RunStrips
 from gui.views.base import OneRunView
+
+
+def layer_label(strips: int):
+    return ("layer (1 = input side)", "layer") if strips == 1 else ("layer",)
 
 
 class LayersView(OneRunView):
@@ -18,43 +24,63 @@ class LayersView(OneRunView):
     title = "Layers"
     explanation = ("The gradient of the latest training step in every stacked layer (rows, top layer at the "
                    "top) at every timestep (columns). The colour scale is fixed, so a dark region really "
-                   "means a vanished gradient.")
+                   "means a vanished gradient. Compared runs are shown one under the other.")
 
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self._layers = 0
+        super().__init__(parent, run=False)  # every run is shown: no run chooser
+        self._layers = {}  # strip index -> layers its ticks are for
+        self.levels = LOG_GRAD_LEVELS  # widened to what the run set shows, never narrowed (widened_levels)
         layout = vbox(self)
         self.title_label = TitleLabel("Latest step, all layers")
         layout.addWidget(self.title_label)
         layout.addWidget(self.selectors)
         self.area, self.plot, self.image, self.colorbar = heatmap_plot(self.theme)
         layout.addWidget(self.area)
+        self.strips = RunStrips(self.area, self.plot, self.image, self.colorbar)
         self.apply_theme(self.theme)
 
+    def set_runs(self, infos):
+        super().set_runs(infos)
+        self.levels = LOG_GRAD_LEVELS
+        self.strips.arrange(list(infos), self.theme, layer_label)
+
+    def images(self) -> list:
+        return self.strips.images()
+
     def refresh(self, histories):
-        snap = self.shown_snapshot(histories)
-        if snap is None:
+        self.shown_history(histories)  # follows a new run set
+        shown = list(histories[:MAX_RUNS])
+        if len(shown) != self.strips.runs:
+            self.strips.arrange([h.info for h in shown], self.theme, layer_label)
+        if not shown:
             self.image.clear()
             return
-        image = np.ascontiguousarray(heatmap_ready(log_grad(snap.grad_h)))
-        self.image.setImage(image, autoLevels=False, levels=LOG_GRAD_LEVELS)
-        L, T = image.shape
-        self.image.setRect(QRectF(-0.5, -0.5, T, L))
-        if L != self._layers:
-            self._layers = L
-            self._set_layer_ticks(L)
-
-    def _set_layer_ticks(self, L):
-        # plain numbers keep the axis narrow; the axis label says which end is which
-        self.plot.getAxis("left").setTicks([[(float(layer), str(layer + 1)) for layer in range(L)]])
+        logs = [None if h.latest is None else log_grad(h.latest.grad_h) for h in shown]
+        for log_values in logs:
+            if log_values is not None:  # an exploding run's 10¹³ is not all one colour
+                self.levels = widened_levels(self.levels, log_values)
+        if tuple(self.colorbar.levels()) != self.levels:
+            self.colorbar.setLevels(self.levels)
+        for k, (image, strip, log_values) in enumerate(zip(self.images(), self.strips.plots(), logs)):
+            if log_values is None:
+                image.clear()
+                continue
+            picture = np.ascontiguousarray(heatmap_ready(log_values, self.levels))
+            image.setImage(picture, autoLevels=False, levels=self.levels)
+            L, T = picture.shape
+            image.setRect(QRectF(-0.5, -0.5, T, L))
+            if self._layers.get(k) != L:
+                self._layers[k] = L
+                # plain numbers keep the axis narrow; the axis label says which end is which
+                strip.getAxis("left").setTicks([[(float(layer), str(layer + 1)) for layer in range(L)]])
 
     def clear(self):
         super().clear()
-        self.image.clear()
+        for image in self.strips.all_images():
+            image.clear()
 
     def apply_theme(self, theme):
         super().apply_theme(theme)
-        style_heatmap_plot(self.area, self.plot, self.colorbar, theme,
-                           {"bottom": TIMESTEP_LABEL, "left": ("layer (1 = input side)", "layer")},
-                           "gradient size (log scale)")
+        style_heatmap_plot(self.area, self.plot, self.colorbar, theme, {}, "gradient size (log scale)")
+        self.strips.apply_theme(theme, layer_label)
         self.title_label.apply_theme(theme)

@@ -11,9 +11,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF
 
 from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, PowerAxis, TitleLabel, add_plot, brush, factor_text,
-                               finite, font, pen, place, positive_finite, power_of_ten, run_labels, set_axis_label,
-                               structure_key, style_plot, vbox)
-from gui.views._legends import add_layer_entries, add_legend, move_legend_off_the_curves, style_legend
+                               finite, first_run_name, font, pen, place, positive_finite, power_of_ten, run_labels,
+                               set_axis_label, structure_key, style_plot, vbox)
+from gui.views._legends import (LegendRoomViewBox, add_layer_entries, add_legend, move_legend_off_the_curves,
+                                style_legend)
 from gui.views.base import View
 
 DIFFERENT_LENGTHS_LABEL = ("timestep (lengths differ: aligned at the end)", "timestep (aligned at the end)",
@@ -84,10 +85,11 @@ class ProfileView(View):
         layout.addWidget(self.title_label)
         self.area = PlotArea()
         layout.addWidget(self.area)
-        self.plot = add_plot(self.area, row=0, col=0, left=LogAxis)
+        self.plot = add_plot(self.area, row=0, col=0, left=LogAxis, viewBox=LegendRoomViewBox())
         self.plot.setMenuEnabled(False)
         self.plot.setLogMode(x=False, y=True)
         self.legend = add_legend(self.plot)
+        self.plot.getViewBox().make_room_for(self.legend, when_needed=True)
         self._between_key = pg.PlotDataItem()  # no data: the legend's "layers 2-7" entry
         # compare mode only: each run against run 1, in powers of ten (0 = the same size)
         self.ratio_plot = add_plot(self.area, row=1, col=0, left=PowerAxis)
@@ -127,6 +129,7 @@ class ProfileView(View):
         for _, curve in self.ratios:
             self.ratio_plot.removeItem(curve)
         self.legend.clear()
+        self.plot.getViewBox().forget_room()  # new curves: a free corner first
         self.curves, self.cell_curves, self.trails, self.theories, self.ratios = [], [], [], [], []
         self._theory_labels = {}
         self._theory_key = None
@@ -170,6 +173,10 @@ class ProfileView(View):
             self._theory_key = pg.PlotDataItem()
             self.legend.addItem(self._theory_key, "dashed: limit")
         self._key_infos = infos
+        name = first_run_name(infos)  # the ratio plot's zero line and axis name run 1 as the lesson does
+        self.same_line.label.setFormat("same as run 1" if name == "Run 1" else f"same as {name}")
+        self._ratio_y_label = ("÷ run 1",) if name == "Run 1" else (f"÷ {name}", "÷ run 1")
+        set_axis_label(self.ratio_plot.getAxis("left"), self._ratio_y_label, self.theme)
         place(self.area, self.ratio_plot, 1, 0, compare)
         set_axis_label(self.plot.getAxis("bottom"), "" if compare else TIMESTEP_LABEL, self.theme)  # the ratio plot carries it
         self._style_items()
@@ -373,7 +380,7 @@ class ProfileView(View):
             elif not np.isfinite(g).all():
                 text = "Not a finite number: the run diverged"
             if len(histories) > 1:
-                text = "Run 1: " + text[0].lower() + text[1:]
+                text = f"{first_run_name([h.info for h in histories])}: " + text[0].lower() + text[1:]
         self.title_label.set_text(text)
 
     def clear(self):
@@ -388,7 +395,7 @@ class ProfileView(View):
         compare = len(self.trails) > 1
         style_plot(self.plot, theme, {"bottom": "" if compare else TIMESTEP_LABEL,
                                       "left": ("gradient size (log scale)", "gradient (log scale)", "gradient")})
-        style_plot(self.ratio_plot, theme, {"left": "÷ run 1", "bottom": self._ratio_x_label})
+        style_plot(self.ratio_plot, theme, {"left": getattr(self, "_ratio_y_label", "÷ run 1"), "bottom": self._ratio_x_label})
         style_legend(self.legend, theme)
         self.same_line.setPen(pen(theme.foreground, theme, 0.5, alpha=0.7))
         self.same_line.label.setColor(theme.foreground)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QLinearGradient, QPainter, QPen, QPolygonF
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QLinearGradient, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from gui.theme import INK_ON_DARK, INK_ON_LIGHT, LOG_GRAD_LEVELS
@@ -131,8 +131,13 @@ class UnrolledView(OneRunView):
         fm = p.fontMetrics()
         line_h = fm.height()
         scale = t.line_width / 2.0
+        # a column is wide enough for its timestep below, and with one layer (tall enough cells) for a
+        # cell that holds its power of ten (cells are 0.46 of a column): fewer, labelled cells rather
+        # than many unlabelled pills
         min_col = fm.horizontalAdvance("t=0000") * 1.25
-        columns, log_h, log_x = self.sampled(int(min(MAX_COLUMNS, max(2, rect.width() // min_col))))
+        if self.snapshot is not None and self.snapshot.grad_h.shape[0] == 1:
+            min_col = max(min_col, QFontMetricsF(small_font).horizontalAdvance("10⁻¹⁰") / (0.46 * 0.95) + 4)
+        columns, log_h, log_x = self.sampled(int(min(MAX_COLUMNS, max(2, (rect.width() - 16) // min_col))))
 
         def draw_title():  # the longest of TITLES that fits, else the shortest elided
             room = rect.width() - 16
@@ -164,7 +169,8 @@ class UnrolledView(OneRunView):
                 title_h = 4.0
             area_top = rect.top() + title_h + line_h * 2.6
             area_bottom = rect.bottom() - legend_h - line_h * 2.8
-            if area_bottom - area_top >= max(MIN_CELLS_PX, MIN_ROW_PX * L):
+            # one layer's cells are 0.55 of the row: tall enough for their label before the note may stay
+            if area_bottom - area_top >= max(MIN_CELLS_PX, MIN_ROW_PX * L, small_h * 2.0 if L == 1 else 0):
                 break
         if title_h > 4.0:
             draw_title()

@@ -1,4 +1,5 @@
-"""Waterfall view: the per-timestep gradient size of every recent training step as one scrolling image.
+"""Waterfall view: the per-timestep gradient size of every recent training step as one scrolling image,
+one image per run when runs are compared (stacked, run 1 on top, on one colour scale: see _strips.py).
 
 GUI thread only. Reads `RunHistory.waterfall` (log10 grad_h, one row per step) and `waterfall_steps`.
 """
@@ -8,11 +9,15 @@ import numpy as np
 from PySide6.QtCore import QRectF
 
 from gui.theme import LOG_GRAD_LEVELS
-from gui.views._common import (STEP_LABEL, TIMESTEP_LABEL, TitleLabel, heatmap_plot, heatmap_ready,
-                               style_heatmap_plot, vbox)
+from gui.views._common import STEP_LABEL, TitleLabel, heatmap_plot, heatmap_ready, style_heatmap_plot, vbox, widened_levels
+from gui.views._strips import MAX_RUNS, RunStrips
 from gui.views.base import OneRunView
 
 BAR_LABEL = "gradient size (log scale)"
+
+
+def step_label(strips: int):
+    return STEP_LABEL if strips == 1 else ("step",)
 
 
 class WaterfallView(OneRunView):
@@ -20,56 +25,83 @@ class WaterfallView(OneRunView):
     title = "Waterfall"
     explanation = ("Each row is one training step, each column one timestep of the sequence; the colour is "
                    "how large the gradient still is there. Dark on the left means the gradient never "
-                   "reaches the early inputs. New steps appear at the top.")
+                   "reaches the early inputs. New steps appear at the top. Compared runs are shown one "
+                   "under the other, each named in its corner, on one colour scale.")
 
     def __init__(self, parent=None):
-        super().__init__(parent, layer=True)
+        # every run is shown, so there is no run chooser; the layer chooser picks the layer of each
+        super().__init__(parent, layer=True, run=False)
         layout = vbox(self)
         self.title_label = TitleLabel()
         layout.addWidget(self.title_label)
         layout.addWidget(self.selectors)
         self.area, self.plot, self.image, self.colorbar = heatmap_plot(self.theme)
         layout.addWidget(self.area)
+        self.strips = RunStrips(self.area, self.plot, self.image, self.colorbar)
+        self.names = self.strips.names
+        self.levels = LOG_GRAD_LEVELS
         self.selectors.layer_spin.valueChanged.connect(self._selection_changed)
         self.apply_theme(self.theme)
 
     # ------------------------------------------------------------------ interface
     def set_runs(self, infos):
         super().set_runs(infos)
+        self.levels = LOG_GRAD_LEVELS  # a new run set: the colour scale starts from the fixed one again
+        self.strips.arrange(list(infos), self.theme, step_label)
         self._update_title()
 
+    def images(self) -> list:
+        return self.strips.images()
+
     def refresh(self, histories):
-        h = self.shown_history(histories)
-        if h is None:
+        self.shown_history(histories)  # follows a new run set
+        shown = list(histories[:MAX_RUNS])
+        if len(shown) != self.strips.runs:
+            self.strips.arrange([h.info for h in shown], self.theme, step_label)
+        slices = []
+        for h in shown:
+            rows = h.waterfall.view()
+            if len(rows) == 0:
+                slices.append(None)
+                continue
+            layer = self.selectors.layer_index(rows.shape[1])
+            slices.append((rows[:, layer, :], h.waterfall_steps.view()))
+        for data in slices:
+            if data is not None:
+                self.levels = widened_levels(self.levels, data[0])
+        if tuple(self.colorbar.levels()) != self.levels:
+            self.colorbar.setLevels(self.levels)
+        for image, data in zip(self.images(), slices):
+            if data is None:
+                image.clear()
+                continue
+            rows, steps = data
+            picture = np.ascontiguousarray(heatmap_ready(rows, self.levels))
+            image.setImage(picture, autoLevels=False, levels=self.levels)
+            T = picture.shape[1]
+            first, last = float(steps[0]), float(steps[-1])
+            # one row per step: stretch the rows over the steps they came from (gaps after a reset)
+            image.setRect(QRectF(-0.5, first - 0.5, T, max(last - first + 1.0, 1.0)))
+        if not histories:
             self.image.clear()
-            return
-        rows = h.waterfall.view()
-        if len(rows) == 0:
-            self.image.clear()
-            return
-        layer = self.selectors.layer_index(rows.shape[1])
-        steps = h.waterfall_steps.view()
-        image = np.ascontiguousarray(heatmap_ready(rows[:, layer, :]))
-        self.image.setImage(image, autoLevels=False, levels=LOG_GRAD_LEVELS)
-        T = image.shape[1]
-        first, last = float(steps[0]), float(steps[-1])
-        # one row per step: stretch the rows over the steps they came from (gaps after a reset)
-        self.image.setRect(QRectF(-0.5, first - 0.5, T, max(last - first + 1.0, 1.0)))
 
     def clear(self):
         super().clear()
-        self.image.clear()
+        for image in self.strips.all_images():
+            image.clear()
+        self.levels = LOG_GRAD_LEVELS
+        self.colorbar.setLevels(self.levels)
 
     def apply_theme(self, theme):
         super().apply_theme(theme)
-        style_heatmap_plot(self.area, self.plot, self.colorbar, theme,
-                           {"bottom": TIMESTEP_LABEL, "left": STEP_LABEL}, BAR_LABEL)
+        style_heatmap_plot(self.area, self.plot, self.colorbar, theme, {}, BAR_LABEL)
+        self.strips.apply_theme(theme, step_label)
         self.title_label.apply_theme(theme)
         self._update_title()
 
     # ------------------------------------------------------------------ internals
     def _selection_changed(self, *_):
-        """Another run or layer was chosen; the layer chooser follows the chosen run's depth."""
+        """Another layer was chosen; the layer chooser follows run 1's depth."""
         self.selectors.update_layers(self._infos)
         self._update_title()
         super()._selection_changed()
@@ -77,7 +109,7 @@ class WaterfallView(OneRunView):
     def _update_title(self):
         text = "Every step's gradient, newest on top"
         if self._infos:
-            info = self._infos[self.selectors.run_index(len(self._infos))]
+            info = self._infos[0]
             if info.config.layers > 1:
                 text += f" (layer {self.selectors.layer_index(info.config.layers) + 1})"
         self.title_label.set_text(text)

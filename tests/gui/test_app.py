@@ -164,3 +164,17 @@ def test_lecture_session_with_a_lesson_exits_cleanly(tmp_path):
                       "--screenshot", str(shot))
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_session_with_no_screen_opens_at_desktop_size(tmp_path):
+    """With no display, a timed session draws off-screen on a 1920x1080 screen: on Qt's default 800x800
+    one the window opened at 994x800, its waterfall a thin strip."""
+    from PIL import Image
+    shot = tmp_path / "shot.png"
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run([sys.executable, "main.py", "--quit-after", "2", "--screenshot", str(shot),
+                             "--set", "seq_len=20", "--set", "hidden=16"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    with Image.open(shot) as image:
+        assert image.size == (1600, 1000)  # the window's default size on a desktop screen

@@ -303,3 +303,36 @@ def test_record_films_the_lesson_on_the_users_data_and_refuses_a_bad_file_first(
     assert recording.main(["--lesson", "loop", "--seconds", "1", "--data", str(tmp_path / "none.csv"),
                            "--out", str(tmp_path / "y.gif")]) == 2
     assert not (tmp_path / "y.gif").exists()
+
+
+def test_record_says_how_many_frames_a_gif_stores(tmp_path, qapp, capsys):
+    """0.5 s at 7 fps is 4 frames, but a GIF keeps equal frames in a row once: the report said 4 and
+    the file held 2. Now it says both, and the stored count is the file's own."""
+    from gui.record import main
+    out = tmp_path / "x.gif"
+    assert main(["--lesson", "multiply", "--seconds", "0.5", "--fps", "7", "--size", "320x240", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    with Image.open(out) as image:
+        stored = image.n_frames
+    assert "(4 frames," in printed
+    assert stored == 4 or f"the GIF stores {stored} of them" in printed, printed
+
+
+def test_record_of_a_compare_lesson_films_no_run_chooser(tmp_path, qapp, monkeypatch):
+    """`record --lesson fix-lstm` filmed the unrolled view's run drop-down, which nobody can use in a
+    video: a compare lesson's views are ones that show every run."""
+    import gui.views.unrolled
+    from gui.record import record
+    from gui.views.base import OneRunView
+    built = []
+    original = OneRunView.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        built.append(self)
+
+    monkeypatch.setattr(OneRunView, "__init__", spy)
+    record("fix-lstm", 0.1, tmp_path / "x.gif", (320, 240), fps=10, steps_per_frame=1)
+    # the lesson's own view, which shows both runs with no chooser (tests/gui/test_views.py), and no other
+    assert [type(v).view_id for v in built] == ["waterfall"]
+    assert gui.views.unrolled.UnrolledView not in {type(v) for v in built}

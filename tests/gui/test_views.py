@@ -22,7 +22,7 @@ from engine.worker import run_info
 from gui.history import RunHistory
 from gui.theme import DARK, LIGHT, LOG_GRAD_LEVELS
 from gui.views import ALL_VIEWS
-from gui.views._common import factor_text, sample_columns
+from gui.views._common import WIDEST_LOG_GRAD_LEVELS, factor_text, run_labels, sample_columns
 from gui.views.activation import ActivationView
 from gui.views.attribution import ATTENTION_LABEL, AttributionView
 from gui.views.base import View
@@ -166,12 +166,13 @@ def test_waterfall_rows_are_log10_of_grad_h(qtbot, scenarios):
     expected = np.log10(np.stack([s.grad_h[-1] for s in snapshots]))
     np.testing.assert_allclose(view.image.image, expected, rtol=1e-5)
     np.testing.assert_allclose(view.image.image[-1], np.log10(history.latest.grad_h[-1]), rtol=1e-5)
-    assert tuple(view.image.levels) == LOG_GRAD_LEVELS
+    assert covers_levels(view.image.levels, expected)
     assert view.selectors.layer_spin.value() == 3            # the top layer by default
     view.selectors.layer_spin.setValue(1)
     np.testing.assert_allclose(view.image.image[-1], np.log10(history.latest.grad_h[0]), rtol=1e-5)
+    levels = tuple(view.image.levels)
     view.refresh([history])
-    assert tuple(view.image.levels) == LOG_GRAD_LEVELS       # levels never follow the data
+    assert tuple(view.image.levels) == levels                # the same data: the same levels
     # one row per step, scrolling: the image spans the steps it shows
     rect = view.image.mapRectToParent(view.image.boundingRect())
     assert rect.top() == pytest.approx(history.waterfall_steps.view()[0] - 0.5)
@@ -186,13 +187,52 @@ def test_a_huge_limit_factor_reads_as_a_power_of_ten(factor, text):
     assert factor_text(factor) == text
 
 
-def test_waterfall_compare_shows_the_chosen_run(qtbot, scenarios):
-    view = make(WaterfallView, qtbot)
+def covers_levels(levels, log_values) -> bool:
+    """The colour levels span at least LOG_GRAD_LEVELS and every finite value shown, in whole powers of ten."""
+    lo, hi = (float(v) for v in levels)
+    finite_values = np.clip(np.asarray(log_values)[np.isfinite(log_values)], *WIDEST_LOG_GRAD_LEVELS)  # (a cap)
+    return (lo <= LOG_GRAD_LEVELS[0] and hi >= LOG_GRAD_LEVELS[1] and lo == np.floor(lo) and hi == np.ceil(hi)
+            and lo <= finite_values.min() and finite_values.max() <= hi
+            and (lo == LOG_GRAD_LEVELS[0] or lo == np.floor(finite_values.min()))    # no wider than needed
+            and (hi == LOG_GRAD_LEVELS[1] or hi == np.ceil(finite_values.max())))
+
+
+@pytest.mark.parametrize("view_class", [WaterfallView, LayersView])
+def test_heatmaps_in_compare_mode_show_every_run_on_one_scale(view_class, qtbot, scenarios):
+    """A compare lesson that points at the waterfall (fix-lstm, fix-gru) or the layers (fix-skip) shows
+    each run it compares, without a run chooser (they showed run 1 only, and `record` filmed a useless
+    drop-down)."""
+    view = make(view_class, qtbot)
     runs = scenarios["compare3"]
     show(view, runs)
-    np.testing.assert_allclose(view.image.image[-1], np.log10(top_grad(runs[0])), rtol=1e-5)
-    view.selectors.run_combo.setCurrentIndex(2)
-    np.testing.assert_allclose(view.image.image[-1], np.log10(top_grad(runs[2])), rtol=1e-5)
+    assert not view.selectors.run_combo.isVisibleTo(view)
+    images = view.images()
+    assert len(images) == 3 and all(image.isVisible() for image in images)
+    for image, run in zip(images, runs):
+        np.testing.assert_allclose(image.image[-1], np.log10(top_grad(run)), rtol=1e-5)
+        assert tuple(image.levels) == tuple(view.colorbar.levels())
+    names = [name.textItem.toPlainText() for name in view.strips.names if name.isVisible()]
+    assert names == run_labels([h.info for h in runs])                # each strip says which run it is
+    shown = np.concatenate([image.image.ravel() for image in images])
+    assert covers_levels(view.colorbar.levels(), shown)
+    show(view, runs[:1])                                   # one run again: one image
+    assert len(view.images()) == 1
+
+
+def test_heatmap_levels_widen_to_an_exploding_gradient(qtbot):
+    """exploding's waterfall was one saturated block: the scale stopped at 10² while the gradient
+    reached 10¹³; a tanh run's 10⁻²¹ was flattened at the 10⁻¹² floor."""
+    from engine.lessons import LESSONS
+    exploding = train(LESSONS["exploding"].config().replace(batch=8, device="cpu"), 2)
+    vanishing = train(Config(batch=8, device="cpu"), 2)                 # tanh, 100 steps
+    for view_class in (WaterfallView, LayersView):
+        for history in (exploding, vanishing):
+            view = make(view_class, qtbot)
+            show(view, [history])
+            assert covers_levels(view.image.levels, view.image.image)   # every step shown, every layer
+            assert tuple(view.colorbar.levels()) == tuple(view.image.levels)
+    assert np.log10(exploding.latest.grad_h[-1]).max() > LOG_GRAD_LEVELS[1] + 3    # the case is real
+    assert np.log10(vanishing.latest.grad_h[-1]).min() < LOG_GRAD_LEVELS[0] - 3
 
 
 def assert_shows_run(view, history):
@@ -206,7 +246,7 @@ def assert_shows_run(view, history):
     np.testing.assert_allclose(shown, expected, rtol=1e-5)
 
 
-@pytest.mark.parametrize("view_class", [WaterfallView, LayersView, UnrolledView])
+@pytest.mark.parametrize("view_class", [UnrolledView])
 def test_one_run_views_show_the_chosen_run_and_follow_a_new_run_set(view_class, qtbot, scenarios):
     view = make(view_class, qtbot)
     runs = scenarios["compare3"]
@@ -219,12 +259,12 @@ def test_one_run_views_show_the_chosen_run_and_follow_a_new_run_set(view_class, 
     assert_shows_run(view, runs[1])
 
 
-def test_layers_heatmap_is_log10_grad_h_with_fixed_levels(qtbot, scenarios):
+def test_layers_heatmap_is_log10_grad_h_on_levels_that_cover_it(qtbot, scenarios):
     view = make(LayersView, qtbot)
     history = scenarios["lstm3"][0]
     show(view, [history])
     np.testing.assert_allclose(view.image.image, np.log10(history.latest.grad_h), rtol=1e-5)
-    assert tuple(view.image.levels) == LOG_GRAD_LEVELS
+    assert covers_levels(view.image.levels, view.image.image)
     ticks = view.plot.getAxis("left")._tickLevels[0]
     assert ticks == [(0.0, "1"), (1.0, "2"), (2.0, "3")]
 
@@ -651,12 +691,16 @@ def test_unrolled_title_loss_box_cells_and_key_keep_apart(layers, size, theme, q
              if text in TITLES or text.endswith("…") and TITLES[-1].startswith(text[:-1])]
     loss, = [rect for rect, text in p.texts if text == "loss"]
     cells = [box for box in p.boxes if box != loss]  # the loss box is drawn rounded too
-    assert len(cells) >= (4 if size[0] >= 300 else 2) * layers and len(cells) % layers == 0
+    # one layer: columns wide enough for a labelled cell (at 1280x720 they shrank to unlabelled pills)
+    assert len(cells) >= (2 if size[0] < 300 else 3 if layers == 1 else 4) * layers and len(cells) % layers == 0
+    if layers == 1 and size[0] >= 300:
+        powers = [text for _, text in p.texts if text.startswith("10") and "(" not in text and text != "10⁻¹²"]
+        assert len(powers) == len(cells), (powers, len(cells))
     steps = [rect for rect, text in p.texts if text.startswith("t=")]
     key = [rect for rect, text in p.texts if "(vanished)" in text or text == "10⁻¹²"]
     if size[1] >= 150 and theme is DARK:
         assert title and key  # room for both
-    if size[0] >= 300:
+    if size[0] >= 300 and (theme is DARK or layers > 1):  # (lecture fonts: one layer's labelled cells come first)
         assert any("coloured: gradient back" in text for _, text in p.texts)  # and the key's note
     assert all(t.bottom() < loss.top() for t in title), (title, loss)
     assert loss.bottom() < min(c.top() for c in cells), loss

@@ -1,0 +1,102 @@
+"""One heatmap strip per compared run, one under the other, on one colour bar: for the views that
+show a run as an image (waterfall, layers), so that a compare lesson pointing at them shows every run
+it compares, with no run chooser.
+
+GUI thread only. The view keeps its own first plot, image and colour bar (`heatmap_plot`); `RunStrips`
+adds the plots of runs 2.. under it, names each strip in its top right corner, and arranges them.
+"""
+from __future__ import annotations
+
+import pyqtgraph as pg
+
+from gui.views._common import (TIMESTEP_LABEL, add_plot, brush, font, place, run_labels, set_axis_label,
+                               set_grid, style_plot)
+
+MAX_RUNS = 4  # compared runs shown one under the other (the compare panel allows four)
+
+
+class RunStrips:
+    def __init__(self, area, plot: pg.PlotItem, image: pg.ImageItem, colorbar: pg.ColorBarItem):
+        self.area, self.plot, self.image, self.colorbar = area, plot, image, colorbar
+        self.more = []   # (plot, image) of runs 2.., sharing run 1's timestep axis
+        for row in range(1, MAX_RUNS):
+            more_plot = add_plot(area, row=row, col=0)
+            more_plot.setMenuEnabled(False)
+            more_plot.setXLink(plot)
+            more_image = pg.ImageItem(axisOrder="row-major")
+            more_plot.addItem(more_image)
+            place(area, more_plot, row, 0, False)
+            self.more.append((more_plot, more_image))
+        # one colour bar beside all of them, setting the levels and colours of every image
+        colorbar.setImageItem([image] + [i for _, i in self.more])
+        plot.layout.removeItem(colorbar)
+        area.ci.addItem(colorbar, row=0, col=1, rowspan=MAX_RUNS)
+        # each strip named inside its top right corner (the latest timesteps, bright in every lesson):
+        # a strip is too short for a name along its axis
+        self.names = []
+        for strip in self.plots(MAX_RUNS):
+            name = pg.TextItem("", anchor=(1, 0))
+            name.setParentItem(strip.getViewBox())  # in the box's pixels: it stays in the corner
+            name.setZValue(20)
+            name.hide()
+            strip.getViewBox().sigResized.connect(lambda box, k=len(self.names): self._fit_name(k))
+            self.names.append(name)
+        self.runs = 1
+        self._names: list[str] = []
+
+    def plots(self, runs=None) -> list:
+        return [self.plot] + [p for p, _ in self.more[:(self.runs if runs is None else runs) - 1]]
+
+    def images(self) -> list:
+        """The image of each shown run, run 1 first."""
+        return [self.image] + [i for _, i in self.more[:self.runs - 1]]
+
+    def all_images(self) -> list:
+        return [self.image] + [i for _, i in self.more]
+
+    def arrange(self, infos, theme, left_label):
+        """One strip per run (up to MAX_RUNS), the timestep axis under the lowest only."""
+        self.runs = max(1, min(len(infos), MAX_RUNS))
+        self._names = run_labels(infos) if len(infos) > 1 else []
+        for k, (more_plot, more_image) in enumerate(self.more, start=1):
+            place(self.area, more_plot, k, 0, k < self.runs)
+            if k >= self.runs:
+                more_image.clear()
+        self.label(theme, left_label)
+
+    def label(self, theme, left_label):
+        plots = self.plots()
+        for k, strip in enumerate(plots):
+            last = k == len(plots) - 1
+            strip.showAxis("bottom", last)
+            if last:
+                set_axis_label(strip.getAxis("bottom"), TIMESTEP_LABEL, theme)
+            set_axis_label(strip.getAxis("left"), left_label(len(plots)), theme)
+        for k, name in enumerate(self.names):
+            shown = k < len(self._names) and k < self.runs
+            name.setVisible(shown)
+            if shown:
+                name.setColor(theme.foreground)
+                name.fill = brush(theme.background, 0.75)
+                name.setFont(font(theme, -1))
+                self._fit_name(k)
+
+    NAME_SHARE = 0.45  # of a strip's width its name may cover; past that, "run 2", then "2"
+
+    def _fit_name(self, k: int):
+        name = self.names[k]
+        if k >= len(self._names):
+            return
+        box = name.parentItem()
+        for text in (self._names[k], f"run {k + 1}", f"{k + 1}"):
+            if name.textItem.toPlainText() != text:
+                name.setText(text)
+            if name.textItem.boundingRect().width() <= box.width() * self.NAME_SHARE:
+                break
+        name.setPos(box.width() - 2, 2)
+
+    def apply_theme(self, theme, left_label):
+        for more_plot, _ in self.more:
+            style_plot(more_plot, theme, {})
+            set_grid(more_plot, theme, show=False)
+        self.label(theme, left_label)
