@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from engine import probes
+from engine import detail, probes
 from engine.svg import profile_svg
 
 VANISHING_ORDERS = 4.0   # a gradient that loses four powers of ten on its way back is vanishing
@@ -57,6 +57,11 @@ class Probe:
     orders_lost: float              # engine.probes.orders_lost of the top layer: log10(last / first)
     sigma_max: np.ndarray           # (layers,): largest singular value of each layer's weight_hh
     findings: tuple[Finding, ...]   # most important first
+    grad_h_units: np.ndarray | None = None  # (layers, T, H): each unit's norm over the batch of d loss / d h_t
+    connectivity: np.ndarray | None = None  # (T_out, T): norm over batch and features of d loss_k / d x_t, loss_k
+    #   the loss's term at the k-th timestep it reads (terms summing to the loss): T_out = 1 when y is read at the
+    #   last timestep, T when at every one; None with a loss of your own that reads every timestep (its terms
+    #   are not known)
 
     def summary(self) -> str:
         """A few lines of text: what was probed, the loss, how much gradient is lost, the findings."""
@@ -109,8 +114,12 @@ def probe(rnn: nn.RNNBase, x, y, readout: nn.Linear | None = None, loss=None) ->
         value = loss(predictions, target) if loss is not None else _default_loss(predictions, target)
         _check_loss_value(value)
         states = [h for layer in run.hidden for h in layer] + [c for layer in run.cell for c in layer]
-        grads = torch.autograd.grad(value.reshape(()), states + [inputs], allow_unused=True)
-    grads = [torch.zeros_like(s) if g is None else g for s, g in zip(states + [inputs], grads)]
+        terms = _loss_terms(predictions, target) if every_step and loss is None else None
+        grads = torch.autograd.grad(value.reshape(()), states + [inputs], allow_unused=True,
+                                    retain_graph=terms is not None)
+        grads = [torch.zeros_like(s) if g is None else g for s, g in zip(states + [inputs], grads)]
+        per_answer = [grads[-1]] if not every_step else None if terms is None else [
+            _input_grad(term, inputs, retain=k < len(terms) - 1) for k, term in enumerate(terms)]
 
     layers, steps = len(weights), inputs.shape[0]
     grad_h = _readonly(np.stack([probes.norm_per_timestep(grads[k * steps:(k + 1) * steps]) for k in range(layers)]))
@@ -120,11 +129,27 @@ def probe(rnn: nn.RNNBase, x, y, readout: nn.Linear | None = None, loss=None) ->
         grad_c = _readonly(np.stack([probes.norm_per_timestep(grads[offset + k * steps:offset + (k + 1) * steps])
                                      for k in range(layers)]))
     grad_x = _readonly(probes.input_norm_per_timestep(grads[-1].transpose(0, 1)))
+    with torch.no_grad():
+        grad_h_units = _readonly(torch.stack([detail.per_unit_norms([g.double() for g in grads[k * steps:(k + 1) * steps]])
+                                              for k in range(layers)]).cpu().numpy())
+        connectivity = None if per_answer is None else _readonly(torch.stack([
+            torch.linalg.vector_norm(g.double(), dim=(1, 2)) for g in per_answer]).cpu().numpy())
     sigma = _readonly(probes.largest_singular_values(torch.stack([w[1] for w in weights])).astype(np.float64))
     orders = probes.orders_lost(grad_h[-1])
     loss_value = float(value.detach())
     findings = tuple(_findings(cell, weights, run, grad_h, orders, loss_value, sigma))
-    return Probe(cell, grad_h, grad_c, grad_x, loss_value, orders, sigma, findings)
+    return Probe(cell, grad_h, grad_c, grad_x, loss_value, orders, sigma, findings, grad_h_units, connectivity)
+
+
+def _loss_terms(predictions: torch.Tensor, target: torch.Tensor) -> list:
+    """The default loss's term at each timestep of (N, T, ...) predictions: that timestep's loss over T."""
+    steps = predictions.shape[1]
+    return [_default_loss(predictions[:, t], target[:, t]) / steps for t in range(steps)]
+
+
+def _input_grad(term, inputs, retain: bool):
+    (g,) = torch.autograd.grad(term, [inputs], retain_graph=retain, allow_unused=True)
+    return torch.zeros_like(inputs) if g is None else g
 
 
 # ----------------------------------------------------------------------------- the unroll

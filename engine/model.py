@@ -60,11 +60,15 @@ class _RecurrentWeightGrad(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        hidden = ctx.states.hidden  # (T, batch, H): h_{t-1} for step t is hidden[t - 1]; h_{-1} = 0
-        ctx.states = None
         rows = grad.shape[-1]
-        grad_weight = grad[1:].reshape(-1, rows).t().mm(hidden[:-1].reshape(-1, hidden.shape[-1]))
-        grad_bias = grad.sum(dim=(0, 1))
+        grad_weight = grad_bias = None
+        if ctx.needs_input_grad[2]:
+            hidden = ctx.states.hidden  # (T, batch, H): h_{t-1} for step t is hidden[t - 1]; h_{-1} = 0
+            ctx.states = None
+            grad_weight = grad[1:].reshape(-1, rows).t().mm(hidden[:-1].reshape(-1, hidden.shape[-1]))
+        # (with detached weights, as in engine.detail, nothing is let go of: its graph may be walked again)
+        if ctx.needs_input_grad[1]:
+            grad_bias = grad.sum(dim=(0, 1))
         grad_base = grad if ctx.width == rows else grad[..., :ctx.width]
         return grad_base, grad_bias, grad_weight, None
 

@@ -63,6 +63,11 @@ class Task:
     def metric(self, out, target) -> float:
         raise NotImplementedError
 
+    def input_labels(self, x) -> tuple | None:
+        """Per sequence of a batch `x`, a label for each timestep's input (a character, a symbol) for the
+        views to write along the time axis; None where the inputs are numbers, drawn as curves."""
+        return None
+
 
 class AddingTask(Task):
     name = "adding"
@@ -141,6 +146,10 @@ class CopyTask(Task):
 
     def metric(self, out, target):
         return float((out.argmax(-1) == target).float().mean())
+
+    def input_labels(self, x):
+        names = "ABCDEFGH"[:self.alphabet] + "·▶"  # the symbols, then blank and the go marker
+        return tuple("".join(names[c] for c in row) for row in x.argmax(-1).tolist())
 
 
 class DigitsTask(Task):

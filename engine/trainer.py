@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine import checkpoint, memory, probes, registry, userdata
+from engine import checkpoint, detail, memory, probes, registry, userdata
 from engine.config import Config
 from engine.diagnosis import explosion_detail, past_explosion_bounds
 from engine.errors import ConfigError
@@ -111,6 +111,8 @@ class Trainer:
         self.diverged_at_step: int | None = None
         self.exploded_at_step: int | None = None  # the first step past an explosion bound since the last build
         self._pending_events: list[Event] = []
+        self.keep_last_batch = False  # keep each step's batch and weights for `detail()` (a little copying per step)
+        self._last_batch = None
         self._build()
 
     # ------------------------------------------------------------------ building
@@ -143,6 +145,7 @@ class Trainer:
         self._make_optimizer()
         self.diverged_at_step = None
         self.exploded_at_step = None
+        self._last_batch = None
 
     def _make_optimizer(self):
         self.optimizer = registry.OPTIMIZERS[self.config.optimizer].factory(self.model.parameters(), lr=self.config.lr)
@@ -244,6 +247,9 @@ class Trainer:
         self.step_count += 1
         step = self.step_count
         loss_value = float(loss.detach())
+        self._last_batch = None
+        if self.keep_last_batch and finite:  # the weights the gradients were taken at, before the update
+            self._last_batch = (step, x.detach(), target, {n: p.detach().clone() for n, p in model.named_parameters()})
         exploded = finite and past_explosion_bounds(loss_value, task.baseline_loss, total_after)
         if finite:
             self.optimizer.step()
@@ -269,3 +275,13 @@ class Trainer:
             clipped=clipped, **activity, attention=attention,
             step_time=time.perf_counter() - start, diverged=not finite, events=events,
             float64_redo=float64_redo, exploded=exploded, held_out_loss=held_out)
+
+    def detail(self, request: detail.DetailRequest | None = None) -> detail.StepDetail | None:
+        """The last step seen closely (engine.detail): per unit, gate, sequence and answer, on that step's
+        batch and the weights its gradients were taken at. None unless `keep_last_batch` was on for that
+        step (and it trained: a diverged step has nothing to show)."""
+        if self._last_batch is None:
+            return None
+        step, x, target, params = self._last_batch
+        return detail.measure(self.model, self.task, x, target, request or detail.DetailRequest(), step,
+                              self.gate_names, params)

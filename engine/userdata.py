@@ -400,6 +400,12 @@ class DataTask(Task):
             return float((out.argmax(-1).reshape(target.shape) == target).float().mean())
         return 1.0 - float(self.loss(out, target)) / max(self.baseline_loss, 1e-12)
 
+    def input_labels(self, x):
+        if self.data.kind != "txt":
+            return None
+        vocabulary = self.data.vocabulary
+        return tuple("".join(vocabulary[c] for c in row) for row in x.argmax(-1).tolist())
+
     def held_out_loss(self, model) -> float:
         """The loss on the held-out part (a fixed set of its windows), without training on it."""
         x, y = self._held_out
