@@ -20,11 +20,12 @@ import numpy as np
 import torch
 
 from engine import config as cfg
-from engine import imports, memory
+from engine import detail, imports, memory, registry
 from engine.args import ArgumentParser, add_file_options, probe_writable, usage_message, whole_number
 from engine.errors import UsageError
 from engine.lessons import LESSONS, lesson_runs
 from engine.metrics import MetricsLog
+from engine.model import GATE_NAMES
 from engine.trainer import Trainer
 
 
@@ -131,11 +132,14 @@ class Progress:
 OUTPUT_FILES = ("config.json", "metrics.npz", "summary.json")
 
 
-def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, notice: str | None = None) -> dict:
+def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, notice: str | None = None,
+          detail_every: int = 0) -> dict:
     """Train for `steps` steps (or until divergence or Ctrl-C) and write the run's files. `notice`
     goes to stderr once the output folder is usable, before the progress bar. Sizes that together
-    need more memory than the machine has are refused first, before anything is allocated or written."""
+    need more memory than the machine has are refused first, before anything is allocated or written.
+    `detail_every` N > 0: every N steps, also the step's detail (engine.detail) into metrics.npz."""
     memory.check_fits(config, kept=memory.headless(steps))
+    check_detail_every(config, steps, detail_every)
     use_one_thread()
     if out_dir.exists() and not out_dir.is_dir():
         raise cfg.ConfigError("--out", str(out_dir), "a folder (new or existing), not a file", "is a file")
@@ -155,6 +159,8 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, 
     with _memory_checked(config):
         trainer = Trainer(config, check_memory=False)  # (checked above, with the steps' snapshots)
     log = MetricsLog()
+    trainer.keep_last_batch = detail_every > 0
+    details = []
     bar = Progress(steps) if progress else None
     interrupted = None  # or how the run was stopped: "Ctrl-C" or "SIGTERM"
     failure = None
@@ -166,6 +172,8 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, 
             with _memory_checked(config):
                 snap = trainer.step()
             log.append(snap)
+            if detail_every and snap.step % detail_every == 0 and not snap.diverged:
+                details.append(trainer.detail())
             if bar:
                 bar.update(len(log), snap.loss)
             if snap.diverged:
@@ -183,7 +191,7 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, 
     if bar and len(log):
         bar.update(len(log), log.snapshots[-1].loss, force=True)
         bar.close()
-    log.save_npz(out_dir / "metrics.npz")
+    log.save_npz(out_dir / "metrics.npz", detail.to_arrays(details))
     last = log.snapshots[-1] if len(log) else None
     summary = {
         "steps": len(log),  # steps trained: `train --config DIR/config.json --steps N` repeats them
@@ -215,6 +223,24 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, 
     if failure is not None:
         raise failure
     return summary
+
+
+def check_detail_every(config: cfg.Config, steps: int, every: int) -> None:
+    """Refuse a --detail-every whose detail arrays would pass detail.HEADLESS_DETAIL_BYTES."""
+    if every < 0:
+        raise cfg.ConfigError("--detail-every", every, "0 (no detail) or a step count of at least 1")
+    if not every:
+        return
+    task = registry.TASKS[config.task] if config.task != "data" else None
+    steps_per_sequence = task(config.seq_len, 1).n_steps if task else config.seq_len
+    answers = len(task(config.seq_len, 1).output_steps) if task else config.seq_len
+    gates = len(GATE_NAMES[config.cell])
+    each = detail.detail_bytes(config.layers, gates, steps_per_sequence, config.hidden, answers)
+    if (steps // every) * each > detail.HEADLESS_DETAIL_BYTES:
+        least = -(-steps * each // detail.HEADLESS_DETAIL_BYTES)
+        raise cfg.ConfigError("--detail-every", every, f"at least {least} for {steps} steps (the detail arrays would "
+                                                       f"take {(steps // every) * each / 1e9:.1f} GB; at most "
+                                                       f"{detail.HEADLESS_DETAIL_BYTES / 1e9:.1f} GB)")
 
 
 def _new_run_folder() -> Path:
@@ -250,7 +276,7 @@ def _train_command(args) -> int:
     out = Path(args.out) if args.out is not None else _new_run_folder()
     notice = lesson_run_notice(args.lesson) if args.lesson and args.run is None else None
     notice = "\n".join(filter(None, [notice, *imports.describe(config)])) or None
-    summary = train(config, args.steps, out, notice=notice)
+    summary = train(config, args.steps, out, notice=notice, detail_every=args.detail_every)
     state = "diverged at step %d" % summary["diverged_at_step"] if summary["diverged"] else (
         f"interrupted by {summary['interrupted_by']}" if summary["interrupted"] else "finished")
     if summary["exploded"]:
@@ -288,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=whole_number, default=None,
                    help="training steps (default 500, or the lesson's own); summary.json records them")
     t.add_argument("--out", help="output folder (default runs/<date-time>)")
+    t.add_argument("--detail-every", type=whole_number, default=0, metavar="N",
+                   help="every N steps also write the step's per-unit state gradients (grad_h_units, gate_units) "
+                        "and the answer x input connectivity map to metrics.npz (default 0: none)")
     t.set_defaults(func=_train_command)
     ls = sub.add_parser("lessons", help="list the guided lessons: name, then title")
     ls.set_defaults(func=_lessons_command)

@@ -31,6 +31,7 @@ import torch
 
 DETAIL_SHARE = 0.05         # at most this share of the training time goes to detail passes in the window
 DETAIL_MIN_INTERVAL = 1 / 30  # ... and at most this often (seconds): a display cannot show more
+HEADLESS_DETAIL_BYTES = 2 * 1024 ** 3  # `train --detail-every`: the detail arrays kept for metrics.npz at most
 
 
 @dataclass(frozen=True)
@@ -213,3 +214,23 @@ def _row_norms(per_step: list[torch.Tensor], batch: int) -> torch.Tensor:
 def _numpy(values):
     return None if values is None else values.detach().cpu().numpy().astype(np.float64)
 
+
+
+def detail_bytes(layers: int, gates: int, steps: int, hidden: int, output_steps: int) -> int:
+    """What one detail of every layer takes in metrics.npz (float64): units and connectivity."""
+    return 8 * (layers * (gates + 1) * steps * hidden + output_steps * steps)
+
+
+def to_arrays(details: list[StepDetail]) -> dict[str, np.ndarray]:
+    """The arrays `train --detail-every` adds to metrics.npz, one row per detail: detail_steps (n,),
+    grad_h_units (n, layers, T, H), gate_units (n, layers, gates, T, H) for LSTM and GRU (gates in
+    engine.model.GATE_NAMES order), connectivity (n, T_out, T), output_steps (T_out,)."""
+    if not details:
+        return {}
+    out = {"detail_steps": np.array([d.step for d in details]),
+           "grad_h_units": np.stack([d.units[:, 0] for d in details]),
+           "output_steps": np.array(details[0].output_steps),
+           "connectivity": np.stack([d.connectivity for d in details])}
+    if details[0].units.shape[1] > 1:
+        out["gate_units"] = np.stack([d.units[:, 1:] for d in details])
+    return out

@@ -49,8 +49,9 @@ class MetricsLog:
                 out[name] = _stack_padded([np.asarray(r) for r in rows])
         return out
 
-    def save_npz(self, path) -> None:
-        np.savez_compressed(path, **self.to_arrays())
+    def save_npz(self, path, extra: dict | None = None) -> None:
+        """The arrays, plus `extra` ones (engine.detail.to_arrays for `train --detail-every`)."""
+        np.savez_compressed(path, **self.to_arrays(), **(extra or {}))
 
     def save_csv(self, path) -> None:
         """Scalar probes, one row per step, plus the per-layer first/last-timestep gradient norms."""

@@ -205,3 +205,33 @@ def test_the_api_reports_units_and_connectivity(mode):
     last = api.probe(rnn, x, y[:, -1], readout=readout)  # many-to-one: one row, the input gradient itself
     np.testing.assert_allclose(last.connectivity, last.grad_x[None], rtol=1e-12)
     assert api.probe(rnn, x, y, readout=readout, loss=lambda p, t: p.pow(2).mean()).connectivity is None
+
+
+def test_train_writes_the_details_it_is_asked_for(tmp_path):
+    from engine import cli
+    out = tmp_path / "run"
+    assert cli.main(["train", "--set", "task=copy", "--set", "cell=gru", "--set", "seq_len=6", "--set", "hidden=8",
+                     "--steps", "9", "--detail-every", "4", "--out", str(out)]) == 0
+    arrays = np.load(out / "metrics.npz")
+    assert arrays["detail_steps"].tolist() == [4, 8]
+    assert arrays["grad_h_units"].shape == (2, 1, 16, 8) and arrays["gate_units"].shape == (2, 1, 3, 16, 8)
+    assert arrays["connectivity"].shape == (2, 5, 16) and arrays["output_steps"].tolist() == [11, 12, 13, 14, 15]
+    for row, step in enumerate(arrays["detail_steps"]):  # the units' norms over units are the step's grad_h
+        np.testing.assert_allclose(np.sqrt((arrays["grad_h_units"][row] ** 2).sum(-1)), arrays["grad_h"][step - 1],
+                                   rtol=1e-5)
+    assert "detail_steps" not in np.load(_plain_run(tmp_path))
+
+
+def _plain_run(tmp_path):
+    from engine import cli
+    assert cli.main(["train", "--steps", "2", "--out", str(tmp_path / "plain")]) == 0
+    return tmp_path / "plain" / "metrics.npz"
+
+
+def test_train_refuses_details_that_do_not_fit(tmp_path, capsys):
+    from engine import cli
+    assert cli.main(["train", "--set", "seq_len=1000", "--set", "hidden=512", "--steps", "1000",
+                     "--detail-every", "1", "--out", str(tmp_path / "big")]) == 2
+    error = capsys.readouterr().err
+    assert "--detail-every: 1 is not allowed" in error and "at least 2 for 1000 steps" in error
+    assert not (tmp_path / "big").exists()
