@@ -16,7 +16,9 @@ snapshot reports norms over the whole batch and every unit; a detail looks close
 
 It is a pass of its own, on the step's batch and on the weights the step's gradients were taken at,
 in float64 (exact where float32 would flush a vanishing gradient to 0), with one more backward pass
-per output step for the connectivity. It is never part of a plain step: the worker asks for one at
+per answer for the connectivity: T_out passes, the cost of a detail of a many-to-many task (measured in
+benchmarks/bench_detail.py; a batch repeated once per answer, one pass for all, cost the same, and
+torch's batched gradients, is_grads_batched, six times more). It is never part of a plain step: the worker asks for one at
 most at display rate and within a share of the training time (DetailBudget); `train --detail-every N`
 every N steps.
 """
@@ -157,22 +159,22 @@ def measure(model, task, x: torch.Tensor, target: torch.Tensor, request: DetailR
                                     retain_graph=request.connectivity and n_out > 1)
         grads = [g if g is not None else torch.zeros_like(t) for t, g in zip(wanted, grads)]
         grad_x = grads[-1]  # (batch, T, F)
+        n_h, n_c, kinds = len(hidden), len(cells), [len(layer) for layer in gates]
         connectivity = sequence_connectivity = None
-        if request.connectivity:  # one more backward pass per answer, each asking only for the inputs' gradient
+        if request.connectivity:  # one more backward pass per answer, each from that answer's loss term alone
             rows = [grad_x] if n_out == 1 else (_input_grad(terms[k], x64, retain=k < n_out - 1) for k in range(n_out))
             maps = [(_scaled_norm(g, dims=(0, 2)), batch * _scaled_norm(g[row], dims=(1,))) for g in rows]
             connectivity = torch.stack([m[0] for m in maps])
             sequence_connectivity = torch.stack([m[1] for m in maps])
     with torch.no_grad():
-        n_h, n_c = len(hidden), len(cells)
         sequence_grad_h = _row_norms(grads[:n_h], batch).reshape(batch, n_layers, steps)
         sequence_grad_c = _row_norms(grads[n_h:n_h + n_c], batch).reshape(batch, n_layers, steps) if n_c else None
         sequence_grad_x = batch * _scaled_norm(grad_x, dims=(2,))  # (batch, T)
         units, sequence_units = [], []
         position = n_h + n_c
-        for k, layer in zip(layers, gates):
+        for k, count in zip(layers, kinds):
             layer_grads = []
-            for _ in layer:
+            for _ in range(count):
                 layer_grads.append(grads[position:position + steps])
                 position += steps
             batch_rows, one_row = [], []

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from engine.config import Config, apply_overrides
 from engine.errors import ConfigError
 
-VIEWS = ("waterfall", "profile", "layers", "loss", "param_grads", "attribution", "activation", "unrolled")
+VIEWS = ("waterfall", "profile", "layers", "loss", "param_grads", "attribution", "activation", "unrolled", "units",
+         "answers")
 
 
 @dataclass(frozen=True)
@@ -171,11 +172,11 @@ _LESSONS = [
         "recent-bias", "Over-emphasis on recent inputs",
         {},
         "Both marked numbers matter equally for the answer, one in each half of the sequence. Yet "
-        "the Input influence view, which shows how strongly each input step can move the loss, says "
-        "the network listens almost only to the last few steps. Early inputs have been forgotten "
-        "before learning even starts.",
-        "attribution",
-        "Turn on attention and look at the Input influence view again.",
+        "the Answers view, which shows how strongly the answer depends on each input step, says the "
+        "network listens almost only to the last few steps. Early inputs have been forgotten before "
+        "learning even starts. Press ] to see it for one sequence at a time: every one alike.",
+        "answers",
+        "Turn on attention and look at the Answers view again.",
         steps=1,
         claim="The inputs of the last 10 steps get over a million times more gradient than those of "
               "the first 10, and the second half of the sequence gets over a thousand times more "
@@ -324,7 +325,8 @@ _LESSONS = [
         "attention finds the two marked numbers and its loss drops far below the baseline, while the same "
         "net without attention, trained the same way on the same data, stays at it.",
         "attribution",
-        "Turn attention off and compare the Input influence view.",
+        "Turn attention off and compare the Input influence view; the Answers view (View menu) shows the "
+        "run with attention answer by answer.",
         compare=({"attention": False},),
         run_labels=("with attention", "without (before)"),
         steps=500,

@@ -73,6 +73,18 @@ class _RecurrentWeightGrad(torch.autograd.Function):
         return grad_base, grad_bias, grad_weight, None
 
 
+def _recurrent_base(base, bias_hh, weight_hh, states):
+    """`base + bias_hh` (bias_hh's extra columns alone where `base` is narrower), through
+    _RecurrentWeightGrad where the weights learn; with weights that take no gradient (engine.detail's
+    float64 copies) in plain operations, whose backward torch.func can batch over many answers at once."""
+    if weight_hh.requires_grad or bias_hh.requires_grad:
+        return _RecurrentWeightGrad.apply(base, bias_hh, weight_hh, states)
+    if base.shape[-1] == bias_hh.shape[0]:
+        return base + bias_hh
+    width = base.shape[-1]
+    return torch.cat([base + bias_hh[:width], bias_hh[width:].expand(*base.shape[:-1], -1)], dim=-1)
+
+
 def _lstm_order(hidden: int) -> torch.Tensor:
     """Rows of PyTorch's (input, forget, cell, output) gate layout in the order (input, forget, output,
     cell), so the three sigmoid gates are one contiguous block inside the time loop."""
@@ -141,9 +153,9 @@ class RecurrentLayer(nn.Module):
         if self.cell == "gru":
             x_rz, x_n = xproj.split([2 * H, H], dim=2)
             # per step: [x_r + b_hr, x_z + b_hz, b_hn] + h W_hh^T, split after the matmul
-            base = _RecurrentWeightGrad.apply(x_rz, b_hh, w_hh, states)
+            base = _recurrent_base(x_rz, b_hh, w_hh, states)
         else:
-            base = _RecurrentWeightGrad.apply(xproj, b_hh, w_hh, states)
+            base = _recurrent_base(xproj, b_hh, w_hh, states)
         w_rec = w_hh.detach().t()  # its gradient comes from _RecurrentWeightGrad
         h = x.new_zeros(batch, H)
         hs, pre = [], []

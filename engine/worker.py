@@ -11,6 +11,8 @@ Commands in:  ("set_runs", [Config, ...], fresh)  new settings; fresh: a new run
               ("start",)  ("pause",)  ("step",)  ("reset",)  ("quit",)
               ("until", steps or None)  pause by itself once every run has trained `steps` steps
                                         (a lesson's point), once; None: no such stop
+              ("detail", DetailRequest or None)  measure steps closely (engine.detail) for the views that
+                                        show it, within DetailBudget's share of the time; None: stop
 Messages out: ("runs", generation, [RunInfo, ...], fresh)  a (re)built set of runs; fresh: from
                                         step 0 (new histories), else the same runs reshaped
               ("applied", generation, [Config, ...])  live settings (engine.config.LIVE_KEYS) took
@@ -19,6 +21,9 @@ Messages out: ("runs", generation, [RunInfo, ...], fresh)  a (re)built set of ru
               ("batch", generation, [[Snapshot, ...] per run], steps_per_second)
               ("state", "running" | "paused" | "diverged")
               ("stopped_at", steps)       the "until" stop was reached (then ("state", "paused"))
+              ("details", generation, [StepDetail or None per run])  the latest step of each run seen
+                                        closely, after the batch that holds it; also at once when a
+                                        request comes while paused
               ("error", message, traceback_text)  a failure; a refused run set (sizes that do not fit
                                         in memory, a missing device) says one line, no traceback,
                                         and changes nothing: the runs train on as they were
@@ -34,6 +39,7 @@ from dataclasses import dataclass
 
 from engine import memory
 from engine.config import Config
+from engine.detail import DetailBudget, DetailRequest
 from engine.errors import ConfigError
 from engine.trainer import Trainer, pick_device
 
@@ -70,6 +76,8 @@ class Worker:
         self.rate_window: list[float] = []
         self.until: int | None = None
         self.generation = 0
+        self.detail_request: DetailRequest | None = None
+        self.detail_budget = DetailBudget()
 
     # -------------------------------------------------------------- commands
     def set_runs(self, configs: list[Config], fresh: bool = False):
@@ -127,13 +135,21 @@ class Worker:
             self.running = False
             self.flush()
             self.results.send(("state", "paused"))
+            self.send_details()  # the step the picture holds on, seen closely
         elif kind == "step":
             self.train_once()
             self.flush()
+            self.send_details()
             if self._reached_until():  # stepped onto the stop by hand: it is spent
                 self.until = None
         elif kind == "until":
             self.until = command[1]
+        elif kind == "detail":
+            self.detail_request = command[1]
+            if not self.running:  # paused: the step on screen, seen as now asked (once it has trained)
+                self.send_details()
+            else:  # a new wish (another sequence, layer or view) is seen at the next step, whatever it costs
+                self.detail_budget.trained = float("inf")
         return True
 
     # -------------------------------------------------------------- training
@@ -148,6 +164,7 @@ class Worker:
         if stepped:
             self.rate_window.append(time.perf_counter() - start)
             del self.rate_window[:-30]
+            self.detail_budget.trained_for(self.rate_window[-1])
         if self.trainers and all(t.diverged for t in self.trainers) and self.running:
             self.running = False
             self.flush()
@@ -157,6 +174,18 @@ class Worker:
         """Every run that still trains has done `until` steps."""
         return self.until is not None and bool(self.trainers) and all(
             t.diverged or t.step_count >= self.until for t in self.trainers)
+
+    def send_details(self):
+        """Each run's latest step seen closely, as asked (after the batch that holds it)."""
+        if self.detail_request is None or not self.trainers:
+            return
+        start = time.perf_counter()
+        details = [trainer.detail(self.detail_request) for trainer in self.trainers]
+        if any(d is not None for d in details):
+            self.flush()
+            self.results.send(("details", self.generation, details))
+        now = time.perf_counter()
+        self.detail_budget.spent(now - start, now)
 
     def flush(self):
         if any(self.pending):
@@ -181,6 +210,8 @@ class Worker:
                         self.results.send(("state", "paused"))
                     elif time.perf_counter() - self.last_send >= SEND_INTERVAL:
                         self.flush()
+                    if self.running and self.detail_request is not None and self.detail_budget.due(time.perf_counter()):
+                        self.send_details()
             except (EOFError, BrokenPipeError, KeyboardInterrupt):
                 return
             except Exception as exc:  # a bug or bad setting must reach the user, not kill the worker

@@ -112,6 +112,7 @@ class TrainingController(QObject):
         self._process = None
         self._thread = None
         self.configs = list(configs)
+        self.detail_request = None
         self._launch()
 
     def _launch(self):
@@ -133,6 +134,8 @@ class TrainingController(QObject):
         self._driver = _Driver(self)
         self._driver.start()
         self._send(("set_runs", self.configs, True))
+        if self.detail_request is not None:  # a restarted worker measures what the views still show
+            self._send(("detail", self.detail_request))
 
     # ------------------------------------------------------------------ commands (GUI thread)
     def _send(self, command):
@@ -159,6 +162,11 @@ class TrainingController(QObject):
 
     def step(self):
         self._send(("step",))
+
+    def want_detail(self, request):
+        """Have the worker measure steps closely (an engine.detail.DetailRequest), or stop (None)."""
+        self.detail_request = request
+        self._send(("detail", request))
 
     def reset(self):
         if not self.alive():

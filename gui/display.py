@@ -5,7 +5,9 @@ dirty, and a display-rate QTimer redraws the dirty, visible ones round-robin, as
 keeps the timer on time (`_pace`). Views get the session's histories and nothing else: those it
 shows (`shown_histories`: live, or as they stood at a replay's step; a new step shown is news too). The
 diagnosis badges follow at most every DIAGNOSIS_INTERVAL_S while data streams in, and at once for
-the last of it. A view that fails to draw is reported once and skipped; the others go on.
+the last of it. A view that fails to draw is reported once and skipped; the others go on. Each tick
+it also asks the session for the steps seen closely (engine.detail) that the visible views wish to
+show, or for none: a hidden units view costs the training nothing.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import time
 import traceback
 
 from PySide6.QtCore import QObject, QTimer, Signal
+
+from engine.detail import DetailRequest
 
 DISPLAY_INTERVAL_MS = 16         # ~60 Hz redraws at most
 DIAGNOSIS_INTERVAL_S = 0.25      # badges need not update every frame
@@ -42,6 +46,7 @@ class DisplayScheduler(QObject):
         self.timer.timeout.connect(self.tick)
         session.runs_rebuilt.connect(self._on_runs_rebuilt)
         session.data_arrived.connect(self._on_data)
+        session.shown_sequence_changed.connect(self._on_data)
         session.shown_step_changed.connect(self._on_data)
         if session.histories:  # a run set built before this scheduler listened
             self._on_runs_rebuilt(True)
@@ -75,6 +80,10 @@ class DisplayScheduler(QObject):
     def tick(self):
         now = time.perf_counter()
         self._pace(now)
+        wishes = [v.detail_wish() for v in self.visible_views().values()]
+        if self.session.shown_sequence is not None:  # every view of the latest step shows that sequence
+            wishes.append({"sequence": self.session.shown_sequence})
+        self.session.want_detail(detail_request(wishes))
         last_data = self.session.last_data_time
         if self._undiagnosed and (now - self._last_diagnosis >= DIAGNOSIS_INTERVAL_S
                                   or now - (last_data or 0.0) > 0.1):
@@ -142,3 +151,18 @@ class DisplayScheduler(QObject):
                 self.broken_views.add(key)
                 self.errored.emit(f"The {key} view failed to draw: {type(exc).__name__}: {exc}",
                                   traceback.format_exc())
+
+
+def detail_request(wishes) -> DetailRequest | None:
+    """One request for the worker from what the visible views wish to see closely (None: nothing):
+    the layer they name when they agree (every layer when they do not; the first when none names one:
+    the per-sequence profiles cover every layer anyway), the first sequence named, and the connectivity
+    map when any wants it."""
+    wishes = [w for w in wishes if w]
+    if not wishes:
+        return None
+    layers = {w["layer"] for w in wishes if "layer" in w}
+    sequences = [w["sequence"] for w in wishes if w.get("sequence") is not None]
+    return DetailRequest(layer=layers.pop() if len(layers) == 1 else None if layers else 0,
+                         sequence=sequences[0] if sequences else 0,
+                         connectivity=any(w.get("connectivity") for w in wishes))

@@ -1,7 +1,8 @@
 """The views grid: every view in its frame, in resizable rows, and which of them are shown.
 
 GUI thread only. A vertical splitter of horizontal splitters: all the views the View menu leaves
-on, GRID_COLUMNS to a row, or lecture mode's four in 2x2 (the one the lesson points at first).
+on (and the one a lesson points at), GRID_COLUMNS to a row, more for more than eight views so that
+they keep to two rows, or lecture mode's four in 2x2 (the one the lesson points at first).
 The grid knows its views and frames; what they show comes from the display scheduler.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ class ViewGrid(QSplitter):
             frame.setMinimumSize(160, 120)
             self.frames[key] = frame
         self.order = list(self.views)
-        self.shown = {key: True for key in self.order}  # the View menu's choice
+        self.shown = {key: view.shown_at_start for key, view in self.views.items()}  # the View menu's choice
         self.lecture = False
         if not view_classes:
             self.addWidget(QLabel("No views are installed yet (gui/views/__init__.py ALL_VIEWS is empty)."))
@@ -42,7 +43,7 @@ class ViewGrid(QSplitter):
         """Frame the view a lesson points at ("" : none); lecture mode then shows it first."""
         for view_key, frame in self.frames.items():
             frame.highlight(view_key == key)
-        self.arrange() if self.lecture else self.equalize()
+        self.arrange()  # (a view the View menu left off comes in while a lesson points at it)
 
     def highlighted(self) -> str | None:
         return next((key for key, frame in self.frames.items() if frame.highlighted), None)
@@ -66,7 +67,9 @@ class ViewGrid(QSplitter):
         if self.lecture:
             keys, columns = self.lecture_views(), 2
         else:
-            keys, columns = [k for k in self.order if self.shown[k]], GRID_COLUMNS
+            lesson = self.highlighted()  # a view a lesson points at is shown, whatever the View menu says
+            keys = [k for k in self.order if self.shown[k] or k == lesson]
+            columns = max(GRID_COLUMNS, -(-len(keys) // 2))  # two rows: up to 10 views in 5 columns
         while len(self.rows) * columns < max(len(keys), 1):
             row = QSplitter(Qt.Orientation.Horizontal)
             row.setChildrenCollapsible(False)

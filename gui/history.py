@@ -22,6 +22,7 @@ WATERFALL_ROWS = 300        # training steps shown by the waterfall
 TRAIL = 8                   # earlier gradient profiles kept for the fading trail
 EXPORT_ROWS = 5_000         # full snapshots kept for exports (NPZ/CSV)
 EVENT_GROUPS = 200          # coalesced event groups kept per run (see EventMarks)
+DETAILS_KEPT = 16           # the latest steps seen closely (engine.detail), for a replay of the last few
 
 
 class Ring:
@@ -145,6 +146,7 @@ class RunHistory:
         self.event_marks = EventMarks()                  # every event since the run started, coalesced
         self.log = MetricsLog(max_rows=EXPORT_ROWS)
         self.latest: Snapshot | None = None
+        self.details: deque = deque(maxlen=DETAILS_KEPT)  # engine.detail.StepDetail, oldest first
         # Since the run started (reset), across rebuilds and setting changes; the rings above keep
         # only the last CURVE_CAPACITY steps, so these are the counts to quote "since start".
         self.steps_seen = 0
@@ -174,9 +176,19 @@ class RunHistory:
             self.waterfall = Ring(WATERFALL_ROWS, (L, T), dtype=np.float32)
             self.waterfall_steps = Ring(WATERFALL_ROWS)
             self.trail.clear()
+            self.details.clear()
             self.latest = None
         self.diverged_at_step = None
         self.exploded_at_step = None
+
+    @property
+    def detail(self):
+        """The latest step seen closely (engine.detail.StepDetail), or None."""
+        return self.details[-1] if self.details else None
+
+    def add_detail(self, detail):
+        if detail is not None and detail.units.shape[2] == self.waterfall.data.shape[2]:  # not from before a rebuild
+            self.details.append(detail)
 
     def extend(self, snapshots: list[Snapshot]):
         for s in snapshots:

@@ -263,7 +263,8 @@ class MainWindow(QMainWindow):
             file_menu.addSeparator() if name is None else file_menu.addAction(by_name[name])
         self._rebuild_recent_menu()
 
-        menu("run", "&Run", ("play", "step", "reset", "compare", None, "go_to_step", "replay_back", "replay_forward", "live"))
+        menu("run", "&Run", ("play", "step", "reset", "compare", None, "go_to_step", "replay_back", "replay_forward", "live",
+                             None, "choose_sequence", "previous_sequence", "next_sequence"))
         view_menu = menu("view", "&View", ("lecture",))
         theme_menu = menu("theme", "&Theme", parent=view_menu)
         self.theme_actions = {}
@@ -282,7 +283,7 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         self.view_actions = {}
         for key, frame in self.view_frames.items():
-            action = QAction(frame.title.text(), self, checkable=True, checked=True)
+            action = QAction(frame.title.text(), self, checkable=True, checked=self.grid.shown[key])
             action.setToolTip(frame.view.explanation)
             action.toggled.connect(lambda on, k=key: self.grid.show_view(k, on))
             view_menu.addAction(action)

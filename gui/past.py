@@ -97,6 +97,8 @@ class PastHistory:
         # the first explosion since the run's last rebuild, if it came by the shown step
         exploded = live.exploded_at_step
         self.exploded_at_step = exploded if exploded is not None and exploded <= self.step else None
+        # the step seen closely that was on screen then: the latest at or before the shown step
+        self.detail = next((d for d in reversed(live.details) if d.step <= self.step), None)
 
     def __getattr__(self, name):  # only for names not set above
         return getattr(self.live, name)

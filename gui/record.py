@@ -65,6 +65,7 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
 
     from engine.trainer import Trainer
     from engine.worker import run_info
+    from gui.display import detail_request
     from gui.history import RunHistory
     from gui.recording import VideoWriter, render_fixed
     from gui.theme import THEMES
@@ -105,6 +106,7 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
         views.append(view)
     canvas.resize(*layout_size)
     canvas.show()
+    request = detail_request([view.detail_wish() for view in views])  # the units and answers views: a step seen closely
     try:
         for frame in range(frames):
             for trainer, history in zip(trainers, histories):
@@ -115,6 +117,8 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
                         break
                     batch.append(trainer.step())
                 history.extend(batch)
+                if request is not None and batch:
+                    history.add_detail(trainer.detail(request))
             step = max(t.step_count for t in trainers)
             header.setText(f"{lesson.title}  —  training step {step}")
             for view in views:

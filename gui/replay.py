@@ -8,6 +8,8 @@ that step until the user moves it, drags it to the right end, or presses Live (E
 The keys are application-wide actions (`actions_by_name`), so they work in lecture mode too: Left
 and Right go one step back and forward (Right trains one step where the replay is live, as it always
 did), Shift with them ten steps, Home the oldest kept step, End live, G types a step number.
+The bar's sequence box chooses what the views of the latest step show: the whole batch, or one sequence
+of it alone (gui/lens.py); Q types a sequence number, [ and ] go to the previous and next.
 """
 from __future__ import annotations
 
@@ -24,6 +26,12 @@ SLIDER_TIP = (f"Replay: drag back to show every view, badge and export as it was
               f"(each run keeps its newest {EXPORT_ROWS:,} steps). Training pauses while you look; drag to the "
               f"right end, or press Live (End), Play or Step, to return to the newest step. "
               f"Left/Right: one step, Shift+Left/Right: {BIG_STEP} steps, Home: the oldest kept step.")
+
+
+SEQUENCE_TIP = ("Show one sequence of the batch alone: the gradient of its own loss, its inputs written along the "
+                "time axis of the Units and Answers views. The views of the latest step (gradient profile, layers, "
+                "unrolled, input influence, units, answers) follow it; those of many steps (waterfall, loss, "
+                "weight gradients) stay over the whole batch. Q: type a sequence, [ and ]: previous and next.")
 
 
 class ReplayBar(QWidget):
@@ -55,19 +63,28 @@ class ReplayBar(QWidget):
         self.kept.setToolTip(f"The steps a replay can show: each run keeps its newest {EXPORT_ROWS:,}.")
         # the first to give way in a narrow window: the bar must not widen it (the slider says as much)
         self.kept.setMinimumWidth(1)
+        self.sequence = QSpinBox()
+        self.sequence.setPrefix("sequence ")
+        self.sequence.setSpecialValueText("whole batch")
+        self.sequence.setKeyboardTracking(False)
+        self.sequence.setAccessibleName("Sequence shown")
+        self.sequence.setToolTip(SEQUENCE_TIP)
         self.live = QPushButton("Live")
         self.live.setToolTip("Back to the newest step: the views follow training again (End)")
         for button, name in ((self.back, "One step back"), (self.forward, "One step forward")):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             button.setAccessibleName(name)
         for widget, stretch in ((self.mark, 0), (self.back, 0), (self.slider, 1), (self.forward, 0),
-                                (self.box, 0), (self.kept, 0), (self.live, 0)):
+                                (self.box, 0), (self.kept, 0), (self.live, 0), (self.sequence, 0)):
             layout.addWidget(widget, stretch)
         self.back.clicked.connect(lambda: self.step_back(1))
         self.forward.clicked.connect(lambda: self.step_forward(1))
         self.live.clicked.connect(lambda: self.session.show_step(None))
         self.slider.valueChanged.connect(self._on_slider)
         self.box.valueChanged.connect(self._on_box)
+        self.sequence.valueChanged.connect(lambda value: self.session.show_sequence(value - 1 if value else None))
+        self.sequence.lineEdit().returnPressed.connect(self.slider.setFocus)
+        session.shown_sequence_changed.connect(self.sync)
         # after Enter, Left/Right step again instead of moving the box's cursor (only after Enter: on
         # losing the focus, editingFinished would take it back from wherever the user clicked)
         self.box.lineEdit().returnPressed.connect(self.slider.setFocus)
@@ -94,7 +111,13 @@ class ReplayBar(QWidget):
                 ("live", "Live", ("End",), lambda: self.session.show_step(None),
                  "Back to the newest step: the views follow training again"),
                 ("go_to_step", "Go to step…", ("G",), self.type_step,
-                 "Type the step to show in the replay bar's box, then press Enter")):
+                 "Type the step to show in the replay bar's box, then press Enter"),
+                ("choose_sequence", "Show one sequence…", ("Q",), self.type_sequence,
+                 "Type the sequence of the batch to show alone (0: the whole batch), then press Enter"),
+                ("next_sequence", "Next sequence", ("]",), lambda: self.sequence.stepBy(1),
+                 "Show the next sequence of the batch alone"),
+                ("previous_sequence", "Previous sequence", ("[",), lambda: self.sequence.stepBy(-1),
+                 "Show the previous sequence of the batch alone (before the first: the whole batch)")):
             action = QAction(text, window)
             action.setShortcuts([QKeySequence(k) for k in keys])
             action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
@@ -134,6 +157,10 @@ class ReplayBar(QWidget):
             self.box.setFocus(Qt.FocusReason.ShortcutFocusReason)
             self.box.selectAll()
 
+    def type_sequence(self):
+        self.sequence.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.sequence.selectAll()
+
     # ------------------------------------------------------------------ following the session
     def sync(self, *_):
         """Range, handle, box and marks as the session has them now."""
@@ -155,6 +182,13 @@ class ReplayBar(QWidget):
         self.kept.setText(f"of {low:,}–{high:,}" if span is not None else "no steps yet")
         self.mark.setText("REPLAY" if replaying else "LIVE")
         self._style_mark(replaying)
+        self.sequence.blockSignals(True)
+        self.sequence.setMaximum(max((h.info.config.batch for h in self.session.histories), default=1))
+        chosen = self.session.shown_sequence
+        if not self.sequence.hasFocus():
+            self.sequence.setValue(0 if chosen is None else chosen + 1)
+        self.sequence.blockSignals(False)
+        self.sequence.setStyleSheet("" if chosen is None else f"QSpinBox {{ color: white; background: {REPLAY}; }}")
 
     def _on_slider(self, value: int):
         self.session.show_step(value)  # the right end is live
@@ -170,7 +204,7 @@ class ReplayBar(QWidget):
         font = QFont()  # at 1: the window's own (an empty font takes every attribute from the parent)
         if factor != 1.0:
             font.setPointSizeF(10 * factor)
-        for widget in (self.mark, self.back, self.forward, self.box, self.kept, self.live):
+        for widget in (self.mark, self.back, self.forward, self.box, self.kept, self.live, self.sequence):
             widget.setFont(font)
         self._restyle()
 

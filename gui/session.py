@@ -11,7 +11,8 @@ Where things happen:
 - a run set is rebuilt: `_on_runs` (from a "runs" message), after `start_run_set` or `apply_configs`;
 - a lesson stops: `load_lesson` arms the stop, `_on_stopped_at` hears that training reached it;
 - a live setting takes effect: `_on_applied` (from an "applied" message) puts it in the histories' infos;
-- a view gets its data: `histories`, fed by `_on_batch` and handed on by gui/display.py;
+- a view gets its data: `histories`, fed by `_on_batch` and handed on by gui/display.py; a step seen
+  closely (engine.detail) comes by `_on_details`, asked for by `want_detail`;
 - a replay: `show_step` chooses the step every view, badge and export shows (`shown_histories`,
   built by gui/past.py); None is live, the newest step. A replay pauses training, and Play, Step,
   Reset or a rebuilt run set go back to live.
@@ -26,6 +27,7 @@ from engine.config import Config
 from engine.lessons import LESSONS
 from gui.controller import TrainingController
 from gui.history import RunHistory
+from gui.lens import SequenceHistory
 from gui.past import history_at, kept_steps
 
 
@@ -40,6 +42,7 @@ class RunSession(QObject):
     stopped_at_lesson = Signal(int)    # training paused itself at the lesson's step
     errored = Signal(str, str)         # message for the user, details (a traceback)
     shown_step_changed = Signal(object)  # the views show this earlier step (a replay), or None: live
+    shown_sequence_changed = Signal(object)  # the views show this sequence of the batch alone, or None: the batch
 
     def __init__(self, configs: list[Config] | None = None, in_process: bool = False,
                  controller: TrainingController | None = None, parent=None):
@@ -60,6 +63,7 @@ class RunSession(QObject):
         self.last_data_time: float | None = None
         self.shown_step: int | None = None   # the step a replay shows; None: live (the newest)
         self._shown: tuple | None = None     # (key, histories) of the replay last asked for
+        self.shown_sequence: int | None = None  # the batch row the views show alone (gui/lens.py); None: the batch
         self.controller.yielded.connect(self.drain, Qt.ConnectionType.QueuedConnection)
         QTimer.singleShot(0, self.drain)  # what the worker said before anyone listened
 
@@ -182,13 +186,28 @@ class RunSession(QObject):
             self.shown_step = step
             self.shown_step_changed.emit(step)
 
+    def show_sequence(self, sequence: int | None):
+        """Every view of the latest step shows this sequence of the batch alone (from 0; None: the whole
+        batch), measured closely by the worker (engine.detail) from the next step on."""
+        if sequence is not None:
+            largest = max((h.info.config.batch for h in self.histories), default=1)
+            sequence = min(max(int(sequence), 0), largest - 1)
+        if sequence != self.shown_sequence:
+            self.shown_sequence = sequence
+            self.shown_sequence_changed.emit(sequence)
+
     def shown_histories(self) -> list:
-        """The histories as the views show them: live, or as they stood at the replay's step."""
-        if self.shown_step is None:
+        """The histories as the views show them: live, or as they stood at the replay's step; through the
+        lens of one sequence when one is chosen."""
+        key = (self.shown_step, self.shown_sequence,
+               [(id(h), h.steps_seen, h.info, id(h.detail)) for h in self.histories])  # info: live settings
+        if self.shown_step is None and self.shown_sequence is None:
             return self.histories
-        key = (self.shown_step, [(id(h), h.steps_seen, h.info) for h in self.histories])  # info: live settings
         if self._shown is None or self._shown[0] != key:
-            self._shown = (key, [history_at(h, self.shown_step) for h in self.histories])
+            shown = self.histories if self.shown_step is None else [history_at(h, self.shown_step) for h in self.histories]
+            if self.shown_sequence is not None:
+                shown = [SequenceHistory(h, self.shown_sequence) for h in shown]
+            self._shown = (key, shown)
         return self._shown[1]
 
     # ------------------------------------------------------------------ the worker's messages
@@ -206,6 +225,8 @@ class RunSession(QObject):
                 self._on_state(message[1])
             elif kind == "stopped_at":
                 self._on_stopped_at(message[1])
+            elif kind == "details":
+                self._on_details(*message[1:])
             elif kind == "error":
                 self.errored.emit(message[1], message[2])
                 self._keep_what_trains()
@@ -246,6 +267,19 @@ class RunSession(QObject):
         if self.shown_step is not None and span is not None and self.shown_step < span[0]:
             self.show_step(span[0])  # the step shown is no longer kept: the oldest that is
         self.data_arrived.emit(new_steps)
+
+    def want_detail(self, request):
+        """Have the worker see steps closely (engine.detail.DetailRequest) for the views that show it, or
+        stop (None): the display scheduler asks for what the visible views wish."""
+        if request != self.controller.detail_request:
+            self.controller.want_detail(request)
+
+    def _on_details(self, generation: int, details: list):
+        if generation != self.generation or len(details) != len(self.histories):
+            return
+        for history, detail in zip(self.histories, details):
+            history.add_detail(detail)
+        self.data_arrived.emit(0)
 
     def _on_applied(self, generation: int, configs: list):
         if generation != self.generation or len(configs) != len(self.histories):

@@ -7,7 +7,8 @@ from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QLineEdit
 
 # Single keys that mean nothing in a number box, so the window's shortcut wins there.
 SHORTCUT_KEYS = {Qt.Key.Key_Space, Qt.Key.Key_S, Qt.Key.Key_R, Qt.Key.Key_C, Qt.Key.Key_N, Qt.Key.Key_P,
-                 Qt.Key.Key_T, Qt.Key.Key_L, Qt.Key.Key_V, Qt.Key.Key_G}
+                 Qt.Key.Key_T, Qt.Key.Key_L, Qt.Key.Key_V, Qt.Key.Key_G, Qt.Key.Key_Q, Qt.Key.Key_BracketLeft,
+                 Qt.Key.Key_BracketRight}
 # Lesson navigation wins over every input widget (spin boxes and lists would otherwise page through values).
 NAVIGATION_KEYS = {Qt.Key.Key_PageDown, Qt.Key.Key_PageUp}
 

@@ -315,8 +315,9 @@ def _colorbar_ticks(axis, lo, hi, size):
     top, bottom = int(np.floor(hi)), int(np.ceil(lo))
     for step in (2, 3, 4, 7, 14):
         values = [float(v) for v in range(top, bottom - 1, -step)]
-        if len(values) * height * 1.3 <= size or step == 14:
+        if len(values) * height * 1.3 <= size:
             return [(float(step), values)]
+    return [(14.0, values[:1])]  # a bar too short for two labels: the top one alone
 
 
 class LabAxis(pg.AxisItem):

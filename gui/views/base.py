@@ -7,7 +7,11 @@ The main window calls:
                        replay gui.past.PastHistory, which reads the same, as of the step shown)
   apply_theme(theme)   when the theme or lecture scale changes: gui.theme.Theme
   clear()              on reset
-Views only read histories; they never talk to the controller or the worker.
+  detail_wish()        what of a step seen closely (engine.detail) the view would show now: a dict of
+                       `layer` and `connectivity`, or None (most views); the display scheduler
+                       gathers the visible views' wishes and asks the session, which asks the worker
+Views only read histories; they never talk to the controller or the worker. `shown_at_start`: False
+for the views the View menu leaves off until asked for (a lesson that points at one shows it).
 
 `OneRunView` is the base of the views that show a single run: in compare mode a run chooser above
 the plot says which.
@@ -24,6 +28,7 @@ class View(QWidget):
     view_id = ""        # stable id used by lessons' `look_at` and exports (e.g. "waterfall")
     title = ""          # shown on the dock / tab
     explanation = ""    # one or two plain-language sentences, shown as the tooltip
+    shown_at_start = True
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -41,6 +46,9 @@ class View(QWidget):
 
     def clear(self) -> None:
         pass
+
+    def detail_wish(self) -> dict | None:
+        return None
 
 
 class OneRunView(View):

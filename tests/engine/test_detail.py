@@ -90,7 +90,6 @@ def reference_detail(trainer, x, target, layer):
 def trained_trainer(cell, task, layers=2):
     seq_len = 4 if task == "copy" else 8
     trainer = Trainer(Config(task=task, cell=cell, hidden=6, seq_len=seq_len, batch=4, layers=layers, seed=3))
-    trainer.keep_last_batch = True
     for _ in range(3):
         trainer.step()
     return trainer
@@ -160,11 +159,10 @@ def test_the_loss_terms_sum_to_the_loss(task, data):
     torch.testing.assert_close(terms.sum(), trainer.task.loss(out, target), rtol=1e-6, atol=0)
 
 
-def test_a_detail_is_kept_only_when_asked_for_and_leaves_the_model_alone():
+def test_a_detail_is_of_the_last_step_and_leaves_the_model_alone():
     trainer = Trainer(Config(task="copy", hidden=8, seq_len=5, batch=4))
+    assert trainer.detail() is None  # nothing trained yet
     trainer.step()
-    assert trainer.detail() is None  # keep_last_batch was off
-    trainer.keep_last_batch = True
     snapshot = trainer.step()
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     detail = trainer.detail(DetailRequest(layer=0, connectivity=False))

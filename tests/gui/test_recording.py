@@ -336,3 +336,19 @@ def test_record_of_a_compare_lesson_films_no_run_chooser(tmp_path, qapp, monkeyp
     # the lesson's own view, which shows both runs with no chooser (tests/gui/test_views.py), and no other
     assert [type(v).view_id for v in built] == ["waterfall"]
     assert gui.views.unrolled.UnrolledView not in {type(v) for v in built}
+
+
+def test_record_films_the_answers_view_of_the_recency_lesson(tmp_path, qapp, monkeypatch):
+    """The lesson points at the Answers view: the video shows it measured (a step seen closely every frame)."""
+    from gui import record as recording
+    from gui.views.answers import AnswersView
+    titles = []
+    original = AnswersView.refresh
+
+    def spy(self, histories):
+        original(self, histories)
+        titles.append(self.title_label.text())
+
+    monkeypatch.setattr(AnswersView, "refresh", spy)
+    assert recording.record("recent-bias", 0.2, tmp_path / "x.gif", (320, 240), fps=10, steps_per_frame=1) == 2
+    assert len(titles) == 2 and all(t.startswith("Answer at timestep 99: recent inputs dominate") for t in titles)

@@ -1,0 +1,64 @@
+"""What the zoomed-in views (units, answers) share: reading a step seen closely (engine.detail) for the
+chosen run and sequence, writing a sequence's inputs along the time axis, and saying why there is
+nothing to show yet.
+
+GUI thread only. Reads `RunHistory.detail` (or a replay's `PastHistory.detail`).
+"""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+MAX_LABELS = 60  # input characters written under the time axis; longer sequences write every k-th
+
+WAITING = "Measuring the next step closely…"
+PAUSED = "Press Step (or Play) to measure a step closely"
+
+
+def visible_character(ch: str) -> str:
+    """A character that shows as itself on an axis: space, newline and tab as symbols."""
+    return {" ": "␣", "\n": "⏎", "\t": "⇥"}.get(ch, ch)
+
+
+def label_ticks(labels: str, steps: int) -> list | None:
+    """Bottom-axis ticks [(t, character)] for a sequence's per-timestep labels, every k-th when there
+    are more than MAX_LABELS."""
+    if not labels:
+        return None
+    every = max(1, int(np.ceil(steps / MAX_LABELS)))
+    return [(t, visible_character(labels[t])) for t in range(0, min(steps, len(labels)), every)]
+
+
+def detail_for(history, sequence: int | None):
+    """The history's step seen closely, when it is of the sequence asked for (any, for the whole batch)."""
+    detail = getattr(history, "detail", None) if history is not None else None
+    if detail is None or (sequence is not None and detail.sequence != sequence):
+        return None
+    return detail
+
+
+def describe_inputs(detail, sequence: int, limit: int = 40) -> str:
+    """The chosen sequence's inputs in a few words: its characters or symbols, or its first numbers."""
+    if detail.input_labels is not None:
+        text = "".join(visible_character(c) for c in detail.input_labels[sequence])
+        return text if len(text) <= limit else text[:limit - 1] + "…"
+    return ""
+
+
+def control_row(*widgets) -> QWidget:
+    """A thin row of a view's own choosers, under the run and layer choosers (one row would not fit a
+    narrow view)."""
+    row = QWidget()
+    row.setObjectName("controls")
+    row.setAttribute(Qt.WA_StyledBackground, True)
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(4, 0, 4, 0)
+    for widget in widgets:
+        layout.addWidget(widget)
+    layout.addStretch(1)
+    return row
+
+
+def style_row(row: QWidget, theme) -> None:
+    row.setStyleSheet(f"QWidget#controls, QLabel {{ background: {theme.background}; color: {theme.foreground}; }}")
