@@ -31,7 +31,8 @@ import numpy as np
 import torch
 
 
-DETAIL_SHARE = 0.05         # at most this share of the training time goes to detail passes in the window
+DETAIL_SHARE = 0.04         # at most this share of the training time goes to detail passes in the window (measured
+#   overhead: a little more, as a pass also evicts the caches the steps after it would reuse; under 5% here)
 DETAIL_MIN_INTERVAL = 1 / 30  # ... and at most this often (seconds): a display cannot show more
 HEADLESS_DETAIL_BYTES = 2 * 1024 ** 3  # `train --detail-every`: the detail arrays kept for metrics.npz at most
 

@@ -10,7 +10,8 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-MAX_LABELS = 60  # input characters written under the time axis; longer sequences write every k-th
+MAX_LABELS = 60   # input characters written under the time axis at most; longer sequences write every k-th
+PX_PER_LABEL = 8   # ... and each gets this much room, so that a narrow view writes fewer
 
 WAITING = "Measuring the next step closely…"
 PAUSED = "Press Step (or Play) to measure a step closely"
@@ -21,12 +22,13 @@ def visible_character(ch: str) -> str:
     return {" ": "␣", "\n": "⏎", "\t": "⇥"}.get(ch, ch)
 
 
-def label_ticks(labels: str, steps: int) -> list | None:
-    """Bottom-axis ticks [(t, character)] for a sequence's per-timestep labels, every k-th when there
-    are more than MAX_LABELS."""
+def label_ticks(labels: str, steps: int, width_px: float) -> list | None:
+    """Bottom-axis ticks [(t, character)] for a sequence's per-timestep labels along an axis `width_px`
+    wide: every one where there is room (PX_PER_LABEL each), else every k-th."""
     if not labels:
         return None
-    every = max(1, int(np.ceil(steps / MAX_LABELS)))
+    room = max(1, int(width_px // PX_PER_LABEL))
+    every = max(1, int(np.ceil(steps / min(room, MAX_LABELS))))
     return [(t, visible_character(labels[t])) for t in range(0, min(steps, len(labels)), every)]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
+from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QLabel, QSpinBox
 
 from gui.theme import LOG_GRAD_LEVELS
@@ -109,14 +110,14 @@ class AnswersView(OneRunView):
         self.image.setImage(np.ascontiguousarray(heatmap_ready(picture, self.levels)), autoLevels=False, levels=self.levels)
         self.image.setRect(QRectF(-0.5, -0.5, steps, answers))
         self.plot.setRange(xRange=(-0.5, steps - 0.5), yRange=(-0.5, answers - 0.5), padding=0)
-        every = max(1, answers // 12)
+        every = max(1, int(np.ceil(answers / max(1, self.plot.getViewBox().height() // 16))))  # a label per 16 px
         self.plot.getAxis("left").setTicks([[(k, str(detail.output_steps[k])) for k in range(0, answers, every)]])
         self.marker.setPos(chosen)
         own = detail.output_steps[chosen]
         self.own_step.setPos(own)
         self.curve.setData(*positive_finite(np.arange(steps, dtype=float), values[chosen]))
         self._line_up()
-        ticks = label_ticks(detail.input_labels[detail.sequence], steps) if (
+        ticks = label_ticks(detail.input_labels[detail.sequence], steps, self.plot.getViewBox().width()) if (
             sequence is not None and detail.input_labels) else None
         self.curve_plot.getAxis("bottom").setTicks([ticks] if ticks else None)
         title = answer_title(values[chosen], own)
@@ -152,9 +153,11 @@ class AnswersView(OneRunView):
     def _line_up(self):
         """The map and the curve share their timestep axis: equal left margins, and on the curve's right an
         empty axis as wide as the map's colour bar, put each timestep of the curve under the map's."""
-        width = max(self.plot.getAxis("left").width(), self.curve_plot.getAxis("left").width())
-        self.plot.getAxis("left").setWidth(width)
-        self.curve_plot.getAxis("left").setWidth(width)
+        metrics = QFontMetricsF(font(self.theme))  # room for the widest tick label either has, and an axis label
+        width = int(np.ceil(metrics.horizontalAdvance("10⁻¹⁰") + metrics.height() + 14))
+        for plot in (self.plot, self.curve_plot):
+            if plot.getAxis("left").width() != width:
+                plot.getAxis("left").setWidth(width)
         right = self.curve_plot.getAxis("right")
         bar = self.plot.getViewBox().sceneBoundingRect().right()
         gap = self.plot.sceneBoundingRect().right() - bar

@@ -134,7 +134,7 @@ class UnitsView(OneRunView):
                             levels=self.levels)  # row 0 at the bottom of the plot: reversed, so the top row leads
         self.image.setRect(QRectF(-0.5, 0, steps, count))
         self.plot.setRange(xRange=(-0.5, steps - 0.5), yRange=(0, count), padding=0)
-        ticks = label_ticks(detail.input_labels[detail.sequence], steps) if (
+        ticks = label_ticks(detail.input_labels[detail.sequence], steps, self.plot.getViewBox().width()) if (
             sequence is not None and detail.input_labels) else None
         self.plot.getAxis("bottom").setTicks([ticks] if ticks else None)
         title = units_title(values, layer, layers, detail.gate_names[max(gate, 0)])

@@ -93,6 +93,23 @@ def test_the_labs_gradients_on_an_imported_model_are_the_apis_on_the_users_modul
     assert snap.loss == pytest.approx(truth.loss, rel=1e-5)
 
 
+@pytest.mark.parametrize("cell,y", [("lstm", "int-every"), ("gru", "float-every"), ("rnn_tanh", "int-last")])
+def test_a_step_of_an_imported_model_seen_closely_is_the_apis_on_the_users_module(tmp_path, cell, y):
+    """engine.detail on the lab's copy of a user's model against engine.api on the user's own module, in
+    float64 both: each unit's gradient and each answer's dependence on each input."""
+    torch.manual_seed(5)
+    user = UserModel(cell, layers=2).double()
+    trainer = lab(tmp_path, user.float(), save_npz(tmp_path / "d.npz", y=y))
+    batch = trainer.task.sample(torch.Generator().manual_seed(trainer.config.seed + 1))
+    trainer.step()  # the same first batch, from the same seeded generator
+    detail = trainer.detail()
+    user.double()
+    truth = api.probe(user.encoder, batch[0].double(), batch[1].double() if y.startswith("float") else batch[1],
+                      readout=user.head)
+    np.testing.assert_allclose(detail.grad_h_units(), truth.grad_h_units, rtol=1e-4)
+    np.testing.assert_allclose(detail.connectivity, truth.connectivity, rtol=1e-4, atol=1e-300)
+
+
 def test_checkpoint_dicts_are_opened_under_each_usual_key(tmp_path):
     user = UserModel("gru")
     for key in checkpoint.CHECKPOINT_KEYS:
