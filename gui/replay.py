@@ -43,6 +43,7 @@ class ReplayBar(QWidget):
         self.setObjectName("replay")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 2, 6, 2)
+        layout.setSpacing(4)
         self.mark = QLabel("LIVE")
         self.mark.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.mark.setToolTip("LIVE: the views follow training. REPLAY: they show the step chosen on this bar.")
@@ -69,6 +70,7 @@ class ReplayBar(QWidget):
         self.sequence.setKeyboardTracking(False)
         self.sequence.setAccessibleName("Sequence shown")
         self.sequence.setToolTip(SEQUENCE_TIP)
+        self.sequence.setMinimumWidth(1)  # gives way in a narrow window, as the kept steps' label does
         self.live = QPushButton("Live")
         self.live.setToolTip("Back to the newest step: the views follow training again (End)")
         for button, name in ((self.back, "One step back"), (self.forward, "One step forward")):

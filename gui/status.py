@@ -34,7 +34,7 @@ def ratio_text(log10_ratio: float) -> str:
     if log10_ratio is None or math.isnan(log10_ratio):
         return "n/a"
     if log10_ratio == -math.inf:
-        return "0 (vanished below float precision)"
+        return "0 (none reaches it: below 10⁻³⁰⁰, or cut off)"  # float32 underflow is redone in float64
     if log10_ratio == math.inf:
         return "infinite (exploded)"
     # whole powers in superscript characters, as the views' titles: a rich-text <sup> rose above the

@@ -335,7 +335,7 @@ def test_clipping_count_in_view_title_and_status_bar_agree_after_pause(make_wind
 @pytest.mark.parametrize("log10_ratio, text", [
     (-14.06, "10⁻¹⁴"), (-13.5, "10⁻¹⁴"), (3.0, "10³"),
     (-0.04, "10⁰"), (-0.0, "10⁰"),   # no "10^-0" for a gradient that kept its size
-    (-math.inf, "0 (vanished below float precision)"), (math.nan, "n/a")])
+    (-math.inf, "0 (none reaches it: below 10⁻³⁰⁰, or cut off)"), (math.nan, "n/a")])
 def test_first_last_ratio_text(log10_ratio, text):
     from gui.status import ratio_text
     assert ratio_text(log10_ratio) == text
