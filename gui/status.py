@@ -14,7 +14,7 @@ from PySide6.QtCore import QEvent, QSize, Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStatusBar, QWidget
 
 from engine.diagnosis import diagnose
-from gui.views._common import power_of_ten
+from gui.views._common import lesson_run_labels, power_of_ten
 from gui.theme import DARK, NEUTRAL_BADGE, RECORDING, SEVERITY_COLORS, STATE_COLORS
 from gui.views.param_grads import clipping_text
 
@@ -40,6 +40,12 @@ def ratio_text(log10_ratio: float) -> str:
     # whole powers in superscript characters, as the views' titles: a rich-text <sup> rose above the
     # status bar's label and lost its top (10^-16.7 read 10^-16./)
     return power_of_ten(round(log10_ratio))
+
+
+def run_names(configs) -> list[str]:
+    """What the status bar calls each run: the lesson's name for it ("sigmoid", "tanh RNN (before)") while
+    the runs are a lesson's, as the views' legends do, else "run 1", "run 2", ..."""
+    return lesson_run_labels(configs) or [f"run {i + 1}" for i in range(len(configs))]
 
 
 def badge_style(severity: str) -> str:
@@ -163,6 +169,7 @@ class StatusBar(QStatusBar):
         self.badge_layout.setSpacing(4)
         self._badge_labels: list[BadgeLabel] = []
         self._badge_key = None
+        self._lesson_names: list | None = None  # the lesson's names for its runs, while they are a lesson's
         # The clipping count is its own badge, which the window updates with every batch of steps:
         # the diagnosis runs only every few frames, and a count there lagged the parameter-gradient
         # view's title (and stayed behind once training paused). It comes after the diagnosis badges.
@@ -260,11 +267,12 @@ class StatusBar(QStatusBar):
         self.fps.setText("- frames/s" if frames_per_second is None else f"{frames_per_second:.0f} frames/s")
 
     def set_ratios(self, histories):
+        names = run_names([h.info.config for h in histories])
         parts = []
         for i, h in enumerate(histories):
             value = h.first_last_ratio.last()
             color = self.run_colors[i % len(self.run_colors)]
-            name = f"run {i + 1}: " if len(histories) > 1 else ""
+            name = f"{names[i]}: " if len(histories) > 1 else ""
             text = ratio_text(value) if len(histories) == 1 else ratio_text(value).split(" (")[0]
             parts.append(f"<span style='color:{color}'>{name}{text}</span>")
         self.ratios.setText("gradient first/last step: " + "&nbsp;&nbsp;".join(parts))
@@ -296,8 +304,12 @@ class StatusBar(QStatusBar):
             badge = items[0][1]
             runs = [run + 1 for run, _ in items if run is not None]
             severity = str(getattr(badge, "severity", "info"))
-            prefix = "" if not runs else (f"run {runs[0]}: " if len(runs) == 1 else
-                                          "runs " + ", ".join(map(str, runs)) + ": ")
+            if not runs:
+                prefix = ""
+            elif self._lesson_names:  # the lesson's names for its runs, as the views say them
+                prefix = ", ".join(self._lesson_names[r - 1] for r in runs) + ": "
+            else:
+                prefix = f"run {runs[0]}: " if len(runs) == 1 else "runs " + ", ".join(map(str, runs)) + ": "
             label = BadgeLabel(text, badge.tooltip, severity, getattr(badge, "short", ""), prefix)
             label.setFont(self.state.font())
             self.badge_layout.insertWidget(self.badge_layout.indexOf(self.clipping), label)
@@ -337,6 +349,10 @@ class StatusBar(QStatusBar):
         return [label.full_text for label in self._badge_labels] + clipping
 
     def update_diagnosis(self, histories):
+        names = lesson_run_labels([h.info.config for h in histories]) if len(histories) > 1 else None
+        if names != self._lesson_names:
+            self._lesson_names = names
+            self._badge_key = None  # the same findings, named anew
         badges = []
         for i, h in enumerate(histories):
             if h.latest is None:

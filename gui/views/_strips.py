@@ -81,14 +81,15 @@ class RunStrips:
                 name.setFont(font(theme, -1))
                 self._fit_name(k)
 
-    NAME_SHARE = 0.45  # of a strip's width its name may cover; past that, "run 2", then "2"
+    NAME_SHARE = 0.45  # of a strip's width its name may cover; past that, without its "(...)", then "run 2", then "2"
 
     def _fit_name(self, k: int):
         name = self.names[k]
         if k >= len(self._names):
             return
         box = name.parentItem()
-        for text in (self._names[k], f"run {k + 1}", f"{k + 1}"):
+        whole = self._names[k]
+        for text in dict.fromkeys((whole, whole.split(" (")[0], f"run {k + 1}", f"{k + 1}")):  # "tanh RNN (before)", "tanh RNN"
             if name.textItem.toPlainText() != text:
                 name.setText(text)
             if name.textItem.boundingRect().width() <= box.width() * self.NAME_SHARE:

@@ -10,7 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from gui.views._common import (STEP_LABEL, LogAxis, PlotArea, TitleLabel, TrainingCurve, add_plot, brush, font, pen,
-                               positive_finite, run_labels, structure_key, style_plot, vbox)
+                               lesson_run_labels, positive_finite, run_labels, structure_key, style_plot, vbox)
 from gui.views._legends import LegendRoomViewBox, add_layer_entries, add_legend, style_legend
 from gui.views.base import View
 
@@ -25,8 +25,9 @@ def clipping_text(histories) -> str:
     if len(histories) == 1:
         h = histories[0]
         return f"clipping fired in {h.clip_count} of {h.steps_seen} steps since start"
+    names = lesson_run_labels([h.info.config for h in histories]) or [f"run {i + 1}" for i in range(len(histories))]
     return "clipping fired since start: " + ", ".join(
-        f"run {i + 1}: {h.clip_count} of {h.steps_seen} steps" for i, h in enumerate(histories))
+        f"{name}: {h.clip_count} of {h.steps_seen} steps" for name, h in zip(names, histories))
 
 
 class ParamGradsView(View):

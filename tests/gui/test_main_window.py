@@ -492,3 +492,36 @@ def test_a_run_set_the_worker_refuses_leaves_the_runs_and_the_controls_as_they_w
     assert not window.compare_panel.isChecked() and window.controls.config() == SMALL
     window.session.step_once()  # the runs before train on
     qtbot.waitUntil(lambda: steps(window) == 1, timeout=TIMEOUT)
+
+
+def test_the_status_bar_names_a_lessons_runs_as_the_views_do(qtbot):
+    """A comparison lesson's runs are "sigmoid" and "tanh" in every legend; the status bar said "run 1",
+    "run 2". It now uses the lesson's names while the runs are the lesson's, and numbers otherwise."""
+    from engine.lessons import LESSONS
+    from engine.trainer import Trainer
+    from engine.worker import run_info
+    from gui.history import RunHistory
+    from gui.status import StatusBar
+    bar = StatusBar()
+    qtbot.addWidget(bar)
+    bar.resize(3000, 40)
+    bar.show()
+
+    def histories(configs):
+        out = []
+        for i, config in enumerate(configs):
+            trainer = Trainer(config)
+            history = RunHistory(run_info(i, trainer))
+            history.extend([trainer.step()])
+            out.append(history)
+        return out
+
+    lesson = histories(LESSONS["vanishing-sigmoid"].runs())
+    bar.set_ratios(lesson)
+    bar.update_diagnosis(lesson)
+    assert "sigmoid: 10" in bar.ratios.text() and "tanh: 10" in bar.ratios.text()
+    assert any(t.startswith("sigmoid: vanishing") for t in bar.badge_texts())
+    edited = histories([c.replace(seq_len=12) if i else c for i, c in enumerate(LESSONS["vanishing-sigmoid"].runs())])
+    bar.set_ratios(edited)
+    bar.update_diagnosis(edited)  # no longer the lesson's runs: numbered
+    assert "run 1: 10" in bar.ratios.text() and any(t.startswith("run 1: vanishing") for t in bar.badge_texts())
