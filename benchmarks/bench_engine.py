@@ -9,6 +9,10 @@ and sequence length it times three training loops on the same task and batch:
                 floor under the instrumented step
   plain         the same unrolled RecurrentNet, loss.backward(), optimizer.step(); no probes
   fused         PyTorch's nn.RNN / nn.LSTM / nn.GRU with a Linear readout, same loss and optimizer
+  floor         the step's matrix products alone: seq_len x 3 products of (batch x hidden) by (hidden x
+                gates * hidden), the recurrence forward, its input gradient and its weight gradient (what
+                any implementation of the step must multiply; the input projection, with a task's 2 or 10
+                inputs, is left out)
 
 The three loops are timed in interleaved blocks (A B C, B C A, C A B, ...), and every figure is a
 median over blocks, so a burst of load from another process slows all three alike instead of
@@ -19,6 +23,7 @@ back to back).
     python benchmarks/bench_engine.py --quick            # smaller table, under a minute
     python benchmarks/bench_engine.py --markdown out.md  # also write the table to a file
     python benchmarks/bench_engine.py --breakdown        # what each probe costs (rnn, hidden 64, 50 and 200 steps)
+    python benchmarks/bench_engine.py --practitioner     # hidden 256, seq_len 200, batch 64: against the floor
     python benchmarks/bench_engine.py --cells rnn --activation sigmoid --seq-len 50 100 200
                                                          # the float64 redo of an underflowing gradient
 """
@@ -47,7 +52,8 @@ from engine.trainer import Trainer  # noqa: E402
 
 CELLS = ("rnn", "lstm", "gru")
 FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-LOOPS = ("instrumented", "capture", "plain", "fused")
+LOOPS = ("instrumented", "capture", "plain", "fused", "floor")
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 ACTIVATION = "tanh"  # --activation sigmoid: a vanilla RNN whose gradient underflows float32 from about
@@ -122,7 +128,43 @@ def fused_loop(config: Config):
     return step
 
 
-BUILDERS = {"instrumented": instrumented_loop, "capture": capture_loop, "plain": plain_loop, "fused": fused_loop}
+def floor_loop(config: Config):
+    """The step's recurrent matrix products alone, at the step's sizes: forward h W^T, the input gradient
+    dz W and the weight gradient dz^T h, once per timestep (the engine does the last as one product over
+    all timesteps; the same arithmetic)."""
+    torch.manual_seed(0)
+    width = GATES[config.cell] * config.hidden
+    h = torch.randn(config.batch, config.hidden)
+    dz = torch.randn(config.batch, width)
+    weight = torch.randn(width, config.hidden)
+
+    def step():
+        for _ in range(config.seq_len):
+            torch.mm(h, weight.t())
+            torch.mm(dz, weight)
+            torch.mm(dz.t(), h)
+    return step
+
+
+FLUSH_DENORMALS = True  # --keep-denormals: the other loops as plain PyTorch runs them by default
+
+
+def denormals_as_set(build):
+    """The loop with denormal numbers flushed to 0 (or kept) at every step, as FLUSH_DENORMALS says: the
+    instrumented step flushes them in its float32 pass (probes.DENORMALS_FLUSHED) and turns that off
+    after, so every other loop sets its own."""
+    def builder(config):
+        fn = build(config)
+
+        def step():
+            torch.set_flush_denormal(FLUSH_DENORMALS)
+            fn()
+        return step
+    return builder
+
+
+BUILDERS = {"instrumented": instrumented_loop, **{name: denormals_as_set(build) for name, build in (
+    ("capture", capture_loop), ("plain", plain_loop), ("fused", fused_loop), ("floor", floor_loop))}}
 
 
 def interleaved_times(steps: dict, rounds: int, block_seconds: float, clock=time.perf_counter) -> dict:
@@ -168,6 +210,9 @@ def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block
         "instr_over_plain_quartiles": quartiles([a / b for a, b in zip(times["instrumented"], times["plain"])]),
         "capture_over_plain": statistics.median(a / b for a, b in zip(times["capture"], times["plain"])),
         "plain_over_fused": statistics.median(a / b for a, b in zip(times["plain"], times["fused"])),
+        "instr_over_floor": statistics.median(a / b for a, b in zip(times["instrumented"], times["floor"])),
+        "fused_over_floor": statistics.median(a / b for a, b in zip(times["fused"], times["floor"])),
+        "instr_over_fused": statistics.median(a / b for a, b in zip(times["instrumented"], times["fused"])),
         "spread": max((max(t) - min(t)) / statistics.median(t) for t in times.values()),
     }
 
@@ -200,7 +245,7 @@ def breakdown(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, blo
             finally:
                 setattr(probes, function_name, real)
         return step
-    steps = {"plain": plain_loop(config), "capture": capture_loop(config), "instrumented": trainer.step}
+    steps = {"plain": BUILDERS["plain"](config), "capture": BUILDERS["capture"](config), "instrumented": trainer.step}
     steps.update({label: without(*swap) for label, swap in PROBES.items()})
     times = interleaved_times(steps, rounds, block_seconds, clock=time.thread_time)
     med = {name: statistics.median(t) for name, t in times.items()}
@@ -219,13 +264,15 @@ def breakdown(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, blo
 
 def table(rows: list[dict]) -> str:
     lines = ["| cell | hidden | seq_len | instrumented steps/s | plain unrolled steps/s | fused steps/s "
-             "| instrumented / plain (time) | its middle half | capture only / plain | plain / fused (time) | spread |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| instrumented / plain (time) | its middle half | capture only / plain | plain / fused (time) "
+             "| instrumented / matmul floor | fused / matmul floor | spread |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['cell']} | {r['hidden']} | {r['seq_len']} | {r['instrumented_steps_s']:.1f} "
                      f"| {r['plain_steps_s']:.1f} | {r['fused_steps_s']:.1f} | {r['instr_over_plain']:.2f}x "
                      f"| {r['instr_over_plain_quartiles'][0]:.2f}-{r['instr_over_plain_quartiles'][1]:.2f}x "
-                     f"| {r['capture_over_plain']:.2f}x | {r['plain_over_fused']:.2f}x | {100 * r['spread']:.0f}% |")
+                     f"| {r['capture_over_plain']:.2f}x | {r['plain_over_fused']:.2f}x | {r['instr_over_floor']:.2f}x "
+                     f"| {r['fused_over_floor']:.2f}x | {100 * r['spread']:.0f}% |")
     return "\n".join(lines)
 
 
@@ -237,7 +284,12 @@ def main(argv=None) -> int:
     parser.add_argument("--hidden", nargs="+", type=int, help="only these hidden sizes")
     parser.add_argument("--seq-len", nargs="+", type=int, help="only these sequence lengths")
     parser.add_argument("--rounds", type=int, help="interleaved rounds per size (default 7, quick 3)")
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", type=int, help="batch size (default 32; --practitioner 64)")
+    parser.add_argument("--keep-denormals", action="store_true",
+                        help="run the comparison loops with denormal numbers kept, as PyTorch does by default (the "
+                             "instrumented step flushes them in its float32 pass either way)")
+    parser.add_argument("--practitioner", action="store_true",
+                        help="a practitioner's size: hidden 256, seq_len 200, batch 64 (each cell; sizes can be overridden)")
     parser.add_argument("--activation", choices=tuple(registry.ACTIVATIONS), default="tanh",
                         help="the vanilla RNN's activation (sigmoid: gradients that underflow float32, redone in "
                              "float64 at every step; the fused loop stays tanh)")
@@ -246,16 +298,19 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)
-    global ACTIVATION
+    global ACTIVATION, FLUSH_DENORMALS
     ACTIVATION = args.activation
+    FLUSH_DENORMALS = not args.keep_denormals
     cells = args.cells or CELLS
-    hiddens = args.hidden or ((64,) if args.quick else (64, 128))
-    seq_lens = args.seq_len or ((50, 200) if args.quick else (50, 200, 1000))
+    hiddens = args.hidden or ((256,) if args.practitioner else (64,) if args.quick else (64, 128))
+    seq_lens = args.seq_len or ((200,) if args.practitioner else (50, 200) if args.quick else (50, 200, 1000))
+    args.batch = args.batch or (64 if args.practitioner else 32)
     block_seconds = 0.08 if args.quick else 0.15
 
     header = (f"torch {torch.__version__}, Python {platform.python_version()}, {platform.machine()}, "
               f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}, batch {args.batch}, "
-              f"adding task, Adam, float32, CPU, activation {args.activation}")
+              f"adding task, Adam, float32, CPU, activation {args.activation}, denormals "
+              f"{'kept' if args.keep_denormals else 'flushed'} in the comparison loops")
     print(header, flush=True)
     if args.breakdown:
         for cell in args.cells or ("rnn",):
@@ -268,13 +323,14 @@ def main(argv=None) -> int:
     for cell in cells:
         for hidden in hiddens:
             for seq_len in seq_lens:
-                rounds = args.rounds or (3 if args.quick else (5 if seq_len >= 1000 else 7))
+                rounds = args.rounds or (3 if args.quick or args.practitioner else (5 if seq_len >= 1000 else 7))
                 row = measure(cell, hidden, seq_len, args.batch, rounds, block_seconds)
                 rows.append(row)
                 print(f"  {cell:4s} H={hidden:<4d} T={seq_len:<5d} instrumented {row['instrumented_steps_s']:8.1f}/s"
                       f"  plain {row['plain_steps_s']:8.1f}/s  fused {row['fused_steps_s']:8.1f}/s"
                       f"  instr/plain {row['instr_over_plain']:.2f}x  capture/plain {row['capture_over_plain']:.2f}x"
-                      f"  plain/fused {row['plain_over_fused']:.2f}x",
+                      f"  plain/fused {row['plain_over_fused']:.2f}x  instr/floor {row['instr_over_floor']:.2f}x"
+                      f"  fused/floor {row['fused_over_floor']:.2f}x",
                       flush=True)
     text = table(rows)
     print()

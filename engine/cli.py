@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from engine import config as cfg
-from engine import detail, imports, memory, registry
+from engine import detail, devices, imports, memory, registry
 from engine.args import ArgumentParser, add_file_options, probe_writable, usage_message, whole_number
 from engine.errors import UsageError
 from engine.lessons import LESSONS, lesson_runs
@@ -274,7 +274,8 @@ def _train_command(args) -> int:
         raise cfg.ConfigError("--out", args.out, "a folder path (leave --out out for runs/<date-time>)", "is empty")
     out = Path(args.out) if args.out is not None else _new_run_folder()
     notice = lesson_run_notice(args.lesson) if args.lesson and args.run is None else None
-    notice = "\n".join(filter(None, [notice, *imports.describe(config)])) or None
+    where = devices.explain(config) if config.device == "auto" and torch.cuda.is_available() else None
+    notice = "\n".join(filter(None, [notice, *imports.describe(config), where])) or None
     summary = train(config, args.steps, out, notice=notice, detail_every=args.detail_every)
     state = "diverged at step %d" % summary["diverged_at_step"] if summary["diverged"] else (
         f"interrupted by {summary['interrupted_by']}" if summary["interrupted"] else "finished")

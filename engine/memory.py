@@ -76,7 +76,7 @@ from pathlib import Path
 
 import torch
 
-from engine import probes, registry, userdata
+from engine import devices, probes, registry, userdata
 from engine.config import RANGES, Config
 from engine.errors import ConfigError
 from engine.model import GATE_NAMES
@@ -241,7 +241,7 @@ def available_bytes() -> int | None:
 
 
 def _on_cuda(c: Config) -> bool:
-    return c.device == "cuda" or (c.device == "auto" and torch.cuda.is_available())
+    return devices.uses_cuda(c)
 
 
 def _device_free() -> int | None:

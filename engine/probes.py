@@ -76,6 +76,43 @@ FLOAT32_NORMAL = 1.18e-38  # float32's smallest normal number: below it an entry
 DENORMAL_SHARE = 1e-6      # ... and a norm is redone in float64 once entries down there could move it by more than this
 
 
+DENORMALS_FLUSHED = True  # Trainer.step runs its float32 forward and backward pass with denormal numbers
+#   flushed to 0 (torch.set_flush_denormal: the CPU's FTZ/DAZ modes; no effect on a GPU): every operation
+#   on a denormal takes the CPU's slow path, and a vanishing gradient fills its early timesteps with them
+#   (measured: an LSTM of hidden 256, seq_len 200, batch 64 took 3.7 s a step with them, 1.1 s without).
+#   Nothing reported changes: a norm near float32's denormal range is far below underflow_norm, so that
+#   step is redone in float64 anyway (with denormals on), and entries below FLOAT32_NORMAL move a norm
+#   above it by less than 1e-6 of itself; the weights' gradients lose terms under 1e-38.
+
+
+GRADIENT_SCALE_TARGET = 1e28  # Trainer.step starts its float32 backward pass from 2^k times the loss's gradient
+#   (as mixed-precision training scales its loss), k chosen from the step before so that its largest
+#   gradient norm would come out near this, ten orders below float32's largest number: a gradient that
+#   vanishes, only a fraction of a step's values, then keeps some 60 orders of magnitude above float32's
+#   smallest number instead of 40, and needs no float64 redo (measured: an LSTM of hidden 256 at seq_len 200
+#   falls 38 orders; its step took 1.1 s with the redo, 0.3 s without). A power of two scales every float32
+#   operation exactly, so every number comes out as unscaled arithmetic gives it wherever that does not
+#   underflow; the norms and the weights' gradients are divided back exactly. A step that overflows when
+#   scaled is taken again unscaled; the first step, and the first after a rebuild, are unscaled.
+MAX_GRADIENT_SCALE_EXPONENT = 100
+
+
+def gradient_scale(grad_h, grad_c, grad_x, total: float) -> float:
+    """2^k for the next step (GRADIENT_SCALE_TARGET): from this step's largest state, input and total
+    parameter gradient norm; 1 (no scaling) where that is already large, 0 or not finite."""
+    largest = max(float(np.max(grad_h)), float(np.max(grad_x)) if len(grad_x) else 0.0, total,
+                  float(np.max(grad_c)) if grad_c is not None else 0.0)
+    if not math.isfinite(largest) or largest <= 0:
+        return 1.0
+    exponent = math.floor(math.log2(GRADIENT_SCALE_TARGET / largest))
+    return 2.0 ** min(max(exponent, 0), MAX_GRADIENT_SCALE_EXPONENT)
+
+
+def all_finite(*profiles) -> bool:
+    """Whether every value of the given arrays (None: skipped) is finite."""
+    return all(p is None or bool(np.isfinite(p).all()) for p in profiles)
+
+
 def underflow_norm(values_per_step: int) -> float:
     """The per-timestep float32 norm below which it is redone in float64: entries under FLOAT32_NORMAL,
     however many of the `values_per_step` they are, could then change the norm by more than
@@ -92,9 +129,12 @@ def underflowed(state_values: int, input_values: int, grad_h, grad_c, grad_x) ->
     return low(grad_h, state_values) or low(grad_c, state_values) or low(grad_x, input_values)
 
 
+REDO_CHUNKS = 4  # see REDO_WHOLE_BATCH_BYTES
 REDO_WHOLE_BATCH_BYTES = 64 * 1024 ** 2  # a float64 redo of up to this much runs as one pass; a larger one in
-#   batch chunks, each about a quarter of the float32 pass's states (let go of before it), so a redo never
-#   needs more memory than the step it redoes (engine.memory's estimate); more passes, small matmuls: slower
+#   REDO_CHUNKS batch chunks, each about half of the float32 pass's states (let go of before it), so a redo
+#   never needs more memory than the step it redoes (engine.memory's estimate; measured with 2 chunks, the
+#   calibration step of tests/engine/test_memory.py passed it: 956 MB against 938). More passes mean more
+#   small matmuls: 4 chunks took 0.91 s a step where 8 took 1.12 (LSTM hidden 256, seq_len 200, batch 64)
 
 
 def redo_chunks(batch: int, activation_bytes: int) -> int:
@@ -102,7 +142,7 @@ def redo_chunks(batch: int, activation_bytes: int) -> int:
     (engine.memory's "activations"): float64 doubles them."""
     if 2 * activation_bytes <= REDO_WHOLE_BATCH_BYTES:
         return 1
-    return min(batch, 8)
+    return min(batch, REDO_CHUNKS)
 
 
 def float64_state_gradients(model, task, x: torch.Tensor, target: torch.Tensor, layers: int, steps: int,

@@ -27,10 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine import checkpoint, detail, memory, probes, registry, userdata
+from engine import checkpoint, detail, devices, memory, probes, registry, userdata
 from engine.config import Config
 from engine.diagnosis import explosion_detail, past_explosion_bounds
-from engine.errors import ConfigError
 from engine.model import GATE_NAMES, RecurrentNet
 from engine.userdata import HELD_OUT_EVERY, DataTask
 
@@ -88,12 +87,9 @@ class RunDiverged(RuntimeError):
     pass
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device", name, "auto | cpu (no CUDA device is available on this machine)")
-    return torch.device(name)
+def pick_device(name: str, config: Config | None = None) -> torch.device:
+    """The device a run trains on: engine.devices.pick (auto takes CUDA for a model large enough)."""
+    return devices.pick(name, config)
 
 
 class Trainer:
@@ -102,7 +98,7 @@ class Trainer:
     def __init__(self, config: Config, check_memory: bool = True):
         """`check_memory`: refuse (ConfigError) sizes this machine cannot hold, before allocating
         anything; False for a caller that has checked them itself (the worker checks a whole run set)."""
-        self.device = pick_device(config.device)
+        self.device = pick_device(config.device, config)
         if check_memory:
             memory.check_fits(config)
         self.config = config
@@ -112,6 +108,7 @@ class Trainer:
         self.exploded_at_step: int | None = None  # the first step past an explosion bound since the last build
         self._pending_events: list[Event] = []
         self._last_batch = None  # the last step's batch and the weights it was taken at, for `detail()`
+        self._gradient_scale = 1.0  # the next step's backward pass starts from this times d loss / d loss
         self._build()
 
     # ------------------------------------------------------------------ building
@@ -145,6 +142,7 @@ class Trainer:
         self.diverged_at_step = None
         self.exploded_at_step = None
         self._last_batch = None
+        self._gradient_scale = 1.0
 
     def _make_optimizer(self):
         self.optimizer = registry.OPTIMIZERS[self.config.optimizer].factory(self.model.parameters(), lr=self.config.lr)
@@ -168,7 +166,7 @@ class Trainer:
         detail = ", ".join(f"{k} {getattr(old, k)} -> {getattr(new, k)}" for k in changed)
         rebuild = old.needs_rebuild(new) or self.diverged
         if rebuild:
-            device = pick_device(new.device)
+            device = pick_device(new.device, new)
             if check_memory and old.needs_rebuild(new):  # the model it replaces is freed first
                 memory.check_fits(new, reclaimable=memory.estimate_bytes(old)["total"] - memory.RUNTIME_BYTES)
         self.config = new
@@ -190,19 +188,30 @@ class Trainer:
         if self.diverged:
             raise RunDiverged(f"the run diverged at step {self.diverged_at_step}; reset or change a setting")
         start = time.perf_counter()
-        c, task, model = self.config, self.task, self.model
-        model.train()
-        x, target = task.sample(self.data_gen)
+        self.model.train()
+        x, target = self.task.sample(self.data_gen)
         x.requires_grad_(True)
+        torch.set_flush_denormal(True)  # the float32 pass: see probes.DENORMALS_FLUSHED; off again before the redo
+        try:
+            return self._step(start, x, target)
+        finally:
+            torch.set_flush_denormal(False)
+
+    def _step(self, start: float, x: torch.Tensor, target: torch.Tensor) -> Snapshot:
+        c, task, model = self.config, self.task, self.model
         out, trace = model(x, task.output_steps)
         loss = task.loss(out, target)
 
         params = self.params
         hidden = [h for layer in trace.hidden for h in layer]
         cells = [s for layer in trace.cell for s in layer]
-        grads = torch.autograd.grad(loss, params + hidden + cells + [x], allow_unused=True)
+        scale = self._gradient_scale  # a power of two: see probes.GRADIENT_SCALE_TARGET
+        seed = None if scale == 1.0 else [loss.detach().new_tensor(scale)]
+        grads = torch.autograd.grad(loss, params + hidden + cells + [x], grad_outputs=seed, allow_unused=True)
         n_p, n_h, n_c = len(params), len(hidden), len(cells)
         param_grads = [g if g is not None else torch.zeros_like(p) for p, g in zip(params, grads[:n_p])]
+        if scale != 1.0:  # exact: dividing by a power of two
+            torch._foreach_mul_(param_grads, 1.0 / scale)
         for p, g in zip(params, param_grads):
             p.grad = g
 
@@ -213,7 +222,17 @@ class Trainer:
             grad_x = probes.input_norm_per_timestep(grads[-1])
             layer_norm, total = probes.parameter_gradient_norms(params, self._layer_param_index)
             finite = bool(torch.isfinite(loss)) and math.isfinite(total)
+            if scale != 1.0 and not (finite and probes.all_finite(grad_h, grad_c, grad_x)):
+                # scaled past float32's largest number (or a run that diverges): the step again, unscaled
+                self._gradient_scale = 1.0
+                model.zero_grad(set_to_none=True)
+                del grads, param_grads, hidden, cells, trace, out, loss
+                with torch.enable_grad():
+                    return self._step(start, x, target)
             float64_redo = finite and probes.underflowed(hidden[0].numel(), x.numel() // T, grad_h, grad_c, grad_x)
+            if scale != 1.0:
+                grad_h, grad_x = grad_h / scale, grad_x / scale
+                grad_c = None if grad_c is None else grad_c / scale
 
             clip = registry.CLIP_MODES[c.clip].factory
             layer_norm_after, total_after = layer_norm, total
@@ -238,6 +257,7 @@ class Trainer:
             held_out = task.held_out_loss(model) if isinstance(task, DataTask) and (
                 step_number == 1 or step_number % HELD_OUT_EVERY == 0) else math.nan
             attention = probes.mean_attention(trace)
+            torch.set_flush_denormal(False)  # the float64 redo and the update see every number
             if float64_redo:  # float32 lost part of the fall, or flushed it to 0: redo it in float64, once
                 del grads, hidden, cells, trace, out  # the float32 states and their gradients have made room
                 grad_h, grad_c, grad_x = probes.float64_state_gradients(
@@ -265,6 +285,7 @@ class Trainer:
             events = tuple(self._pending_events) + (event,)
         self._pending_events = []
         model.zero_grad(set_to_none=True)
+        self._gradient_scale = probes.gradient_scale(grad_h, grad_c, grad_x, total) if finite else 1.0
 
         return Snapshot(
             step=step, loss=loss_value, metric=metric,

@@ -107,7 +107,7 @@ class Worker:
         if not replace and not any(old.needs_rebuild(new) for old, new in zip(current, configs)):
             return  # live settings only (lr, clipping, optimizer): the same memory
         for config in configs:
-            pick_device(config.device)
+            pick_device(config.device, config)
         held = memory.need_bytes(current, memory.WINDOW) - memory.RUNTIME_BYTES if current else 0
         memory.check_fits(configs, kept=memory.WINDOW, reclaimable=held)
 

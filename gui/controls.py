@@ -15,7 +15,7 @@ from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QSpinBox, QVBoxLayout, QWidget)
 
-from engine import imports, memory, registry
+from engine import devices, imports, memory, registry
 from engine.config import RANGES, Config, ConfigError
 from gui.theme import ERROR_TEXT
 
@@ -47,7 +47,8 @@ KEY_HELP = {
     "clip_threshold": "Clip by norm: the largest total gradient norm allowed. Clip by value: the largest "
                       "size allowed for a single gradient entry.",
     "seed": "Seeds the weights and the data: the same seed gives the same numbers, so runs compare fairly.",
-    "device": "Where training runs: auto uses a CUDA GPU when there is one, otherwise the CPU.",
+    "device": "Where training runs: auto uses a CUDA GPU when there is one and the model is large enough to "
+              "gain from it (a small model trains faster on the CPU), otherwise the CPU.",
 }
 
 GROUPS = (
@@ -70,7 +71,7 @@ OPTIONAL_NUMBERS = {  # key: (minimum, maximum, shown when unticked, step, tick-
     "forget_bias": (-10.0, 10.0, 1.0, 0.5, "Tick to start the LSTM's forget-gate bias at the value on the right."),
 }
 
-DEVICES = {"auto": ("auto", "CUDA when present, otherwise CPU"), "cpu": ("CPU", "Always train on the CPU"),
+DEVICES = {"auto": ("auto", "CUDA for a model large enough to gain from it, when present; otherwise the CPU"), "cpu": ("CPU", "Always train on the CPU"),
            "cuda": ("CUDA GPU", "Train on the first CUDA GPU (only if one is present)")}
 
 
@@ -360,6 +361,10 @@ class ControlPanel(QWidget):
             if isinstance(control, QComboBox) and control.currentIndex() >= 0:
                 now = control.itemData(control.currentIndex(), Qt.ItemDataRole.ToolTipRole)
                 control.setToolTip(f"{KEY_HELP[key]}\n\n{control.currentText()}: {now}")
+        try:  # what auto chose for these sizes, and why
+            self.controls["device"].setToolTip(self.controls["device"].toolTip() + "\n" + devices.explain(self.config()))
+        except ConfigError:
+            pass
         if not rnn:
             self.controls["activation"].setToolTip(KEY_HELP["activation"] + " Disabled: only the vanilla "
                                                    "RNN cell uses it; LSTM and GRU have their own.")

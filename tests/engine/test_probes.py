@@ -486,7 +486,7 @@ def test_a_large_redo_in_batch_chunks_gives_the_same_norms(name, monkeypatch):
     monkeypatch.setattr(probes, "underflow_norm", lambda values: math.inf)
     monkeypatch.setattr(probes, "REDO_WHOLE_BATCH_BYTES", 0)
     trainer = Trainer(CONFIGS[name])
-    assert probes.redo_chunks(trainer.config.batch, 1) == min(trainer.config.batch, 8) > 1
+    assert probes.redo_chunks(trainer.config.batch, 1) == min(trainer.config.batch, probes.REDO_CHUNKS) > 1
     grad_h, grad_c, grad_x = exact_reference(trainer)
     snap = trainer.step()
     assert snap.float64_redo
@@ -494,3 +494,66 @@ def test_a_large_redo_in_batch_chunks_gives_the_same_norms(name, monkeypatch):
     np.testing.assert_allclose(snap.grad_x, grad_x, rtol=1e-9, atol=0)
     if grad_c is not None:
         np.testing.assert_allclose(snap.grad_c, grad_c, rtol=1e-9, atol=0)
+
+
+def test_a_step_flushes_denormals_only_in_its_float32_pass():
+    """probes.DENORMALS_FLUSHED: the float32 pass runs with denormals flushed to 0 (fast), the float64 redo and
+    everything after the step with them kept (a float32 1e-40 is a denormal: flushed, it would read 0)."""
+    seen = []
+    real = probes.norm_per_timestep
+
+    def spy(per_step):
+        seen.append(float(torch.tensor([1e-40]) * 1.0))
+        return real(per_step)
+    trainer = Trainer(Config(hidden=8, batch=2, seq_len=5))
+    probes.norm_per_timestep, saved = spy, probes.norm_per_timestep
+    try:
+        trainer.step()
+    finally:
+        probes.norm_per_timestep = saved
+    assert seen and all(v == 0.0 for v in seen)          # inside the float32 pass: flushed
+    assert float(torch.tensor([1e-40]) * 1.0) > 0        # after it: kept
+
+
+def test_a_scaled_backward_pass_keeps_a_fall_float32_alone_would_lose():
+    """probes.GRADIENT_SCALE_TARGET: from the second step the backward pass starts from 2^k; a tanh RNN at
+    seq_len 230 falls some 47 orders, past float32's smallest number unscaled (the first step is redone in
+    float64), within its range scaled (no redo), and agrees with the float64 reference to float32 precision."""
+    trainer = Trainer(Config(seq_len=230))
+    first = trainer.step()
+    assert first.float64_redo and trainer._gradient_scale > 2.0 ** 80
+    grad_h, _, grad_x = exact_reference(trainer)
+    snap = trainer.step()
+    assert not snap.float64_redo and snap.orders_of_magnitude > 42
+    np.testing.assert_allclose(snap.grad_h, grad_h, rtol=2e-4, atol=0)
+    np.testing.assert_allclose(snap.grad_x, grad_x, rtol=2e-4, atol=0)
+
+
+@pytest.mark.parametrize("name", ["lstm-2layers", "copy-lstm", "gru-2layers"])
+def test_scaling_changes_no_number_of_the_training(name, monkeypatch):
+    """A power of two scales every float32 operation exactly: losses, gradient norms and profiles are
+    bit for bit those of the unscaled steps."""
+    scaled = Trainer(CONFIGS[name])
+    scaled_snaps = [scaled.step() for _ in range(4)]
+    assert scaled._gradient_scale > 1
+    monkeypatch.setattr(probes, "MAX_GRADIENT_SCALE_EXPONENT", 0)
+    plain = Trainer(CONFIGS[name])
+    for a, b in zip(scaled_snaps, [plain.step() for _ in range(4)]):
+        assert a.loss == b.loss and a.grad_norm == b.grad_norm
+        np.testing.assert_array_equal(a.grad_norm_layer, b.grad_norm_layer)
+        np.testing.assert_allclose(a.grad_h, b.grad_h, rtol=1e-12)  # norms of exactly scaled values, divided back
+
+
+def test_a_step_that_overflows_when_scaled_is_taken_again_unscaled(monkeypatch):
+    monkeypatch.setattr(probes, "GRADIENT_SCALE_TARGET", 1e300)  # 2^100 on top of anything: float32 overflows
+    monkeypatch.setattr(probes, "MAX_GRADIENT_SCALE_EXPONENT", 140)
+    trainer = Trainer(Config(hidden=16, batch=4, seq_len=20))
+    trainer.step()
+    assert trainer._gradient_scale == 2.0 ** 140
+    reference = Trainer(Config(hidden=16, batch=4, seq_len=20))
+    reference.step()
+    monkeypatch.setattr(probes, "MAX_GRADIENT_SCALE_EXPONENT", 0)
+    reference._gradient_scale = 1.0
+    snap, truth = trainer.step(), reference.step()
+    assert not snap.diverged and snap.loss == truth.loss and snap.grad_norm == truth.grad_norm
+    np.testing.assert_allclose(snap.grad_h, truth.grad_h, rtol=1e-12)
