@@ -81,7 +81,7 @@ class RunStrips:
                 name.setFont(font(theme, -1))
                 self._fit_name(k)
 
-    NAME_SHARE = 0.45  # of a strip's width its name may cover; past that, without its "(...)", then "run 2", then "2"
+    NAME_SHARE = 0.6   # of a strip's width its name may cover; past that, without its "(...)", then "run 2", then "2"
 
     def _fit_name(self, k: int):
         name = self.names[k]
