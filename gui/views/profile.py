@@ -10,7 +10,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF
 
-from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, PowerAxis, TitleLabel, add_plot, brush, factor_text,
+from gui.views._axes import PowerAxis
+from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, TitleLabel, add_plot, brush, factor_text,
                                finite, first_run_name, font, pen, place, positive_finite, power_of_ten, run_labels,
                                set_axis_label, structure_key, style_plot, vbox)
 from gui.views._legends import (LegendRoomViewBox, add_layer_entries, add_legend, move_legend_off_the_curves,

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from PySide6.QtWidgets import QApplication
 
 from engine.lessons import LESSONS
 from engine.trainer import Trainer
@@ -94,7 +95,7 @@ def named_curves(legend):
 def settle(qtbot, view, histories):
     for _ in range(3):  # the legend fits, moves, and the range makes room: as the display timer would
         view.refresh(histories)
-        qtbot.wait(10)
+        QApplication.processEvents()  # the layout and paint the timer's next tick would see
 
 
 @pytest.mark.parametrize("size, theme", [((420, 300), DARK), ((620, 330), DARK.scaled(1.2)),
@@ -154,7 +155,7 @@ def test_the_lesson_card_text_takes_the_theme(make_window, qtbot):
     panel = window.lesson_panel
     for theme in ("light", "dark", "light"):
         window.set_theme(theme)
-        qtbot.wait(10)
+        QApplication.processEvents()
         image = panel.title.grab().toImage()
         background = image.pixelColor(0, 0).lightness()
         ink = min(image.pixelColor(x, y).lightness() for x in range(0, image.width(), 2)

@@ -1185,7 +1185,7 @@ def test_tick_labels_along_a_short_axis_keep_apart(size, theme, qtbot, scenarios
 
 def test_log_tick_labels_use_one_notation_and_read_back_to_their_value():
     """0.01 to 900 as plain numbers, beyond as powers of ten: pyqtgraph mixed "0.0001" with "10⁻⁵"."""
-    from gui.views._common import log_tick_text
+    from gui.views._axes import log_tick_text
     plain = str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")
     for exponent in range(-30, 31):
         for mantissa in (1, 2, 5):
