@@ -162,12 +162,13 @@ class ParamGradsView(View):
                 steps = steps[np.round(np.linspace(0, len(steps) - 1, MAX_MARKS)).astype(int)]
             self._fired[run] = steps
         self._place_rug()
+        names = lesson_run_labels([h.info.config for h in histories]) or [f"run {k + 1}" for k in range(len(histories))]
         for run, line in self.thresholds:
             h = histories[run]
             threshold = h.info.config.clip_threshold
             if clip_modes[run] == "norm" and threshold and threshold > 0:
                 line.setPos(np.log10(threshold))
-                prefix = f"run {run + 1} " if compare else ""
+                prefix = f"{names[run]}: " if compare else ""
                 line.label.setFormat(f"{prefix}clip at {threshold:g}")
                 line.show()
             else:
