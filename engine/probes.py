@@ -80,9 +80,8 @@ DENORMALS_FLUSHED = True  # Trainer.step runs its float32 forward and backward p
 #   flushed to 0 (torch.set_flush_denormal: the CPU's FTZ/DAZ modes; no effect on a GPU): every operation
 #   on a denormal takes the CPU's slow path, and a vanishing gradient fills its early timesteps with them
 #   (measured: an LSTM of hidden 256, seq_len 200, batch 64 took 3.7 s a step with them, 1.1 s without).
-#   Nothing reported changes: a norm near float32's denormal range is far below underflow_norm, so that
-#   step is redone in float64 anyway (with denormals on), and entries below FLOAT32_NORMAL move a norm
-#   above it by less than 1e-6 of itself; the weights' gradients lose terms under 1e-38.
+#   Nothing reported changes by more than 1e-6: a norm that flushed products could move that much is
+#   redone in float64 (with denormals kept; FLUSHED_MARGIN); the weights' gradients lose terms under 1e-38.
 
 
 GRADIENT_SCALE_TARGET = 1e28  # Trainer.step starts its float32 backward pass from 2^k times the loss's gradient
@@ -121,11 +120,17 @@ def underflow_norm(values_per_step: int) -> float:
     return FLOAT32_NORMAL * math.sqrt(values_per_step / DENORMAL_SHARE)
 
 
+FLUSHED_MARGIN = 1e3  # the float32 pass flushes denormals to 0 (DENORMALS_FLUSHED), and the products flushed
+#   inside it moved norms by more than 1e-6 up to 130x underflow_norm (measured: rnn, lstm, gru at seq_len
+#   157-400): norms below FLUSHED_MARGIN x underflow_norm are redone in float64 (with denormals kept)
+
+
 def underflowed(state_values: int, input_values: int, grad_h, grad_c, grad_x) -> bool:
     """Whether any per-timestep float32 norm of grad_h, grad_c (None: ignored), with `state_values`
-    values per timestep, or of grad_x, with `input_values`, fell below underflow_norm (0 included)."""
+    values per timestep, or of grad_x, with `input_values`, fell below FLUSHED_MARGIN x underflow_norm
+    (0 included): below it, values float32 loses or the float32 pass flushed could move it by 1e-6."""
     def low(profile, values):
-        return profile is not None and profile.size > 0 and float(profile.min()) < underflow_norm(values)
+        return profile is not None and profile.size > 0 and float(profile.min()) < FLUSHED_MARGIN * underflow_norm(values)
     return low(grad_h, state_values) or low(grad_c, state_values) or low(grad_x, input_values)
 
 

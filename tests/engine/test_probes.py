@@ -457,15 +457,35 @@ def test_the_float64_redo_agrees_with_the_reference_for_every_cell(name, monkeyp
         np.testing.assert_allclose(snap.grad_h, plain_snap.grad_h, rtol=2e-4)
 
 
-def test_float32_is_kept_where_it_is_still_exact():
-    """A default tanh RNN at seq_len 150 falls some 26 orders of magnitude, its smallest norms far below
-    1e-25 yet above probes.underflow_norm: no redo, and float32 agrees with the exact reference to its
-    own rounding at every timestep, the smallest included."""
-    trainer = Trainer(Config(seq_len=150))
+def test_flushing_denormals_in_the_backward_pass_keeps_the_norms_above_the_redo_exact():
+    """Trainer.step's backward pass flushes denormal floats to 0 (probes.DENORMALS_FLUSHED: the CPU's slow
+    path for them cost 10x at a practitioner's size), so the redo starts FLUSHED_MARGIN times higher. At
+    seq_len 140 the smallest input-gradient norm sits a few times above that: no redo, and every timestep
+    agrees with the exact float64 reference to float32's own rounding (measured 5e-7), flushing or not."""
+    trainer = Trainer(Config(seq_len=140))
     grad_h, _, grad_x = exact_reference(trainer)
     snap = trainer.step()
     assert not snap.float64_redo
-    assert snap.grad_h.min() < 1e-25 and snap.grad_h.min() > probes.underflow_norm(32 * 64)
+    margin = probes.FLUSHED_MARGIN * probes.underflow_norm(32 * 2)
+    assert margin < snap.grad_x.min() < 10 * margin
+    np.testing.assert_allclose(snap.grad_h, grad_h, rtol=5e-6, atol=0)
+    np.testing.assert_allclose(snap.grad_x, grad_x, rtol=5e-6, atol=0)
+    below = Trainer(Config(seq_len=145))  # under the margin: redone in float64, unflushed
+    grad_h, _, grad_x = exact_reference(below)
+    snap = below.step()
+    assert snap.float64_redo and snap.grad_x.min() < margin
+    np.testing.assert_allclose(snap.grad_x, grad_x, rtol=1e-9, atol=0)
+
+
+def test_float32_is_kept_where_it_is_still_exact():
+    """A default tanh RNN at seq_len 140 falls some 28 orders of magnitude, its smallest norms far below
+    1e-25 yet above probes.FLUSHED_MARGIN x underflow_norm: no redo, and float32 agrees with the exact
+    reference to its own rounding at every timestep, the smallest included."""
+    trainer = Trainer(Config(seq_len=140))
+    grad_h, _, grad_x = exact_reference(trainer)
+    snap = trainer.step()
+    assert not snap.float64_redo
+    assert snap.grad_h.min() < 1e-25 and snap.grad_h.min() > probes.FLUSHED_MARGIN * probes.underflow_norm(32 * 64)
     np.testing.assert_allclose(snap.grad_h, grad_h, rtol=2e-4, atol=0)
     np.testing.assert_allclose(snap.grad_x, grad_x, rtol=2e-4, atol=0)
 
