@@ -76,6 +76,7 @@ def train_for(trainer: Trainer, seconds: float, request: DetailRequest | None, d
 
 def measure(name: str, config: Config, seconds: float, rounds: int) -> dict:
     trainer = Trainer(config.replace(device="cpu"))
+    trainer.keep_last_batch = True  # as the window's worker keeps it (a copy of the weights a step)
     for _ in range(3):
         trainer.step()
     repeats = 5 if config.hidden < 256 else 2

@@ -114,6 +114,7 @@ def agreement(config: Config, steps: int = 3) -> dict:
     """Largest relative difference of each probe between the device and the CPU over the first steps, and
     of the device's grad_h against the CPU's float64 figures (engine.detail) at the last of them."""
     device_run, cpu_run = Trainer(config), Trainer(config.replace(device="cpu"))
+    cpu_run.keep_last_batch = True
     worst = {name: 0.0 for name in PROBES}
     for _ in range(steps):
         a, b = device_run.step(), cpu_run.step()

@@ -159,6 +159,7 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, 
     with _memory_checked(config):
         trainer = Trainer(config, check_memory=False)  # (checked above, with the steps' snapshots)
     log = MetricsLog()
+    trainer.keep_last_batch = detail_every > 0
     details = []
     bar = Progress(steps) if progress else None
     interrupted = None  # or how the run was stopped: "Ctrl-C" or "SIGTERM"

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from engine import probes
+
 
 DETAIL_SHARE = 0.04         # at most this share of the training time goes to detail passes in the window (measured
 #   overhead: a little more, as a pass also evicts the caches the steps after it would reuse; under 5% here)
@@ -135,64 +137,101 @@ def _per_gate(cell: str, H: int, grads: list[list[torch.Tensor]]) -> list[list[t
 
 
 def measure(model, task, x: torch.Tensor, target: torch.Tensor, request: DetailRequest, step: int,
-            gate_names: tuple, params: dict | None = None) -> StepDetail:
+            gate_names: tuple, params: dict | None = None, activation_bytes: int = 0) -> StepDetail:
     """The detail of one step: `x`, `target` its batch; `params` the weights its gradients were taken at
     by name (default: the model's own). The model is not modified: float64 copies of the parameters go
-    in through torch.func.functional_call."""
+    in through torch.func.functional_call. Where the float64 states would pass what the step's float32
+    ones took (`activation_bytes`, engine.memory's "activations"), the batch goes in chunks as the
+    float64 redo does (probes.redo_chunks: each sequence's states are its own), norms combined in squares."""
     start = time.perf_counter()
     params = {name: p.detach().double() for name, p in (params or dict(model.named_parameters())).items()}
-    x64 = x.detach().double().requires_grad_(True)
-    target64 = target.double() if target.is_floating_point() else target
-    batch, steps = x.shape[0], x.shape[1]
+    batch = x.shape[0]
     n_layers = len(model.layers)
     layers = tuple(range(n_layers)) if request.layer is None else (min(max(request.layer, 0), n_layers - 1),)
     row = min(max(request.sequence, 0), batch - 1)
+    parts = [_measure_rows(model, params, task, x, target, rows, request, layers, row)
+             for rows in torch.arange(batch).chunk(probes.redo_chunks(batch, activation_bytes))]
+    units = _combined([p["units"] for p in parts])
+    connectivity = _combined([p["connectivity"] for p in parts]) if request.connectivity else None
+    mine = next(p for p in parts if p["sequence_units"] is not None)
+    labels = task.input_labels(x.detach()) if hasattr(task, "input_labels") else None
+    return StepDetail(
+        step=step, layers=layers, gate_names=("hidden",) + tuple(gate_names),
+        units=_numpy(units), output_steps=tuple(task.output_steps),
+        connectivity=_numpy(connectivity), sequence=row, sequence_units=_numpy(mine["sequence_units"]),
+        sequence_connectivity=_numpy(mine["sequence_connectivity"]),
+        sequence_grad_h=_numpy(torch.cat([p["grad_h"] for p in parts])),
+        sequence_grad_c=None if parts[0]["grad_c"] is None else _numpy(torch.cat([p["grad_c"] for p in parts])),
+        sequence_grad_x=_numpy(torch.cat([p["grad_x"] for p in parts])),
+        inputs=x.detach().cpu().numpy().astype(np.float32), input_labels=labels,
+        seconds=time.perf_counter() - start)
+
+
+def _measure_rows(model, params: dict, task, x: torch.Tensor, target: torch.Tensor, rows: torch.Tensor,
+                  request: DetailRequest, layers: tuple, row: int) -> dict:
+    """One chunk of the batch (`rows`): its terms weighted by its share of the batch, so that its gradients
+    are its rows of the whole batch loss's. Per-unit and map norms over these rows; per-sequence figures
+    for these rows; the chosen `row`'s units and map if it is here (else None)."""
+    batch, steps = x.shape[0], x.shape[1]
+    n_layers = len(model.layers)
+    x64 = x.detach()[rows].double().requires_grad_(True)
+    target64 = target[rows].double() if target.is_floating_point() else target[rows]
+    local = int((rows == row).nonzero()[0]) if bool((rows == row).any()) else None
     with torch.enable_grad():
         out, trace = torch.func.functional_call(model, params, (x64, task.output_steps))
-        terms = loss_terms(task, out, target64)
+        terms = loss_terms(task, out, target64) * (len(rows) / batch)
         hidden = [h for layer in trace.hidden for h in layer]
         cells = [c for layer in trace.cell for c in layer]
         gates = [_layer_states(model, trace, k) for k in layers]
-        flat_gates = [t for layer in gates for kind in layer for t in kind]
-        wanted = hidden + cells + flat_gates + [x64]
+        wanted = hidden + cells + [t for layer in gates for kind in layer for t in kind] + [x64]
         n_out = len(terms)
         grads = torch.autograd.grad(terms.sum(), wanted, allow_unused=True,
                                     retain_graph=request.connectivity and n_out > 1)
         grads = [g if g is not None else torch.zeros_like(t) for t, g in zip(wanted, grads)]
-        grad_x = grads[-1]  # (batch, T, F)
+        grad_x = grads[-1]  # (rows, T, F)
         n_h, n_c, kinds = len(hidden), len(cells), [len(layer) for layer in gates]
         connectivity = sequence_connectivity = None
         if request.connectivity:  # one more backward pass per answer, each from that answer's loss term alone
-            rows = [grad_x] if n_out == 1 else (_input_grad(terms[k], x64, retain=k < n_out - 1) for k in range(n_out))
-            maps = [(_scaled_norm(g, dims=(0, 2)), batch * _scaled_norm(g[row], dims=(1,))) for g in rows]
+            per_answer = [grad_x] if n_out == 1 else (_input_grad(terms[k], x64, retain=k < n_out - 1)
+                                                      for k in range(n_out))
+            maps = [(_scaled_norm(g, dims=(0, 2)), None if local is None else batch * _scaled_norm(g[local], dims=(1,)))
+                    for g in per_answer]
             connectivity = torch.stack([m[0] for m in maps])
-            sequence_connectivity = torch.stack([m[1] for m in maps])
+            sequence_connectivity = None if local is None else torch.stack([m[1] for m in maps])
     with torch.no_grad():
-        sequence_grad_h = _row_norms(grads[:n_h], batch).reshape(batch, n_layers, steps)
-        sequence_grad_c = _row_norms(grads[n_h:n_h + n_c], batch).reshape(batch, n_layers, steps) if n_c else None
-        sequence_grad_x = batch * _scaled_norm(grad_x, dims=(2,))  # (batch, T)
+        count = len(rows)
+        part = {"grad_h": _row_norms(grads[:n_h], count, batch).reshape(count, n_layers, steps),
+                "grad_c": _row_norms(grads[n_h:n_h + n_c], count, batch).reshape(count, n_layers, steps) if n_c else None,
+                "grad_x": batch * _scaled_norm(grad_x, dims=(2,)), "connectivity": connectivity,
+                "sequence_connectivity": sequence_connectivity}
         units, sequence_units = [], []
         position = n_h + n_c
-        for k, count in zip(layers, kinds):
+        for k, count_kinds in zip(layers, kinds):
             layer_grads = []
-            for _ in range(count):
+            for _ in range(count_kinds):
                 layer_grads.append(grads[position:position + steps])
                 position += steps
             batch_rows, one_row = [], []
             for per_step in _per_gate(model.layers[k].cell, model.layers[k].hidden, layer_grads):
                 batch_rows.append(per_unit_norms(per_step))
-                one_row.append(batch * torch.stack([g[row] for g in per_step]).abs())
+                if local is not None:
+                    one_row.append(batch * torch.stack([g[local] for g in per_step]).abs())
             units.append(torch.stack(batch_rows))
-            sequence_units.append(torch.stack(one_row))
-    labels = task.input_labels(x.detach()) if hasattr(task, "input_labels") else None
-    return StepDetail(
-        step=step, layers=layers, gate_names=("hidden",) + tuple(gate_names),
-        units=_numpy(torch.stack(units)), output_steps=tuple(task.output_steps),
-        connectivity=_numpy(connectivity), sequence=row, sequence_units=_numpy(torch.stack(sequence_units)),
-        sequence_connectivity=_numpy(sequence_connectivity), sequence_grad_h=_numpy(sequence_grad_h),
-        sequence_grad_c=_numpy(sequence_grad_c), sequence_grad_x=_numpy(sequence_grad_x),
-        inputs=x.detach().cpu().numpy().astype(np.float32), input_labels=labels,
-        seconds=time.perf_counter() - start)
+            if local is not None:
+                sequence_units.append(torch.stack(one_row))
+        part["units"] = torch.stack(units)
+        part["sequence_units"] = torch.stack(sequence_units) if local is not None else None
+    return part
+
+
+def _combined(norms: list[torch.Tensor]) -> torch.Tensor:
+    """Norms over disjoint rows combined into the norm over all of them, without squaring past float64."""
+    if len(norms) == 1:
+        return norms[0]
+    stacked = torch.stack(norms)
+    largest = stacked.amax(dim=0)
+    scale = torch.where(largest > 0, largest, torch.ones_like(largest))
+    return largest * torch.sqrt(((stacked / scale) ** 2).sum(dim=0))
 
 
 def _input_grad(term: torch.Tensor, x: torch.Tensor, retain: bool) -> torch.Tensor:
@@ -207,10 +246,10 @@ def _scaled_norm(values: torch.Tensor, dims: tuple) -> torch.Tensor:
     return (largest * torch.linalg.vector_norm(values / scale, dim=dims, keepdim=True)).squeeze(dims)
 
 
-def _row_norms(per_step: list[torch.Tensor], batch: int) -> torch.Tensor:
-    """(batch, n) from n tensors (batch, H): each sequence's own norm (batch times its row's)."""
+def _row_norms(per_step: list[torch.Tensor], count: int, batch: int) -> torch.Tensor:
+    """(count, n) from n tensors (count, H): each sequence's own norm (`batch` times its row's)."""
     if not per_step:
-        return torch.zeros(batch, 0, dtype=torch.float64)
+        return torch.zeros(count, 0, dtype=torch.float64)
     return batch * _scaled_norm(torch.stack(per_step, dim=1), dims=(2,))
 
 

@@ -107,7 +107,9 @@ class Trainer:
         self.diverged_at_step: int | None = None
         self.exploded_at_step: int | None = None  # the first step past an explosion bound since the last build
         self._pending_events: list[Event] = []
-        self._last_batch = None  # the last step's batch and the weights it was taken at, for `detail()`
+        self.keep_last_batch = False  # keep each step's batch and weights for `detail()` (the worker and
+        #                              `train --detail-every` do: a copy of the weights a step, ~1% of it)
+        self._last_batch = None
         self._gradient_scale = 1.0  # the next step's backward pass starts from this times d loss / d loss
         self._build()
 
@@ -267,7 +269,7 @@ class Trainer:
         step = self.step_count
         loss_value = float(loss.detach())
         self._last_batch = None
-        if finite:  # the weights the gradients were taken at, before the update (a copy: ~0.1 ms for 270K weights)
+        if finite and self.keep_last_batch:  # the weights the gradients were taken at, before the update
             self._last_batch = (step, x.detach(), target, {n: p.detach().clone() for n, p in model.named_parameters()})
         exploded = finite and past_explosion_bounds(loss_value, task.baseline_loss, total_after)
         if finite:
@@ -298,10 +300,10 @@ class Trainer:
 
     def detail(self, request: detail.DetailRequest | None = None) -> detail.StepDetail | None:
         """The last step seen closely (engine.detail): per unit, gate, sequence and answer, on that step's
-        batch and the weights its gradients were taken at. None before the first step, after a rebuild, and
-        after a step that diverged (it has nothing to show)."""
+        batch and the weights its gradients were taken at. None unless `keep_last_batch` was on for that step,
+        before the first step, after a rebuild, and after a step that diverged (it has nothing to show)."""
         if self._last_batch is None:
             return None
         step, x, target, params = self._last_batch
         return detail.measure(self.model, self.task, x, target, request or detail.DetailRequest(), step,
-                              self.gate_names, params)
+                              self.gate_names, params, memory.estimate_bytes(self.config)["activations"])

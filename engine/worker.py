@@ -87,6 +87,8 @@ class Worker:
         self._refuse_early(configs, replace)
         if replace:
             self.trainers = [Trainer(c, check_memory=False) for c in configs]  # all built, then swapped in
+            for trainer in self.trainers:  # a view may ask to see any step closely, paused too
+                trainer.keep_last_batch = True
             self.pending = [[] for _ in configs]
             self._announce(fresh=True)
             return

@@ -176,10 +176,10 @@ class RunHistory:
             self.waterfall = Ring(WATERFALL_ROWS, (L, T), dtype=np.float32)
             self.waterfall_steps = Ring(WATERFALL_ROWS)
             self.trail.clear()
-            self.details.clear()
             self.latest = None
         self.diverged_at_step = None
         self.exploded_at_step = None
+        self.details.clear()  # measured on the network before the rebuild
 
     @property
     def detail(self):

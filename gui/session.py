@@ -241,6 +241,8 @@ class RunSession(QObject):
             for history, info in zip(self.histories, infos):
                 history.reshape(info)
         self.runs_rebuilt.emit(fresh)
+        if self.shown_sequence is not None:  # a smaller batch than the sequence shown: its last sequence
+            self.show_sequence(self.shown_sequence)
         recorded = self._recorded  # kept while it is shown: an earlier run set of the same configs
         #                            (the worker's first, at start-up) must not take it from the file's own
         if fresh and recorded is not None and [i.config for i in infos] == recorded[0]:

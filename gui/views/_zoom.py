@@ -32,6 +32,21 @@ def label_ticks(labels: str, steps: int, width_px: float) -> list | None:
     return [(t, visible_character(labels[t])) for t in range(0, min(steps, len(labels)), every)]
 
 
+def missing_text(history, sequence: int | None) -> str:
+    """Why a zoomed-in view has nothing to show for `history`, and what to do."""
+    if history is None:
+        return PAUSED
+    if sequence is not None and sequence >= history.info.config.batch:
+        return f"This run's batch holds {history.info.config.batch} sequences: choose one of them"
+    trained = getattr(history, "history", history).latest  # (under gui/lens.py's lens, the history it wraps)
+    if trained is None and getattr(history, "step", None) is None:
+        return PAUSED
+    if getattr(history, "step", None) is not None:  # a replay (gui/past.py): only live steps are measured
+        return (f"Step {history.step} was not seen closely (the views measure live steps, and keep the last "
+                "16): press End to go live")
+    return WAITING
+
+
 def detail_for(history, sequence: int | None):
     """The history's step seen closely, when it is of the sequence asked for (any, for the whole batch)."""
     detail = getattr(history, "detail", None) if history is not None else None

@@ -16,7 +16,7 @@ from gui.theme import LOG_GRAD_LEVELS
 from gui.views._common import (TIMESTEP_LABEL, LogAxis, TitleLabel, add_plot, font, heatmap_plot, heatmap_ready, log_grad, pen,
                                positive_finite, set_axis_label, style_heatmap_plot, style_plot, vbox,
                                widened_levels)
-from gui.views._zoom import PAUSED, WAITING, control_row, detail_for, label_ticks, style_row
+from gui.views._zoom import WAITING, control_row, detail_for, label_ticks, missing_text, style_row
 from gui.views.attribution import influence_title
 from gui.views.base import OneRunView
 
@@ -95,8 +95,15 @@ class AnswersView(OneRunView):
         if detail is None or detail.connectivity is None:
             self.image.clear()
             self.curve.setData([], [])
-            self.title_label.set_text(WAITING if history is not None and history.latest is not None else PAUSED)
+            for line in (self.marker, self.own_step):
+                line.hide()
+            self.plot.getAxis("left").setTicks(None)
+            self.curve_plot.getAxis("bottom").setTicks(None)
+            self.title_label.set_text(missing_text(history, sequence) if detail is None else WAITING)
+            self.title_label.setToolTip("")
             return
+        for line in (self.marker, self.own_step):
+            line.show()
         values = detail.connectivity if sequence is None else detail.sequence_connectivity  # (T_out, T)
         answers, steps = values.shape
         self._rows = answers

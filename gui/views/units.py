@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QComboBox
 from gui.theme import LOG_GRAD_LEVELS
 from gui.views._common import (TIMESTEP_LABEL, TitleLabel, font, heatmap_plot, heatmap_ready, log_grad,
                                set_axis_label, style_heatmap_plot, vbox, widened_levels)
-from gui.views._zoom import PAUSED, WAITING, control_row, detail_for, label_ticks, style_row
+from gui.views._zoom import WAITING, control_row, detail_for, label_ticks, missing_text, style_row
 from gui.views.base import OneRunView
 
 BAR_LABEL = "gradient size (log scale)"
@@ -110,14 +110,12 @@ class UnitsView(OneRunView):
         sequence = getattr(history, "sequence", None)  # one sequence alone: the session's lens (gui/lens.py)
         detail = detail_for(history, sequence)
         if detail is None:
-            self.image.clear()
-            self.title_label.set_text(WAITING if history is not None and history.latest is not None else PAUSED)
+            self._show_nothing(missing_text(history, sequence))
             return
         layers = history.info.config.layers
         layer = self.selectors.layer_index(layers)
         if layer not in detail.layers:  # measured for another layer: the next measurement is of this one
-            self.image.clear()
-            self.title_label.set_text(WAITING)
+            self._show_nothing(WAITING)
             return
         self._set_gates(detail.gate_names)
         gate = min(self.gate_combo.currentIndex(), len(detail.gate_names) - 1)
@@ -163,6 +161,12 @@ class UnitsView(OneRunView):
             box.setPalette(self.selectors.run_combo.palette())
 
     # ------------------------------------------------------------------ internals
+    def _show_nothing(self, text: str):
+        self.image.clear()
+        self.plot.getAxis("bottom").setTicks(None)  # no characters of a sequence no longer shown
+        self.title_label.set_text(text)
+        self.title_label.setToolTip("")
+
     def _set_gates(self, names):
         names = tuple(names)
         if names == self._gates and self.gate_combo.count():

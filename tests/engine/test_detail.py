@@ -90,6 +90,7 @@ def reference_detail(trainer, x, target, layer):
 def trained_trainer(cell, task, layers=2):
     seq_len = 4 if task == "copy" else 8
     trainer = Trainer(Config(task=task, cell=cell, hidden=6, seq_len=seq_len, batch=4, layers=layers, seed=3))
+    trainer.keep_last_batch = True
     for _ in range(3):
         trainer.step()
     return trainer
@@ -161,8 +162,9 @@ def test_the_loss_terms_sum_to_the_loss(task, data):
 
 def test_a_detail_is_of_the_last_step_and_leaves_the_model_alone():
     trainer = Trainer(Config(task="copy", hidden=8, seq_len=5, batch=4))
-    assert trainer.detail() is None  # nothing trained yet
     trainer.step()
+    assert trainer.detail() is None  # not kept: keep_last_batch is off by default
+    trainer.keep_last_batch = True
     snapshot = trainer.step()
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     detail = trainer.detail(DetailRequest(layer=0, connectivity=False))
@@ -233,3 +235,22 @@ def test_train_refuses_details_that_do_not_fit(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "--detail-every: 1 is not allowed" in error and "at least 2 for 1000 steps" in error
     assert not (tmp_path / "big").exists()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_large_detail_in_batch_chunks_gives_the_same_figures(cell, monkeypatch):
+    """Where float64 states would pass the step's float32 ones, the pass goes in batch chunks as the redo
+    does (never more memory than the step): forced here, every figure is the whole batch's."""
+    from engine import probes
+    trainer = trained_trainer(cell, "copy")
+    request = DetailRequest(layer=None, sequence=3)
+    whole = trainer.detail(request)
+    monkeypatch.setattr(probes, "REDO_WHOLE_BATCH_BYTES", 0)
+    assert probes.redo_chunks(4, 1) == 4
+    chunked = trainer.detail(request)
+    for name in ("units", "connectivity", "sequence_units", "sequence_connectivity", "sequence_grad_h",
+                 "sequence_grad_c", "sequence_grad_x"):
+        if getattr(whole, name) is None:  # the GRU has no cell state
+            assert getattr(chunked, name) is None and cell == "gru" and name == "sequence_grad_c"
+            continue
+        np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), rtol=1e-12, atol=1e-300)

@@ -24,6 +24,7 @@ COPY = Config(task="copy", cell="lstm", seq_len=6, hidden=8, batch=4, layers=2)
 
 def trained(config: Config, steps: int, request=DetailRequest(layer=None)) -> tuple[RunHistory, Trainer]:
     trainer = Trainer(config)
+    trainer.keep_last_batch = True
     history = RunHistory(run_info(0, trainer))
     for _ in range(steps):
         history.extend([trainer.step()])
@@ -117,6 +118,21 @@ def test_without_a_detail_the_views_say_what_to_do(qtbot):
 
 # ----------------------------------------------------------------------------- one sequence alone
 
+def test_without_a_detail_a_replay_and_a_small_batch_say_why(qtbot):
+    trainer = Trainer(COPY)
+    trainer.keep_last_batch = True
+    history = RunHistory(run_info(0, trainer))
+    for _ in range(4):
+        history.extend([trainer.step()])
+    history.add_detail(trainer.detail(DetailRequest(layer=None)))  # only the last step seen closely
+    for view_class in (UnitsView, AnswersView):
+        view = made(view_class, qtbot, [history_at(history, 2)])
+        assert view.title_label.text().startswith("Step 2 was not seen closely") and "End" in view.title_label.text()
+        view.refresh([SequenceHistory(history, 6)])
+        assert view.title_label.text() == "This run's batch holds 4 sequences: choose one of them"
+        assert not view.plot.getAxis("bottom")._tickLevels  # no characters of another sequence left behind
+
+
 def test_the_lens_shows_one_sequence_of_the_latest_detail(qtbot):
     history, trainer = trained(COPY, 4)
     lens = SequenceHistory(history, 2)
@@ -175,6 +191,10 @@ def test_the_window_measures_details_only_while_a_view_wants_them(make_window, q
     profile = window.grid.views["profile"]
     qtbot.waitUntil(lambda: profile.curves[-1][2].yData is not None and np.allclose(
         profile.curves[-1][2].yData, detail.sequence_grad_h[1, -1], rtol=1e-6), timeout=TIMEOUT)
+    window.replay.sequence.setValue(4)  # the last sequence; then a smaller batch: its last sequence
+    session.apply_configs([COPY.replace(batch=2)])
+    qtbot.waitUntil(lambda: session.histories[0].info.config.batch == 2, timeout=TIMEOUT)
+    assert session.shown_sequence == 1 and window.replay.sequence.value() == 2
     window.replay.sequence.setValue(0)
     assert session.shown_sequence is None
     window.view_actions["units"].setChecked(False)
