@@ -90,12 +90,12 @@ def capture_loop(config: Config):
     return step
 
 
-def plain_loop(config: Config):
+def plain_loop(config: Config, device: str = "cpu"):
     """The engine's own model, trained the ordinary way: no probes, no per-timestep gradients."""
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed + 1)
-    task = registry.TASKS[config.task](config.seq_len, config.batch, "cpu")
-    model = RecurrentNet(config, task.input_size, task.output_size)
+    task = registry.TASKS[config.task](config.seq_len, config.batch, device)
+    model = RecurrentNet(config, task.input_size, task.output_size).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
 
     def step():
@@ -108,13 +108,13 @@ def plain_loop(config: Config):
     return step
 
 
-def fused_loop(config: Config):
-    """PyTorch's fused recurrent module and a Linear readout of the last hidden state."""
+def fused_loop(config: Config, device: str = "cpu"):
+    """PyTorch's fused recurrent module (cuDNN's on a GPU) and a Linear readout of the last hidden state."""
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed + 1)
-    task = registry.TASKS[config.task](config.seq_len, config.batch, "cpu")
-    rnn = FUSED[config.cell](task.input_size, config.hidden, batch_first=True)
-    readout = nn.Linear(config.hidden, task.output_size)
+    task = registry.TASKS[config.task](config.seq_len, config.batch, device)
+    rnn = FUSED[config.cell](task.input_size, config.hidden, batch_first=True).to(device)
+    readout = nn.Linear(config.hidden, task.output_size).to(device)
     optimizer = torch.optim.Adam(list(rnn.parameters()) + list(readout.parameters()), lr=config.lr)
 
     def step():

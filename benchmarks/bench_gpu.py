@@ -28,15 +28,16 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_engine  # noqa: E402  (its plain and fused loops, on any device)
 
 from engine.config import Config  # noqa: E402
-from engine.model import RecurrentNet  # noqa: E402
 from engine.trainer import Trainer  # noqa: E402
 
-FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+FUSED = bench_engine.FUSED
 PROBES = ("loss", "grad_h", "grad_c", "grad_x", "sigma_max", "saturation", "gate_means", "grad_norm_layer")
 
 
@@ -56,34 +57,9 @@ def synchronized(fn, device: torch.device):
 def loops(config: Config) -> dict:
     trainer = Trainer(config)
     device = trainer.device
-    task = trainer.task
-    torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed + 1)
-    model = RecurrentNet(config, task.input_size, task.output_size).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-
-    def plain():
-        x, target = task.sample(gen)
-        out, _ = model(x, task.output_steps)
-        loss = task.loss(out, target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    rnn = FUSED[config.cell](task.input_size, config.hidden, batch_first=True).to(device)
-    readout = nn.Linear(config.hidden, task.output_size).to(device)
-    fused_optimizer = torch.optim.Adam(list(rnn.parameters()) + list(readout.parameters()), lr=config.lr)
-
-    def fused():
-        x, target = task.sample(gen)
-        states, _ = rnn(x)
-        loss = task.loss(readout(states[:, task.output_steps]), target)
-        fused_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        fused_optimizer.step()
-
-    return {name: synchronized(fn, device) for name, fn in
-            (("instrumented", trainer.step), ("plain", plain), ("fused", fused))}
+    return {name: synchronized(fn, device) for name, fn in (
+        ("instrumented", trainer.step), ("plain", bench_engine.plain_loop(config, device)),
+        ("fused", bench_engine.fused_loop(config, device)))}
 
 
 def timed(config: Config, rounds: int) -> dict:
