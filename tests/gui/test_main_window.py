@@ -525,3 +525,16 @@ def test_the_status_bar_names_a_lessons_runs_as_the_views_do(qtbot):
     bar.set_ratios(edited)
     bar.update_diagnosis(edited)  # no longer the lesson's runs: numbered
     assert "run 1: 10" in bar.ratios.text() and any(t.startswith("run 1: vanishing") for t in bar.badge_texts())
+
+
+def test_the_device_box_says_what_auto_chose_and_why(qtbot, monkeypatch):
+    import torch
+
+    from gui.controls import ControlPanel
+    panel = ControlPanel(SMALL)
+    qtbot.addWidget(panel)
+    assert panel.controls["device"].toolTip().endswith("device auto: cpu (no CUDA device on this machine)")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    panel.set_config(SMALL.replace(hidden=512, batch=64, cell="lstm"))
+    panel._update_enabled()
+    assert "device auto: cuda (a large model" in panel.controls["device"].toolTip()
