@@ -39,6 +39,8 @@ def missing_text(history, sequence: int | None) -> str:
     if sequence is not None and sequence >= history.info.config.batch:
         return f"This run's batch holds {history.info.config.batch} sequences: choose one of them"
     trained = getattr(history, "history", history).latest  # (under gui/lens.py's lens, the history it wraps)
+    if trained is not None and trained.diverged:  # nothing is measured past a NaN
+        return f"The run diverged at step {trained.step}: nothing to see closely (Reset, or change a setting)"
     if trained is None and getattr(history, "step", None) is None:
         return PAUSED
     if getattr(history, "step", None) is not None:  # a replay (gui/past.py): only live steps are measured

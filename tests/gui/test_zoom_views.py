@@ -133,6 +133,19 @@ def test_without_a_detail_a_replay_and_a_small_batch_say_why(qtbot):
         assert not view.plot.getAxis("bottom")._tickLevels  # no characters of another sequence left behind
 
 
+def test_a_diverged_run_is_not_said_to_be_measured(qtbot):
+    trainer = Trainer(Config(optimizer="sgd", lr=10.0, activation="linear", init="orthogonal", spectral_radius=3.0,
+                             hidden=16, batch=8, seq_len=100))
+    trainer.keep_last_batch = True
+    history = RunHistory(run_info(0, trainer))
+    while not trainer.diverged:
+        history.extend([trainer.step()])
+    assert trainer.detail() is None
+    for view_class in (UnitsView, AnswersView):
+        view = made(view_class, qtbot, [history])
+        assert view.title_label.text().startswith(f"The run diverged at step {trainer.diverged_at_step}")
+
+
 def test_the_lens_shows_one_sequence_of_the_latest_detail(qtbot):
     history, trainer = trained(COPY, 4)
     lens = SequenceHistory(history, 2)
