@@ -103,7 +103,7 @@ def gradient_scale(grad_h, grad_c, grad_x, total: float) -> float:
                   float(np.max(grad_c)) if grad_c is not None else 0.0)
     if not math.isfinite(largest) or largest <= 0:
         return 1.0
-    exponent = math.floor(math.log2(GRADIENT_SCALE_TARGET / largest))
+    exponent = math.floor(math.log2(GRADIENT_SCALE_TARGET) - math.log2(largest))  # (a quotient overflows for 1e-300)
     return 2.0 ** min(max(exponent, 0), MAX_GRADIENT_SCALE_EXPONENT)
 
 

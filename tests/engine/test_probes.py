@@ -577,3 +577,12 @@ def test_a_step_that_overflows_when_scaled_is_taken_again_unscaled(monkeypatch):
     snap, truth = trainer.step(), reference.step()
     assert not snap.diverged and snap.loss == truth.loss and snap.grad_norm == truth.grad_norm
     np.testing.assert_allclose(snap.grad_h, truth.grad_h, rtol=1e-12)
+
+
+def test_the_gradient_scale_is_a_power_of_two_within_its_bounds_for_any_gradient():
+    """Found at step 601 of a linear RNN at spectral radius 1.3: a largest norm of 1e-300 (after a float64
+    redo) overflowed the quotient 1e28 / 1e-300 and stopped training."""
+    top = 2.0 ** probes.MAX_GRADIENT_SCALE_EXPONENT
+    for largest, expected in ((1e-300, top), (5e-324, top), (1e28, 1.0), (1e40, 1.0), (math.inf, 1.0),
+                              (0.0, 1.0), (1.0, 2.0 ** math.floor(math.log2(probes.GRADIENT_SCALE_TARGET)))):
+        assert probes.gradient_scale(np.array([largest]), None, np.array([0.0]), 0.0) == expected, largest
