@@ -26,6 +26,8 @@ BAR_LABEL = "dependence (log scale)"
 def answer_title(row: np.ndarray, answer_step: int) -> str:
     """Plain words for the chosen answer's dependence on the inputs up to its own timestep."""
     reached = np.asarray(row[:answer_step + 1], dtype=np.float64)
+    if reached.size and not np.any(reached > 0):  # a sequence answered perfectly: its loss term has no gradient
+        return f"Answer at timestep {answer_step}: no input moves its loss (its gradient is 0)"
     words = influence_title(reached).replace("Influence of each input on the loss", "each input's influence")
     return f"Answer at timestep {answer_step}: {words[0].lower() + words[1:]}"
 

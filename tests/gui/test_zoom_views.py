@@ -213,3 +213,9 @@ def test_the_window_measures_details_only_while_a_view_wants_them(make_window, q
     window.view_actions["units"].setChecked(False)
     window.view_actions["answers"].setChecked(False)
     qtbot.waitUntil(lambda: session.controller.detail_request is None, timeout=TIMEOUT)
+
+
+def test_an_answer_with_no_gradient_says_so():
+    from gui.views.answers import answer_title
+    assert answer_title(np.zeros(10), 9) == "Answer at timestep 9: no input moves its loss (its gradient is 0)"
+    assert answer_title(np.logspace(-8, 0, 10), 9).startswith("Answer at timestep 9: recent inputs dominate")
