@@ -63,7 +63,6 @@ class StepDetail:
     sequence_grad_h: np.ndarray          # (batch, layers, T) every sequence's own d loss / d h_t norms
     sequence_grad_c: np.ndarray | None   # (batch, layers, T) LSTM cell state; None for other cells
     sequence_grad_x: np.ndarray          # (batch, T)
-    inputs: np.ndarray                   # (batch, T, features) the batch's inputs
     input_labels: tuple | None           # (batch,) of per-timestep labels (characters, symbols), or None
     seconds: float                       # what the pass took
 
@@ -93,6 +92,10 @@ class DetailBudget:
     def due(self, now: float) -> bool:
         return (now - self.last_at >= self.min_interval
                 and self.trained >= self.last_cost * (1 / self.share - 1))
+
+    def at_once(self):
+        """The next pass is due at the next step, whatever the last one cost (a new wish of the user's)."""
+        self.trained, self.last_at = float("inf"), -float("inf")
 
     def spent(self, seconds: float, now: float):
         self.last_cost, self.trained, self.last_at = seconds, 0.0, now
@@ -163,7 +166,7 @@ def measure(model, task, x: torch.Tensor, target: torch.Tensor, request: DetailR
         sequence_grad_h=_numpy(torch.cat([p["grad_h"] for p in parts])),
         sequence_grad_c=None if parts[0]["grad_c"] is None else _numpy(torch.cat([p["grad_c"] for p in parts])),
         sequence_grad_x=_numpy(torch.cat([p["grad_x"] for p in parts])),
-        inputs=x.detach().cpu().numpy().astype(np.float32), input_labels=labels,
+        input_labels=labels,
         seconds=time.perf_counter() - start)
 
 

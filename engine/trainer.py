@@ -87,18 +87,13 @@ class RunDiverged(RuntimeError):
     pass
 
 
-def pick_device(name: str, config: Config | None = None) -> torch.device:
-    """The device a run trains on: engine.devices.pick (auto takes CUDA for a model large enough)."""
-    return devices.pick(name, config)
-
-
 class Trainer:
     """Trains one network on one task. Create, then call `step()` repeatedly."""
 
     def __init__(self, config: Config, check_memory: bool = True):
         """`check_memory`: refuse (ConfigError) sizes this machine cannot hold, before allocating
         anything; False for a caller that has checked them itself (the worker checks a whole run set)."""
-        self.device = pick_device(config.device, config)
+        self.device = devices.pick(config.device, config)
         if check_memory:
             memory.check_fits(config)
         self.config = config
@@ -168,7 +163,7 @@ class Trainer:
         detail = ", ".join(f"{k} {getattr(old, k)} -> {getattr(new, k)}" for k in changed)
         rebuild = old.needs_rebuild(new) or self.diverged
         if rebuild:
-            device = pick_device(new.device, new)
+            device = devices.pick(new.device, new)
             if check_memory and old.needs_rebuild(new):  # the model it replaces is freed first
                 memory.check_fits(new, reclaimable=memory.estimate_bytes(old)["total"] - memory.RUNTIME_BYTES)
         self.config = new

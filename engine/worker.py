@@ -37,11 +37,11 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from engine import memory
+from engine import devices, memory
 from engine.config import Config
 from engine.detail import DetailBudget, DetailRequest
 from engine.errors import ConfigError
-from engine.trainer import Trainer, pick_device
+from engine.trainer import Trainer
 
 SEND_INTERVAL = 1.0 / 60.0
 MAX_RUNS = 4
@@ -109,7 +109,7 @@ class Worker:
         if not replace and not any(old.needs_rebuild(new) for old, new in zip(current, configs)):
             return  # live settings only (lr, clipping, optimizer): the same memory
         for config in configs:
-            pick_device(config.device, config)
+            devices.pick(config.device, config)
         held = memory.need_bytes(current, memory.WINDOW) - memory.RUNTIME_BYTES if current else 0
         memory.check_fits(configs, kept=memory.WINDOW, reclaimable=held)
 
@@ -151,7 +151,7 @@ class Worker:
             if not self.running:  # paused: the step on screen, seen as now asked (once it has trained)
                 self.send_details()
             else:  # a new wish (another sequence, layer or view) is seen at the next step, whatever it costs
-                self.detail_budget.trained = float("inf")
+                self.detail_budget.at_once()
         return True
 
     # -------------------------------------------------------------- training

@@ -306,8 +306,7 @@ class ControlPanel(QWidget):
             config = self._config.replace(**values)  # keys without a control keep their value
             imports.check_inputs(config)  # the user's data and model still fit (seq_len, inputs per step)
             if config.device != self._config.device:
-                from engine.trainer import pick_device
-                pick_device(config.device)  # raises ConfigError when CUDA is missing
+                devices.pick(config.device)  # raises ConfigError when CUDA is missing
             if config.needs_rebuild(self._config):  # sizes that fit one by one but not together
                 held = memory.need_bytes([self._config], memory.WINDOW) - memory.RUNTIME_BYTES  # freed first
                 memory.check_fits(config, kept=memory.WINDOW, reclaimable=held)

@@ -199,10 +199,10 @@ class RunSession(QObject):
     def shown_histories(self) -> list:
         """The histories as the views show them: live, or as they stood at the replay's step; through the
         lens of one sequence when one is chosen."""
-        key = (self.shown_step, self.shown_sequence,
-               [(id(h), h.steps_seen, h.info, id(h.detail)) for h in self.histories])  # info: live settings
         if self.shown_step is None and self.shown_sequence is None:
             return self.histories
+        key = (self.shown_step, self.shown_sequence,
+               [(id(h), h.steps_seen, h.info, id(h.detail)) for h in self.histories])  # info: live settings
         if self._shown is None or self._shown[0] != key:
             shown = self.histories if self.shown_step is None else [history_at(h, self.shown_step) for h in self.histories]
             if self.shown_sequence is not None:

@@ -57,14 +57,6 @@ def detail_for(history, sequence: int | None):
     return detail
 
 
-def describe_inputs(detail, sequence: int, limit: int = 40) -> str:
-    """The chosen sequence's inputs in a few words: its characters or symbols, or its first numbers."""
-    if detail.input_labels is not None:
-        text = "".join(visible_character(c) for c in detail.input_labels[sequence])
-        return text if len(text) <= limit else text[:limit - 1] + "…"
-    return ""
-
-
 def control_row(*widgets) -> QWidget:
     """A thin row of a view's own choosers, under the run and layer choosers (one row would not fit a
     narrow view)."""

@@ -184,6 +184,10 @@ def test_the_budget_keeps_detail_passes_to_their_share():
     assert not budget.due(now=10.0)
     budget.trained_for(0.8)
     assert budget.due(now=10.0) and not budget.due(now=0.4)
+    budget.spent(5.0, now=20.0)  # a costly pass: the next is far off ...
+    assert not budget.due(now=20.6)
+    budget.at_once()             # ... unless the user asks for something new
+    assert budget.due(now=20.6)
 
 
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
