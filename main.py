@@ -5,6 +5,7 @@ imports Qt. Run `python main.py --help` or `python main.py train --help` for the
 """
 import difflib
 import sys
+from pathlib import Path
 
 HEADLESS_COMMANDS = ("train", "lessons")
 COMMANDS = HEADLESS_COMMANDS + ("record",)
@@ -33,7 +34,7 @@ def _main(argv=None) -> int:
     if argv and argv[0] == "record":
         from gui.record import main as record_main
         return record_main(argv[1:])
-    if argv and not argv[0].startswith("-"):  # the window takes options only: a mistyped command
+    if argv and not argv[0].startswith("-") and not Path(argv[0]).suffix and not Path(argv[0]).exists():  # a mistyped command
         close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         print(f"error: {argv[0]!r} is not a command{hint}; allowed: {', '.join(COMMANDS)}, "

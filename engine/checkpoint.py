@@ -50,11 +50,12 @@ class ImportedModel:
     head: tuple | None        # (outputs, inputs) of the Linear head read from the file, or None
     head_name: str = ""       # its key prefix in the file: "decoder." for decoder.weight
     tensors: dict | None = None
+    head_note: str = ""       # why no head was taken: "head.weight has NaN or infinite values"
 
     def describe(self) -> str:
         """`LSTM, 2 layers of 128 units, 3 inputs, head 128 -> 1 (from m.pt)`."""
         layers = f"{self.layers} layer{'s' if self.layers > 1 else ''} of {self.hidden} units"
-        head = f", head {self.head[1]} -> {self.head[0]}" if self.head else ", no head (a new readout)"
+        head = f", head {self.head[1]} -> {self.head[0]}" if self.head else f", no head (a new readout: {self.head_note or 'the file has none'})"
         bias = "" if self.bias else ", no biases"
         return f"{CELL_NAMES[self.cell]}, {layers}, {self.input_size} input{'s' if self.input_size > 1 else ''}{head}{bias} (from {Path(self.path).name})"
 
@@ -70,6 +71,19 @@ def file_sha256(path: Path) -> str:
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_sha256(state: dict) -> str:
+    """The SHA-256 of a state_dict's contents, the same however it was stored: each tensor's name,
+    dtype, shape and little-endian bytes, in the order of the names. An experiment carries it beside the
+    weights it copies, so a changed copy is told from the one saved."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        array = np.ascontiguousarray(np.asarray(state[name]))
+        array = array.astype(array.dtype.newbyteorder("<"), copy=False)
+        digest.update(f"{name}\0{array.dtype.str}\0{array.shape}\0".encode())
+        digest.update(array.tobytes())
     return digest.hexdigest()
 
 
@@ -97,6 +111,7 @@ def _load(path: Path) -> object:
                             "this machine can read into memory")
     if size == 0:
         raise _refuse(path, "is empty")
+    _check_archive(path, limit)
     try:
         with warnings.catch_warnings():  # (torch's notes on pickle protocols mean nothing to a user)
             warnings.simplefilter("ignore", UserWarning)
@@ -107,6 +122,51 @@ def _load(path: Path) -> object:
                             "not loaded); save the weights alone: torch.save(model.state_dict(), path)") from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, AttributeError, KeyError):
         raise _refuse(path, "is not a file written by torch.save, or it is damaged") from None
+
+
+MAX_TENSORS = 20_000            # a state_dict of a large model holds a few thousand
+MAX_PICKLE_BYTES = 16 * 10**6   # the pickled description of the tensors: about 100 bytes each
+MAX_INFLATION = 100             # torch.save stores tensors uncompressed: a member inflating more is crafted
+TORCHSCRIPT_ADVICE = ("a TorchScript file (torch.jit.save) holds code, which the lab does not run; save its "
+                      "weights alone: torch.save(torch.jit.load(path).state_dict(), 'weights.pt')")
+
+
+def _check_archive(path: Path, limit: int) -> None:
+    """What torch.load would allocate, from the zip's directory before anything is inflated: the
+    members' declared sizes against `limit`, no member inflating MAX_INFLATION times, at most MAX_TENSORS
+    storages. A file in PyTorch's format from before 1.6 (a bare pickle, whose sizes are known only while
+    it is read) and TorchScript are named and refused."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except zipfile.BadZipFile:
+        with open(path, "rb") as fh:
+            legacy = fh.read(1) == b"\x80"  # a pickle's protocol mark
+        raise _refuse(path, "is in PyTorch's format from before version 1.6, whose sizes are not known before it "
+                            "is read; save it again with a current PyTorch: torch.save(state_dict, path)" if legacy
+                      else "is not a file written by torch.save, or it is damaged") from None
+    except (OSError, ValueError, NotImplementedError, zipfile.LargeZipFile) as exc:
+        raise _refuse(path, f"is not a file written by torch.save, or it is damaged ({exc})") from None
+    names = [info.filename for info in infos]
+    if any("/code/" in name or name.endswith("constants.pkl") for name in names):
+        raise _refuse(path, "is " + TORCHSCRIPT_ADVICE)
+    storages = sum(1 for name in names if "/data/" in name and not name.endswith("/"))
+    if storages > MAX_TENSORS:
+        raise _refuse(path, f"holds {storages:,} tensors; at most {MAX_TENSORS:,} are read")
+    pickled = sum(info.file_size for info in infos if info.filename.endswith(".pkl"))
+    if pickled > MAX_PICKLE_BYTES:
+        raise _refuse(path, f"describes its tensors in {reading.size_text(pickled)}; at most "
+                            f"{reading.size_text(MAX_PICKLE_BYTES)} are read")
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED and info.file_size > 10**6 \
+                and info.file_size > MAX_INFLATION * max(info.compress_size, 1):
+            raise _refuse(path, f"has {info.filename} compressed {info.file_size // max(info.compress_size, 1):,} "
+                                f"times ({reading.size_text(info.compress_size)} inflating to "
+                                f"{reading.size_text(info.file_size)}); torch.save stores tensors uncompressed")
+    inflated = sum(info.file_size for info in infos)
+    if inflated > limit:
+        raise _refuse(path, f"unpacks to {reading.size_text(inflated)}, more than the {reading.size_text(limit)} "
+                            "this machine can read into memory")
 
 
 def _state_dict(path, loaded) -> dict:
@@ -153,6 +213,8 @@ def _shapes(path, prefix: str, weights: dict) -> tuple[str, int, int, int, bool]
     if first_hh is None or first_hh.dim() != 2 or first_hh.shape[0] % max(first_hh.shape[1], 1):
         raise _refuse(path, f"has no usable {prefix}weight_hh_l0")
     hidden = first_hh.shape[1]
+    if hidden == 0 or first_hh.shape[0] == 0:
+        raise _refuse(path, f"has {prefix}weight_hh_l0 of shape {tuple(first_hh.shape)}: no hidden units")
     gates = first_hh.shape[0] // hidden
     if gates not in GATES:
         raise _refuse(path, f"has {prefix}weight_hh_l0 of shape {tuple(first_hh.shape)}: {gates} gate blocks, "
@@ -160,7 +222,8 @@ def _shapes(path, prefix: str, weights: dict) -> tuple[str, int, int, int, bool]
     lo, hi = RANGES["hidden"]
     if not lo <= hidden <= hi:
         raise _refuse(path, f"has hidden size {hidden}", f"a module of hidden size {lo} to {hi}")
-    input_size = weights.get(("weight_ih", 0)).shape[1] if ("weight_ih", 0) in weights else None
+    first_ih = weights.get(("weight_ih", 0))
+    input_size = first_ih.shape[1] if first_ih is not None and first_ih.dim() == 2 else None
     for layer in range(layers):
         inputs = input_size if layer == 0 else hidden
         expected = {"weight_ih": (gates * hidden, inputs), "weight_hh": (gates * hidden, hidden)}
@@ -180,20 +243,28 @@ def _shapes(path, prefix: str, weights: dict) -> tuple[str, int, int, int, bool]
     return GATES[gates], input_size, hidden, layers, bias
 
 
-def _head(state: dict, prefix: str, hidden: int):
-    """The one Linear layer outside the recurrent module that reads `hidden` features, if exactly one."""
-    heads = []
+def _head(state: dict, prefix: str, hidden: int) -> tuple[tuple | None, str]:
+    """The one Linear layer outside the recurrent module that reads `hidden` features, if exactly one
+    usable, and otherwise why none is taken (said in describe())."""
+    heads, dropped = [], []
     for key, value in state.items():
-        if _RECURRENT_KEY.match(key) or not key.endswith("weight"):
+        if _RECURRENT_KEY.match(key) or not key.endswith("weight") or value.dim() != 2 or value.shape[1] != hidden:
             continue
-        if value.dim() == 2 and value.shape[1] == hidden and torch.is_floating_point(value) \
-                and bool(torch.isfinite(value).all()):
-            name = key[:-len("weight")]
-            bias = state.get(name + "bias")
-            if bias is not None and tuple(bias.shape) != (value.shape[0],):
-                continue
+        name = key[:-len("weight")]
+        bias = state.get(name + "bias")
+        if not torch.is_floating_point(value):
+            dropped.append(f"{key} is of type {value.dtype}")
+        elif not bool(torch.isfinite(value).all()) or (bias is not None and not bool(torch.isfinite(bias).all())):
+            dropped.append(f"{name}weight or {name}bias has NaN or infinite values")
+        elif bias is not None and tuple(bias.shape) != (value.shape[0],):
+            dropped.append(f"{name}bias has shape {tuple(bias.shape)}, not ({value.shape[0]},)")
+        else:
             heads.append((name, value, bias))
-    return heads[0] if len(heads) == 1 else None
+    if len(heads) == 1:
+        return heads[0], ""
+    if len(heads) > 1:
+        return None, f"{len(heads)} layers read {hidden} features ({', '.join(h[0] + 'weight' for h in heads)})"
+    return None, "; ".join(dropped) or "the file has none"
 
 
 def read(path) -> ImportedModel:
@@ -209,7 +280,7 @@ def read(path) -> ImportedModel:
             value = weights.get((kind, layer))
             tensors[f"layers.{layer}.{kind}"] = (value.detach().float().numpy().copy() if value is not None
                                                  else np.zeros(weights[("weight_hh", layer)].shape[0], np.float32))
-    head = _head(state, prefix, hidden)
+    head, head_note = _head(state, prefix, hidden)
     head_shape, head_name = None, ""
     if head is not None:
         head_name, weight, head_bias = head
@@ -218,7 +289,7 @@ def read(path) -> ImportedModel:
                                    else np.zeros(weight.shape[0], np.float32))
         head_shape = tuple(weight.shape)
     return ImportedModel(str(path), file_sha256(path), cell, input_size, hidden, layers, bias, prefix,
-                         head_shape, head_name, tensors)
+                         head_shape, head_name, tensors, head_note)
 
 
 _CACHE: dict = {}
@@ -304,7 +375,7 @@ def load_into(net, model: ImportedModel, input_size: int, what_for: str) -> str:
             net.readout.bias.copy_(torch.from_numpy(model.tensors["readout.bias"]))
     if head:
         return f"recurrent weights and head from {Path(model.path).name}"
-    reason = "the file has none" if not model.head else (
+    reason = (model.head_note or "the file has none") if not model.head else (
         f"its head answers {model.head[0]} outputs from {model.head[1]} features, the task needs "
         f"{net.readout.weight.shape[0]} from {net.readout.weight.shape[1]}")
     return f"recurrent weights from {Path(model.path).name}; a new readout ({reason})"

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from engine import config as cfg
+from engine import experiment as experiments
 from engine import detail, devices, imports, memory, registry
 from engine.args import ArgumentParser, add_file_options, probe_writable, usage_message, whole_number
 from engine.errors import UsageError
@@ -38,8 +39,12 @@ def resolve_config(lesson: str | None, config_file: str | None, assignments: lis
         raise UsageError("use either --lesson or --config, not both")
     if config_file is not None and not config_file.strip():  # (an unset shell variable): not the defaults
         raise cfg.ConfigError("--config", config_file, "a JSON or TOML settings file", "is empty")
+    if config_file is not None and experiments.kind_of(Path(config_file)) == "experiment" \
+            and Path(config_file).suffix.lower() not in (".json", ".toml"):
+        return _experiment_run(config_file, run, assignments, model, data)
     if run is not None and lesson is None:
-        raise cfg.ConfigError("--run", run, "--run only together with --lesson NAME (a config file holds one run)",
+        raise cfg.ConfigError("--run", run, "--run only together with --lesson NAME or an experiment file "
+                              "(a settings file holds one run)",
                               "is given with --config" if config_file is not None else "is given without --lesson")
     if lesson is not None:
         count = len(lesson_runs(lesson))  # (refuses an unknown lesson) a bad --run is named before a bad --set
@@ -53,6 +58,22 @@ def resolve_config(lesson: str | None, config_file: str | None, assignments: lis
             raise cfg.ConfigError(option, path, "a file path", "is empty")
     base = cfg.load(config_file) if config_file is not None else cfg.Config()
     return imports.with_files(base, model, data, assignments or [])
+
+
+def _experiment_run(path: str, run: int | None, assignments: list[str], model: str | None,
+                    data: str | None) -> cfg.Config:
+    """Run `run` (1-based, default 1) of an experiment file (.rgl), read and checked whole, with the
+    user's files and --set overrides on it."""
+    try:
+        experiment = experiments.load(path)
+    except experiments.ExperimentError as exc:
+        raise UsageError(str(exc)) from None
+    count = len(experiment.configs)
+    run = 1 if run is None else run
+    if not 1 <= run <= count:
+        raise cfg.ConfigError("--run", run, f"1 ({Path(path).name} holds a single run)" if count == 1
+                              else f"1 to {count} (the runs {Path(path).name} holds)")
+    return imports.with_files(experiment.configs[run - 1], model, data, assignments or [])
 
 
 def describe_runs(lesson: str) -> str:
@@ -306,12 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and summary.json to the output folder. Ctrl-C saves what was recorded.")
     source = t.add_mutually_exclusive_group()
     source.add_argument("--lesson", help="start from a lesson's settings (see `main.py lessons`)")
-    source.add_argument("--config", help="start from a JSON or TOML config file")
+    source.add_argument("--config", help="start from a JSON or TOML config file, or an experiment file (.rgl: "
+                                         "its run 1, or --run K)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting; repeatable (of two for the same KEY, the last wins)")
     add_file_options(t)
     t.add_argument("--run", type=whole_number, metavar="K",
-                   help="with --lesson: which of a comparison lesson's runs to train, from 1 (default 1)")
+                   help="with --lesson or an experiment file: which of its runs to train, from 1 (default 1)")
     t.add_argument("--steps", type=whole_number, default=None,
                    help="training steps (default 500, or the lesson's own); summary.json records them")
     t.add_argument("--out", help="output folder (default runs/<date-time>)")

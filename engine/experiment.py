@@ -8,8 +8,10 @@ ExperimentError with a message saying what is wrong.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,9 +77,11 @@ def _user_files(configs, include_data: bool) -> tuple[dict, dict]:
     for config in configs:
         if config.model and config.model not in files:
             model = checkpoint.cached(config.model)
-            files[config.model] = {"kind": "model", "sha256": model.sha256}
-            for name, value in checkpoint.as_state_dict(model).items():
-                arrays[f"models/{model.sha256}/{name}"] = value.numpy()
+            weights = {name: value.numpy() for name, value in checkpoint.as_state_dict(model).items()}
+            files[config.model] = {"kind": "model", "sha256": model.sha256,
+                                   "weights_sha256": checkpoint.weights_sha256(weights)}
+            for name, value in weights.items():
+                arrays[f"models/{model.sha256}/{name}"] = value
         if config.data and config.data not in files:
             data = userdata.cached(config.data, config.target)
             files[config.data] = {"kind": "data", "sha256": data.sha256, "included": include_data}
@@ -99,42 +103,107 @@ def _sha256_of(path: Path) -> str | None:
         return None
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+DATA_SUFFIXES = (".npz", ".csv", ".txt")   # the data kinds engine/userdata.py reads
+
+
 def _unpack_files(path: Path, archive: zipfile.ZipFile, header: dict, configs: list) -> tuple[list, list]:
     """The configs with each user file found: the original where it is unchanged (same SHA-256), else
     the copy the experiment carries, unpacked into cache_folder(); a changed or missing file with no copy
-    is refused. Returns the configs and notes on what was taken from where."""
+    is refused. Returns the configs and notes on what was taken from where.
+
+    Nothing a file declares is used as a path to write to: an entry no run uses is not looked at, a copy
+    is verified against the SHA-256 declared for it before anything is written, and it is written under
+    the SHA-256 the lab computes of what it unpacks, inside the cache folder (checked after resolving)."""
     files = header.get("files") or {}
     if not isinstance(files, dict):
         raise _damaged(path, "its list of the runs' files is not a table")
+    used = {getattr(c, key) for c in configs for key in ("model", "data")} - {None, ""}
     moved, notes = {}, []
     for original, entry in files.items():
         if not isinstance(entry, dict) or entry.get("kind") not in ("model", "data") \
-                or not isinstance(entry.get("sha256"), str) or len(entry["sha256"]) != 64:
-            raise _damaged(path, f"its entry for {original!r} is not a file's kind and SHA-256")
+                or not isinstance(entry.get("sha256"), str) or not _SHA256.fullmatch(entry["sha256"]):
+            raise _damaged(path, f"its entry for {cfg.shown(original)} is not a file's kind and SHA-256")
+        if original not in used:
+            continue  # (no run reads it: nothing of it is unpacked)
         sha = entry["sha256"]
         if _sha256_of(Path(original)) == sha:
             continue
-        names = [n for n in archive.namelist() if n.startswith(("models/" if entry["kind"] == "model" else "data/") + sha)]
         state = "has changed since the experiment was saved" if Path(original).exists() else "is missing"
-        if not names:
-            raise ExperimentError(f"{path.name}: the {entry['kind']} file {original} {state}, and the experiment "
-                                  "holds no copy of it; allowed: the file as it was saved (same SHA-256), or an "
-                                  "experiment saved with its data")
-        folder = cache_folder() / ("models" if entry["kind"] == "model" else "data")
-        folder.mkdir(parents=True, exist_ok=True)
-        if entry["kind"] == "model":
-            members = reading.npy_members(archive, [n[:-4] for n in names], MAX_DATA_BYTES)
-            target = folder / f"{sha}.pt"
-            checkpoint.save_state({n.split("/", 2)[2]: v for n, v in members.items()}, target)
-        else:
-            raw = reading.npy_members(archive, [names[0][:-4]], MAX_DATA_BYTES)[names[0][:-4]]
-            target = folder / f"{sha}{Path(original).suffix.lower()}"
-            target.write_bytes(raw.tobytes())
+        unpack = _unpack_model if entry["kind"] == "model" else _unpack_data
+        target = unpack(path, archive, original, entry, state)
         moved[original] = str(target)
         notes.append(f"{Path(original).name} {state}: using the copy saved in the experiment")
     configs = [c.replace(**{k: moved[getattr(c, k)] for k in ("model", "data") if getattr(c, k) in moved})
                for c in configs]
     return configs, notes
+
+
+def _no_copy(path: Path, kind: str, original: str, state: str) -> ExperimentError:
+    return ExperimentError(f"{path.name}: the {kind} file {original} {state}, and the experiment holds no copy "
+                           "of it; allowed: the file as it was saved (same SHA-256), or an experiment saved with "
+                           "its data")
+
+
+def _mismatch(path: Path, original: str, declared: str, computed: str) -> ExperimentError:
+    return ExperimentError(f"{path.name}: its copy of {Path(original).name} does not match the SHA-256 saved for "
+                           f"it ({declared[:12]}…, the copy's is {computed[:12]}…): it was changed after the "
+                           "experiment was saved, so it is not used and nothing of it was written")
+
+
+def _inside_cache(kind: str, name: str) -> Path:
+    """cache_folder()/kind/name, created, and checked to lie inside the cache folder once resolved."""
+    folder = cache_folder() / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    target = (folder / name).resolve()
+    if target.parent != folder.resolve():
+        raise ExperimentError(f"{name}: not a name inside the cache folder {folder}")
+    return target
+
+
+def _write_atomically(target: Path, write) -> None:
+    tmp = target.with_name(target.name + ".part")
+    write(tmp)
+    tmp.replace(target)
+
+
+def _unpack_model(path: Path, archive: zipfile.ZipFile, original: str, entry: dict, state: str) -> Path:
+    """A model's weights, carried as arrays `models/<sha>/<name>`, checked against the SHA-256 of the
+    weights (checkpoint.weights_sha256) saved with them, written as a torch.save file named by it."""
+    prefix = f"models/{entry['sha256']}/"
+    names = [n[:-4] for n in archive.namelist() if n.startswith(prefix) and n.endswith(".npy")]
+    if not names:
+        raise _no_copy(path, "model", original, state)
+    declared = entry.get("weights_sha256")
+    if not isinstance(declared, str) or not _SHA256.fullmatch(declared):
+        raise ExperimentError(f"{path.name}: its copy of {Path(original).name} carries no SHA-256 of its weights "
+                              "(an experiment saved before copies were verified), so it is not used; allowed: "
+                              f"the model file as it was saved, or the experiment saved again")
+    members = reading.npy_members(archive, names, MAX_DATA_BYTES)
+    state_dict = {n[len(prefix):]: v for n, v in members.items()}
+    computed = checkpoint.weights_sha256(state_dict)
+    if computed != declared:
+        raise _mismatch(path, original, declared, computed)
+    target = _inside_cache("models", f"{computed}.pt")
+    _write_atomically(target, lambda tmp: checkpoint.save_state(state_dict, tmp))
+    return target
+
+
+def _unpack_data(path: Path, archive: zipfile.ZipFile, original: str, entry: dict, state: str) -> Path:
+    """A data file's bytes, carried as `data/<sha>`, checked against that SHA-256 and written under it."""
+    name = f"data/{entry['sha256']}"
+    if name + ".npy" not in archive.namelist():
+        raise _no_copy(path, "data", original, state)
+    suffix = Path(original).suffix.lower()
+    if suffix not in DATA_SUFFIXES:
+        raise _damaged(path, f"its data file {cfg.shown(original)} is none of {', '.join(DATA_SUFFIXES)}")
+    raw = reading.npy_members(archive, [name], MAX_DATA_BYTES)[name].tobytes()
+    computed = hashlib.sha256(raw).hexdigest()
+    if computed != entry["sha256"]:
+        raise _mismatch(path, original, entry["sha256"], computed)
+    target = _inside_cache("data", f"{computed}{suffix}")
+    _write_atomically(target, lambda tmp: tmp.write_bytes(raw))
+    return target
 
 
 def _snapshots_from_arrays(arrays: dict) -> list[Snapshot]:
@@ -274,3 +343,21 @@ def open_any(path, progress=None) -> Experiment:
         return load(path, progress)
     raise ExperimentError(f"{path.name}: cannot open this kind of file; allowed: {SUFFIX} experiments, "
                           ".json or .toml configs")
+
+
+MODEL_SUFFIXES = (".pt", ".pth", ".ckpt")      # a user's weights (engine/checkpoint.py)
+
+
+def kind_of(path: Path) -> str:
+    """"model", "data" or "experiment" (an experiment, a settings file, or anything else, which the
+    experiment reader then refuses by name). An .npz is an experiment when it holds an experiment header."""
+    suffix = path.suffix.lower()
+    if suffix in MODEL_SUFFIXES:
+        return "model"
+    if suffix == ".npz":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return "experiment" if "experiment.json.npy" in archive.namelist() else "data"
+        except (OSError, zipfile.BadZipFile):
+            return "data"  # (the data reader names what is wrong with it)
+    return "data" if suffix in DATA_SUFFIXES else "experiment"

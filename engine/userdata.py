@@ -139,6 +139,8 @@ def _read_npz(path: Path) -> DataSet:
     if not np.issubdtype(x.dtype, np.floating) and not np.issubdtype(x.dtype, np.integer):
         raise _refuse(path, f"has x of type {x.dtype}", NPZ_ALLOWED)
     N, T, features = x.shape
+    if y.ndim == 0 or 0 in y.shape:
+        raise _refuse(path, f"has y of shape {y.shape}, which holds no targets", NPZ_ALLOWED)
     x = x.astype(np.float32)
     bad = _first_bad(x, "x")
     if bad:
@@ -212,16 +214,57 @@ def _number(cell: str) -> float | None:
         return None
 
 
-def _read_csv(path: Path, target: str | None) -> DataSet:
-    text, digest = _text(path, CSV_ALLOWED)
+def _csv_rows(path: Path, text: str) -> list[list[str]]:
+    """The non-blank rows, each a list of cells; a cell past csv's field limit is named by its line."""
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t") if text.strip() else csv.excel
     except csv.Error:
         dialect = csv.excel
-    rows = [row for row in csv.reader(io.StringIO(text), dialect) if any(cell.strip() for cell in row)]
+    reader = csv.reader(io.StringIO(text), dialect)
+    try:
+        return [row for row in reader if any(cell.strip() for cell in row)]
+    except csv.Error as exc:
+        raise _refuse(path, f"cannot be read as CSV on line {reader.line_num} ({exc})",
+                      f"cells of at most {csv.field_size_limit():,} characters") from None
+
+
+def _cell_text(cell: str) -> str:
+    shown = cell.strip()
+    if not shown:
+        return "an empty cell"
+    return repr(shown[:20] + ("…" if len(shown) > 20 else ""))
+
+
+def _numeric_columns(path: Path, names: list, body: list, first_line: int) -> list[int]:
+    """The columns of numbers. A column mostly of numbers with a few cells that are not (an empty cell, a
+    NUL byte, a typo) is refused, naming its first such cell's line: it is never dropped in silence. A
+    column mostly of text (dates, names) is skipped."""
+    parsed = [[_number(cell) is not None for cell in row] for row in body]
+    counts = np.sum(np.array(parsed, dtype=bool), axis=0) if body else np.zeros(len(names), int)
+    numeric = []
+    for k, count in enumerate(counts):
+        if count == len(body):
+            numeric.append(k)
+        elif 2 * count >= len(body):
+            line = next(i for i, row in enumerate(parsed) if not row[k])
+            raise _refuse(path, f"has {_cell_text(body[line][k])} on line {line + first_line} in column {names[k]}, "
+                                f"whose other cells are numbers ({count:,} of {len(body):,})",
+                          "a number in every cell of a column of numbers (columns of text, such as dates, "
+                          "are skipped)")
+    return numeric
+
+
+MAX_COLUMNS = 10_000   # features of a time series: far fewer; a wider file is not one
+
+
+def _read_csv(path: Path, target: str | None) -> DataSet:
+    text, digest = _text(path, CSV_ALLOWED)
+    rows = _csv_rows(path, text)
     if not rows:
         raise _refuse(path, "is empty", CSV_ALLOWED)
     header = rows[0]
+    if len(header) > MAX_COLUMNS:
+        raise _refuse(path, f"has {len(header):,} columns", f"a time series of at most {MAX_COLUMNS:,} columns")
     named = any(_number(cell) is None for cell in header)
     names = [cell.strip() or f"column {k + 1}" for k, cell in enumerate(header)] if named \
         else [f"column {k + 1}" for k in range(len(header))]
@@ -233,12 +276,13 @@ def _read_csv(path: Path, target: str | None) -> DataSet:
         if len(row) != len(names):
             raise _refuse(path, f"has {len(row)} cells on line {number} and {len(names)} on line 1",
                           "the same number of cells on every line")
-    numeric = [k for k in range(len(names)) if all(_number(row[k]) is not None for row in body)]
+    numeric = _numeric_columns(path, names, body, 2 if named else 1)
     if not numeric:
         raise _refuse(path, "has no column of numbers", CSV_ALLOWED)
+    numeric_set = set(numeric)
     if target is None:
         target_column = numeric[-1]
-    elif target in names and names.index(target) in numeric:
+    elif target in names and names.index(target) in numeric_set:
         target_column = names.index(target)
     else:
         present = ", ".join(names[k] for k in numeric)
@@ -255,12 +299,15 @@ def _read_csv(path: Path, target: str | None) -> DataSet:
     std[std == 0] = 1.0
     scaled = ((values - mean) / std).astype(np.float32)
     target_index = numeric.index(target_column)
-    skipped = [names[k] for k in range(len(names)) if k not in numeric]
+    skipped = [names[k] for k in range(len(names)) if k not in numeric_set]
     baseline = float(np.var(scaled[1:train_until, target_index]))  # the training windows' answers
     features = ", ".join(names[k] for k in numeric)
     description = (f"{path.name}: {len(values)} rows; features {features}"
                    + (f" ({', '.join(skipped)} skipped: not numbers)" if skipped else "")
-                   + f"; predicts the next {names[target_column]}; each feature scaled to mean 0, sd 1 over "
+                   + f"; predicts the next {names[target_column]}"
+                   + (f" (the last column of numbers; set target to choose another)"
+                      if target is None and target_column != len(names) - 1 else "")
+                   + "; each feature scaled to mean 0, sd 1 over "
                    f"the first {train_until} rows ({names[target_column]}: mean {mean[target_index]:.4g}, "
                    f"sd {std[target_index]:.4g}); the last {len(values) - train_until} rows held out")
     return DataSet(str(path), digest, "csv", len(numeric), 1, False, False, baseline, description,

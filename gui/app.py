@@ -43,9 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="main.py", description="RNN Gradient Lab: watch gradients vanish and explode while a "
                 "recurrent network trains. Other commands: `main.py train --help` (headless training), "
                 "`main.py lessons` (list the lessons), `main.py record --help` (lesson videos with no screen).")
+    p.add_argument("file", nargs="?", metavar="FILE",
+                   help="open a file: an experiment (.rgl), a settings file (.json, .toml), your model (.pt, .pth, "
+                        ".ckpt) or your data (.npz, .csv, .txt), as --config, --model or --data would")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--lesson", help="start from a guided lesson (list them with `main.py lessons`)")
-    source.add_argument("--config", help="start from a JSON or TOML settings file")
+    source.add_argument("--config", help="start from a JSON or TOML settings file, or an experiment file (.rgl: all "
+                                         "its runs, its lesson and any data it carries)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. --set cell=lstm; repeatable (the last of the same KEY wins)")
     add_file_options(p)
@@ -139,6 +143,7 @@ def main(argv: list[str]) -> int:
     from engine.errors import ConfigError, UsageError
     try:
         args = build_parser().parse_args(argv)
+        _take_file_argument(args)
         config = resolve_config(args.lesson, args.config, args.set, model=args.model, data=args.data)
         from engine import imports, memory
         lesson_runs = imports.lesson_with_files(args.lesson, args.set, args.model, args.data) if args.lesson else None
@@ -195,6 +200,8 @@ def main(argv: list[str]) -> int:
         session.play()
     elif not args.lesson and not args.config and not args.set:
         window.files.restore_last_experiment()
+    if _is_experiment(args.config) and not args.set and not args.model and not args.data:
+        window.files.open(args.config)  # (checked above) every run, the lesson, the recorded data
     if args.lecture:
         window.set_lecture(True)
     else:
@@ -240,6 +247,27 @@ def main(argv: list[str]) -> int:
     window.shutdown()
     _destroy_now(window)
     return outcome["code"] or code
+
+
+def _take_file_argument(args) -> None:
+    """FILE given without an option is what its kind says: --config (an experiment or settings file),
+    --model or --data; given beside that same option, it is refused."""
+    if args.file is None:
+        return
+    from engine.errors import UsageError
+    from engine.experiment import kind_of
+    kind = kind_of(Path(args.file))
+    option = {"experiment": "config", "model": "model", "data": "data"}[kind]
+    if getattr(args, option) is not None or (option == "config" and args.lesson is not None):
+        raise UsageError(f"FILE {args.file} is a {'settings or experiment' if kind == 'experiment' else kind} file, "
+                         f"and --{option if option == 'config' or not args.lesson else 'lesson'} is given too; "
+                         "allowed: one of them")
+    setattr(args, option, args.file)
+
+
+def _is_experiment(path) -> bool:
+    from engine.experiment import kind_of
+    return path is not None and kind_of(Path(path)) == "experiment" and Path(path).suffix.lower() not in (".json", ".toml")
 
 
 def _destroy_now(window):

@@ -8,7 +8,6 @@ shows both. Anything wrong with a file is reported and changes nothing.
 from __future__ import annotations
 
 import threading
-import zipfile
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QStandardPaths, Signal
@@ -17,27 +16,27 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QProgressDialog, QWidget
 from engine import experiment as experiments
 from engine import imports, memory
 from engine.config import ConfigError, apply_overrides
+from engine.experiment import DATA_SUFFIXES, MODEL_SUFFIXES, kind_of
 from gui import exporting
 from gui.settings import AppSettings
 
-MODEL_SUFFIXES = (".pt", ".pth", ".ckpt")      # a user's weights (engine/checkpoint.py)
-DATA_SUFFIXES = (".npz", ".csv", ".txt")        # a user's data (engine/userdata.py); an .npz may be an experiment
 OPENABLE = (".rgl", ".json", ".toml") + MODEL_SUFFIXES + DATA_SUFFIXES
 LOAD_IN_BACKGROUND_BYTES = 2_000_000   # larger files are read off the GUI thread, which keeps drawing
 
 
 class _Loading(QObject):
     """Reads one file in a Python thread (no Qt there: it only calls engine code and emits), showing a
-    progress dialog whose Cancel stops the reading at the next array; `done(path, experiment or
-    exception)` arrives on the GUI thread."""
+    progress dialog whose Cancel stops the reading at the next array (an experiment's) or drops what is
+    read (a model or data file, read in one go); `done(path, result or exception)` arrives on the GUI
+    thread. `work(progress)` does the reading; `progress` raises Cancelled once Cancel was pressed."""
     done = Signal(object, object)
     progressed = Signal(int)
 
-    def __init__(self, path: Path, files: "Files"):
+    def __init__(self, path: Path, files: "Files", work, measured: bool = True):
         super().__init__(files)
-        self.path = path
+        self.path, self.work = path, work
         self._cancelled = threading.Event()
-        self.dialog = QProgressDialog(f"Opening {path.name}…", "Cancel", 0, 100, files.parent_widget)
+        self.dialog = QProgressDialog(f"Opening {path.name}…", "Cancel", 0, 100 if measured else 0, files.parent_widget)
         self.dialog.setWindowTitle("Opening a file")
         self.dialog.setMinimumDuration(300)  # a file read in a blink shows no dialog
         self.dialog.canceled.connect(self.cancel)
@@ -57,11 +56,13 @@ class _Loading(QObject):
 
     def _run(self):  # the reading thread
         try:
-            result = experiments.open_any(self.path, progress=self._progress)
-        except (experiments.ExperimentError, OSError) as exc:
+            result = self.work(self._progress)
+        except (experiments.ExperimentError, ConfigError, OSError) as exc:
             result = exc
         except MemoryError:
             result = experiments.ExperimentError(f"{self.path.name}: more than this machine's memory can hold")
+        if self._cancelled.is_set():  # (a model or data file read in one go: what was read is dropped)
+            result = experiments.Cancelled(f"{self.path.name}: opening was cancelled")
         self.done.emit(self.path, result)
 
     def close(self):
@@ -105,26 +106,41 @@ class Files(QObject):
         path = Path(path)
         if kind_of(path) != "experiment":
             return self.open_user_file(path, kind_of(path))
-        if self._loading is not None:
-            self.failed.emit(f"Could not open {path.name}: {self._loading.path.name} is still being opened.")
+        if self._busy(path):
             return False
         try:
-            if path.is_file() and path.stat().st_size > LOAD_IN_BACKGROUND_BYTES:
-                self._loading = _Loading(path, self)
-                self._loading.done.connect(self._loaded)
-                self._loading.start()
+            if _large(path):
+                self._read_in_background(path, lambda progress: experiments.open_any(path, progress=progress),
+                                         self._loaded)
                 return None
             exp = experiments.open_any(path)
         except (experiments.ExperimentError, OSError) as exc:
             return self._loaded(path, exc)
         return self._loaded(path, exp)
 
-    def _loaded(self, path: Path, result) -> bool:
+    def _busy(self, path: Path) -> bool:
+        if self._loading is None:
+            return False
+        self.failed.emit(f"Could not open {path.name}: {self._loading.path.name} is still being opened.")
+        return True
+
+    def _read_in_background(self, path: Path, work, then, measured: bool = True):
+        self._loading = _Loading(path, self, work, measured)
+        self._loading.done.connect(then)
+        self._loading.start()
+
+    def _finished_reading(self, path: Path, result) -> bool:
+        """The dialog closed; False (and said) where the reading was cancelled."""
         loading, self._loading = self._loading, None
         if loading is not None:
             loading.close()
         if isinstance(result, experiments.Cancelled):
             self.reported.emit(f"Opening {path.name} was cancelled; nothing was changed.")
+            return False
+        return True
+
+    def _loaded(self, path: Path, result) -> bool:
+        if not self._finished_reading(path, result):
             return False
         if isinstance(result, Exception):
             text = str(result)
@@ -153,10 +169,35 @@ class Files(QObject):
         if path:
             self.open_user_file(Path(path), "data")
 
-    def open_user_file(self, path: Path, kind: str) -> bool:
+    def open_user_file(self, path: Path, kind: str) -> bool | None:
         """Every run trains the model (or on the data) in `path` from step 0; a file that cannot be
-        used is reported and nothing changes (engine/imports.py checks it whole first)."""
+        used is reported and nothing changes (engine/imports.py checks it whole first). A large file is
+        read off the GUI thread (None: `opened` or `failed` says how it ended), as experiments are."""
+        if self._busy(path):
+            return False
+        configs = list(self.session.configs)
+
+        def work(progress=None):
+            changed = [imports.with_files(c, **{kind: str(path)}) for c in configs]
+            memory.check_fits(changed, kept=memory.WINDOW)
+            return changed
+        if _large(path):
+            self._read_in_background(path, work, lambda p, result: self._user_file_read(p, kind, result),
+                                     measured=False)
+            return None
         try:
+            result = work()
+        except ConfigError as exc:
+            result = exc
+        return self._user_file_read(path, kind, result)
+
+    def _user_file_read(self, path: Path, kind: str, result) -> bool:
+        if not self._finished_reading(path, result):
+            return False
+        if isinstance(result, Exception):
+            self.failed.emit(f"Could not open {path.name}; nothing was changed. {result}")
+            return False
+        try:  # settings changed while it was read are kept: the file is read again from the cache
             configs = [imports.with_files(c, **{kind: str(path)}) for c in self.session.configs]
             memory.check_fits(configs, kept=memory.WINDOW)
         except ConfigError as exc:
@@ -313,16 +354,10 @@ class Files(QObject):
         return self._export("the config", lambda: exporting.export_config(self.session.configs[0], path))
 
 
-def kind_of(path: Path) -> str:
-    """"model", "data" or "experiment" (an experiment, a settings file, or anything else, which the
-    experiment reader then refuses by name). An .npz is an experiment when it holds an experiment header."""
-    suffix = path.suffix.lower()
-    if suffix in MODEL_SUFFIXES:
-        return "model"
-    if suffix == ".npz":
-        try:
-            with zipfile.ZipFile(path) as archive:
-                return "experiment" if "experiment.json.npy" in archive.namelist() else "data"
-        except (OSError, zipfile.BadZipFile):
-            return "data"  # (the data reader names what is wrong with it)
-    return "data" if suffix in DATA_SUFFIXES else "experiment"
+def _large(path: Path) -> bool:
+    """Whether `path` is read off the GUI thread: a large regular file (a device or pipe, which the
+    readers refuse at once, is not)."""
+    try:
+        return path.is_file() and path.stat().st_size > LOAD_IN_BACKGROUND_BYTES
+    except OSError:
+        return False
