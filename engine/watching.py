@@ -4,7 +4,7 @@ Runs on the thread that trains (a script, a notebook kernel); no Qt. Three parts
 
 - `watch(model, out=DIR, every=N)`: a context manager around the user's own loop. Every N-th step
   (and the first) it measures, for every nn.RNN/LSTM/GRU inside `model` (by qualified name), what
-  engine.model_probe.probe_model reports, on that step's batch and on the weights BEFORE that step's
+  engine.api.probe_model reports, on that step's batch and on the weights BEFORE that step's
   update, and appends it to the run folder DIR.
 - `RunReader(DIR).read_new()`: the records appended since the last call (what a viewer polls; the
   window's gui/following.py does), and `load_run(DIR) -> Run`: the whole folder as arrays.
@@ -18,7 +18,7 @@ the output of one forward call of `model` with gradients on, counted from 1. Hoo
 a forward pre-hook copies the call's arguments when the coming step is to be measured (nothing is
 copied otherwise), and a forward hook puts a tensor hook on the output, which during the user's
 `loss.backward()` receives d loss / d output. At the end of that backward pass (an autograd end-of-pass
-callback: before `backward()` returns, so before `opt.step()` changes the weights), probe_model runs
+callback: before `backward()` returns, so before `opt.step()` changes the weights), probe_model (engine.api) runs
 the model again on the copied arguments with its recurrent modules unrolled step by step, with the
 "loss" sum(output * captured d loss / d output). Its gradient at every h_t is then exactly the user's
 d loss / d h_t (a vector-Jacobian product through the same network), whatever the user's loss was and
@@ -26,8 +26,8 @@ without knowing the targets. The probe reads detached weights and asks autograd 
 only, so no parameter's `.grad`, no random-number state and no weight changes: training is what it
 would have been unwatched (a test checks 30 Adam steps against an unwatched run).
 
-Dropout: the measuring pass puts the model in eval mode (and restores every module's mode after), so
-it measures the deterministic network; the user's step itself trained with its dropout masks. With
+Dropout: probe_model runs the model in eval mode (and puts every module's mode back after), so the
+record is of the deterministic network; the user's step itself trained with its dropout masks. With
 dropout between d loss / d output and the recurrent module the two differ by those masks; `run.json`
 says whether the model has dropout. The loss: what `loss_of(output)` returns on the measured step's
 output, else what `watcher.log(loss=...)` is given for that step, else NaN.
@@ -41,6 +41,7 @@ import os
 import struct
 import time
 import uuid
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,6 +233,7 @@ class RunReader:
         self.header = read_header(self.folder)
         self.offset = 0            # bytes of records.bin read and decoded
         self.partial_bytes = 0     # bytes of a record not yet whole after the offset
+        self.pending_bytes = 0     # bytes after the offset: whole records not read yet, or a cut-short one
         self.ended = False         # the writer closed the run
 
     @property
@@ -246,36 +248,55 @@ class RunReader:
         except (OSError, ValueError, AttributeError):
             return True
 
-    def read_new(self) -> list[Record]:
+    def read_new(self, max_bytes: int | None = None) -> list[Record]:
+        """The whole records appended since the last call, oldest first. `max_bytes`: read at most about
+        this much (at least one record where one is whole), the rest at the next call (`pending_bytes`)."""
+        records, at = [], 0
         try:
             with open(self.path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
                 f.seek(self.offset)
-                data = f.read()
+                data = f.read(-1 if max_bytes is None else max_bytes)
+                size = max(size, self.offset + len(data))
+                while len(data) - at >= FRAME.size:
+                    magic, length, checksum = FRAME.unpack_from(data, at)
+                    where = f"{self.path} (the record at byte {self.offset + at})"
+                    if magic != MAGIC or length > MAX_RECORD:
+                        raise RunFormatError(f"{where}: not a record (damaged, or not written by watch())")
+                    end = at + FRAME.size + length
+                    if end > len(data) and not records and self.offset + end <= size:
+                        data += f.read(end - len(data))  # one record larger than max_bytes
+                    if end > len(data):
+                        break  # cut short (still being written, or its writer was killed), or read next time
+                    payload = data[at + FRAME.size:end]
+                    if zlib.crc32(payload) != checksum:
+                        raise RunFormatError(f"{where}: damaged (its checksum does not match)")
+                    record = _decode(payload, where)
+                    if record is None:
+                        self.ended = True
+                    else:
+                        records.append(record)
+                    at = end
         except FileNotFoundError:
             return []
         except OSError as exc:
             raise RunFormatError(f"{self.path}: cannot be read ({exc.strerror or exc})") from None
-        records, at = [], 0
-        while len(data) - at >= FRAME.size:
-            magic, length, checksum = FRAME.unpack_from(data, at)
-            where = f"{self.path} (the record at byte {self.offset + at})"
-            if magic != MAGIC or length > MAX_RECORD:
-                raise RunFormatError(f"{where}: not a record (damaged, or not written by watch())")
-            end = at + FRAME.size + length
-            if end > len(data):
-                break  # cut short: still being written, or its writer was killed
-            payload = data[at + FRAME.size:end]
-            if zlib.crc32(payload) != checksum:
-                raise RunFormatError(f"{where}: damaged (its checksum does not match)")
-            record = _decode(payload, where)
-            if record is None:
-                self.ended = True
-            else:
-                records.append(record)
-            at = end
         self.offset += at
-        self.partial_bytes = len(data) - at
+        self.pending_bytes = size - self.offset
+        self.partial_bytes = self.pending_bytes if self._cut_short(size) else 0
         return records
+
+    def _cut_short(self, size: int) -> bool:
+        """Whether the bytes after the offset end before the record there does."""
+        left = size - self.offset
+        if left == 0:
+            return False
+        if left < FRAME.size:
+            return True
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            _, length, _ = FRAME.unpack(f.read(FRAME.size))
+        return FRAME.size + length > left
 
 
 @dataclass(frozen=True, eq=False)
@@ -468,36 +489,35 @@ class Watcher:
         return None
 
     def _measure(self, token: dict):
-        """On the step's weights (opt.step() has not run yet), what probe_model reports for the user's loss."""
+        """On the step's weights (opt.step() has not run yet), what probe_model reports for the user's loss.
+        A step it cannot measure (a batch or gradient that is not finite, say) is left out with a warning:
+        watching never stops training."""
         if token.get("inputs") is None or token.get("grads") is None:
             return  # measured already (a second backward pass through the same output)
         started = time.perf_counter()
-        from engine.model_probe import probe_model
-        (args, kwargs), grads = token.pop("inputs"), token.pop("grads")
+        from engine.api import probe_model
+        (args, kwargs), grads = token["inputs"], token["grads"]
         token["inputs"] = token["grads"] = None
-        output = token["output"]
-        modes = [(m, m.training) for m in self.model.modules()]
-        self.model.eval()  # the deterministic network: no dropout masks, no running statistics updated
         self._measuring = True
         # the measured call's keyword arguments ride along with its positional ones
         extra = self.model.register_forward_pre_hook(lambda m, a, kw: (a, {**kwargs, **kw}), with_kwargs=True) \
             if kwargs else None
         try:
-            with torch.enable_grad():
-                result = probe_model(self.model, args[0] if len(args) == 1 else args, grads,
-                                     loss=_vjp_loss)
+            # probe_model runs the model in eval mode (dropout off) and puts every training flag back
+            result = probe_model(self.model, args[0] if len(args) == 1 else args, grads, loss=_vjp_loss)
             loss = math.nan
             if self.loss_of is not None:
                 with torch.no_grad():
-                    loss = float(torch.as_tensor(self.loss_of(output)).detach())
+                    loss = float(torch.as_tensor(self.loss_of(token["output"])).detach())
             elif token["step"] in self._losses:
                 loss = self._losses.pop(token["step"])
+        except Exception as exc:  # noqa: BLE001 - the user's training goes on whatever the probe meets
+            warnings.warn(f"watch: step {token['step']} was not measured ({type(exc).__name__}: {exc})", stacklevel=2)
+            return
         finally:
             self._measuring = False
             if extra is not None:
                 extra.remove()
-            for module, training in modes:
-                module.training = training
         self._pending = Record(token["step"], loss, self._module_records(result), time.time())
         self.measure_seconds += time.perf_counter() - started
 

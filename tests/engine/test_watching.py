@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -15,81 +13,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine import watching
+from engine.api import probe_model
 from engine.watching import ModuleRecord, Record, RunFormatError, RunReader, RunWriter, load_run, watch
 
 V, H, T, N = 12, 16, 20, 8
-
-
-# ----------------------------------------------------------------------------- probe_model, or a stand-in
-
-def _standin_probe_model(model, inputs, targets, loss=None):
-    """A stand-in for engine.model_probe.probe_model while that module is being written: every recurrent
-    module unrolled (engine.api.unroll) in the model's own forward pass, d loss / d h_t for each."""
-    from engine import api, detail, probes
-    kept, handles = {}, []
-    named = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.RNN, nn.LSTM, nn.GRU))]
-
-    def hook_for(name):
-        def hook(module, args, output):
-            x = args[0]
-            x = x if x.requires_grad else x.detach().requires_grad_(True)
-            time_major = x.transpose(0, 1) if module.batch_first else x
-            run = api.unroll(api._cell(module), api.layer_weights(module), time_major)
-            top = torch.stack(run.hidden[-1])
-            h_n = torch.stack([hs[-1] for hs in run.hidden])
-            kept[name] = (run, x)
-            out = top.transpose(0, 1) if module.batch_first else top
-            return (out, (h_n, torch.stack([cs[-1] for cs in run.cell]))) if run.cell else (out, h_n)
-        return hook
-
-    for name, module in named:
-        handles.append(module.register_forward_hook(hook_for(name)))
-    try:
-        with torch.enable_grad():
-            output = model(*inputs) if isinstance(inputs, tuple) else model(inputs)
-            value = loss(output, targets)
-            order = [(name, kind, k) for name, _ in named for kind in ("h", "c") for k in range(len(kept[name][0].hidden))
-                     if kind == "h" or kept[name][0].cell]
-            tensors = []
-            for name, kind, k in order:
-                run = kept[name][0]
-                tensors += (run.hidden if kind == "h" else run.cell)[k]
-            tensors += [kept[name][1] for name, _ in named]
-            grads = torch.autograd.grad(value, tensors, allow_unused=True)
-    finally:
-        for h in handles:
-            h.remove()
-    grads = [torch.zeros_like(t) if g is None else g for t, g in zip(tensors, grads)]
-    at, result = 0, {}
-    per = {}
-    for name, kind, k in order:
-        n = len(kept[name][0].hidden[k])
-        per.setdefault((name, kind), []).append(grads[at:at + n])
-        at += n
-    for j, (name, module) in enumerate(named):
-        hs = per[(name, "h")]
-        grad_x = grads[at + j]
-        grad_x = grad_x.transpose(0, 1) if not module.batch_first else grad_x
-        grad_h = np.stack([probes.norm_per_timestep(g) for g in hs])
-        result[name] = types.SimpleNamespace(
-            grad_h=grad_h,
-            grad_c=np.stack([probes.norm_per_timestep(g) for g in per[(name, "c")]]) if (name, "c") in per else None,
-            grad_x=probes.input_norm_per_timestep(grad_x.transpose(0, 1) if False else grad_x),
-            grad_h_units=torch.stack([detail.per_unit_norms([g.double() for g in layer]) for layer in hs]).numpy(),
-            orders_lost=probes.orders_lost(grad_h[-1]), findings=())
-    return types.SimpleNamespace(loss=float(value.detach()), modules=result)
-
-
-@pytest.fixture(autouse=True)
-def model_probe(monkeypatch):
-    try:
-        import engine.model_probe as real
-        return real.probe_model
-    except ImportError:
-        stand_in = types.ModuleType("engine.model_probe")
-        stand_in.probe_model = _standin_probe_model
-        monkeypatch.setitem(sys.modules, "engine.model_probe", stand_in)
-        return _standin_probe_model
 
 
 # ----------------------------------------------------------------------------- a small char-level LSTM
@@ -145,7 +72,7 @@ def test_watching_changes_nothing_of_training(tmp_path):
         assert (a - b).abs().max() <= 1e-4 * a.abs().max(), name
 
 
-def test_records_are_what_probe_model_says_on_the_weights_and_batch_before_the_update(tmp_path, model_probe):
+def test_records_are_what_probe_model_says_on_the_weights_and_batch_before_the_update(tmp_path):
     keep = {}
     train(21, out=tmp_path / "run", every=10, keep=keep, dropout=0.0)
     run = load_run(tmp_path / "run")
@@ -160,7 +87,7 @@ def test_records_are_what_probe_model_says_on_the_weights_and_batch_before_the_u
         model = CharLM(0.0)
         model.load_state_dict(weights)
         # by hand, with the user's own loss and targets: the watcher saw neither
-        by_hand = model_probe(model, x, y, loss=lambda out, y: F.cross_entropy(out.reshape(-1, V), y.reshape(-1)))
+        by_hand = probe_model(model, x, y, loss=lambda out, y: F.cross_entropy(out.reshape(-1, V), y.reshape(-1)))
         expected = by_hand.modules["rnn"]
         np.testing.assert_allclose(lstm.grad_h[s], expected.grad_h, rtol=1e-4)
         np.testing.assert_allclose(lstm.grad_c[s], expected.grad_c, rtol=1e-4)
