@@ -1,31 +1,40 @@
-"""Probe your own recurrent module from a script or a notebook: `probe(rnn, x, y) -> Probe`.
+"""Probe your own recurrent networks from a script or a notebook: `probe(rnn, x, y) -> Probe` for one
+bare module, `probe_model(model, inputs, targets) -> ModelProbe` for any model that holds them.
 
-Runs on the caller's thread (a script, a notebook kernel); no Qt. It takes a user's `nn.RNN` (tanh or
-relu), `nn.LSTM` or `nn.GRU` as it is, runs one batch through it and reports how the gradient of the
+Runs on the caller's thread (a script, a notebook kernel); no Qt. `probe` takes a user's `nn.RNN` (tanh
+or relu), `nn.LSTM` or `nn.GRU` as it is, runs one batch through it and reports how the gradient of the
 loss reaches each timestep of each layer: the numbers the window's views show, as numpy arrays, plus
-plain-language findings that point to the lesson (engine/lessons.py) that shows each one.
+plain-language findings that point to the lesson (engine/lessons.py) that shows each one. `probe_model`
+does the same for every such module anywhere inside a model of the user's own (engine/model_probe.py
+measures it); this module turns both measurements into findings.
 
-PyTorch's fused modules keep their per-timestep states to themselves, so the module is unrolled here
-from its own parameters, layer by layer, keeping every h_t (and c_t), and one `torch.autograd.grad`
-call asks for d loss / d h_t for all of them at once (the trainer does the same). The user's module is
-only read: its parameters enter the unroll detached, so nothing accumulates in their `.grad`, and no
-hook is installed.
+PyTorch's fused modules keep their per-timestep states to themselves, so the module is unrolled
+(engine.model_probe.unroll, the one unroll both share) from its own parameters, layer by layer, keeping
+every h_t (and c_t), and one `torch.autograd.grad` call asks for d loss / d h_t for all of them at once
+(the trainer does the same). Where float32 lost part of that gradient below its range, the measurement is
+redone in float64, as the trainer does (engine.probes.underflowed), so no timestep reads 0 where the truth
+is not 0, down to about 1e-300. The user's module is only read: its parameters enter the unroll
+detached, so nothing accumulates in their `.grad`, and no hook is installed.
 
-Scope, said once: the initial state is zero (the module's default); dropout between layers is not
-applied (the probe looks at the deterministic network, as in eval mode); bidirectional modules and LSTMs
-with proj_size > 0 are refused. The unroll runs on the module's device and dtype and is written to be
-device-agnostic, but it is tested on CPU only: CUDA is untested.
+Scope of `probe`, said once: the initial state is zero (the module's default); dropout between layers is
+not applied (the probe looks at the deterministic network, as in eval mode); bidirectional modules and
+LSTMs with proj_size > 0 are refused (probe_model takes them). The unroll runs on the module's device and
+dtype and is written to be device-agnostic, but it is tested on CPU only: CUDA is untested.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from engine import detail, probes
+from engine import probes
+from engine.model_probe import (CELLS, Measured, ModelProbe, Unrolled, check_loss_value, default_loss,  # noqa: F401
+                                exact_norm, layer_weights, measure_model, measured, readonly, state_tensors,
+                                unroll, shape_text as _shape)
 from engine.svg import profile_svg
 
 VANISHING_ORDERS = 4.0   # a gradient that loses four powers of ten on its way back is vanishing
@@ -34,7 +43,6 @@ SMALL_SIGMA = 0.5        # recurrent weights that shrink every vector to half or
 LOW_FORGET_BIAS = 0.5    # an LSTM forget bias below this leaves the gate near or below one half
 SATURATED_SHARE = 0.5    # more than half of a tanh layer's outputs where its slope is under 0.1
 
-CELLS = {"RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu", "LSTM": "lstm", "GRU": "gru"}
 CELL_NAMES = {"rnn_tanh": "tanh RNN", "rnn_relu": "ReLU RNN", "lstm": "LSTM", "gru": "GRU"}
 
 
@@ -48,36 +56,56 @@ class Finding:
 @dataclass(frozen=True, eq=False)  # eq=False: numpy arrays have no single truth value to compare by
 class Probe:
     """What one batch says about a module's gradients. Arrays are float64 and read-only. In a notebook it
-    shows itself as its gradient profile (`_repr_svg_`); `summary()` says it in words."""
+    shows itself as its gradient profile (`_repr_svg_`); `summary()` says it in words. Its rows are h_n's:
+    layer 0 (forward), layer 0 backward for a bidirectional module, layer 1, ...; timesteps in input order
+    for both directions."""
     cell: str                       # "rnn_tanh" | "rnn_relu" | "lstm" | "gru"
-    grad_h: np.ndarray              # (layers, T): norm of d loss / d h_t over batch and units
-    grad_c: np.ndarray | None       # (layers, T): the same for the LSTM cell state; None for other cells
+    grad_h: np.ndarray              # (rows, T): norm of d loss / d h_t over batch and units
+    grad_c: np.ndarray | None       # (rows, T): the same for the LSTM cell state; None for other cells
     grad_x: np.ndarray              # (T,): norm of d loss / d x_t over batch and features
     loss: float
-    orders_lost: float              # engine.probes.orders_lost of the top layer: log10(last / first)
-    sigma_max: np.ndarray           # (layers,): largest singular value of each layer's weight_hh
+    orders_lost: float              # engine.probes.orders_lost of the top layer's forward row: log10(last / first)
+    sigma_max: np.ndarray           # (rows,): largest singular value of each row's weight_hh
     findings: tuple[Finding, ...]   # most important first
-    grad_h_units: np.ndarray | None = None  # (layers, T, H): each unit's norm over the batch of d loss / d h_t
+    grad_h_units: np.ndarray | None = None  # (rows, T, H): each unit's norm over the batch of d loss / d h_t
     connectivity: np.ndarray | None = None  # (T_out, T): norm over batch and features of d loss_k / d x_t, loss_k
     #   the loss's term at the k-th timestep it reads (terms summing to the loss): T_out = 1 when y is read at the
     #   last timestep, T when at every one; None with a loss of your own that reads every timestep (its terms
-    #   are not known)
+    #   are not known), and from probe_model
+    float64_redo: bool = False      # float32 lost part of the gradient below its range, so it was measured again
+    #   in float64 (exact down to about 1e-300): every array holds those values
+    directions: int = 1             # 2 for a bidirectional module
+    name: str = ""                  # the module's qualified name in probe_model's model ("" from probe)
+
+    @property
+    def top_row(self) -> int:
+        """The row of the top layer's forward direction, the one orders_lost reads."""
+        return len(self.grad_h) - self.directions
 
     def summary(self) -> str:
         """A few lines of text: what was probed, the loss, how much gradient is lost, the findings."""
-        layers, steps = self.grad_h.shape
-        lines = [f"{CELL_NAMES[self.cell]}, {layers} layer{'s' if layers > 1 else ''}, {steps} timesteps: "
-                 f"loss {self.loss:.4g}",
-                 "gradient at the first timestep against the last (top layer): "
-                 + _orders_text(self.orders_lost, self.grad_h[-1])]
+        rows, steps = self.grad_h.shape
+        layers = rows // self.directions
+        lines = [f"{self._title()}, {layers} layer{'s' if layers > 1 else ''}"
+                 f"{', bidirectional' if self.directions == 2 else ''}, {steps} timesteps: loss {self.loss:.4g}",
+                 "gradient at the first timestep against the last (top layer"
+                 f"{', forward' if self.directions == 2 else ''}): "
+                 + _orders_text(self.orders_lost, self.grad_h[self.top_row])]
+        if self.float64_redo:
+            lines.append("measured in float64: in float32 part of the gradient fell below that precision's range")
         if not self.findings:
             lines.append("no findings: nothing here vanishes, explodes or saturates by the thresholds used")
         for finding in self.findings:
             lines += [f"- {finding.text}", f"  try: {finding.remedy} (lesson {finding.lesson})"]
         return "\n".join(lines)
 
+    def _title(self) -> str:
+        return f"{self.name}: {CELL_NAMES[self.cell]}" if self.name else CELL_NAMES[self.cell]
+
     def _repr_svg_(self) -> str:
-        title = f"{CELL_NAMES[self.cell]} gradient profile: {_orders_text(self.orders_lost, self.grad_h[-1])}"
+        rows = " (lines: layer 1 forward, layer 1 backward, ...)" if self.directions == 2 else ""
+        title = (f"{self._title()} gradient profile{rows}: "
+                 f"{_orders_text(self.orders_lost, self.grad_h[self.top_row])}")
         return profile_svg(self.grad_h, title)
 
 
@@ -104,47 +132,82 @@ def probe(rnn: nn.RNNBase, x, y, readout: nn.Linear | None = None, loss=None) ->
     if loss is not None and not callable(loss):
         raise TypeError(f"loss must be a callable(predictions, y) -> scalar tensor, got {type(loss).__name__}")
     target, every_step = _targets(y, inputs.shape[1], inputs.shape[0], width, like, check_width=loss is None)
+    head = None if readout is None else (readout.weight.detach(), None if readout.bias is None else readout.bias.detach())
 
+    value, part = _measure(cell, weights, inputs, head, target, loss, every_step)
+    if part.underflowed:  # float32 lost part of the gradient: the same measurement on float64 copies
+        def double(tensors):
+            return None if tensors is None else tuple(None if t is None else t.double() for t in tensors)
+        _, part = _measure(cell, [double(w) for w in weights], inputs.detach().double().requires_grad_(True),
+                           double(head), target.double() if target.is_floating_point() else target, loss, every_step)
+        return _result(cell, weights, part, value, float64_redo=True)
+    return _result(cell, weights, part, value)
+
+
+def probe_model(model: nn.Module, inputs, targets, loss=None) -> ModelProbe:
+    """Per-timestep gradients of one batch through every nn.RNN, nn.LSTM and nn.GRU inside a model.
+
+    model: any nn.Module holding one or more of them anywhere (embeddings in front, heads, pooling, an
+        encoder's final state handed to a decoder as hx); each may be bidirectional, an LSTM with
+        proj_size, without bias, batch_first either way, batched or not. A module called several times
+        (a decoder fed one step at a time) reports its calls' timesteps one after another. Left exactly
+        as it was: parameters, `.grad`, training flags, no hook, forward restored whatever is raised. It
+        runs in eval mode for the call: dropout (between a module's layers too) is off, so the probe
+        measures the deterministic network (engine.model_probe says more).
+    inputs: what the model takes: a tensor, model(inputs), or a tuple, model(*inputs). A module given a
+        PackedSequence is refused.
+    targets: what the loss compares the output with.
+    loss: optional callable(output, targets) -> scalar tensor, output as the model returns it; by default
+        mean squared error for float targets, cross-entropy for integer ones with the output reshaped
+        (-1, C) against targets reshaped (-1) (a tuple output, such as (output, h_n), is read by its first
+        element).
+    Returns a ModelProbe: .modules[name] is a Probe per recurrent module, keyed by its qualified name in
+    model.named_modules(); where float32 lost part of the gradient it is measured again in float64.
+    """
+    value, parts, redo = measure_model(model, inputs, targets, loss)
+    modules = {name: _result(CELLS[rnn.mode], layer_weights(rnn), part, value, directions=2 if rnn.bidirectional
+                             else 1, name=name, float64_redo=redo) for name, (rnn, part) in parts.items()}
+    findings = tuple(replace(f, text=f"{name or '(the model itself)'}: {f.text}")
+                     for name, result in modules.items() for f in result.findings)
+    return ModelProbe(value, MappingProxyType(modules), findings, redo)
+
+
+def _measure(cell, weights, inputs, head, target, loss, every_step) -> tuple[float, Measured]:
+    """probe()'s forward pass, loss and gradients in the dtype of `weights` and `inputs`."""
     with torch.enable_grad():  # a caller inside torch.no_grad() still gets its gradients
         run = unroll(cell, weights, inputs)
         top = torch.stack(run.hidden[-1], dim=1)  # (N, T, H)
-        if readout is not None:
-            top = F.linear(top, readout.weight.detach(), None if readout.bias is None else readout.bias.detach())
+        if head is not None:
+            top = F.linear(top, *head)
         predictions = top if every_step else top[:, -1]
-        value = loss(predictions, target) if loss is not None else _default_loss(predictions, target)
-        _check_loss_value(value)
-        states = [h for layer in run.hidden for h in layer] + [c for layer in run.cell for c in layer]
+        value = loss(predictions, target) if loss is not None else default_loss(predictions, target)
+        check_loss_value(value, "loss(predictions, y)")
+        states = state_tensors(run)
         terms = _loss_terms(predictions, target) if every_step and loss is None else None
         grads = torch.autograd.grad(value.reshape(()), states + [inputs], allow_unused=True,
                                     retain_graph=terms is not None)
-        grads = [torch.zeros_like(s) if g is None else g for s, g in zip(states + [inputs], grads)]
         per_answer = [grads[-1]] if not every_step else None if terms is None else [
             _input_grad(term, inputs, retain=k < len(terms) - 1) for k, term in enumerate(terms)]
-
-    layers, steps = len(weights), inputs.shape[0]
-    grad_h = _readonly(np.stack([probes.norm_per_timestep(grads[k * steps:(k + 1) * steps]) for k in range(layers)]))
-    grad_c = None
-    if run.cell:
-        offset = layers * steps
-        grad_c = _readonly(np.stack([probes.norm_per_timestep(grads[offset + k * steps:offset + (k + 1) * steps])
-                                     for k in range(layers)]))
-    grad_x = _readonly(probes.input_norm_per_timestep(grads[-1].transpose(0, 1)))
     with torch.no_grad():
-        grad_h_units = _readonly(torch.stack([detail.per_unit_norms([g.double() for g in grads[k * steps:(k + 1) * steps]])
-                                              for k in range(layers)]).cpu().numpy())
-        connectivity = None if per_answer is None else _readonly(torch.stack([
-            torch.linalg.vector_norm(g.double(), dim=(1, 2)) for g in per_answer]).cpu().numpy())
-    sigma = _readonly(probes.largest_singular_values(torch.stack([w[1] for w in weights])).astype(np.float64))
-    orders = probes.orders_lost(grad_h[-1])
-    loss_value = float(value.detach())
-    findings = tuple(_findings(cell, weights, run, grad_h, orders, loss_value, sigma))
-    return Probe(cell, grad_h, grad_c, grad_x, loss_value, orders, sigma, findings, grad_h_units, connectivity)
+        connectivity = None if per_answer is None else torch.stack([exact_norm(g, (1, 2)) for g in per_answer])
+        return float(value.detach()), measured(run, grads[:-1], grads[-1], connectivity)
+
+
+def _result(cell: str, weights: list, part: Measured, loss: float, directions: int = 1, name: str = "",
+            float64_redo: bool = False) -> Probe:
+    """A measurement as a Probe, with its findings (probe and probe_model alike)."""
+    top = len(weights) - directions
+    sigma = readonly(probes.largest_singular_values(torch.stack([w[1] for w in weights])))
+    orders = probes.orders_lost(part.grad_h[top])
+    findings = tuple(_findings(cell, weights, part.run, part.grad_h, top, orders, loss, sigma, directions))
+    return Probe(cell, part.grad_h, part.grad_c, part.grad_x, loss, orders, sigma, findings, part.grad_h_units,
+                 part.connectivity, float64_redo, directions, name)
 
 
 def _loss_terms(predictions: torch.Tensor, target: torch.Tensor) -> list:
     """The default loss's term at each timestep of (N, T, ...) predictions: that timestep's loss over T."""
     steps = predictions.shape[1]
-    return [_default_loss(predictions[:, t], target[:, t]) / steps for t in range(steps)]
+    return [default_loss(predictions[:, t], target[:, t]) / steps for t in range(steps)]
 
 
 def _input_grad(term, inputs, retain: bool):
@@ -152,72 +215,18 @@ def _input_grad(term, inputs, retain: bool):
     return torch.zeros_like(inputs) if g is None else g
 
 
-# ----------------------------------------------------------------------------- the unroll
-
-@dataclass
-class Unrolled:
-    hidden: list   # [layer][t] -> (N, H), in the graph
-    cell: list     # LSTM: [layer][t] -> (N, H), in the graph; [] for other cells
-    forget: list   # LSTM: [layer] -> mean forget-gate value over batch, units and time; [] otherwise
-
-
-def unroll(cell: str, weights: list, inputs: torch.Tensor) -> Unrolled:
-    """The module's forward pass, one timestep at a time: `inputs` (T, N, input_size), `weights` one
-    (weight_ih, weight_hh, bias_ih, bias_hh) per layer (biases None without bias). RNN and GRU steps are
-    PyTorch's own cell kernels (what nn.RNNCell and nn.GRUCell call). The LSTM step is written out as
-    PyTorch composes torch.lstm_cell on CPU: on CUDA that function is one fused kernel whose c_t output
-    is not the tensor its h_t is computed from, so autograd would leave the path through h_t out of
-    d loss / d c_t. Written out, c_t is one node on every device, and the forget gate is at hand."""
-    step = {"rnn_tanh": torch.rnn_tanh_cell, "rnn_relu": torch.rnn_relu_cell, "gru": torch.gru_cell}.get(cell)
-    run = Unrolled([], [], [])
-    layer_input = list(inputs.unbind(0))
-    for w_ih, w_hh, b_ih, b_hh in weights:
-        h = inputs.new_zeros(inputs.shape[1], w_hh.shape[1])
-        c, hs, cs, forget_sum = h, [], [], 0.0
-        for x_t in layer_input:
-            if step is not None:
-                h = step(x_t, h, w_ih, w_hh, b_ih, b_hh)
-            else:
-                i, f, g, o = (F.linear(x_t, w_ih, b_ih) + F.linear(h, w_hh, b_hh)).chunk(4, dim=1)
-                f = torch.sigmoid(f)
-                c = f * c + torch.sigmoid(i) * torch.tanh(g)
-                h = torch.sigmoid(o) * torch.tanh(c)
-                forget_sum = forget_sum + f.detach().mean()  # a tensor: no device sync per step
-                cs.append(c)
-            hs.append(h)
-        run.hidden.append(hs)
-        if cs:
-            run.cell.append(cs)
-            run.forget.append(float(forget_sum) / len(hs))
-        layer_input = hs
-    return run
-
-
 # ----------------------------------------------------------------------------- checking the arguments
-
-def _shape(t) -> str:
-    return "(" + ", ".join(str(n) for n in t.shape) + (",)" if t.dim() == 1 else ")")
-
 
 def _cell(rnn) -> str:
     if not isinstance(rnn, nn.RNNBase) or getattr(rnn, "mode", None) not in CELLS:
         raise TypeError(f"rnn must be a torch.nn.RNN, nn.LSTM or nn.GRU, got {type(rnn).__name__}")
     if rnn.bidirectional:
-        raise ValueError("rnn is bidirectional: not supported (the probe follows the gradient back in time "
-                         "through one direction); probe a module with bidirectional=False")
+        raise ValueError("rnn is bidirectional: not supported by probe(), whose readout reads one direction; "
+                         "probe_model(model, inputs, targets) takes bidirectional modules")
     if getattr(rnn, "proj_size", 0) > 0:
-        raise ValueError(f"rnn is an LSTM with proj_size={rnn.proj_size}: projections are not supported; "
-                         "probe an LSTM with proj_size=0")
+        raise ValueError(f"rnn is an LSTM with proj_size={rnn.proj_size}: projections are not supported by "
+                         "probe(); probe_model(model, inputs, targets) takes them")
     return CELLS[rnn.mode]
-
-
-def layer_weights(rnn) -> list:
-    """Each layer's (weight_ih, weight_hh, bias_ih, bias_hh), detached: the unroll reads them and never
-    asks for their gradients."""
-    def get(name, k):
-        return getattr(rnn, f"{name}_l{k}").detach() if rnn.bias or name.startswith("weight") else None
-    return [tuple(get(name, k) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-            for k in range(rnn.num_layers)]
 
 
 def _inputs(rnn, x, like: torch.Tensor) -> torch.Tensor:
@@ -274,30 +283,6 @@ def _targets(y, batch: int, steps: int, width: int, like: torch.Tensor, check_wi
     return y.detach().to(device=like.device, dtype=torch.long), every_step
 
 
-def _check_loss_value(value) -> None:
-    if not isinstance(value, torch.Tensor):
-        got = type(value).__name__
-    elif value.numel() != 1:
-        got = f"a tensor of shape {_shape(value)}"
-    elif not value.requires_grad:
-        got = "a tensor that does not depend on them (requires_grad is False)"
-    else:
-        return
-    raise ValueError(f"loss(predictions, y) must return a scalar tensor computed from the predictions, got {got}")
-
-
-def _default_loss(predictions: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    if target.is_floating_point():
-        return F.mse_loss(predictions, target)
-    return F.cross_entropy(predictions.reshape(-1, predictions.shape[-1]), target.reshape(-1))
-
-
-def _readonly(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values, dtype=np.float64)
-    values.setflags(write=False)
-    return values
-
-
 # ----------------------------------------------------------------------------- findings
 
 def _orders_text(orders: float, profile: np.ndarray) -> str:
@@ -315,11 +300,16 @@ def _orders_text(orders: float, profile: np.ndarray) -> str:
     return f"{abs(orders):.1f} orders of magnitude {'lost' if orders >= 0 else 'gained'}"
 
 
-def _findings(cell: str, weights: list, run: Unrolled, grad_h: np.ndarray, orders: float, loss: float,
-              sigma: np.ndarray) -> list[Finding]:
+def _row_name(row: int, directions: int) -> str:
+    layer, direction = divmod(row, directions)
+    return f"layer {layer + 1}" + ("" if directions == 1 else " backward" if direction else " forward")
+
+
+def _findings(cell: str, weights: list, run: Unrolled, grad_h: np.ndarray, top_row: int, orders: float,
+              loss: float, sigma: np.ndarray, directions: int = 1) -> list[Finding]:
     """Plain-language diagnoses, each a claim the numbers of this one batch show: first what happens to
-    the gradient over time, then what in the module makes it so."""
-    steps, top = grad_h.shape[1], grad_h[-1]
+    the gradient over time (read from the top layer's forward row), then what in the module makes it so."""
+    steps, top = grad_h.shape[1], grad_h[top_row]
     if not np.isfinite(loss):
         return [Finding(
             f"The loss itself is {loss}: the forward pass already left floating-point range, so no gradient "
@@ -354,7 +344,7 @@ def _findings(cell: str, weights: list, run: Unrolled, grad_h: np.ndarray, order
 
     small = [k for k in range(len(sigma)) if sigma[k] < SMALL_SIGMA]
     if cell.startswith("rnn") and small:  # a gated cell's memory does not go through weight_hh alone
-        which = ", ".join(f"layer {k + 1}: {sigma[k]:.2f}" for k in small)
+        which = ", ".join(f"{_row_name(k, directions)}: {sigma[k]:.2f}" for k in small)
         found.append(Finding(
             f"Small recurrent weights: the largest singular value of weight_hh is far below 1 ({which}). One "
             f"step back through a {CELL_NAMES[cell]} multiplies what the gradient carries through the recurrence "
@@ -363,13 +353,13 @@ def _findings(cell: str, weights: list, run: Unrolled, grad_h: np.ndarray, order
             "Start weight_hh orthogonal (torch.nn.init.orthogonal_) or Xavier-scaled, so one step back keeps "
             "the gradient's size.", "fix-init"))
 
-    layers = len(weights)
+    rows = len(weights)
     if cell == "lstm" and weights[0][2] is not None:
-        H = weights[0][1].shape[1]  # PyTorch's gate order: input, forget, cell, output
-        bias = [float((b_ih + b_hh)[H:2 * H].mean()) for _, _, b_ih, b_hh in weights]
-        low = [k for k in range(layers) if bias[k] < LOW_FORGET_BIAS]
+        H = weights[0][1].shape[0] // 4  # PyTorch's gate order: input, forget, cell, output
+        bias = [float((w[2] + w[3])[H:2 * H].mean()) for w in weights]
+        low = [k for k in range(rows) if bias[k] < LOW_FORGET_BIAS]
         if low:
-            numbers = "; ".join(("" if layers == 1 else f"layer {k + 1}: ")
+            numbers = "; ".join(("" if rows == 1 else f"{_row_name(k, directions)}: ")
                                 + f"bias {bias[k]:.2f}, gate {run.forget[k]:.2f} on average" for k in low)
             found.append(Finding(
                 f"The LSTM's forget gate is not held open ({numbers}; the bias is the forget slice of bias_ih + "
@@ -385,7 +375,7 @@ def _findings(cell: str, weights: list, run: Unrolled, grad_h: np.ndarray, order
         worst = int(np.argmax(shares))
         if shares[worst] > SATURATED_SHARE:
             found.append(Finding(
-                f"{shares[worst]:.0%} of layer {worst + 1}'s tanh outputs are saturated (h² > 0.9, where tanh's "
+                f"{shares[worst]:.0%} of {_row_name(worst, directions)}'s tanh outputs are saturated (h² > 0.9, where tanh's "
                 "slope 1 - h² is under 0.1): almost no gradient passes back through them.",
                 "Saturation comes from large inputs to tanh: normalize the inputs, or scale weight_ih and "
                 "weight_hh down (Xavier or orthogonal initialization).", "vanishing-sigmoid"))
