@@ -193,6 +193,7 @@ def main(argv: list[str]) -> int:
     from gui.main_window import MainWindow
     from gui.settings import AppSettings
     scripted = args.quit_after is not None
+    private = keep_settings_private() if scripted else None  # noqa: F841 (removed when main returns)
     window = MainWindow(session, theme=args.theme, settings=None if scripted else AppSettings())
     if args.lesson:
         window.lesson_dock.show()  # the lesson's card, even where the last session had closed it
@@ -247,6 +248,18 @@ def main(argv: list[str]) -> int:
     window.shutdown()
     _destroy_now(window)
     return outcome["code"] or code
+
+
+def keep_settings_private():
+    """A scripted session writes nothing that lasts: whatever Qt itself remembers (the file dialog's
+    history in QtProject.conf) goes to a temporary folder, removed when the returned object is."""
+    import tempfile
+
+    from PySide6.QtCore import QSettings
+    folder = tempfile.TemporaryDirectory(prefix="rnn-gradient-lab-session-")
+    for form in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(form, QSettings.Scope.UserScope, folder.name)
+    return folder
 
 
 def _take_file_argument(args) -> None:

@@ -64,3 +64,53 @@ def test_a_second_file_waits_for_the_first(make_window, qtbot, tmp_path, monkeyp
     loading.thread.start()
     window.files.cancel_loading()  # (what closing the window does) joins the thread
     assert not loading.thread.is_alive()
+
+
+def test_the_window_keeps_drawing_while_a_large_data_file_is_read(make_window, qtbot, tmp_path, monkeypatch):
+    """The reader is held inside its thread until the GUI thread has run its timer several times: were
+    the file read on the GUI thread, the timer could never fire and the reading never end."""
+    from PySide6.QtCore import QTimer
+
+    from engine import userdata
+    window = make_window()
+    path = tmp_path / "series.csv"
+    path.write_text("v\n" + "".join(f"{k % 17}.25\n" for k in range(400_000)))  # over 2 MB
+    assert path.stat().st_size > files_module.LOAD_IN_BACKGROUND_BYTES
+    ticks, release = [], threading.Event()
+    real_read = userdata.read
+
+    def held_read(*args, **kwargs):
+        assert threading.current_thread() is not threading.main_thread()
+        release.wait(timeout=20)
+        return real_read(*args, **kwargs)
+    monkeypatch.setattr(userdata, "read", held_read)
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(5)
+    with qtbot.waitSignal(window.files.opened, timeout=TIMEOUT):
+        assert window.files.open(path) is None
+        qtbot.waitUntil(lambda: len(ticks) >= 5, timeout=TIMEOUT)  # the event loop runs while it reads
+        release.set()
+    timer.stop()
+    assert window.session.configs[0].data == str(path) and window.session.configs[0].task == "data"
+
+
+def test_cancelling_a_model_being_read_changes_nothing(make_window, qtbot, tmp_path, monkeypatch):
+    import torch
+    from torch import nn
+    window = make_window()
+    before = list(window.session.configs)
+    torch.save(nn.GRU(2, 4).state_dict(), tmp_path / "m.pt")
+    monkeypatch.setattr(files_module, "LOAD_IN_BACKGROUND_BYTES", 0)
+    monkeypatch.setattr(files_module._Loading, "start", lambda self: None)
+    assert window.files.open(tmp_path / "m.pt") is None
+    loading = window.files._loading
+    loading.cancel()
+    reports = []
+    window.files.reported.connect(reports.append)
+    with qtbot.waitSignal(loading.done, timeout=TIMEOUT):
+        loading.thread.start()
+    loading.thread.join()
+    qtbot.waitUntil(lambda: window.files._loading is None, timeout=TIMEOUT)
+    assert reports == ["Opening m.pt was cancelled; nothing was changed."]
+    assert window.session.configs == before
