@@ -72,8 +72,8 @@ class Probe:
     #   the loss's term at the k-th timestep it reads (terms summing to the loss): T_out = 1 when y is read at the
     #   last timestep, T when at every one; None with a loss of your own that reads every timestep (its terms
     #   are not known), and from probe_model
-    float64_redo: bool = False      # float32 lost part of the gradient below its range, so it was measured again
-    #   in float64 (exact down to about 1e-300): every array holds those values
+    float64_redo: bool = False      # measured again in float64 (exact down to about 1e-300), every array holding
+    #   those values: in float32 some of the gradient read 0 or came near the end of float32's range
     directions: int = 1             # 2 for a bidirectional module
     name: str = ""                  # the module's qualified name in probe_model's model ("" from probe)
 
@@ -92,7 +92,8 @@ class Probe:
                  f"{', forward' if self.directions == 2 else ''}): "
                  + _orders_text(self.orders_lost, self.grad_h[self.top_row])]
         if self.float64_redo:
-            lines.append("measured in float64: in float32 part of the gradient fell below that precision's range")
+            lines.append("measured again in float64, exact down to about 1e-300: in float32 some of this gradient "
+                         "read 0 or came near the end of float32's range")
         if not self.findings:
             lines.append("no findings: nothing here vanishes, explodes or saturates by the thresholds used")
         for finding in self.findings:

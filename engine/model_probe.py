@@ -422,10 +422,11 @@ class ModelProbe:
     loss: float
     modules: Mapping[str, object]  # qualified name (model.named_modules()) -> engine.api.Probe, in model order
     findings: tuple                # every module's findings, each text led by the module's name
-    float64_redo: bool             # whether float32 lost part of the gradient and it was measured in float64
+    float64_redo: bool             # whether it was measured again in float64: in float32 some of the gradient read
+    #   0 or came near the end of float32's range (engine.probes.underflowed)
 
     def summary(self) -> str:
-        precision = ("measured again in float64: float32 lost part of the gradient below its range"
+        precision = ("measured again in float64: in float32 some of it read 0 or came near the end of its range"
                      if self.float64_redo else "measured in the model's own precision")
         head = (f"loss {self.loss:.4g}; {len(self.modules)} recurrent module{'s' if len(self.modules) > 1 else ''}; "
                 f"gradients {precision}")

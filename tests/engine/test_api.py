@@ -350,7 +350,7 @@ def test_small_recurrent_weights_vanish_and_are_named(steps):
     assert 4 < result.orders_lost < math.inf and result.float64_redo == (steps == 100)
     assert found["fix-lstm"].text.startswith(f"Vanishing gradient: at the first of {steps} timesteps the top "
                                              f"layer's gradient is {result.orders_lost:.1f} powers of ten weaker")
-    assert ("measured in float64" in result.summary()) == (steps == 100)
+    assert ("measured again in float64" in result.summary()) == (steps == 100)
     assert "(layer 1: 0.45)" in found["fix-init"].text
     assert result.sigma_max[0] == pytest.approx(0.45, rel=1e-5)
 
