@@ -276,6 +276,10 @@ def measure_model(model: nn.Module, inputs, targets, loss=None):
     if not recurrent:
         raise ValueError(f"model ({type(model).__name__}) holds no nn.RNN, nn.LSTM or nn.GRU: nothing to probe "
                          "(probe_model looks for them among model.named_modules())")
+    for name, m in recurrent.items():  # the twin stands in for PyTorch's forward: a forward of one's own would be skipped
+        if type(m).forward not in (nn.RNN.forward, nn.LSTM.forward, nn.GRU.forward):
+            raise ValueError(f"{name or 'model'} ({type(m).__name__}) has a forward of its own: not supported; "
+                             "probe_model measures nn.RNN, nn.LSTM and nn.GRU as PyTorch defines them")
     if loss is not None and not callable(loss):
         raise TypeError(f"loss must be a callable(output, targets) -> scalar tensor, got {type(loss).__name__}")
     _check_finite(inputs, "inputs")
