@@ -32,9 +32,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine import probes
-from engine.model_probe import (CELLS, Measured, ModelProbe, Unrolled, check_loss_value, default_loss,  # noqa: F401
-                                exact_norm, layer_weights, measure_model, measured, readonly, state_tensors,
-                                unroll, shape_text as _shape)
+from engine.model_probe import (CELLS, Measured, ModelProbe, Unrolled, check_loss_value, default_loss, exact_norm,
+                                layer_weights, measure_model, measured, readonly, state_tensors, unroll,
+                                shape_text as _shape)  # ModelProbe, unroll, layer_weights: scripts find them here too
 from engine.svg import profile_svg
 
 VANISHING_ORDERS = 4.0   # a gradient that loses four powers of ten on its way back is vanishing
@@ -166,8 +166,8 @@ def probe_model(model: nn.Module, inputs, targets, loss=None) -> ModelProbe:
     model.named_modules(); where float32 lost part of the gradient it is measured again in float64.
     """
     value, parts, redo = measure_model(model, inputs, targets, loss)
-    modules = {name: _result(CELLS[rnn.mode], layer_weights(rnn), part, value, directions=2 if rnn.bidirectional
-                             else 1, name=name, float64_redo=redo) for name, (rnn, part) in parts.items()}
+    modules = {name: _result(CELLS[rnn.mode], layer_weights(rnn), part, value, 2 if rnn.bidirectional else 1,
+                             name, float64_redo=redo) for name, (rnn, part) in parts.items()}
     findings = tuple(replace(f, text=f"{name or '(the model itself)'}: {f.text}")
                      for name, result in modules.items() for f in result.findings)
     return ModelProbe(value, MappingProxyType(modules), findings, redo)

@@ -157,16 +157,14 @@ def _initial(rnn, hx, x: torch.Tensor, rows: int, unbatched: bool, name: str):
     """hx as the unroll takes it, (h_0, c_0 or None) in x's dtype; None for zeros."""
     if hx is None:
         return None
-    lstm = rnn.mode == "LSTM"
-    shapes = [(rows, x.shape[1], rnn.proj_size or rnn.hidden_size)] + ([(rows, x.shape[1], rnn.hidden_size)] if lstm else [])
+    lstm, batch = rnn.mode == "LSTM", () if unbatched else (x.shape[1],)
+    shapes = [(rows, *batch, rnn.proj_size or rnn.hidden_size)] + ([(rows, *batch, rnn.hidden_size)] if lstm else [])
     given = tuple(hx) if lstm and isinstance(hx, (tuple, list)) else (hx,)
-    given = tuple(t.unsqueeze(1) if unbatched and isinstance(t, torch.Tensor) else t for t in given)
     if len(given) != len(shapes) or any(not isinstance(t, torch.Tensor) or tuple(t.shape) != s
                                         for t, s in zip(given, shapes)):
         expected = " and ".join(f"{what} of shape {s}" for what, s in zip(("h_0", "c_0"), shapes))
-        got = ", ".join(describe(t) for t in given)
-        raise ValueError(f"{name} was given hx = {got}: expected {expected}"
-                         + (" (per sequence, unbatched)" if unbatched else ""))
+        raise ValueError(f"{name} was given hx = {', '.join(describe(t) for t in given)}: expected {expected}")
+    given = tuple(t.unsqueeze(1) if unbatched else t for t in given)
     return given[0].to(x.dtype), given[1].to(x.dtype) if lstm else None
 
 
@@ -217,17 +215,24 @@ def measured(run: Unrolled, grads, grad_input: torch.Tensor, connectivity=None) 
     states = state_tensors(run)
     grads = [torch.zeros_like(s) if g is None else g for s, g in zip(states, grads)]
     rows, steps = len(run.hidden), len(run.hidden[0])
-    per_row = [torch.stack(grads[k * steps:(k + 1) * steps]) for k in range(len(grads) // steps)]  # (T, N, H)
-    grad_h = readonly(torch.stack([exact_norm(g, (1, 2)) for g in per_row[:rows]]))
-    grad_c = readonly(torch.stack([exact_norm(g, (1, 2)) for g in per_row[rows:]])) if run.cell else None
-    grad_x = readonly(exact_norm(grad_input, tuple(range(1, grad_input.dim()))))
-    units = readonly(torch.stack([exact_norm(g, 1) for g in per_row[:rows]]))
+    per_row = [grads[k * steps:(k + 1) * steps] for k in range(len(grads) // steps)]  # [row][t] -> (N, H)
+    grad_h = readonly(torch.stack([_per_step(g, (1, 2)) for g in per_row[:rows]]))
+    grad_c = readonly(torch.stack([_per_step(g, (1, 2)) for g in per_row[rows:]])) if run.cell else None
+    grad_x = readonly(_per_step(list(grad_input.unbind(0)), tuple(range(1, grad_input.dim()))))
+    units = readonly(torch.stack([_per_step(g, 1) for g in per_row[:rows]]))
     narrow = states[0].dtype != torch.float64
     per_x = grad_input[0].numel()
     underflowed = narrow and (probes.underflowed(states[0].numel(), per_x, grad_h, None, grad_x) or bool(
         run.cell) and probes.underflowed(run.cell[0][0].numel(), per_x, None, grad_c, None))
     return Measured(run, grad_h, grad_c, grad_x, units, underflowed,
                     None if connectivity is None else readonly(connectivity))
+
+
+def _per_step(per_step: list, dim) -> torch.Tensor:
+    """exact_norm over `dim` of each timestep's tensor (dim counted in a (steps, ...) stack of them), a
+    cache-sized block of timesteps at a time (probes.timestep_blocks): a float64 copy of a long sequence's
+    gradients at once would take as much memory again as the pass itself."""
+    return torch.cat([exact_norm(block, dim) for block in probes.timestep_blocks(per_step)])
 
 
 def joined(parts: list[Measured]) -> Measured:

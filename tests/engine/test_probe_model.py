@@ -402,6 +402,15 @@ class Packs(nn.Module):
         return nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True)[0]
 
 
+class WrongState(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(3, 4, batch_first=True)
+
+    def forward(self, x):
+        return self.rnn(x, torch.zeros(1, len(x), 3))[0][:, -1, :2]
+
+
 class OwnForward(nn.GRU):
     def forward(self, x, hx=None):
         return super().forward(2 * x, hx)
@@ -434,6 +443,9 @@ def bad_cases():
          r"inputs\[1\] holds NaN at index \(1, 3, 0\)"),
         ((model, x, y.masked_fill(y > -10, math.inf)), {}, ValueError, r"targets holds inf at index \(0, 0\)"),
         ((seeded(Packs), x, randn(2, 5, 4)), {}, ValueError, r"rnn was given a PackedSequence: not supported"),
+        ((seeded(WrongState), x, y), {}, ValueError, r"model\(inputs\) raised ValueError: rnn was given hx = a tensor "
+                                                     r"of shape \(1, 2, 3\) \(torch.float32\): expected h_0 of shape "
+                                                     r"\(1, 2, 4\)"),
         ((seeded(lambda: LastStep(OwnForward(3, 4), 4)), randn(2, 5, 3), y), {}, ValueError,
          r"rnn \(OwnForward\) has a forward of its own: not supported"),
     ]
