@@ -120,7 +120,9 @@ def _load(path: Path) -> object:
         # weights_only refused a global: the file holds objects whose loading would run code
         raise _refuse(path, "holds Python objects besides tensors (loading them would run code, so it is "
                             "not loaded); save the weights alone: torch.save(model.state_dict(), path)") from None
-    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, AttributeError, KeyError):
+    except MemoryError:
+        raise _refuse(path, "needs more memory than this machine can give") from None
+    except Exception:  # noqa: BLE001 (a damaged file fails anywhere in torch's reader: IndexError, TypeError...)
         raise _refuse(path, "is not a file written by torch.save, or it is damaged") from None
 
 

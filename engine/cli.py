@@ -39,8 +39,7 @@ def resolve_config(lesson: str | None, config_file: str | None, assignments: lis
         raise UsageError("use either --lesson or --config, not both")
     if config_file is not None and not config_file.strip():  # (an unset shell variable): not the defaults
         raise cfg.ConfigError("--config", config_file, "a JSON or TOML settings file", "is empty")
-    if config_file is not None and experiments.kind_of(Path(config_file)) == "experiment" \
-            and Path(config_file).suffix.lower() not in (".json", ".toml"):
+    if config_file is not None and experiments.is_experiment_file(Path(config_file)):
         return _experiment_run(config_file, run, assignments, model, data)
     if run is not None and lesson is None:
         raise cfg.ConfigError("--run", run, "--run only together with --lesson NAME or an experiment file "

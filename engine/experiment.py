@@ -361,3 +361,14 @@ def kind_of(path: Path) -> str:
         except (OSError, zipfile.BadZipFile):
             return "data"  # (the data reader names what is wrong with it)
     return "data" if suffix in DATA_SUFFIXES else "experiment"
+
+
+def is_experiment_file(path: Path) -> bool:
+    """A regular file that is an experiment: an .rgl, or an .npz holding an experiment header (a
+    settings file, a device or a pipe is not; the settings reader takes those)."""
+    path = Path(path)
+    try:
+        regular = path.is_file()
+    except (OSError, ValueError):
+        return False
+    return regular and (path.suffix.lower() == SUFFIX or (path.suffix.lower() == ".npz" and kind_of(path) == "experiment"))

@@ -7,9 +7,12 @@ archive can hold before anything is allocated, and the total against the memory 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +58,26 @@ def read_bytes(path: Path, limit: int) -> bytes:
     return data
 
 
+DAMAGED = (zlib.error, tokenize.TokenError, SyntaxError, NotImplementedError, zipfile.BadZipFile, EOFError,
+           KeyError, TypeError, IndexError, OverflowError)  # what numpy and zipfile raise on damaged bytes
+
+
+@contextlib.contextmanager
+def damaged_as_value_error():
+    """Any of the errors a damaged archive raises deep in zipfile, zlib or numpy's header parser, as a
+    ValueError the callers already turn into one line."""
+    try:
+        yield
+    except DAMAGED as exc:
+        raise ValueError(f"damaged ({type(exc).__name__}: {exc})") from None
+
+
 def npy_headers(archive: zipfile.ZipFile, names: list[str]) -> dict[str, tuple]:
+    with damaged_as_value_error():
+        return _npy_headers(archive, names)
+
+
+def _npy_headers(archive: zipfile.ZipFile, names: list[str]) -> dict[str, tuple]:
     """(shape, dtype, member) of each `.npy` member in `names` ('name' for 'name.npy'; missing ones
     are skipped), from the headers alone: no object arrays (no pickle), and each array's declared
     size exactly what its member holds. Raises ValueError (damaged) before anything big is read."""
@@ -93,7 +115,7 @@ def read_arrays(archive: zipfile.ZipFile, headers: dict[str, tuple], budget: int
                        "fits in the memory this machine has free")
     arrays, done = {}, 0
     for name, (shape, dtype, info) in headers.items():
-        with archive.open(info) as fh:
+        with damaged_as_value_error(), archive.open(info) as fh:
             arrays[name] = np.lib.format.read_array(fh, allow_pickle=False)
         done += math.prod(shape) * dtype.itemsize
         if progress is not None:

@@ -129,7 +129,7 @@ def _read_npz(path: Path) -> DataSet:
             arrays = reading.read_arrays(archive, headers, _budget())
     except reading.TooLarge as exc:
         raise _refuse(path, str(exc), NPZ_ALLOWED) from None
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as exc:
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError) as exc:
         if isinstance(exc, ConfigError):
             raise
         raise _refuse(path, f"is not a readable .npz archive ({exc})", NPZ_ALLOWED) from None
@@ -254,6 +254,7 @@ def _numeric_columns(path: Path, names: list, body: list, first_line: int) -> li
     return numeric
 
 
+MIN_CSV_ROWS = 10      # nine to train on (a baseline needs two answers) and one held out
 MAX_COLUMNS = 10_000   # features of a time series: far fewer; a wider file is not one
 
 
@@ -294,6 +295,8 @@ def _read_csv(path: Path, target: str | None) -> DataSet:
         row, col = (int(i) for i in np.argwhere(bad)[0])
         raise _refuse(path, f"has {body[row][numeric[col]].strip()} in column {names[numeric[col]]} on line "
                             f"{row + (2 if named else 1)}", "finite numbers")
+    if len(values) < MIN_CSV_ROWS:
+        raise _refuse(path, f"has {len(values)} rows of values", "a time series of at least a few dozen rows")
     train_until = len(values) - max(1, int(round(len(values) * HELD_OUT_SHARE)))
     mean, std = values[:train_until].mean(axis=0), values[:train_until].std(axis=0)
     std[std == 0] = 1.0

@@ -279,8 +279,8 @@ def _take_file_argument(args) -> None:
 
 
 def _is_experiment(path) -> bool:
-    from engine.experiment import kind_of
-    return path is not None and kind_of(Path(path)) == "experiment" and Path(path).suffix.lower() not in (".json", ".toml")
+    from engine.experiment import is_experiment_file
+    return path is not None and is_experiment_file(Path(path))
 
 
 def _destroy_now(window):
