@@ -57,7 +57,12 @@ class ImportedModel:
         layers = f"{self.layers} layer{'s' if self.layers > 1 else ''} of {self.hidden} units"
         head = f", head {self.head[1]} -> {self.head[0]}" if self.head else f", no head (a new readout: {self.head_note or 'the file has none'})"
         bias = "" if self.bias else ", no biases"
-        return f"{CELL_NAMES[self.cell]}, {layers}, {self.input_size} input{'s' if self.input_size > 1 else ''}{head}{bias} (from {Path(self.path).name})"
+        return f"{CELL_NAMES[self.cell]}{self.assumed()}, {layers}, {self.input_size} input{'s' if self.input_size > 1 else ''}{head}{bias} (from {Path(self.path).name})"
+
+    def assumed(self) -> str:
+        """What the file cannot say and the lab assumes: nn.RNN's nonlinearity is not in its weights."""
+        return (" (tanh assumed: nn.RNN's nonlinearity is not saved in its weights; --set activation=relu, "
+                "or the activation setting, for a ReLU RNN)") if self.cell == "rnn" else ""
 
     def shape(self) -> dict:
         """What summary.json and the window say about the model."""
@@ -126,6 +131,8 @@ def _load(path: Path) -> object:
         raise _refuse(path, "is not a file written by torch.save, or it is damaged") from None
 
 
+AS_IT_IS = ("to see the whole model as it is, in your own loop: engine.api.probe_model(model, inputs, targets) or "
+            "engine.api.watch(model, out=DIR) and main.py --follow DIR")
 MAX_TENSORS = 20_000            # a state_dict of a large model holds a few thousand
 MAX_PICKLE_BYTES = 16 * 10**6   # the pickled description of the tensors: about 100 bytes each
 MAX_INFLATION = 100             # torch.save stores tensors uncompressed: a member inflating more is crafted
@@ -201,8 +208,9 @@ def _recurrent(path, state: dict) -> tuple[str, dict]:
         raise _refuse(path, "holds no recurrent weights (no key such as weight_ih_l0 or rnn.weight_hh_l0)")
     if len(found) > 1:
         names = ", ".join(repr(p.rstrip(".") or "(top)") for p in sorted(found))
-        raise _refuse(path, f"holds {len(found)} recurrent modules ({names}); the lab takes one",
-                      "a state_dict with one nn.RNN, nn.LSTM or nn.GRU")
+        raise _refuse(path, f"holds {len(found)} recurrent modules ({names}); the lab trains one",
+                      "a state_dict with one nn.RNN, nn.LSTM or nn.GRU (torch.save(model.encoder.state_dict(), "
+                      "path) saves one alone); " + AS_IT_IS)
     return next(iter(found.items()))
 
 
@@ -269,6 +277,34 @@ def _head(state: dict, prefix: str, hidden: int) -> tuple[tuple | None, str]:
     return None, "; ".join(dropped) or "the file has none"
 
 
+_EMBEDDING_NAME = re.compile(r"embed|(^|\.)emb\.|wte|token", re.IGNORECASE)
+
+
+def _check_around(path, state: dict, prefix: str, input_size: int, hidden: int) -> None:
+    """An Embedding in front of the recurrent module, or an MLP head after it, is more than the lab
+    rebuilds (one recurrent module fed the data directly, one Linear readout): refused naming the keys,
+    with the way that works, rather than trained as something it is not."""
+    others = {k: v for k, v in state.items() if not _RECURRENT_KEY.match(k) and k.endswith("weight")
+              and v.dim() == 2 and torch.is_floating_point(v)}
+    for key, value in others.items():
+        name = key[:-len("weight")]
+        embedding = bool(_EMBEDDING_NAME.search(key)) or (
+            name + "bias" not in state and value.shape[1] == input_size != hidden)
+        if embedding and value.shape[1] == input_size:
+            raise _refuse(path, f"has an Embedding in front of its recurrent module ({key}: {value.shape[0]:,} "
+                                f"tokens x {value.shape[1]} features), which the lab cannot map its data through",
+                          f"one recurrent module fed the data directly; {AS_IT_IS}")
+    readers = [k for k, v in others.items() if v.shape[1] == hidden and not _EMBEDDING_NAME.search(k)]
+    for key in readers:
+        width = others[key].shape[0]
+        after = [k for k, v in others.items() if k != key and v.shape[1] == width and k not in readers]
+        if after:
+            layers = ", ".join(f"{k} {tuple(others[k].shape)}" for k in [key, *after])
+            raise _refuse(path, f"has a head of more than one layer ({layers}), which the lab does not rebuild",
+                          "one Linear head, or none (torch.save(model.rnn.state_dict(), path) saves the recurrent "
+                          f"module alone, trained here with a new readout); {AS_IT_IS}")
+
+
 def read(path) -> ImportedModel:
     """The recurrent weights in `path`, checked; ConfigError (naming the file) for anything else."""
     path = Path(path)
@@ -276,6 +312,7 @@ def read(path) -> ImportedModel:
     state = _state_dict(path, loaded)
     prefix, weights = _recurrent(path, state)
     cell, input_size, hidden, layers, bias = _shapes(path, prefix, weights)
+    _check_around(path, state, prefix, input_size, hidden)
     tensors = {}
     for layer in range(layers):
         for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):

@@ -130,6 +130,8 @@ class Trainer:
             self.imported_note = checkpoint.load_into(self.model, self.imported, self.task.input_size, what_for)
         if c.task == "data":
             self.task.check_classes(outputs)
+            if classes:  # the head's classes, not the data's: a class the data lacks is still one to score
+                self.task.output_size = outputs
         self.model.to(self.device)
         self.layer_params = [[p for p in group if p.requires_grad] for group in self.model.layer_parameters()]
         self.params = [p for p in self.model.parameters() if p.requires_grad]
