@@ -52,17 +52,21 @@ class ImportedModel:
     tensors: dict | None = None
     head_note: str = ""       # why no head was taken: "head.weight has NaN or infinite values"
 
-    def describe(self) -> str:
+    def describe(self, activation: str | None = None) -> str:
         """`LSTM, 2 layers of 128 units, 3 inputs, head 128 -> 1 (from m.pt)`."""
         layers = f"{self.layers} layer{'s' if self.layers > 1 else ''} of {self.hidden} units"
         head = f", head {self.head[1]} -> {self.head[0]}" if self.head else f", no head (a new readout: {self.head_note or 'the file has none'})"
         bias = "" if self.bias else ", no biases"
-        return f"{CELL_NAMES[self.cell]}{self.assumed()}, {layers}, {self.input_size} input{'s' if self.input_size > 1 else ''}{head}{bias} (from {Path(self.path).name})"
+        return f"{CELL_NAMES[self.cell]}{self.assumed(activation)}, {layers}, {self.input_size} input{'s' if self.input_size > 1 else ''}{head}{bias} (from {Path(self.path).name})"
 
-    def assumed(self) -> str:
-        """What the file cannot say and the lab assumes: nn.RNN's nonlinearity is not in its weights."""
-        return (" (tanh assumed: nn.RNN's nonlinearity is not saved in its weights; --set activation=relu, "
-                "or the activation setting, for a ReLU RNN)") if self.cell == "rnn" else ""
+    def assumed(self, activation: str | None = None) -> str:
+        """What the file cannot say: nn.RNN's nonlinearity is not in its weights; tanh unless set."""
+        if self.cell != "rnn":
+            return ""
+        if activation in (None, "tanh"):
+            return (" (tanh assumed: nn.RNN's nonlinearity is not saved in its weights; --set activation=relu, "
+                    "or the activation setting, for a ReLU RNN)")
+        return f" ({activation}, as set: nn.RNN's nonlinearity is not saved in its weights)"
 
     def shape(self) -> dict:
         """What summary.json and the window say about the model."""

@@ -67,7 +67,7 @@ def describe(config: Config) -> list[str]:
     """What the run's files are, in a line each, for the window and the command line."""
     lines = []
     if config.model:
-        lines.append("model: " + checkpoint.cached(config.model).describe())
+        lines.append("model: " + checkpoint.cached(config.model).describe(config.activation))
     if config.data:
         lines.append("data: " + userdata.cached(config.data, config.target).description)
     return lines

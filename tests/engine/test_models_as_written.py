@@ -69,6 +69,8 @@ def test_a_relu_rnn_is_said_to_be_read_as_tanh_and_how_to_change_it(tmp_path):
                              "--set", "task=adding", "--set", "seq_len=10", "--out", str(tmp_path / "o")],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "tanh assumed" in result.stderr, result.stderr
+    relu = imports.with_files(cfg.Config(task="adding"), str(path), overrides=["activation=relu"])
+    assert "RNN (relu, as set: nn.RNN's nonlinearity is not saved in its weights)" in imports.describe(relu)[0]
 
 
 def test_the_classes_come_from_the_head_when_the_data_lacks_one(tmp_path):
