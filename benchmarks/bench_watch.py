@@ -8,9 +8,10 @@ timed three ways in the same run, interleaved round by round so the machine's dr
   every=1     every step measured (probe_model on the step's batch, written to a run folder)
   every=10    steps 1, 10, 20, ... measured
 
-and, from the every=1 run, the ratio of a measured step to a plain one; from every=10, the ratio of a
-step that is NOT measured to a plain one (what the hooks cost by themselves). Figures are medians over
-rounds of whole loops.
+Each step is timed on its own. measured/plain: every=1's median step (a probe and a record written)
+over the plain median; every=10/plain: the mean step of every=10 (measurements spread over ten steps)
+over the plain median; unmeasured/plain: every=10's steps that are neither measured nor right after a
+measured one (whose forward call writes its record), over the plain median: what the hooks alone cost.
 
     python benchmarks/bench_watch.py            # the table, about a minute
     python benchmarks/bench_watch.py --quick    # one small case, a few seconds
@@ -57,8 +58,8 @@ class CharLM(nn.Module):
         return self.head(out)
 
 
-def loop_seconds(case, steps: int, every: int | None, folder: Path) -> float:
-    """Seconds for `steps` steps of the user's loop (watched every `every` steps; None: plain)."""
+def step_seconds(case, steps: int, every: int | None, folder: Path) -> list[float]:
+    """Seconds of each of `steps` steps of the user's loop (watched every `every` steps; None: plain)."""
     vocabulary, hidden, layers, seq_len, batch = case
     torch.manual_seed(0)
     model = CharLM(vocabulary, hidden, layers)
@@ -68,33 +69,37 @@ def loop_seconds(case, steps: int, every: int | None, folder: Path) -> float:
     if folder.exists():
         shutil.rmtree(folder)
     watcher = watch(model, out=folder, every=every) if every is not None else None
-    start = time.perf_counter()
+    times = []
     for text in data:
+        start = time.perf_counter()
         x, y = text[:, :-1], text[:, 1:]
         opt.zero_grad()
         loss = F.cross_entropy(model(x).reshape(-1, vocabulary), y.reshape(-1))
         loss.backward()
         opt.step()
+        times.append(time.perf_counter() - start)
     if watcher is not None:
         watcher.close()
-    return time.perf_counter() - start
+    return times
 
 
 def measure(case, steps: int, rounds: int, folder: Path) -> dict:
-    times = {"plain": [], "every=1": [], "every=10": []}
-    loop_seconds(case, 2, 1, folder / "warm")  # imports, first allocations
+    """Median seconds a step: plain; every=1 (each step measured, and its record written at the next
+    step's forward call); every=10 all steps; every=10's steps that are neither measured nor right after
+    one (what the hooks cost by themselves)."""
+    times = {"plain": [], "every=1": [], "every=10": [], "unmeasured": []}
+    step_seconds(case, 2, 1, folder / "warm")  # imports, first allocations
     for _ in range(rounds):
-        times["plain"].append(loop_seconds(case, steps, None, folder / "plain"))
-        times["every=1"].append(loop_seconds(case, steps, 1, folder / "one"))
-        times["every=10"].append(loop_seconds(case, steps, 10, folder / "ten"))
-    per_step = {k: statistics.median(v) / steps for k, v in times.items()}
+        times["plain"] += step_seconds(case, steps, None, folder / "plain")
+        times["every=1"] += step_seconds(case, steps, 1, folder / "one")[1:]
+        ten = step_seconds(case, steps, 10, folder / "ten")
+        times["every=10"].append(sum(ten) / steps)
+        times["unmeasured"] += [t for k, t in enumerate(ten, 1) if k % 10 not in (0, 1) and k != 2]
+    per_step = {k: statistics.median(v) for k, v in times.items()}
     plain = per_step["plain"]
-    measured = 1 + steps // 10  # steps 1, 10, 20, ... of `steps`
-    # every=10: the measured steps cost what every=1's do; the rest is what an unmeasured step costs
-    unmeasured = (per_step["every=10"] * steps - measured * per_step["every=1"]) / (steps - measured)
     return {"plain_ms": plain * 1e3, "every1_ms": per_step["every=1"] * 1e3, "every10_ms": per_step["every=10"] * 1e3,
             "measured_ratio": per_step["every=1"] / plain, "every10_ratio": per_step["every=10"] / plain,
-            "unmeasured_ratio": unmeasured / plain}
+            "unmeasured_ratio": per_step["unmeasured"] / plain}
 
 
 def main(argv=None) -> int:

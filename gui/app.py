@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="colour theme: dark, or high-contrast light for a bright room (default: the last one used)")
     p.add_argument("--lecture", action="store_true",
                    help="start in lecture mode: full screen, large text, settings hidden (F11, L or Esc leave it)")
+    p.add_argument("--follow", metavar="DIR", help="follow a run folder that engine.watching.watch() writes from "
+                   "your own training script: the views show it as it grows (or the whole run, once it ended)")
     p.add_argument("--in-process", action="store_true",
                    help="train in a thread of this process instead of a worker process (for debugging)")
     return p
@@ -161,6 +163,8 @@ def main(argv: list[str]) -> int:
             problem = path and probe_writable(Path(path))
             if problem:  # refused now, not after the whole session
                 raise ConfigError(option, path, "a file in a folder you may write to", problem)
+        if args.follow is not None:
+            _check_run_folder(args.follow)
     except (UsageError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -199,7 +203,9 @@ def main(argv: list[str]) -> int:
         window.lesson_dock.show()  # the lesson's card, even where the last session had closed it
     if scripted:  # a timed session trains at once (to a lesson's point, as Play would)
         session.play()
-    elif not args.lesson and not args.config and not args.set:
+    if args.follow is not None:
+        window.follow_run_folder(args.follow)
+    elif not scripted and not args.lesson and not args.config and not args.set:
         window.files.restore_last_experiment()
     if _is_experiment(args.config) and not args.set and not args.model and not args.data:
         window.files.open(args.config)  # (checked above) every run, the lesson, the recorded data
@@ -281,6 +287,22 @@ def _take_file_argument(args) -> None:
 def _is_experiment(path) -> bool:
     from engine.experiment import is_experiment_file
     return path is not None and is_experiment_file(Path(path))
+
+
+def _check_run_folder(folder: str) -> None:
+    """--follow DIR: a folder that holds a run this version reads, or none yet (the script has not started:
+    the window waits for it); anything else is refused before the window opens."""
+    from engine.errors import ConfigError
+    from engine.watching import HEADER, RunFormatError, read_header
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise ConfigError("--follow", folder, "a run folder written by engine.watching.watch()", "is a file, not a folder")
+    if (path / HEADER).exists():
+        try:
+            read_header(path)
+        except RunFormatError as exc:
+            raise ConfigError("--follow", folder, "a run folder written by engine.watching.watch()",
+                              f"cannot be followed ({exc})") from None
 
 
 def _destroy_now(window):

@@ -165,6 +165,24 @@ class RunSession(QObject):
             self._recorded = None
             self.controller.reset()
 
+    def show_outside(self, histories: list, steps: int = 0):
+        """Histories that no worker of this session trains (a run folder a script writes, followed by
+        gui/following.py) are what the views show, as a file's recorded data is: training paused, the worker's
+        batches not theirs; Play, Step, Reset or a new run set go back to the lab's own training. `steps`:
+        how many steps they hold (the views' news, as in `data_arrived`)."""
+        self.controller.pause()
+        self.show_step(None)
+        self.showing_recorded, self._recorded = True, None
+        self.generation = None  # the worker's messages of its run set go to no history now
+        self.histories = list(histories)
+        self.runs_rebuilt.emit(True)
+        self.data_arrived.emit(steps)
+
+    def outside_data_arrived(self, steps: int):
+        """Histories shown by `show_outside` grew by `steps` steps."""
+        self.last_data_time = time.perf_counter()
+        self.data_arrived.emit(steps)
+
     # ------------------------------------------------------------------ replay
     def replay_span(self) -> tuple[int, int] | None:
         """The oldest and the newest step a replay can show (None before the first step)."""
@@ -232,9 +250,10 @@ class RunSession(QObject):
                 self._keep_what_trains()
 
     def _on_runs(self, generation: int, infos: list, fresh: bool):
+        outside = self.generation is None and bool(self.histories)  # show_outside's histories are no run of these
         self.generation = generation
         self.show_step(None)  # a replay of the run set before shows nothing of this one
-        fresh = fresh or len(infos) != len(self.histories)
+        fresh = fresh or outside or len(infos) != len(self.histories)
         if fresh:
             self.histories = [RunHistory(info) for info in infos]
         else:  # a structural change mid-run: curves continue, the trainer marked it as an event
