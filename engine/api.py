@@ -32,13 +32,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine import probes
+from engine.diagnosis import EXPLODING_ORDERS
 from engine.model_probe import (CELLS, Measured, ModelProbe, Unrolled, check_loss_value, default_loss, exact_norm,
                                 layer_weights, measure_model, measured, readonly, state_tensors, unroll,
                                 shape_text as _shape)  # ModelProbe, unroll, layer_weights: scripts find them here too
 from engine.svg import profile_svg
 
 VANISHING_ORDERS = 4.0   # a gradient that loses four powers of ten on its way back is vanishing
-EXPLODING_ORDERS = 3.0   # one that grows a thousandfold is exploding (as engine.diagnosis says)
 SMALL_SIGMA = 0.5        # recurrent weights that shrink every vector to half or less, every step
 LOW_FORGET_BIAS = 0.5    # an LSTM forget bias below this leaves the gate near or below one half
 SATURATED_SHARE = 0.5    # more than half of a tanh layer's outputs where its slope is under 0.1

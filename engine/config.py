@@ -19,37 +19,10 @@ from engine import reading, registry
 from engine.errors import ConfigError, excerpt, shown
 
 
-# Keys that take effect at the next step without rebuilding the model.
-LIVE_KEYS = frozenset({"lr", "clip", "clip_threshold", "optimizer"})
-
-MAX_SEQ_LEN = 5000
-MAX_LAYERS = 8
+from engine.schema import BY_NAME, KEYS, LIVE_KEYS, MAX_LAYERS, MAX_SEQ_LEN, RANGES, SETTINGS  # noqa: F401
 
 
-@dataclass(frozen=True)
-class Config:
-    task: str = "adding"            # adding | copy | digits | data (see engine/tasks.py)
-    seq_len: int = 100              # timesteps (copy: the delay; digits: 64 pixels or 8 rows)
-    batch: int = 32                 # sequences per training step
-    hidden: int = 64                # units per recurrent layer
-    layers: int = 1                 # stacked recurrent layers, 1 to 8
-    seed: int = 0                   # seeds weights and data: same seed, same numbers
-    cell: str = "rnn"               # rnn | lstm | gru
-    activation: str = "tanh"        # for cell=rnn: tanh | sigmoid | relu | leaky_relu | prelu | linear
-    init: str = "default"           # recurrent-weight initializer (engine/registry.py)
-    spectral_radius: float | None = None  # rescale recurrent matrices to this spectral radius
-    forget_bias: float | None = None  # LSTM only: start the forget gates' bias here (none: PyTorch's init)
-    skip: bool = False              # residual connections between stacked layers
-    attention: bool = False         # readout attends over all top-layer hidden states
-    clip: str = "none"              # none | norm | value
-    clip_threshold: float = 1.0     # max total norm (norm) or max |g| (value)
-    optimizer: str = "adam"         # sgd | adam | rmsprop
-    lr: float = 1e-3                # learning rate
-    device: str = "auto"            # auto (CUDA when present) | cpu | cuda
-    model: str | None = None        # a user's weights file (torch.save): cell, hidden and layers are read from it
-    data: str | None = None         # a user's data file (.npz, .csv or .txt): the task is then "data"
-    target: str | None = None       # .csv data only: the column to predict (none: the last numeric column)
-
+class _ConfigMethods:
     def __post_init__(self):
         validate(self)
 
@@ -66,56 +39,24 @@ class Config:
         return any(k not in LIVE_KEYS for k in self.changed_keys(other))
 
 
-KEYS = tuple(f.name for f in fields(Config))
-_TYPES = {"seq_len": int, "batch": int, "hidden": int, "layers": int, "seed": int,
-          "spectral_radius": "optional_float", "forget_bias": "optional_float", "skip": bool, "attention": bool,
-          "clip_threshold": float, "lr": float, "model": "optional_str", "data": "optional_str",
-          "target": "optional_str"}
+# The run configuration: one field per row of engine/schema.py (its name, type and default; the rows
+# say what each is for), frozen, validated whole on creation.
+Config = dataclasses.make_dataclass(
+    "Config", [(s.name, s.python_type | None if s.optional else s.python_type, dataclasses.field(default=s.default))
+               for s in SETTINGS],
+    bases=(_ConfigMethods,), frozen=True,
+    namespace={"__module__": __name__, "__doc__": "A run's settings: see engine/schema.py for each field."})
+
 DATA_SUFFIXES = (".npz", ".csv", ".txt")
-CHOICES = {
-    "task": lambda: tuple(registry.TASKS),
-    "cell": lambda: tuple(registry.CELLS),
-    "activation": lambda: tuple(registry.ACTIVATIONS),
-    "init": lambda: tuple(registry.INITIALIZERS),
-    "clip": lambda: tuple(registry.CLIP_MODES),
-    "optimizer": lambda: tuple(registry.OPTIMIZERS),
-    "device": lambda: ("auto", "cpu", "cuda"),
-}
-RANGES = {  # inclusive integer ranges
-    "seq_len": (1, MAX_SEQ_LEN), "batch": (1, 4096), "hidden": (1, 2048),
-    "layers": (1, MAX_LAYERS), "seed": (0, 2**31 - 1),
-}
-
-
-def _check_int(key, value):
-    lo, hi = RANGES[key]
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ConfigError(key, value, f"an integer from {lo} to {hi}")
-
-
-def _check_positive(key, value, upper=1e6):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not 0 < value <= upper:
-        raise ConfigError(key, value, f"a number greater than 0 and at most {upper:g}")
+CHOICES = {s.name: s.choices for s in SETTINGS if s.kind == "choice"}
 
 
 def validate(c: Config) -> None:
-    for key, choices in CHOICES.items():
-        value = getattr(c, key)
-        if value not in choices():
-            raise ConfigError(key, value, " | ".join(choices()))
-    for key in RANGES:
-        _check_int(key, getattr(c, key))
-    for key in ("skip", "attention"):
-        if not isinstance(getattr(c, key), bool):
-            raise ConfigError(key, getattr(c, key), "true | false")
-    _check_positive("clip_threshold", c.clip_threshold)
-    _check_positive("lr", c.lr, upper=10.0)
-    if c.spectral_radius is not None:
-        _check_positive("spectral_radius", c.spectral_radius, upper=100.0)
-    if c.forget_bias is not None and (isinstance(c.forget_bias, bool) or not isinstance(c.forget_bias, (int, float))
-                                      or not math.isfinite(c.forget_bias) or not -10 <= c.forget_bias <= 10):
-        raise ConfigError("forget_bias", c.forget_bias, "none, or a number from -10 to 10")
+    """Each setting's type and range (engine/schema.py), then the settings that depend on each other."""
+    for setting in SETTINGS:
+        value = getattr(c, setting.name)
+        if setting.kind not in ("path", "text") and not setting.accepts(value):
+            raise ConfigError(setting.name, value, setting.allowed())
     _check_files(c)
     registry.TASKS[c.task].check_seq_len(c.seq_len)
 
@@ -139,15 +80,10 @@ def _check_files(c: Config) -> None:
 
 def _coerce(key: str, value: Any) -> Any:
     """Turn a value from a file into the field's type; wrong types raise ConfigError."""
-    kind = _TYPES.get(key, str)
-    if kind == "optional_str":
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "")):
-            return None
-        kind = str
-    if kind == "optional_float":
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "")):
-            return None
-        kind = float
+    setting = BY_NAME[key]
+    if setting.optional and (value is None or (isinstance(value, str) and value.strip().lower() in ("none", ""))):
+        return None
+    kind = setting.python_type
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if kind is float and not isinstance(value, float):
@@ -215,15 +151,14 @@ def parse_value(key: str, text: str) -> Any:
     """Parse the text of `--set KEY=VALUE` into the field's type."""
     if key not in KEYS:
         raise _unknown_key(key, text)
-    kind = _TYPES.get(key, str)
+    setting = BY_NAME[key]
+    kind = setting.python_type
     t = text.strip()
-    if kind == "optional_str":
-        return None if t.lower() in ("none", "") else t
+    if setting.optional and t.lower() in ("none", ""):
+        return None
     try:
-        if kind in (int, float, "optional_float") and "_" in t:
+        if kind in (int, float) and "_" in t:
             raise ValueError  # Python reads 1_0 as 10: most likely a typo, never what a setting looks like
-        if kind == "optional_float":
-            return None if t.lower() in ("none", "") else float(t)
         if kind is int:
             return _whole_number(t)
         if kind is float:
@@ -235,8 +170,8 @@ def parse_value(key: str, text: str) -> Any:
                 return False
             raise ValueError
     except ValueError:
-        allowed = {int: "an integer", float: "a number", bool: "true | false",
-                   "optional_float": "a number or none"}[kind]
+        allowed = {int: "an integer", float: "a number or none" if setting.optional else "a number",
+                   bool: "true | false"}[kind]
         raise ConfigError(key, text, allowed) from None
     return t
 

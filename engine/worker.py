@@ -39,12 +39,12 @@ from dataclasses import dataclass
 
 from engine import devices, memory
 from engine.config import Config
+from engine.schema import MAX_RUNS
 from engine.detail import DetailBudget, DetailRequest
 from engine.errors import ConfigError
 from engine.trainer import Trainer
 
 SEND_INTERVAL = 1.0 / 60.0
-MAX_RUNS = 4
 
 
 @dataclass(frozen=True)

@@ -15,61 +15,18 @@ from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QSpinBox, QVBoxLayout, QWidget)
 
-from engine import devices, imports, memory, registry
+from engine import devices, imports, memory, registry, schema
 from engine.config import RANGES, Config, ConfigError
+from engine.schema import BY_NAME, MAX_RUNS, SETTINGS
 from gui.theme import ERROR_TEXT
 
-# Plain-language help for the keys that have no registry entry to describe them.
-KEY_HELP = {
-    "task": "What the network has to learn. Each task needs memory over a different distance.",
-    "seq_len": "Timesteps per sequence: how far back in time the gradient has to travel. "
-               "(copy: the delay; digits: 64 for pixel by pixel or 8 for row by row.)",
-    "batch": "Sequences per training step. Larger batches give smoother gradients but slower steps.",
-    "cell": "The recurrent cell: how new memory is made from the input and the old memory.",
-    "activation": "The squashing function of the vanilla RNN cell (LSTM and GRU have their own).",
-    "layers": "Recurrent layers stacked on top of each other (1 to 8). The gradient also has to pass "
-              "down through the layers.",
-    "hidden": "Units per recurrent layer: the size of the network's memory.",
-    "skip": "Residual connections between stacked layers: each layer adds its input to its output, "
-            "giving the gradient a short path down through the stack.",
-    "attention": "The readout looks at every top-layer hidden state, not only the last one, so the "
-                 "gradient can reach early timesteps directly.",
-    "init": "How the recurrent weights start out. Their size decides whether the gradient shrinks or "
-            "grows at each step back in time.",
-    "spectral_radius": "Rescale each recurrent matrix so its largest eigenvalue has this size. Below 1 "
-                       "gradients tend to vanish, above 1 to explode. Unticked: keep the initializer's scale.",
-    "forget_bias": "LSTM only: where the forget gates' bias starts. A positive value (1 is the usual recipe) "
-                   "starts with the gates open, so memory and gradient pass through many steps. "
-                   "Unticked: PyTorch's own initialization.",
-    "optimizer": "How a gradient is turned into a weight update.",
-    "lr": "Learning rate: how big each update is. The arrows step through 1, 2, 5 x powers of ten.",
-    "clip": "Gradient clipping caps very large gradients so one bad step cannot throw the weights away.",
-    "clip_threshold": "Clip by norm: the largest total gradient norm allowed. Clip by value: the largest "
-                      "size allowed for a single gradient entry.",
-    "seed": "Seeds the weights and the data: the same seed gives the same numbers, so runs compare fairly.",
-    "device": "Where training runs: auto uses a CUDA GPU when there is one and the model is large enough to "
-              "gain from it (a small model trains faster on the CPU), otherwise the CPU.",
-}
-
-GROUPS = (
-    ("Task", ("task", "seq_len", "batch")),
-    ("Network", ("cell", "activation", "layers", "hidden", "skip", "attention")),
-    ("Initialization", ("init", "spectral_radius", "forget_bias")),
-    ("Training", ("optimizer", "lr", "clip", "clip_threshold")),
-    ("Run", ("seed", "device")),
-)
-
+# Every fact about a setting is its row in engine/schema.py; these are views of those rows.
+KEY_HELP = {setting.name: setting.help for setting in SETTINGS}
+GROUPS = schema.GROUPS
 LABEL_WIDTH = 110
-LABELS = {"seq_len": "sequence length", "batch": "batch size", "hidden": "hidden units",
-          "skip": "skip connections", "attention": "attention readout", "init": "initializer",
-"spectral_radius": "spectral radius", "forget_bias": "forget-gate bias", "lr": "learning rate", "clip": "clipping",
-          "clip_threshold": "clip threshold"}
-
-OPTIONAL_NUMBERS = {  # key: (minimum, maximum, shown when unticked, step, tick-box tooltip)
-    "spectral_radius": (0.01, 100.0, 1.0, 0.05, "Tick to rescale the recurrent matrices to the spectral radius "
-                        "on the right."),
-    "forget_bias": (-10.0, 10.0, 1.0, 0.5, "Tick to start the LSTM's forget-gate bias at the value on the right."),
-}
+UNTICKED_VALUE = 1.0  # what an optional number's spin box shows while its tick box is off
+SPIN_DECIMALS = 2     # an optional number's spin box (spectral radius 0.01 to 100)
+LOG_DECADES = 10      # a log-scale spin box reaches this many powers of ten below its setting's largest value
 
 DEVICES = {"auto": ("auto", "CUDA for a model large enough to gain from it, when present; otherwise the CPU"), "cpu": ("CPU", "Always train on the CPU"),
            "cuda": ("CUDA GPU", "Train on the first CUDA GPU (only if one is present)")}
@@ -179,7 +136,7 @@ class ControlPanel(QWidget):
             form.setContentsMargins(6, 4, 6, 4)
             for key in keys:
                 field = self._make_field(key)
-                label = QLabel(LABELS.get(key, key))
+                label = QLabel(BY_NAME[key].label)
                 label.setMinimumWidth(LABEL_WIDTH)
                 label.setToolTip(KEY_HELP[key])
                 form.addRow(label, field)
@@ -194,44 +151,40 @@ class ControlPanel(QWidget):
 
     # ------------------------------------------------------------------ building
     def _make_field(self, key: str) -> _Field:
-        extra = None
-        if key in ("task", "cell", "activation", "init", "optimizer", "clip", "device"):
+        """The control for `key`, of the kind its schema row says."""
+        setting, extra = BY_NAME[key], None
+        if setting.kind == "choice":
             control = QComboBox()
             for i, (name, label, text) in enumerate(choices(key)):
                 control.addItem(label, name)
                 control.setItemData(i, text, Qt.ItemDataRole.ToolTipRole)
             control.currentIndexChanged.connect(lambda _=0, k=key: self._edited(k))
-        elif key in RANGES:
+        elif setting.kind == "int":
             control = QSpinBox()
-            lo, hi = RANGES[key]
-            control.setRange(lo, hi)
+            control.setRange(int(setting.low), int(setting.high))
             control.setKeyboardTracking(False)
             control.setAccelerated(True)
             control.valueChanged.connect(lambda _=0, k=key: self._edited(k))
-        elif key in ("skip", "attention"):
+        elif setting.kind == "bool":
             control = QCheckBox()
             control.toggled.connect(lambda _=False, k=key: self._edited(k))
-        elif key in OPTIONAL_NUMBERS:  # none, or a number: a tick box plus a spin box
-            lo, hi, start, step, tip = OPTIONAL_NUMBERS[key]
+        elif setting.optional:  # none, or a number: a tick box plus a spin box
             control = QDoubleSpinBox()
-            control.setRange(lo, hi)
-            control.setDecimals(2)
-            control.setValue(start)
-            control.setSingleStep(step)
+            control.setRange(setting.low + (10 ** -SPIN_DECIMALS if setting.low_open else 0.0), setting.high)
+            control.setDecimals(SPIN_DECIMALS)
+            control.setValue(UNTICKED_VALUE)
+            control.setSingleStep(setting.step)
             control.setKeyboardTracking(False)
             control.valueChanged.connect(lambda _=0, k=key: self._edited(k))
             extra = QCheckBox()
-            extra.setToolTip(tip)
+            extra.setToolTip(setting.unset_tip)
             extra.toggled.connect(lambda _=False, k=key: self._edited(k))
             self.enabled_boxes[key] = extra
-        elif key == "lr":
-            control = LogSpinBox(1e-6, 10.0)
+        elif setting.log_scale:
+            control = LogSpinBox(setting.high / 10 ** LOG_DECADES, setting.high)
             control.valueChanged.connect(lambda _=0, k=key: self._edited(k))
-        elif key == "clip_threshold":
-            control = LogSpinBox(1e-4, 1e6)
-            control.valueChanged.connect(lambda _=0, k=key: self._edited(k))
-        else:  # pragma: no cover - a new config key needs a control here
-            raise KeyError(f"no control for config key {key!r}")
+        else:  # pragma: no cover - a new kind of setting needs a control here
+            raise KeyError(f"no control for config key {key!r} of kind {setting.kind}")
         control.setObjectName(key)
         control.setToolTip(KEY_HELP[key])
         self.controls[key] = control
@@ -334,6 +287,13 @@ class ControlPanel(QWidget):
             self.general_error.setText(text)
             self.general_error.setVisible(True)
 
+    def _shown(self, key: str, value: str) -> str:
+        """A choice as its menu shows it ("vanilla RNN" for rnn)."""
+        control = self.controls.get(key)
+        if isinstance(control, QComboBox) and control.findData(value) >= 0:
+            return control.itemText(control.findData(value))
+        return str(value)
+
     def error_text(self, key: str) -> str:
         """The error currently shown next to `key`'s control ('' if none)."""
         field = self.fields[key]
@@ -354,8 +314,9 @@ class ControlPanel(QWidget):
                           "your data (File > Open data…)")
 
     def _update_enabled(self):
-        rnn = self.controls["cell"].currentData() == "rnn"
-        self.controls["activation"].setEnabled(rnn)
+        """A setting that has no effect with the others' values (its schema row's `applies`) is shown
+        disabled, its tooltip saying where it applies."""
+        values = self.values()
         for key, control in self.controls.items():
             if isinstance(control, QComboBox) and control.currentIndex() >= 0:
                 now = control.itemData(control.currentIndex(), Qt.ItemDataRole.ToolTipRole)
@@ -364,13 +325,20 @@ class ControlPanel(QWidget):
             self.controls["device"].setToolTip(self.controls["device"].toolTip() + "\n" + devices.explain(self.config()))
         except ConfigError:
             pass
-        if not rnn:
-            self.controls["activation"].setToolTip(KEY_HELP["activation"] + " Disabled: only the vanilla "
-                                                   "RNN cell uses it; LSTM and GRU have their own.")
         for key, box in self.enabled_boxes.items():
             self.controls[key].setEnabled(box.isChecked())
-        self.enabled_boxes["forget_bias"].setEnabled(self.controls["cell"].currentData() == "lstm")
-        self.controls["clip_threshold"].setEnabled(self.controls["clip"].currentData() != "none")
+        for setting in SETTINGS:
+            if not setting.applies or setting.name not in self.controls:
+                continue
+            applies = schema.applies(setting, values)
+            target = self.enabled_boxes.get(setting.name, self.controls[setting.name])
+            target.setEnabled(applies)
+            if setting.name in self.enabled_boxes and not applies:
+                self.controls[setting.name].setEnabled(False)
+            if not applies:
+                where = "; ".join(f"{BY_NAME[k].label} {' or '.join(self._shown(k, v) for v in vs)}"
+                                  for k, vs in setting.applies.items())
+                self.controls[setting.name].setToolTip(f"{setting.help} Disabled: it applies only with {where}.")
         if self._config.model:  # an imported model's shape and weights are its own
             note = (f" Read from your model {Path(self._config.model).name}: File > Close model and data "
                     "to choose again.")
@@ -384,19 +352,13 @@ class ControlPanel(QWidget):
                 self.controls[key].setEnabled(True)
                 self.controls[key].setToolTip(KEY_HELP[key])
             for key, box in self.enabled_boxes.items():
-                box.setEnabled(key != "forget_bias" or self.controls["cell"].currentData() == "lstm")
+                box.setEnabled(schema.applies(BY_NAME[key], self.values()))
 
 
 # ----------------------------------------------------------------------------- compare mode
 
 COMPARE_KEYS = tuple(k for _, keys in GROUPS for k in keys if k not in ("seed", "device"))
-SUGGESTIONS = {  # values offered for runs 2..4 when comparing a numeric key (any value can be typed)
-    "seq_len": ("50", "200", "400", "1000"), "batch": ("8", "128", "512"), "hidden": ("16", "128", "256"),
-    "layers": ("2", "4", "8"), "spectral_radius": ("none", "0.9", "1.1", "1.5"),
-    "forget_bias": ("none", "1", "2", "-1"),
-    "lr": ("0.0001", "0.01", "0.1", "0.5"), "clip_threshold": ("0.1", "10", "100"),
-}
-MAX_RUNS = 4
+SUGGESTIONS = {s.name: s.suggestions for s in SETTINGS if s.suggestions}  # runs 2..4 of a numeric key
 DEFAULT_COMPARE_KEY = "cell"
 
 
@@ -431,7 +393,7 @@ class ComparePanel(QGroupBox):
         self.key = QComboBox()
         self.key.setMinimumContentsLength(10)
         for key in COMPARE_KEYS:
-            self.key.addItem(LABELS.get(key, key), key)
+            self.key.addItem(BY_NAME[key].label, key)
             self.key.setItemData(self.key.count() - 1, KEY_HELP[key], Qt.ItemDataRole.ToolTipRole)
         self.key.setToolTip("The one setting that differs between the runs.")
         self.key.setCurrentIndex(self.key.findData(DEFAULT_COMPARE_KEY))

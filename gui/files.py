@@ -81,6 +81,7 @@ class Files(QObject):
         self.session, self.settings, self.parent_widget = session, settings, parent
         self.current_file: str | None = None
         self._loading: _Loading | None = None     # a large file being read off the GUI thread
+        self._reading_kind = "model"              # what that file is, when it is a model or data file
         self._recent_fallback: list[str] = []   # recent files when there is no AppSettings
 
     def start_folder(self) -> Path:
@@ -182,14 +183,19 @@ class Files(QObject):
             memory.check_fits(changed, kept=memory.WINDOW)
             return changed
         if _large(path):
-            self._read_in_background(path, work, lambda p, result: self._user_file_read(p, kind, result),
-                                     measured=False)
+            self._reading_kind = kind
+            self._read_in_background(path, work, self._user_file_read_in_background, measured=False)
             return None
         try:
             result = work()
         except ConfigError as exc:
             result = exc
         return self._user_file_read(path, kind, result)
+
+    def _user_file_read_in_background(self, path: Path, result) -> bool:
+        # (a method of this QObject, not a lambda: the signal from the reading thread is then queued
+        # to the GUI thread, where this runs)
+        return self._user_file_read(path, self._reading_kind, result)
 
     def _user_file_read(self, path: Path, kind: str, result) -> bool:
         if not self._finished_reading(path, result):

@@ -12,6 +12,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from engine.config import KEYS, LIVE_KEYS
+from engine.schema import DESCRIBE_KEYS
 from gui.theme import LOG_GRAD_LEVELS
 from gui.views._axes import LabAxis, LogAxis, add_plot, font, power_of_ten
 from gui.views._legends import LegendRoomViewBox
@@ -97,8 +98,7 @@ def sample_columns(n: int, max_columns: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- runs
 
-_DESCRIBE_KEYS = ("cell", "activation", "init", "spectral_radius", "layers", "seq_len", "hidden",
-                  "skip", "attention", "clip", "clip_threshold", "optimizer", "lr", "task", "seed", "batch")
+_DESCRIBE_KEYS = DESCRIBE_KEYS  # the settings named in compared runs' labels, in the schema's order of rank
 
 
 def run_labels(infos) -> list[str]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 
+from engine.schema import MAX_RUNS  # compared runs shown one under the other
 from gui.views._common import (TIMESTEP_LABEL, add_plot, brush, font, place, run_labels, set_axis_label,
                                set_grid, style_plot)
 
-MAX_RUNS = 4  # compared runs shown one under the other (the compare panel allows four)
 
 
 class RunStrips:

@@ -82,9 +82,12 @@ def test_the_window_keeps_drawing_while_a_large_data_file_is_read(make_window, q
     def held_read(*args, **kwargs):
         assert threading.current_thread() is not threading.main_thread()
         release.wait(timeout=20)
+        assert release.is_set()
         return real_read(*args, **kwargs)
     monkeypatch.setattr(userdata, "read", held_read)
-    timer = QTimer()
+    on_gui_thread = []
+    window.files.opened.connect(lambda _: on_gui_thread.append(threading.current_thread() is threading.main_thread()))
+    timer = QTimer(window)
     timer.timeout.connect(lambda: ticks.append(1))
     timer.start(5)
     with qtbot.waitSignal(window.files.opened, timeout=TIMEOUT):
@@ -93,6 +96,7 @@ def test_the_window_keeps_drawing_while_a_large_data_file_is_read(make_window, q
         release.set()
     timer.stop()
     assert window.session.configs[0].data == str(path) and window.session.configs[0].task == "data"
+    assert on_gui_thread == [True]  # what was read is applied on the GUI thread
 
 
 def test_cancelling_a_model_being_read_changes_nothing(make_window, qtbot, tmp_path, monkeypatch):
