@@ -30,7 +30,9 @@ Dropout: probe_model runs the model in eval mode (and puts every module's mode b
 record is of the deterministic network; the user's step itself trained with its dropout masks. With
 dropout between d loss / d output and the recurrent module the two differ by those masks; `run.json`
 says whether the model has dropout. The loss: what `loss_of(output)` returns on the measured step's
-output, else what `watcher.log(loss=...)` is given for that step, else NaN.
+output, else what `watcher.log(loss=...)` is given for that step, else NaN. In a Jupyter kernel, a picture under
+the cell (each module's gradient profile) is updated at every measured step (`LivePicture`, IPython's
+display handle); nothing of IPython is imported elsewhere.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ import json
 import math
 import os
 import struct
+import sys
 import time
 import uuid
 import warnings
@@ -374,7 +377,8 @@ def _stack(arrays: list, rows: int | None = None, time_axis: int | None = -1) ->
 
 # ----------------------------------------------------------------------------- watching a loop
 
-def watch(model: nn.Module, out, every: int = 10, loss_of=None, units: bool = True, replace: bool = False) -> "Watcher":
+def watch(model: nn.Module, out, every: int = 10, loss_of=None, units: bool = True, replace: bool = False,
+          live: bool | None = None) -> "Watcher":
     """Watch `model` train in the caller's own loop; use as `with watch(model, out="runs/lm", every=10): ...`.
 
     model: any nn.Module holding one or more nn.RNN/LSTM/GRU (found by named_modules()).
@@ -383,15 +387,18 @@ def watch(model: nn.Module, out, every: int = 10, loss_of=None, units: bool = Tr
     loss_of: optional callable(output) -> the loss (a tensor or number), called on the measured step's
         output to record its loss; or call `watcher.log(loss=...)` in the loop; else the loss is not recorded.
     units: keep each unit's gradient norm (rows x T x H float64 numbers a record); False leaves it out.
+    live: in a notebook, a picture under the cell (each module's gradient profile) updated at every
+        measured step; None: when running in a Jupyter kernel, False: never.
     """
-    return Watcher(model, out, every, loss_of, units, replace)
+    return Watcher(model, out, every, loss_of, units, replace, live)
 
 
 class Watcher:
     """The hooks `watch` puts on the model, and the run folder it writes. `close()` (or leaving the
     `with` block) removes the hooks and closes the folder."""
 
-    def __init__(self, model: nn.Module, out, every: int = 10, loss_of=None, units: bool = True, replace: bool = False):
+    def __init__(self, model: nn.Module, out, every: int = 10, loss_of=None, units: bool = True, replace: bool = False,
+                 live: bool | None = None):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
@@ -417,6 +424,7 @@ class Watcher:
         self._handles = [model.register_forward_pre_hook(self._before_forward, with_kwargs=True),
                          model.register_forward_hook(self._after_forward)]
         self.measure_seconds = 0.0     # time spent measuring, in total
+        self.picture = LivePicture(self.folder) if (in_notebook() if live is None else live) else None
 
     # -------------------------------------------------------------- the user's side
     def __enter__(self) -> "Watcher":
@@ -541,6 +549,32 @@ class Watcher:
         if self._pending is not None:
             record, self._pending = self._pending, None
             self.writer.append(record)
+            if self.picture is not None:
+                self.picture.update(record)
+
+
+def in_notebook() -> bool:
+    """Running in a Jupyter kernel (IPython's ZMQ shell), where a display handle can update a picture."""
+    ipython = sys.modules.get("IPython")  # never imported here: a script that did not load it is no notebook
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+class LivePicture:
+    """A picture under the notebook cell, updated in place (IPython's display handle) at every measured
+    step: each module's gradient profile (engine.svg), its name, the step and the loss."""
+
+    def __init__(self, folder: Path):
+        from IPython.display import HTML, display
+        self._html = HTML
+        self.folder = folder
+        self.handle = display(HTML(f"<p>watching: the first measured step goes to {folder}</p>"), display_id=True)
+
+    def update(self, record: Record) -> None:
+        from engine.svg import profile_svg
+        loss = f", loss {record.loss:.4g}" if math.isfinite(record.loss) else ""
+        pictures = [profile_svg(m.grad_h, f"{name}, step {record.step}{loss}") for name, m in record.modules.items()]
+        self.handle.update(self._html("<div>" + "".join(pictures) + "</div>"))
 
 
 def _vjp_loss(output, output_grads: list) -> torch.Tensor:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -250,3 +252,26 @@ def test_bad_folders_get_one_clear_message(tmp_path):
 def test_no_pickle_anywhere():
     source = open(watching.__file__).read()
     assert "pickle" not in source.replace("allow_pickle=False", "")
+
+
+def test_in_a_notebook_a_picture_updates_at_every_measured_step(tmp_path, monkeypatch):
+    shown = []
+
+    class Handle:
+        def update(self, value):
+            shown.append(value)
+
+    display = types.ModuleType("IPython.display")
+    display.HTML = lambda text: text
+    display.display = lambda value, display_id=False: shown.append(value) or Handle()
+    monkeypatch.setitem(sys.modules, "IPython.display", display)
+    assert not watching.in_notebook()  # no IPython kernel here
+    torch.manual_seed(0)
+    model = CharLM(0.0)
+    with watch(model, out=tmp_path / "run", every=2, live=True) as w:
+        for x, y in batches(4):
+            loss = F.cross_entropy(model(x).reshape(-1, V), y.reshape(-1))
+            loss.backward()
+            w.log(loss)
+    assert "watching" in shown[0] and len(shown) == 1 + 3  # steps 1, 2, 4
+    assert "<svg" in shown[-1] and "rnn, step 4, loss" in shown[-1]
