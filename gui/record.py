@@ -70,7 +70,6 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
     from gui.recording import VideoWriter, render_fixed
     from gui.theme import THEMES
     from gui.views import ALL_VIEWS
-    from gui.views.base import OneRunView
 
     app = QApplication.instance() or QApplication([])
     lesson = LESSONS[lesson_name]
@@ -95,10 +94,8 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
     grid = QGridLayout()
     outer.addLayout(grid)
     by_id = {cls.view_id: cls for cls in ALL_VIEWS}
-    if len(infos) > 1:  # a video cannot use a run chooser: compared runs are filmed in views that show them all
-        by_id = {key: cls for key, cls in by_id.items() if key == lesson.look_at or not issubclass(cls, OneRunView)}
     views = []
-    for k, view_id in enumerate(pick_views(lesson.look_at, list(by_id))):
+    for k, view_id in enumerate(filmed_views(lesson.look_at, ALL_VIEWS, len(infos))):
         view = by_id[view_id]()
         view.apply_theme(theme)
         view.set_runs(infos)
@@ -133,6 +130,13 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
         written = writer.close()
         canvas.close()
     return written
+
+
+def filmed_views(look_at: str, view_classes, runs: int) -> list[str]:
+    """The views a lesson's video films: a video cannot use a run chooser, so a comparison is filmed in
+    the views that draw every run (and the one the lesson points at)."""
+    available = [cls.view_id for cls in view_classes if runs == 1 or cls.shows_every_run or cls.view_id == look_at]
+    return pick_views(look_at, available)
 
 
 def main(argv: list[str]) -> int:

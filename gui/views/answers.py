@@ -18,7 +18,7 @@ from gui.views._common import (TIMESTEP_LABEL, LogAxis, TitleLabel, add_plot, fo
                                widened_levels)
 from gui.views._zoom import WAITING, control_row, detail_for, label_ticks, missing_text, style_row
 from gui.views.attribution import influence_title
-from gui.views.base import OneRunView
+from gui.views.base import ChooserView
 
 BAR_LABEL = "dependence (log scale)"
 
@@ -32,7 +32,7 @@ def answer_title(row: np.ndarray, answer_step: int) -> str:
     return f"Answer at timestep {answer_step}: {words[0].lower() + words[1:]}"
 
 
-class AnswersView(OneRunView):
+class AnswersView(ChooserView):
     view_id = "answers"
     title = "Answers"
     shown_at_start = False

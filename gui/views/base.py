@@ -13,8 +13,8 @@ The main window calls:
 Views only read histories; they never talk to the controller or the worker. `shown_at_start`: False
 for the views the View menu leaves off until asked for (a lesson that points at one shows it).
 
-`OneRunView` is the base of the views that show a single run: in compare mode a run chooser above
-the plot says which.
+`ChooserView` is the base of the views with choosers above their plot: which run (a view of one run
+at a time, `shows_every_run` False: in compare mode the chooser says which) and which layer.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class View(QWidget):
     title = ""          # shown on the dock / tab
     explanation = ""    # one or two plain-language sentences, shown as the tooltip
     shown_at_start = True
+    shows_every_run = True  # every compared run is drawn (a video of a comparison can film it)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -51,10 +52,12 @@ class View(QWidget):
         return None
 
 
-class OneRunView(View):
-    """A view that shows one run at a time, with a run chooser (`self.selectors`) for compare mode.
-    The subclass places `self.selectors` in its layout and calls `shown_history` at the top of
-    `refresh`; choosing another run refreshes the view with the histories it last showed."""
+class ChooserView(View):
+    """A view with choosers (`self.selectors`): a run chooser where it shows one run at a time (compare
+    mode), a layer chooser where it shows one layer. The subclass places `self.selectors` in its layout
+    and calls `shown_history` at the top of `refresh`; choosing another run refreshes the view with the
+    histories it last showed. A subclass drawing every run (run=False) sets `shows_every_run`."""
+    shows_every_run = False
 
     def __init__(self, parent=None, layer: bool = False, run: bool = True):
         super().__init__(parent)

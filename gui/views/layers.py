@@ -12,14 +12,15 @@ from gui.theme import LOG_GRAD_LEVELS
 from gui.views._common import (TitleLabel, heatmap_plot, heatmap_ready, log_grad, style_heatmap_plot, vbox,
                                widened_levels)
 from gui.views._strips import MAX_RUNS, RunStrips
-from gui.views.base import OneRunView
+from gui.views.base import ChooserView
 
 
 def layer_label(strips: int):
     return ("layer (1 = input side)", "layer") if strips == 1 else ("layer",)
 
 
-class LayersView(OneRunView):
+class LayersView(ChooserView):
+    shows_every_run = True  # one strip per run, no chooser
     view_id = "layers"
     title = "Layers"
     explanation = ("The gradient of the latest training step in every stacked layer (rows, top layer at the "

@@ -14,7 +14,7 @@ from gui.theme import LOG_GRAD_LEVELS
 from gui.views._common import (TIMESTEP_LABEL, TitleLabel, font, heatmap_plot, heatmap_ready, log_grad,
                                set_axis_label, style_heatmap_plot, vbox, widened_levels)
 from gui.views._zoom import WAITING, control_row, detail_for, label_ticks, missing_text, style_row
-from gui.views.base import OneRunView
+from gui.views.base import ChooserView
 
 BAR_LABEL = "gradient size (log scale)"
 REACH_SHARE = 1e-3  # a unit reaches back to the earliest timestep where its gradient is this share of the picture's largest
@@ -55,7 +55,7 @@ def units_title(values: np.ndarray, layer: int, layers: int, gate: str) -> str:
             f"timestep 0, {int((r == 0).sum())} carry almost nothing")
 
 
-class UnitsView(OneRunView):
+class UnitsView(ChooserView):
     view_id = "units"
     title = "Units"
     shown_at_start = False

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from gui.theme import INK_ON_DARK, INK_ON_LIGHT, LOG_GRAD_LEVELS
 from gui.views._common import log_grad, power_of_ten, sample_columns, vbox
-from gui.views.base import OneRunView
+from gui.views.base import ChooserView
 
 MAX_COLUMNS = 24
 TITLES = ("The gradient flowing back through time", "The gradient flowing back", "Gradient flowing back")
@@ -56,7 +56,7 @@ class _Canvas(QWidget):
             painter.end()
 
 
-class UnrolledView(OneRunView):
+class UnrolledView(ChooserView):
     view_id = "unrolled"
     title = "Unrolled network"
     explanation = ("The network unrolled through time: each box is one layer at one timestep, and time runs "

@@ -11,7 +11,7 @@ from PySide6.QtCore import QRectF
 from gui.theme import LOG_GRAD_LEVELS
 from gui.views._common import STEP_LABEL, TitleLabel, heatmap_plot, heatmap_ready, style_heatmap_plot, vbox, widened_levels
 from gui.views._strips import MAX_RUNS, RunStrips
-from gui.views.base import OneRunView
+from gui.views.base import ChooserView
 
 BAR_LABEL = "gradient size (log scale)"
 
@@ -20,7 +20,8 @@ def step_label(strips: int):
     return STEP_LABEL if strips == 1 else ("step",)
 
 
-class WaterfallView(OneRunView):
+class WaterfallView(ChooserView):
+    shows_every_run = True  # one strip per run; the chooser picks the layer
     view_id = "waterfall"
     title = "Waterfall"
     explanation = ("Each row is one training step, each column one timestep of the sequence; the colour is "

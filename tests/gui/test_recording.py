@@ -323,19 +323,40 @@ def test_record_of_a_compare_lesson_films_no_run_chooser(tmp_path, qapp, monkeyp
     video: a compare lesson's views are ones that show every run."""
     import gui.views.unrolled
     from gui.record import record
-    from gui.views.base import OneRunView
+    from gui.views.base import ChooserView
     built = []
-    original = OneRunView.__init__
+    original = ChooserView.__init__
 
     def spy(self, *args, **kwargs):
         original(self, *args, **kwargs)
         built.append(self)
 
-    monkeypatch.setattr(OneRunView, "__init__", spy)
+    monkeypatch.setattr(ChooserView, "__init__", spy)
     record("fix-lstm", 0.1, tmp_path / "x.gif", (320, 240), fps=10, steps_per_frame=1)
-    # the lesson's own view, which shows both runs with no chooser (tests/gui/test_views.py), and no other
-    assert [type(v).view_id for v in built] == ["waterfall"]
+    # the lesson's own view and the layers view, which show both runs with no run chooser, and no other
+    assert sorted(type(v).view_id for v in built) == ["layers", "waterfall"]
     assert gui.views.unrolled.UnrolledView not in {type(v) for v in built}
+    assert all(v.shows_every_run for v in built)
+
+
+def test_record_of_a_compare_lesson_not_pointing_at_the_waterfall_films_it(tmp_path, qapp, monkeypatch):
+    """fix-attention looks at the input-influence view; the waterfall and layers views, which draw every
+    run, were dropped from its video with the views that have a run chooser."""
+    from gui.record import filmed_views, record
+    from gui.views import ALL_VIEWS
+    from gui.views.base import View
+    filmed = []
+    original = View.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        filmed.append(type(self).view_id)
+
+    monkeypatch.setattr(View, "__init__", spy)
+    chosen = filmed_views("attribution", ALL_VIEWS, runs=2)
+    assert chosen[0] == "attribution" and "waterfall" in chosen
+    record("fix-attention", 0.1, tmp_path / "x.gif", (320, 240), fps=10, steps_per_frame=1)
+    assert "waterfall" in filmed and "unrolled" not in filmed
 
 
 def test_record_films_the_answers_view_of_the_recency_lesson(tmp_path, qapp, monkeypatch):
