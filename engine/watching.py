@@ -478,7 +478,7 @@ class Watcher:
         tensors = [t for t in _tensors(output) if t.requires_grad]
         if not tensors:
             return None
-        token["output"] = _detached(output) if token["measure"] else True
+        token["output"] = _detached(output) if token["measure"] and self.loss_of is not None else True
         if token["measure"]:
             token["grads"] = [None] * len(tensors)
         for k, tensor in enumerate(tensors):

@@ -204,7 +204,7 @@ def main(argv: list[str]) -> int:
     if scripted:  # a timed session trains at once (to a lesson's point, as Play would)
         session.play()
     if args.follow is not None:
-        window.follow_run_folder(args.follow)
+        window.follower.follow(args.follow)
     elif not scripted and not args.lesson and not args.config and not args.set:
         window.files.restore_last_experiment()
     if _is_experiment(args.config) and not args.set and not args.model and not args.data:

@@ -8,14 +8,16 @@ time (`RunSession.show_outside`), as it shows a file's recorded data: the module
 modules by their qualified names (`encoder.rnn`), picks which. The views a record has no numbers for
 (the activation and the weight gradients) are the window's to hide (`NOT_RECORDED`).
 
-What it says (`status_changed`, for the status bar): "following DIR, step N" while records arrive;
+What it says (`label`, in the status bar): "following DIR, step N" while records arrive;
 "writer stopped" when none came for STOPPED_AFTER_S; "run finished" when the writer closed the run;
 "waiting for a run" before its run.json exists; "folder gone". A cut-short record (a writer killed
 mid-write) is never shown; a damaged one, or a run of another format version, stops following with the
 reader's message. After training, opening the same folder shows the whole run as a record.
 
 Following ends when the session shows anything else (Play, Step, Reset, a lesson, a file): the
-follower sees its histories replaced and stops polling.
+follower sees its histories replaced and stops polling. `Follower.in_window` puts it into the main window:
+File > Open run folder…, its line and chooser in the status bar, and, while it follows, the views it has
+no numbers for hidden and the lab's own settings greyed (all back after).
 """
 from __future__ import annotations
 
@@ -24,8 +26,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QLabel
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel
 
 from engine.config import MAX_LAYERS, MAX_SEQ_LEN, RANGES, Config
 from engine.model import GATE_NAMES
@@ -82,7 +85,6 @@ def short_path(folder: Path) -> str:
 
 class Follower(QObject):
     started = Signal(str)          # following this folder now
-    status_changed = Signal(str)   # what the status bar says: "following runs/lm, step 30", ...
     stopped = Signal()             # following ended (the session shows something else)
     failed = Signal(str)           # the folder cannot be followed: the reader's message
 
@@ -115,6 +117,59 @@ class Follower(QObject):
     def active(self) -> bool:
         return self.state != "off"
 
+    # ------------------------------------------------------------------ in the main window
+    @classmethod
+    def in_window(cls, window) -> "Follower":
+        """A follower for `window`'s session, wired into the window (its menus already built): File > Open
+        run folder… after Open data…, its line and module chooser first in the status bar, the banner for a
+        folder it cannot follow; it stops when the window closes."""
+        follower = cls(window.session, window)
+        follower._window = window
+        follower._hidden_views: list[str] | None = None
+        action = QAction("Open run folder…", window)
+        action.setToolTip("Follow a run folder that engine.watching.watch() writes from your own training script: "
+                          "live while it trains, or the whole run after")
+        action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        action.triggered.connect(follower.open_dialog)
+        window.actions_by_name["open_run_folder"] = action
+        window.menus["file"].insertAction(window.actions_by_name["close_files"], action)
+        window.status.insertWidget(0, follower.label)
+        window.status.insertWidget(1, follower.chooser)
+        follower.failed.connect(window.banner.show_message)
+        follower.started.connect(lambda _: (window.banner.hide(), follower._window_shows(True)))
+        follower.stopped.connect(lambda: follower._window_shows(False))
+        window.installEventFilter(follower)
+        return follower
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Close:  # before the window saves its layout: the views it hid come back
+            self.stop()
+        return False
+
+    def open_dialog(self):
+        window = self._window
+        folder = QFileDialog.getExistingDirectory(window, "Follow a run folder", str(window.files.start_folder()))
+        if folder:
+            self.follow(folder)
+
+    def _window_shows(self, following: bool):
+        """While following, the views a record has no numbers for are hidden (and come back after), the
+        lab's own settings are greyed (they are not the followed run's), and this follower's line stands
+        for the status bar's run state and step."""
+        window = self._window
+        if following and self._hidden_views is None:
+            self._hidden_views = [k for k in NOT_RECORDED if k in window.view_actions
+                                  and window.view_actions[k].isChecked()]
+            for key in self._hidden_views:
+                window.view_actions[key].setChecked(False)
+        elif not following and self._hidden_views is not None:
+            for key in self._hidden_views:
+                window.view_actions[key].setChecked(True)
+            self._hidden_views = None
+        window.status.state.setVisible(not following)
+        window.status.step.setVisible(not following)
+        window.controls_dock.widget().setEnabled(not following)
+
     # ------------------------------------------------------------------ commands
     def follow(self, folder) -> bool:
         """Follow `folder` from its first record (it may not hold a run yet: then wait for one).
@@ -133,6 +188,7 @@ class Follower(QObject):
         return self.poll()
 
     def stop(self, quietly: bool = False):
+        """Stop following; `quietly`: without `stopped` (another folder follows at once, or the window closes)."""
         was = self.active
         self.timer.stop()
         self.state = "off"
@@ -156,11 +212,10 @@ class Follower(QObject):
         try:
             if self.reader is None or self.reader.replaced():
                 if not (self.folder / HEADER).is_file():
-                    self._set_state("gone" if self.reader is not None and not self.folder.exists() else
-                                    "waiting" if self.reader is None else "gone")
+                    self._set_state("waiting" if self.reader is None else "gone")
                     return True
                 if self.reader is not None:  # a new run in the same folder: from its start
-                    self.histories, self.module, self.last_step = {}, None, 0
+                    self.histories, self.module, self.last_step, self._shown = {}, None, 0, False
                     self._set_modules()
                 self.reader = RunReader(self.folder)
             records = self.reader.read_new(max_bytes=READ_AT_MOST)
@@ -251,7 +306,6 @@ class Follower(QObject):
                 "gone": f"{where}{module}{step}: folder gone"}.get(state, "")
         if text != self.label.text():
             self.label.setText(text)
-            self.status_changed.emit(text)
 
 
 def _shape_of(record) -> dict:

@@ -14,8 +14,7 @@ import sys
 
 from PySide6.QtCore import QCoreApplication, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QFont, QKeySequence
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QFrame, QMainWindow, QScrollArea, QToolBar,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QApplication, QDockWidget, QFrame, QMainWindow, QScrollArea, QToolBar, QVBoxLayout, QWidget
 
 from engine.config import Config, ConfigError
 from engine.lessons import LESSONS
@@ -23,7 +22,7 @@ from gui.accessibility import name_for_screen_readers
 from gui.controls import ComparePanel, ControlPanel
 from gui.display import DisplayScheduler
 from gui.files import Files
-from gui.following import NOT_RECORDED, Follower
+from gui.following import Follower
 from gui.frames import Banner
 from gui.grid import ViewGrid
 from gui.lecture import LectureMode
@@ -72,13 +71,12 @@ class MainWindow(QMainWindow):
         self._build_lesson_dock()
         self.lecture_mode = LectureMode(self, self.controls_dock, self.lesson_dock)
         self.files = Files(session, settings, self)
-        self.follower = Follower(session, self)  # a run folder a script of the user's writes (File > Open run folder)
-        self._hidden_while_following: list[str] | None = None
         self.recorder = RecordingControl(self.grid, lambda: self.theme.background, self)
         self.display = DisplayScheduler(session, self.views, self.status, self)
         self._build_actions()
         self._build_toolbar()
         self._build_menus()
+        self.follower = Follower.in_window(self)  # a run folder a script of the user's writes (gui/following.py)
 
         self.controls.config_changed.connect(self._on_config_changed)
         self.compare_panel.compare_changed.connect(self._on_compare_changed)
@@ -95,11 +93,6 @@ class MainWindow(QMainWindow):
         self.files.failed.connect(self.banner.show_message)
         self.files.opened.connect(lambda _: self.banner.hide())
         self.files.recent_changed.connect(self._rebuild_recent_menu)
-        self.status.insertWidget(0, self.follower.label)
-        self.status.insertWidget(1, self.follower.chooser)
-        self.follower.failed.connect(self.banner.show_message)
-        self.follower.started.connect(lambda _: self._show_following(True))
-        self.follower.stopped.connect(lambda: self._show_following(False))
         self.recorder.toggled.connect(self._sync_record_action)
         self.recorder.clock_ticked.connect(self.status.set_recording)
         self.recorder.failed.connect(self.banner.show_message)
@@ -211,9 +204,6 @@ class MainWindow(QMainWindow):
                             "nn.RNN/LSTM/GRU: a torch.save'd state_dict (.pt, .pth); its shape is read from it"),
             "open_data": a("Open data…", files.open_data_dialog, ("Ctrl+D",),
                            "Train on your own data: .npz sequences, a .csv time series or a .txt text"),
-            "open_run_folder": a("Open run folder…", self.open_run_folder_dialog, (),
-                                 "Follow a run folder that engine.watching.watch() writes from your own training "
-                                 "script: live while it trains, or the whole run after"),
             "close_files": a("Close model and data", files.close_user_files, (),
                              "Back to the lab's own network and tasks"),
             "save_experiment": a("Save experiment…", lambda: files.save_experiment_dialog(False), ("Ctrl+S",),
@@ -258,7 +248,7 @@ class MainWindow(QMainWindow):
                 self.menus[key].addSeparator() if name is None else self.menus[key].addAction(by_name[name])
             return self.menus[key]
 
-        file_menu = menu("file", "&File", ("open", "open_model", "open_data", "open_run_folder", "close_files"))
+        file_menu = menu("file", "&File", ("open", "open_model", "open_data", "close_files"))
         self.recent_menu = menu("recent", "Open &recent", parent=file_menu)
         self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
         for name in ("save_experiment", "save_experiment_data", "save", None):
@@ -329,32 +319,6 @@ class MainWindow(QMainWindow):
     def set_compare(self, on: bool):
         if self.compare_panel.isChecked() != on:
             self.compare_panel.setChecked(on)  # emits compare_changed
-
-    def follow_run_folder(self, folder) -> bool:
-        """Show a run folder (engine.watching) as it grows; the lab's own training pauses."""
-        self.banner.hide()
-        return self.follower.follow(folder)
-
-    def open_run_folder_dialog(self):
-        folder = QFileDialog.getExistingDirectory(self, "Follow a run folder", str(self.files.start_folder()))
-        if folder:
-            self.follow_run_folder(folder)
-
-    def _show_following(self, on: bool):
-        """While a run folder is shown, the views it has no numbers for are hidden (they come back after) and
-        its own line replaces the run state in the status bar."""
-        if on and self._hidden_while_following is None:
-            self._hidden_while_following = [k for k in NOT_RECORDED if k in self.view_actions
-                                            and self.view_actions[k].isChecked()]
-            for key in self._hidden_while_following:
-                self.view_actions[key].setChecked(False)
-        elif not on and self._hidden_while_following is not None:
-            for key in self._hidden_while_following:
-                self.view_actions[key].setChecked(True)
-            self._hidden_while_following = None
-        self.status.state.setVisible(not on)
-        self.status.step.setVisible(not on)  # the follower's line says the step
-        self.controls_dock.widget().setEnabled(not on)  # the lab's own settings, not the followed run's
 
     def load_lesson(self, name: str, overrides=()):
         """A lesson's runs from step 0 (with the user's KEY=VALUE overrides), its card and where to look."""
@@ -525,7 +489,6 @@ class MainWindow(QMainWindow):
         if self.recorder.grabber is not None:
             self.recorder.stop()  # save the video before anything else goes
         self.display.stop()
-        self.follower.stop()
         self.files.cancel_loading()
         QCoreApplication.instance().removeEventFilter(self._shortcut_filter)
         self.session.shutdown()

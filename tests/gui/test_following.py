@@ -34,7 +34,8 @@ def test_the_views_follow_a_growing_run_folder_and_leave_it_for_training(window,
     for step in (1, 5):
         writer.append(record(step))
     shown_before = dict(window.grid.shown)
-    assert window.follow_run_folder(tmp_path / "run")
+    assert window.actions_by_name["open_run_folder"] in window.menus["file"].actions()
+    assert window.follower.follow(tmp_path / "run")
     session, follower = window.session, window.follower
     assert follower.state == "following" and follower.label.text() == f"following {tmp_path / 'run'} (encoder.rnn), step 5"
     assert follower.label.isVisible() and not window.status.state.isVisible()
@@ -83,7 +84,7 @@ def test_the_views_follow_a_growing_run_folder_and_leave_it_for_training(window,
 def test_a_writer_that_stops_or_a_folder_that_goes_is_said(window, tmp_path, monkeypatch):
     monkeypatch.setattr(following, "STOPPED_AFTER_S", 0.0)
     writer = RunWriter(tmp_path / "run", SHAPES, every=5)
-    window.follow_run_folder(tmp_path / "run")
+    window.follower.follow(tmp_path / "run")
     assert window.follower.state == "following"  # a run with no record yet
     writer.append(record(1))
     window.follower.poll()
@@ -99,7 +100,7 @@ def test_a_writer_that_stops_or_a_folder_that_goes_is_said(window, tmp_path, mon
 
 
 def test_a_folder_without_a_run_yet_is_waited_for(window, tmp_path):
-    window.follow_run_folder(tmp_path / "later")
+    window.follower.follow(tmp_path / "later")
     assert window.follower.state == "waiting" and "waiting for a run" in window.follower.label.text()
     writer = RunWriter(tmp_path / "later", SHAPES, every=5)
     writer.append(record(1))
@@ -117,7 +118,7 @@ def test_a_damaged_record_stops_following_with_the_readers_message(window, tmp_p
     data[FRAME.size + 30] ^= 0xFF
     path.write_bytes(bytes(data))
     with qtbot.waitSignal(window.follower.failed) as failed:
-        assert not window.follow_run_folder(tmp_path / "run")
+        assert not window.follower.follow(tmp_path / "run")
     assert "records.bin (the record at byte 0): damaged" in failed.args[0]
     assert not window.follower.active and window.banner.isVisible()
 
@@ -130,3 +131,18 @@ def test_follow_on_the_command_line_refuses_what_is_not_a_run(tmp_path, capsys):
     (tmp_path / "run" / "run.json").write_text('{"format": "rnn-gradient-lab run", "version": 9, "modules": {}}')
     assert main(["--follow", str(tmp_path / "run")]) == 2
     assert "version 9" in capsys.readouterr().err
+
+
+def test_a_new_run_in_the_followed_folder_is_followed_from_its_start(window, tmp_path):
+    writer = RunWriter(tmp_path / "run", SHAPES, every=5)
+    for step in (1, 5, 10):
+        writer.append(record(step))
+    writer.close()
+    window.follower.follow(tmp_path / "run")
+    assert len(window.session.histories[0].steps) == 3
+    again = RunWriter(tmp_path / "run", SHAPES, every=5, replace=True)  # the script ran again
+    again.append(record(1))
+    window.follower.poll()
+    [history] = window.session.histories
+    assert history.steps.view().tolist() == [1] and window.follower.state == "following"
+    again.close()
