@@ -111,12 +111,19 @@ def loss_terms(task, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def per_unit_norms(grads: list[torch.Tensor]) -> torch.Tensor:
-    """(T, H) from T tensors (batch, H): each unit's norm over the batch, scaled by its largest entry
+    """(T, H) from T tensors (batch, H) or (batch, H, k): each unit's norm over the batch (and over its k
+    numbers: an LRU unit's real and imaginary parts, an S6 channel's states), scaled by its largest entry
     first so squares of float64 values below 1e-154 do not underflow."""
-    g = torch.stack(grads)  # (T, batch, H)
-    largest = g.abs().amax(dim=1)
+    g = torch.stack(grads)  # (T, batch, H[, k])
+    g = g.movedim(1, -1).flatten(2) if g.dim() > 3 else g.transpose(1, 2)  # (T, H, batch * k)
+    largest = g.abs().amax(dim=2)
     scale = torch.where(largest > 0, largest, torch.ones_like(largest))
-    return largest * torch.linalg.vector_norm(g / scale[:, None], dim=1)
+    return largest * torch.linalg.vector_norm(g / scale[..., None], dim=2)
+
+
+def _unit_sizes(values: torch.Tensor) -> torch.Tensor:
+    """(T, H) from one sequence's (T, H) or (T, H, k) gradients: each unit's size (the norm of its k numbers)."""
+    return values.abs() if values.dim() == 2 else torch.linalg.vector_norm(values, dim=-1)
 
 
 def _layer_states(model, trace, k: int) -> list[list[torch.Tensor]]:
@@ -125,12 +132,14 @@ def _layer_states(model, trace, k: int) -> list[list[torch.Tensor]]:
     read from the block it lives in (a view taken now would not be in the graph)."""
     if model.layers[k].cell == "rnn":
         return [trace.hidden[k]]
+    if not hasattr(model.layers[k], "weight_hh") or model.layers[k].weight_hh.dim() != 2:  # engine.cells' protocol
+        return [trace.hidden[k]] + [[step[g] for step in trace.gates[k]] for g in range(len(model.layers[k].gate_names))]
     return [trace.hidden[k], trace.gates[k], trace.candidate[k]]
 
 
 def _per_gate(cell: str, H: int, grads: list[list[torch.Tensor]]) -> list[list[torch.Tensor]]:
     """The gradients of _layer_states, as [hidden] + one list per gate in GATE_NAMES order."""
-    if cell == "rnn":
+    if cell not in ("lstm", "gru"):  # rnn, and the protocol's cells: already so
         return grads
     hidden, sigmoid, candidate = grads
     blocks = [list(kind) for kind in zip(*(g.split(H, dim=1) for g in sigmoid))]
@@ -181,7 +190,7 @@ def _measure_rows(model, params: dict, task, x: torch.Tensor, target: torch.Tens
     target64 = target[rows].double() if target.is_floating_point() else target[rows]
     local = int((rows == row).nonzero()[0]) if bool((rows == row).any()) else None
     with torch.enable_grad():
-        out, trace = torch.func.functional_call(model, params, (x64, task.output_steps))
+        out, trace = torch.func.functional_call(model, params, (x64, task.output_steps), {"sequential": True})
         terms = loss_terms(task, out, target64) * (len(rows) / batch)
         hidden = [h for layer in trace.hidden for h in layer]
         cells = [c for layer in trace.cell for c in layer]
@@ -218,7 +227,7 @@ def _measure_rows(model, params: dict, task, x: torch.Tensor, target: torch.Tens
             for per_step in _per_gate(model.layers[k].cell, model.layers[k].hidden, layer_grads):
                 batch_rows.append(per_unit_norms(per_step))
                 if local is not None:
-                    one_row.append(batch * torch.stack([g[local] for g in per_step]).abs())
+                    one_row.append(batch * _unit_sizes(torch.stack([g[local] for g in per_step])))
             units.append(torch.stack(batch_rows))
             if local is not None:
                 sequence_units.append(torch.stack(one_row))
@@ -253,7 +262,7 @@ def _row_norms(per_step: list[torch.Tensor], count: int, batch: int) -> torch.Te
     """(count, n) from n tensors (count, H): each sequence's own norm (`batch` times its row's)."""
     if not per_step:
         return torch.zeros(count, 0, dtype=torch.float64)
-    return batch * _scaled_norm(torch.stack(per_step, dim=1), dims=(2,))
+    return batch * _scaled_norm(torch.stack(per_step, dim=1).flatten(2), dims=(2,))
 
 
 def _numpy(values):

@@ -16,7 +16,7 @@ from engine import registry
 from engine.errors import ConfigError
 
 CUDA_FROM_MACS = 2_000_000   # multiply-adds per timestep (all layers, whole batch) from which auto picks CUDA
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+GATES = {"rnn": 1, "lstm": 4, "gru": 3, "lru": 3, "mingru": 2, "indrnn": 1, "ssm": 2}  # (a user's own cell: 4)
 
 
 def macs_per_timestep(config, input_size: int | None = None) -> int:
@@ -26,7 +26,7 @@ def macs_per_timestep(config, input_size: int | None = None) -> int:
     if input_size is None:
         size = getattr(registry.TASKS.get(config.task), "input_size", 0)
         input_size = size if isinstance(size, int) else 0
-    gates, hidden = GATES[config.cell], config.hidden
+    gates, hidden = GATES.get(config.cell, 4), config.hidden
     per_layer = [gates * hidden * ((input_size if k == 0 else hidden) + hidden) for k in range(config.layers)]
     return config.batch * sum(per_layer)
 

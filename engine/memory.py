@@ -84,18 +84,26 @@ from engine.model import GATE_NAMES
 FLOAT = 4       # bytes of a float32
 DOUBLE = 8      # the probes' per-timestep norms are float64
 MB = 1024 ** 2
-GATE_BLOCKS = {"rnn": 1, "lstm": 4, "gru": 3}  # weight blocks per layer, as engine.model lays them out
+GATE_BLOCKS = {"rnn": 1, "lstm": 4, "gru": 3, "lru": 3, "mingru": 2, "indrnn": 1, "ssm": 2}  # weight blocks
+#   per layer, as engine.model lays them out (the protocol's cells: about as many H-wide products per unit)
 
 # Fitted to the calibration table above: floats kept per (timestep x batch x unit) of a layer.
 TOP = {"rnn": 7.0, "lstm": 27.0, "gru": 23.0}     # the top layer: kept states plus a backward in flight
 KEPT = {"rnn": 7.0, "lstm": 21.0, "gru": 12.0}    # every layer below it: kept states and their gradients
+# engine.cells' cells, per unit of H (an S6 unit keeps ssm_state numbers: SSM_PER_STATE each, on top).
+# Not calibrated like the table above: set from counting each step's kept tensors, rounded up.
+TOP.update({"lru": 24.0, "mingru": 16.0, "indrnn": 9.0, "ssm": 12.0})
+KEPT.update({"lru": 20.0, "mingru": 12.0, "indrnn": 9.0, "ssm": 10.0})
+SSM_PER_STATE = 8.0  # an S6 channel's every state: its decay, the input term, the state, their gradients
 ACTIVATION = {"relu": 1.0, "leaky_relu": 1.0, "prelu": 2.0, "linear": -2.0}  # rnn, per layer: beyond tanh
 SKIP = 2.0          # a residual sum and its gradient, per layer above the first
 INPUT_COPIES = 6    # the task's input: itself, one-hot and transposed copies, its gradient
 # Bytes per timestep per layer whatever the batch and width: the tensors' and autograd nodes' own
 # objects, a dozen or more per timestep (measured with batch 1, hidden 8, seq_len 5000: 3.7, 15 and 12 KB).
-STEP_BYTES = {"rnn": 4096, "lstm": 16384, "gru": 12288}
+STEP_BYTES = {"rnn": 4096, "lstm": 16384, "gru": 12288, "lru": 16384, "mingru": 12288, "indrnn": 8192, "ssm": 16384}
+OWN_CELL = 16.0  # TOP and KEPT for a cell of a user's own (engine.model.register_cell), whose needs are unknown
 PARAMETER_COPIES = 4.5  # measured 3.9 (SGD) to 5.9 (Adam, rnn) with the optimizer's slots
+GATES_WRITTEN_OUT = ("rnn", "lstm", "gru")  # engine.model.BUILT_IN: their parameters counted here by formula
 OPTIMIZER_SLOTS = {"sgd": 0, "adam": 2, "rmsprop": 1}
 RUNTIME_BYTES = 105 * MB
 SNAPSHOT_OVERHEAD = 4096  # Python objects and array headers of one Snapshot
@@ -140,6 +148,10 @@ def task_shape(c: Config) -> tuple[int, int, int]:
 def parameter_count(c: Config) -> int:
     """The network's parameters, as engine.model.RecurrentNet lays them out."""
     _, channels, outputs = task_shape(c)
+    if c.cell not in GATES_WRITTEN_OUT:  # engine.cells' protocol: count a network made on the meta device
+        from engine.model import RecurrentNet
+        with torch.device("meta"):
+            return sum(p.numel() for p in RecurrentNet(c, channels, outputs).parameters())
     gates, H = GATE_BLOCKS[c.cell], c.hidden
     count = 0
     for layer in range(c.layers):
@@ -155,9 +167,10 @@ def snapshot_bytes(c: Config) -> int:
     """One Snapshot: per-timestep float64 norms (grad_h, grad_c for the LSTM, grad_x), the per-layer
     numbers and histograms, attention weights."""
     T, L = task_shape(c)[0], c.layers
-    gates = len(GATE_NAMES[c.cell])
+    gates = len(GATE_NAMES.get(c.cell, ()))
     per_timestep = DOUBLE * T * (L * (2 if c.cell == "lstm" else 1) + 1) + (FLOAT * T if c.attention else 0)
     per_layer = L * (DOUBLE * 2 + FLOAT * (3 + gates + len(probes.HIST_EDGES) - 1) + DOUBLE)
+    per_layer += L * c.hidden * (FLOAT * 2 + FLOAT * len(probes.FACTOR_QUANTILES))  # eigenvalues, step factors
     return per_timestep + per_layer + SNAPSHOT_OVERHEAD
 
 
@@ -172,12 +185,13 @@ def estimate_bytes(c: Config, kept: Kept = Kept()) -> dict[str, int]:
     """The memory one run of `c` needs, in parts (see the module docstring) and in `total`."""
     T, channels, _ = task_shape(c)
     B, H, L = c.batch, c.hidden, c.layers
-    gates = GATE_BLOCKS[c.cell]
-    per_unit = TOP[c.cell] + KEPT[c.cell] * (L - 1) + (SKIP * (L - 1) if c.skip else 0) \
-        + (ACTIVATION.get(c.activation, 0.0) * L if c.cell == "rnn" else 0)
+    gates = GATE_BLOCKS.get(c.cell, 4)
+    per_unit = TOP.get(c.cell, OWN_CELL) + KEPT.get(c.cell, OWN_CELL) * (L - 1) + (SKIP * (L - 1) if c.skip else 0) \
+        + (ACTIVATION.get(c.activation, 0.0) * L if c.cell in ("rnn", "indrnn") else 0) \
+        + (SSM_PER_STATE * c.ssm_state * (1 + L) if c.cell == "ssm" else 0)
     parts = {
         "parameters": int(FLOAT * parameter_count(c) * (PARAMETER_COPIES + OPTIMIZER_SLOTS[c.optimizer])),
-        "activations": int(FLOAT * T * B * (H * per_unit + channels * INPUT_COPIES)) + STEP_BYTES[c.cell] * T * L,
+        "activations": int(FLOAT * T * B * (H * per_unit + channels * INPUT_COPIES)) + STEP_BYTES.get(c.cell, 16384) * T * L,
         "probes": DOUBLE * 4 * max(probes.BLOCK_VALUES, B * gates * H) + snapshot_bytes(c),
         "history": history_bytes(c, kept),
         "runtime": RUNTIME_BYTES,

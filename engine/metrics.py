@@ -15,14 +15,17 @@ from engine.trainer import Snapshot
 SCALARS = ("step", "loss", "metric", "grad_norm", "grad_norm_clipped", "clipped", "step_time", "diverged",
            "held_out_loss", "exploded")
 ARRAYS = ("grad_h", "grad_c", "grad_x", "grad_norm_layer", "grad_norm_layer_clipped", "sigma_max",
-          "max_slope", "saturation", "gate_means", "preact_hist", "attention")
+          "max_slope", "saturation", "gate_means", "preact_hist", "attention", "eigenvalues", "step_factors")
+# eigenvalues (steps, layers, H) complex: the recurrence's fixed factors (rnn: weight_hh's eigenvalues; lru:
+# lambda; indrnn: u); step_factors (steps, layers, H, 3): each unit's factor per step at its 10/50/90% quantiles
+# where the input decides it (mingru: 1 - z_t; ssm: exp(delta_t A)). Each only for the cells that have it.
 
 
 def _stack_padded(rows: list) -> np.ndarray:
     shape = tuple(max(s) for s in zip(*(r.shape for r in rows)))
     if all(r.shape == shape for r in rows):
         return np.stack(rows)
-    out = np.full((len(rows),) + shape, np.nan, dtype=np.float64)
+    out = np.full((len(rows),) + shape, np.nan, dtype=np.result_type(np.float64, *rows))  # complex stays complex
     for i, r in enumerate(rows):
         out[(i,) + tuple(slice(0, n) for n in r.shape)] = r
     return out

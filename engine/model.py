@@ -14,10 +14,12 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from engine import registry
+from engine import cells, registry
 from engine.config import Config
 
-GATE_NAMES = {"rnn": (), "lstm": ("input", "forget", "cell", "output"), "gru": ("reset", "update", "new")}
+GATE_NAMES = {"rnn": (), "lstm": ("input", "forget", "cell", "output"), "gru": ("reset", "update", "new"),
+              **cells.GATE_NAMES}
+BUILT_IN = ("rnn", "lstm", "gru")  # written out below; every other cell follows engine.cells' protocol
 
 
 @dataclass
@@ -31,6 +33,8 @@ class Trace:
     #   values: LSTM (input, forget, output), GRU (reset, update); None for rnn
     candidate: list = field(default_factory=list)   # LSTM, GRU: [layer][t] -> (batch, hidden) tanh candidate
     attention: torch.Tensor | None = None           # (batch, T) weights of the last output step
+    factors: list = field(default_factory=list)     # protocol cells (engine.cells): [layer] -> [t] -> the step's
+    #   own factor per unit where it depends on the input (minGRU 1 - z_t, S6 exp(delta_t A)), detached; else None
 
 
 class _States:
@@ -98,6 +102,7 @@ class RecurrentLayer(nn.Module):
     def __init__(self, cell: str, input_size: int, hidden: int, activation: str = "tanh"):
         super().__init__()
         self.cell, self.hidden = cell, hidden
+        self.gate_names = GATE_NAMES[cell]
         gates = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
         self.weight_ih = nn.Parameter(torch.empty(gates * hidden, input_size))
         self.weight_hh = nn.Parameter(torch.empty(gates * hidden, hidden))
@@ -215,6 +220,72 @@ class RecurrentLayer(nn.Module):
         return out
 
 
+def register_cell(name: str, label: str, description: str, factory, gate_names: tuple = ()):
+    """Offer a cell of your own (engine.cells' protocol) as the setting cell=`name` everywhere: the menus,
+    --set, the probes. `factory(input_size, hidden, config, activation)` makes one layer's cell."""
+    registry.CELLS[name] = registry.Entry(name, label, description, factory)
+    GATE_NAMES[name] = tuple(gate_names)
+
+
+class CellLayer(nn.Module):
+    """One layer of a cell that follows engine.cells' protocol: the time loop around its `step`, filling
+    the Trace as RecurrentLayer does, so every probe reads it the same way. The state at each step is the
+    hidden node the probes measure (Trace.hidden); `read` turns the states into the layer's output.
+    A cell with a parallel `scan` trains with it (its nodes' gradients are dL/dh_t all the same); the
+    loop itself runs where `sequential` is asked for (engine.detail's look at one step)."""
+
+    def __init__(self, cell: str, input_size: int, hidden: int, config: Config):
+        super().__init__()
+        self.cell, self.hidden = cell, hidden
+        act = registry.ACTIVATIONS[config.activation].factory()
+        self.module = registry.CELLS[cell].factory(input_size, hidden, config, act)
+        self.gate_names = tuple(getattr(self.module, "gate_names", ()))
+
+    def max_slope(self) -> float:
+        slope = getattr(self.module, "max_slope", None)
+        return float(slope()) if slope is not None else 1.0
+
+    def eigenvalues(self) -> torch.Tensor | None:
+        """The recurrence's fixed factors (complex, one per unit), or None where the input decides them."""
+        fixed = getattr(self.module, "eigenvalues", None)
+        return fixed() if fixed is not None else None
+
+    def forward(self, x: torch.Tensor, trace: Trace, sequential: bool = False) -> torch.Tensor:
+        return self.run(x, trace, True, sequential)
+
+    def run(self, x: torch.Tensor, trace: Trace, stack: bool, sequential: bool = False) -> torch.Tensor:
+        """x: (T, batch, input). Returns the outputs (T, batch, hidden) whatever `stack` says (indexing them
+        per timestep costs nothing here: the states are stacked for `read` anyway)."""
+        cell = self.module
+        xp = cell.project(x) if hasattr(cell, "project") else x
+        if not sequential and hasattr(cell, "scan"):
+            states, nodes, parts = cell.scan(xp)
+            gates = list(zip(*(g.unbind(0) for g in parts.get("gates", ())))) or [()] * len(nodes)
+            factors = list(parts["factor"].unbind(0)) if "factor" in parts else None
+            pre = list(parts["preact"].unbind(0)) if "preact" in parts else []
+        else:
+            state = cell.initial_state(x.shape[1], x)
+            nodes, gates, pre, factors = [], [], [], []
+            stepper = getattr(cell, "step_parts", None)
+            for x_t in xp.unbind(0):
+                state, parts = stepper(x_t, state) if stepper is not None else (cell.step(x_t, state), {})
+                nodes.append(state)
+                gates.append(tuple(parts.get("gates", ())))
+                if "preact" in parts:
+                    pre.append(parts["preact"])
+                factors.append(parts.get("factor"))
+            factors = factors if factors and factors[0] is not None else None
+            states = torch.stack(nodes)
+        out = cell.read(states, xp)
+        trace.hidden.append(nodes)
+        trace.gates.append(gates)
+        trace.candidate.append([])
+        trace.preact.append(pre)
+        trace.factors.append(factors)
+        trace.outputs.append(out.detach())
+        return out
+
+
 class RecurrentNet(nn.Module):
     """Stacked recurrent layers, optional residual skips between them, and a readout that sees
     either each answering step's top hidden state or (with attention) that plus an attention-
@@ -225,6 +296,8 @@ class RecurrentNet(nn.Module):
         self.config = config
         self.layers = nn.ModuleList(
             RecurrentLayer(config.cell, input_size if i == 0 else config.hidden, config.hidden, config.activation)
+            if config.cell in BUILT_IN else
+            CellLayer(config.cell, input_size if i == 0 else config.hidden, config.hidden, config)
             for i in range(config.layers))
         readout_in = config.hidden * (2 if config.attention else 1)
         if config.attention:
@@ -234,6 +307,8 @@ class RecurrentNet(nn.Module):
 
     @torch.no_grad()
     def init_recurrent(self, init: str, spectral_radius: float | None):
+        if self.config.cell not in BUILT_IN:  # the protocol's cells start as their papers do
+            return
         fn = registry.INITIALIZERS[init].factory
         for layer in self.layers:
             for block in layer.recurrent_blocks():
@@ -254,20 +329,31 @@ class RecurrentNet(nn.Module):
         """Parameters grouped by recurrent layer (readout and attention excluded)."""
         return [list(layer.parameters()) for layer in self.layers]
 
-    def forward(self, x: torch.Tensor, output_steps: list[int]):
-        """x: (batch, T, input). Returns outputs (batch, len(output_steps), out) and the Trace."""
+    @torch.no_grad()
+    def after_update(self):
+        """Constraints a cell keeps on its weights (IndRNN's bound on |u|), after every optimizer step."""
+        for layer in self.layers:
+            constrain = getattr(getattr(layer, "module", None), "constrain_", None)
+            if constrain is not None:
+                constrain()
+
+    def forward(self, x: torch.Tensor, output_steps: list[int], sequential: bool = False):
+        """x: (batch, T, input). Returns outputs (batch, len(output_steps), out) and the Trace.
+        `sequential`: a cell with a parallel scan (minGRU) walks time step by step instead, so each
+        gate value is a node of its own (engine.detail)."""
         trace = Trace()
         inp = x.transpose(0, 1)
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             skip = self.config.skip and i > 0
+            extra = {"sequential": True} if sequential and isinstance(layer, CellLayer) else {}
             if i == last and not self.config.attention:  # only the answering steps are read out
-                hs = layer.run(inp, trace, stack=False)
+                hs = layer.run(inp, trace, stack=False, **extra)
                 feats = torch.stack([hs[t] for t in output_steps])  # (n_out, batch, hidden)
                 if skip:
                     feats = feats + inp[output_steps]
                 break
-            out = layer(inp, trace)
+            out = layer(inp, trace, **extra)
             inp = out + inp if skip else out
         else:
             top = inp  # (T, batch, hidden)

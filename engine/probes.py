@@ -309,19 +309,90 @@ def layer_activity(layer, activation: str, trace, k: int, hist_steps: list[int])
     return hist, flat / max(count, 1), layer.gate_means(gate_sums, count, candidate_sum).cpu().numpy()
 
 
+EIGEN_MAX_HIDDEN = 256  # the tanh RNN's eigenvalues of weight_hh are taken up to this many units (an eigenvalue
+#   problem of H x H every step: 0.3 ms at 64 units, 6 ms at 256; beyond, a step's probes would grow by more than 10%)
+FACTOR_QUANTILES = (0.1, 0.5, 0.9)  # Snapshot.step_factors: each unit's factors per step at these quantiles
+FACTOR_SAMPLE = 1 << 16  # factors per layer (over timesteps, batch and a unit's states) the quantiles are taken from
+
+
 def weights_and_activity(model, activation: str, trace) -> dict:
     """The per-layer probes of one forward pass, keyed by the Snapshot fields they fill: sigma_max and
-    max_slope of the weights, saturation, gate means and the pre-activation histogram of the activity."""
+    max_slope of the weights, saturation, gate means and the pre-activation histogram of the activity,
+    the recurrence's eigenvalues and the factors per step (see eigen_probes)."""
+    if any(not hasattr(layer, "weight_hh") or layer.weight_hh.dim() != 2 for layer in model.layers):
+        return cell_weights_and_activity(model, activation, trace)
     recurrent = [layer.weight_hh.detach() for layer in model.layers]
     sigma = largest_singular_values(recurrent[0][None] if len(recurrent) == 1 else torch.stack(recurrent))
     slopes = [layer.max_slope() for layer in model.layers]
     hist_steps = histogram_timesteps(len(trace.preact[0]), trace.preact[0][0].numel())
     hists, saturation, gate_means = zip(*(layer_activity(layer, activation, trace, k, hist_steps)
                                           for k, layer in enumerate(model.layers)))
+    eigenvalues = None
+    if model.layers[0].cell == "rnn" and model.layers[0].hidden <= EIGEN_MAX_HIDDEN:
+        with torch.no_grad():
+            eigenvalues = torch.linalg.eigvals(torch.stack(recurrent).cpu().double()).to(torch.complex64).numpy()
     return {"sigma_max": sigma, "max_slope": np.asarray(slopes, dtype=np.float32),
             "saturation": np.asarray(saturation, dtype=np.float32),
             "gate_means": np.stack(gate_means).astype(np.float32),
-            "preact_hist": np.stack(hists).astype(np.float32)}
+            "preact_hist": np.stack(hists).astype(np.float32),
+            "eigenvalues": eigenvalues, "step_factors": None}
+
+
+def factor_quantiles(factors: list[torch.Tensor], hidden: int) -> np.ndarray:
+    """(H, len(FACTOR_QUANTILES)) from a layer's per-step factors [t] -> (batch, H[, states]): each unit's
+    factor at those quantiles over timesteps (a sample of them, as the histogram takes), batch and states."""
+    per_step = factors[0].numel()
+    steps = histogram_timesteps(len(factors), per_step, FACTOR_SAMPLE)
+    sample = torch.stack([factors[t] for t in steps]).float()  # (S, batch, H[, states])
+    by_unit = sample.transpose(0, 2).reshape(hidden, -1)  # (H, S * batch * states)
+    q = torch.tensor(FACTOR_QUANTILES, dtype=by_unit.dtype, device=by_unit.device)
+    return torch.quantile(by_unit, q, dim=1).t().cpu().numpy()
+
+
+def cell_weights_and_activity(model, activation: str, trace) -> dict:
+    """weights_and_activity for the cells of engine.cells' protocol (engine.model.CellLayer). sigma_max is
+    what one step back can multiply a unit's gradient by at most, apart from the activation: the largest
+    |eigenvalue| of a fixed diagonal recurrence (a diagonal matrix's largest singular value), else the largest
+    factor per step seen in the pass."""
+    eigen, quantiles, sigma, hists, saturation, gate_means = [], [], [], [], [], []
+    for k, layer in enumerate(model.layers):
+        fixed = layer.eigenvalues()
+        factors = trace.factors[k]
+        if fixed is not None:
+            eigen.append(fixed.detach().cpu().to(torch.complex64).numpy())
+        if factors is not None:
+            quantiles.append(factor_quantiles(factors, layer.hidden))
+        sigma.append(float(fixed.abs().max()) if fixed is not None else
+                     max(float(f.max()) for f in factors) if factors is not None else math.nan)
+        pre = trace.preact[k]
+        if pre:
+            hists.append(preactivation_histogram(torch.stack([pre[t] for t in histogram_timesteps(len(pre), pre[0].numel())])))
+        else:
+            hists.append(np.zeros(len(HIST_EDGES) - 1))
+        gates = trace.gates[k]
+        means, flat, count = [], 0, 0
+        for g, name in enumerate(layer.gate_names):
+            total, values = 0.0, 0
+            for block in timestep_blocks([step[g] for step in gates]):
+                total += float(block.sum())
+                values += block.numel()
+                if name == "update":  # minGRU's sigmoid gate: saturated where its slope is under 10%
+                    flat += count_flat("sigmoid", block)
+                    count += block.numel()
+            means.append(total / max(values, 1))
+        if pre and activation in ("tanh", "sigmoid", "relu"):  # IndRNN: its activation's outputs
+            states = trace.outputs[k]
+            flat = sum(count_flat(activation, block) for block in states.split(steps_per_block(states[0].numel())))
+            count = states.numel()
+        saturation.append(flat / max(count, 1))
+        gate_means.append(np.asarray(means))
+    return {"sigma_max": np.asarray(sigma, dtype=np.float64),
+            "max_slope": np.asarray([layer.max_slope() for layer in model.layers], dtype=np.float32),
+            "saturation": np.asarray(saturation, dtype=np.float32),
+            "gate_means": np.stack(gate_means).astype(np.float32),
+            "preact_hist": np.stack(hists).astype(np.float32),
+            "eigenvalues": np.stack(eigen) if eigen else None,
+            "step_factors": np.stack(quantiles).astype(np.float32) if quantiles else None}
 
 
 def mean_attention(trace) -> np.ndarray | None:

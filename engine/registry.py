@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from engine import cells as _cells
 from engine import tasks as _tasks
 from engine.userdata import DataTask
 
@@ -126,6 +127,18 @@ CELLS = {e.name: e for e in [
           "gates, gives the gradient a path through time that need not shrink.", None),
     Entry("gru", "GRU", "Gated recurrent unit: an update gate mixes old memory and new, so memory (and "
           "gradient) can pass through many steps almost unchanged.", None),
+    Entry("lru", "LRU", "Linear recurrent unit (2023): no activation between steps, and a diagonal complex "
+          "recurrence whose eigenvalues lambda start on a ring just inside the unit circle. One step back "
+          "multiplies a state's gradient by exactly |lambda|, so near 1 it lasts thousands of steps.", _cells.lru),
+    Entry("mingru", "minGRU", "Minimal GRU (2024): the update gate and the candidate see only the input, not "
+          "the old memory, so the factor per step, 1 - z, is decided by the input; training runs all steps "
+          "at once as one parallel scan.", _cells.mingru),
+    Entry("indrnn", "IndRNN", "Independently recurrent network (2018): each unit has one recurrent weight u "
+          "of its own, so one step back multiplies its gradient by u (times the activation's slope); "
+          "|u| is kept below 2^(1/T). The paper uses ReLU (activation).", _cells.indrnn),
+    Entry("ssm", "selective SSM", "Selective state space (S6, Mamba's scan): per channel, states that decay "
+          "by exp(delta A) each step, with the step size delta chosen from the input: a large one takes the "
+          "input in and forgets, a small one remembers.", _cells.ssm),
 ]}
 
 def grad_norms(grads: list[torch.Tensor]) -> list[float]:

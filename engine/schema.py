@@ -103,9 +103,9 @@ SETTINGS = (
             "The recurrent cell: how new memory is made from the input and the old memory.",
             choices=_registry("CELLS"), tells_runs_apart=0),
     Setting("activation", "choice", "tanh", "activation", "Network",
-            "The squashing function of the vanilla RNN cell (LSTM and GRU have their own: it is kept, and "
-            "ignored, for them); prelu learns its slope.",
-            choices=_registry("ACTIVATIONS"), applies={"cell": ("rnn",)}, tells_runs_apart=1),
+            "The squashing function of the vanilla RNN and IndRNN cells (the other cells have their own: it is "
+            "kept, and ignored, for them); prelu learns its slope. IndRNN's paper uses relu.",
+            choices=_registry("ACTIVATIONS"), applies={"cell": ("rnn", "indrnn")}, tells_runs_apart=1),
     Setting("layers", "int", 1, "layers", "Network",
             "Recurrent layers stacked on top of each other (1 to 8). The gradient also has to pass "
             "down through the layers.", low=1, high=MAX_LAYERS, suggestions=("2", "4", "8"), tells_runs_apart=4),
@@ -122,11 +122,12 @@ SETTINGS = (
     Setting("init", "choice", "default", "initializer", "Initialization",
             "How the recurrent weights start out. Their size decides whether the gradient shrinks or "
             "grows at each step back in time. Applied per gate block for LSTM and GRU; identity also zeroes "
-            "the biases (IRNN).", choices=_registry("INITIALIZERS"), tells_runs_apart=2),
+            "the biases (IRNN). The newer cells start as their papers do.", choices=_registry("INITIALIZERS"),
+            applies={"cell": ("rnn", "lstm", "gru")}, tells_runs_apart=2),
     Setting("spectral_radius", "float", None, "spectral radius", "Initialization",
             "Rescale each recurrent matrix so its largest eigenvalue has this size. Below 1 "
             "gradients tend to vanish, above 1 to explode. Unticked: keep the initializer's scale.",
-            low=0.0, high=100.0, low_open=True, optional=True, step=0.05,
+            low=0.0, high=100.0, low_open=True, optional=True, step=0.05, applies={"cell": ("rnn", "lstm", "gru")},
             suggestions=("none", "0.9", "1.1", "1.5"), tells_runs_apart=3,
             unset_tip="Tick to rescale the recurrent matrices to the spectral radius on the right."),
     Setting("forget_bias", "float", None, "forget-gate bias", "Initialization",
@@ -136,6 +137,25 @@ SETTINGS = (
             low=-10.0, high=10.0, optional=True, step=0.5, applies={"cell": ("lstm",)},
             suggestions=("none", "1", "2", "-1"),
             unset_tip="Tick to start the LSTM's forget-gate bias at the value on the right."),
+    Setting("lru_r_min", "float", 0.9, "LRU ring, inner radius", "Initialization",
+            "LRU only: the smallest size its eigenvalues lambda start with. They start spread over the ring "
+            "between this and the outer radius (evenly over its area, as the paper draws them), at any angle; "
+            "near 1, a state keeps its memory (and its gradient) for about 1 / (1 - |lambda|) steps.",
+            low=0.0, high=0.9999, applies={"cell": ("lru",)}, step=0.01, suggestions=("0", "0.5", "0.99"),
+            tells_runs_apart=16),
+    Setting("lru_r_max", "float", 0.999, "LRU ring, outer radius", "Initialization",
+            "LRU only: the largest size its eigenvalues lambda start with (below 1: |lambda| < 1 keeps the "
+            "recurrence stable however it trains). If it is below the inner radius, the two swap.",
+            low=0.0, high=0.99999, applies={"cell": ("lru",)}, step=0.001, suggestions=("0.9", "0.99", "0.9999"),
+            tells_runs_apart=17),
+    Setting("lru_gamma", "bool", True, "LRU input normalisation", "Initialization",
+            "LRU only: multiply each state's input by gamma = sqrt(1 - |lambda|^2), learned from there, so a state "
+            "whose lambda is near 1 (slow, long memory) does not add its inputs up to a huge value.",
+            applies={"cell": ("lru",)}, tells_runs_apart=18),
+    Setting("ssm_state", "int", 16, "state size per channel", "Network",
+            "Selective state space (ssm) only: N, the states each channel keeps, each decaying at its own rate "
+            "exp(delta_t A_n) (Mamba uses 16).", low=1, high=64, applies={"cell": ("ssm",)},
+            suggestions=("4", "32"), tells_runs_apart=19),
     Setting("optimizer", "choice", "adam", "optimizer", "Training",
             "How a gradient is turned into a weight update.", choices=_registry("OPTIMIZERS"), live=True,
             tells_runs_apart=11),

@@ -30,7 +30,7 @@ import torch
 from engine import checkpoint, detail, devices, memory, probes, registry, userdata
 from engine.config import Config
 from engine.diagnosis import explosion_detail, past_explosion_bounds
-from engine.model import GATE_NAMES, RecurrentNet
+from engine.model import RecurrentNet
 from engine.userdata import HELD_OUT_EVERY, DataTask
 
 
@@ -71,6 +71,11 @@ class Snapshot:
     #                                    HELD_OUT_EVERY steps and at step 1; NaN between, and for built-in tasks)
     float64_redo: bool = False         # grad_h, grad_c, grad_x were redone in float64 (float32 underflowed)
     exploded: bool = False             # finite, but loss or gradient norm past the bounds (see the module docstring)
+    eigenvalues: np.ndarray | None = None   # (layers, H) complex: the recurrence's fixed factors where it has them
+    #   (rnn: the eigenvalues of weight_hh, up to probes.EIGEN_MAX_HIDDEN units; lru: lambda; indrnn: u), else None
+    step_factors: np.ndarray | None = None  # (layers, H, 3): where the input decides the factor per step (mingru:
+    #   1 - z_t; ssm: exp(delta_t A), over its N states too), each unit's 10%, 50% and 90% quantiles over the
+    #   step's timesteps and batch (probes.FACTOR_QUANTILES); else None
 
     @property
     def orders_of_magnitude(self) -> float:
@@ -152,7 +157,7 @@ class Trainer:
 
     @property
     def gate_names(self) -> tuple:
-        return GATE_NAMES[self.config.cell]
+        return self.model.layers[0].gate_names
 
     def update_config(self, new: Config, check_memory: bool = True) -> list[Event]:
         """Apply new settings. Learning rate, clipping and optimizer apply from the next step;
@@ -271,6 +276,7 @@ class Trainer:
         exploded = finite and past_explosion_bounds(loss_value, task.baseline_loss, total_after)
         if finite:
             self.optimizer.step()
+            model.after_update()
             events = tuple(self._pending_events)
             if exploded and self.exploded_at_step is None:  # one event: a loss hovering at a bound makes one mark
                 self.exploded_at_step = step
