@@ -1,13 +1,13 @@
 """RNN Gradient Lab entry point.
 
-`python main.py` opens the window; `python main.py train|lessons ...` runs headless and never
-imports Qt. Run `python main.py --help` or `python main.py train --help` for the options.
+`python main.py` opens the window; `python main.py train|lessons|sweep ...` runs headless and never
+imports Qt (sweep only to draw its phase.png, after the numbers are written). Run `python main.py --help` or `python main.py train --help` for the options.
 """
 import difflib
 import sys
 from pathlib import Path
 
-HEADLESS_COMMANDS = ("train", "lessons")
+HEADLESS_COMMANDS = ("train", "lessons", "sweep")
 COMMANDS = HEADLESS_COMMANDS + ("record",)
 
 
@@ -30,7 +30,7 @@ def _main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in HEADLESS_COMMANDS:
         from engine.cli import main as cli_main
-        return cli_main(argv)
+        return cli_main(argv, picture=_phase_picture if argv[0] == "sweep" else None)
     if argv and argv[0] == "record":
         from gui.record import main as record_main
         return record_main(argv[1:])
@@ -42,6 +42,12 @@ def _main(argv=None) -> int:
         return 2
     from gui.app import main as gui_main
     return gui_main(argv)
+
+
+def _phase_picture(folder):
+    """A sweep's phase.png, drawn by the window's Phase diagram view (Qt, offscreen), once its numbers are written."""
+    from gui.views.phase import write_phase_png
+    write_phase_png(folder)
 
 
 if __name__ == "__main__":

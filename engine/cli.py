@@ -312,6 +312,32 @@ def _train_command(args) -> int:
     return {None: 0, "Ctrl-C": 130, "SIGTERM": 143}[summary["interrupted_by"]]
 
 
+def _sweep_command(args, picture=None) -> int:
+    """`sweep`: a phase diagram's points (engine/sweep.py), then phase.png through `picture(folder)` (main.py
+    passes the window's drawing, gui/views/phase.py: Qt is loaded only then, after the numbers are written)."""
+    from engine import sweep
+    config = resolve_config(args.lesson, args.config, args.set)
+    if args.out is None or not args.out.strip():
+        raise cfg.ConfigError("--out", args.out or "", "a folder for sweep.csv, sweep.npz and phase.png",
+                              "is missing" if args.out is None else "is empty")
+    out = Path(args.out)
+    use_one_thread()
+    outcome = sweep.run(config, args.grid, args.steps, args.seeds, out, args.executor, args.address, args.workers)
+    wrote = [sweep.CSV_FILE, sweep.NPZ_FILE]
+    if outcome.interrupted is None and picture is not None:
+        try:
+            picture(out)
+            wrote.append(sweep.PICTURE_FILE)
+        except Exception as exc:  # the numbers are written; a picture Qt cannot draw here is said, not fatal
+            print(f"{sweep.PICTURE_FILE} not drawn: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+    state = f"interrupted by {outcome.interrupted}" if outcome.interrupted else "finished"
+    before = f" ({outcome.resumed} from before)" if outcome.resumed else ""
+    again = "; rerun the same command to finish it" if outcome.interrupted else ""
+    print(f"{state}: {outcome.done} of {outcome.points} points{before} in {outcome.seconds:.1f} s; wrote "
+          f"{', '.join(str(out / name) for name in wrote)}{again}")
+    return {None: 0, "Ctrl-C": 130, "SIGTERM": 143}[outcome.interrupted]
+
+
 def _lessons_command(args) -> int:
     for lesson in LESSONS.values():
         print(f"{lesson.name}\t{lesson.title}")
@@ -340,16 +366,45 @@ def build_parser() -> argparse.ArgumentParser:
                    help="every N steps also write the step's per-unit state gradients (grad_h_units, gate_units) "
                         "and the answer x input connectivity map to metrics.npz (default 0: none)")
     t.set_defaults(func=_train_command)
+    w = sub.add_parser("sweep", help="a phase diagram: every combination of a few settings, measured at "
+                                     "initialisation or trained; writes sweep.csv, sweep.npz and phase.png",
+                       description="Every combination of the --grid values (any setting), each point seeded, measured "
+                                   "at initialisation (--steps 0) or trained --steps N steps. Writes OUT/sweep.csv, "
+                                   "OUT/sweep.npz and OUT/phase.png (orders lost over the first two grid keys). "
+                                   "Ctrl-C keeps the finished points; the same command again resumes.")
+    source = w.add_mutually_exclusive_group()
+    source.add_argument("--lesson", help="start from a lesson's settings (its run 1)")
+    source.add_argument("--config", help="start from a JSON or TOML config file, or an experiment file's run 1")
+    w.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one setting for every point; repeatable")
+    w.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="a setting and its values; repeatable: every combination is a point (the first two make "
+                        "the picture's axes)")
+    w.add_argument("--steps", type=whole_number, default=0,
+                   help="0 (default): measure at initialisation, one forward and backward pass and no update; "
+                        "N: train N steps")
+    w.add_argument("--seeds", type=whole_number, default=1, metavar="K",
+                   help="K seeds per point, from the settings' seed on (default 1)")
+    w.add_argument("--out", help="output folder; the same folder again resumes the same sweep")
+    w.add_argument("--executor", default="local", help="local (default): processes on this machine; ray: a Ray "
+                                                       "cluster (pip install ray)")
+    w.add_argument("--address", help="with --executor ray: the cluster's address (default: start a local Ray)")
+    w.add_argument("--workers", type=whole_number, default=None, metavar="N",
+                   help="processes (local) or CPUs of a local Ray (default: the CPU count)")
+    w.set_defaults(func=_sweep_command)
     ls = sub.add_parser("lessons", help="list the guided lessons: name, then title")
     ls.set_defaults(func=_lessons_command)
     return parser
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], picture=None) -> int:
+    """`picture(folder)`: draws a sweep's phase.png (main.py passes Qt's; without it, none is drawn)."""
     try:
         args, extra = build_parser().parse_known_args(argv)
         if extra:  # named after the command they were given to, whose --help lists what it takes
             raise UsageError(usage_message(f"main.py {args.command}", f"unrecognized arguments: {' '.join(extra)}"))
+        if args.command == "sweep":
+            return _sweep_command(args, picture)
         if getattr(args, "steps", 0) is None:
             args.steps, args.steps_default = 500, True
         else:
