@@ -183,6 +183,14 @@ class ControlPanel(QWidget):
         elif setting.log_scale:
             control = LogSpinBox(setting.high / 10 ** LOG_DECADES, setting.high)
             control.valueChanged.connect(lambda _=0, k=key: self._edited(k))
+        elif setting.kind == "float":  # a plain number in a range
+            control = QDoubleSpinBox()
+            decimals = max(SPIN_DECIMALS, -math.floor(math.log10(setting.step)) if setting.step < 1 else 0)
+            control.setDecimals(decimals)
+            control.setRange(setting.low + (10 ** -decimals if setting.low_open else 0.0), setting.high)
+            control.setSingleStep(setting.step)
+            control.setKeyboardTracking(False)
+            control.valueChanged.connect(lambda _=0, k=key: self._edited(k))
         else:  # pragma: no cover - a new kind of setting needs a control here
             raise KeyError(f"no control for config key {key!r} of kind {setting.kind}")
         control.setObjectName(key)

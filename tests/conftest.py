@@ -18,3 +18,16 @@ def no_leftover_threads():
     yield
     leftover = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
     assert not leftover, f"test left threads running: {leftover}"
+
+
+# Markers, so a developer can run the fast half alone (`make test-fast`: not window and not slow):
+# `window` for every test that builds the whole main window (the make_window fixture), `slow` for
+# the tests that start the app, the installer or a notebook in processes of their own (marked where
+# they are written, module by module or test by test).
+WINDOW_FIXTURES = {"make_window"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if WINDOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.window)
