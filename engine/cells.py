@@ -20,7 +20,9 @@ The protocol (as nn.RNNCell: a cell is a small module with one step; the loop is
 
     optional:
         project(x) -> x'                        # work on all timesteps at once before the loop (x W^T);
-                                                #   step and read then get x' instead of x
+                                                #   step and read then get x' instead of x. It runs first in
+                                                #   every pass, so it may also keep what all steps share
+                                                #   (LRU's lambda) on the module for `step` to use
         step_parts(x_t, state) -> (state, parts)  # step, plus a dict of per-step values the probes read:
                                                 #   "gates" (a tuple in gate_names order, each (batch, H),
                                                 #   computed inside the step so their gradients are real),
@@ -102,13 +104,15 @@ class LRU(nn.Module):
         return like.new_zeros(batch, self.hidden_size, 2)
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
-        """(T, batch, 3H): gamma * B x (real part, imaginary part) and D x, for every timestep at once."""
+        """(T, batch, 3H): gamma * B x (real part, imaginary part) and D x, for every timestep at once; and
+        lambda, which every step of this pass shares (kept until the next pass's project)."""
         gamma = torch.exp(self.gamma_log) if self.gamma_log is not None else 1.0
+        self._pass_lambda = self._lambda()
         return torch.cat([(x @ self.B_re.t()) * gamma, (x @ self.B_im.t()) * gamma, x @ self.D.t()], dim=-1)
 
     def step(self, x_t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         H = self.hidden_size
-        lam_re, lam_im = self._lambda()
+        lam_re, lam_im = self._pass_lambda
         h_re, h_im = state.unbind(-1)
         new_re = lam_re * h_re - lam_im * h_im + x_t[..., :H]
         new_im = lam_re * h_im + lam_im * h_re + x_t[..., H:2 * H]
@@ -168,10 +172,12 @@ class MinGRU(nn.Module):
         k, c = xp.split(self.hidden_size, dim=-1)
         z = torch.sigmoid(k)
         nodes = list((z * _g(c)).unbind(0))
-        log_a = -F.softplus(k)  # log(1 - z)
+        # the sums of logarithms in float64: in float32, a_star of a long sequence (-700 at T = 1000) keeps
+        # only 5 digits, and every state after it would be off by 1e-5 of itself
+        log_a = -F.softplus(k.double())  # log(1 - z)
         a_star = torch.cumsum(log_a, dim=0)
-        log_h = a_star + torch.logcumsumexp(torch.log(torch.stack(nodes)) - a_star, dim=0)
-        return torch.exp(log_h), nodes, {"gates": (z, _g(c)), "factor": (1 - z).detach()}
+        log_h = a_star + torch.logcumsumexp(torch.log(torch.stack(nodes).double()) - a_star, dim=0)
+        return torch.exp(log_h).to(xp.dtype), nodes, {"gates": (z, _g(c)), "factor": (1 - z).detach()}
 
 
 class IndRNN(nn.Module):
@@ -250,13 +256,14 @@ class SelectiveSSM(nn.Module):
         """(T, batch, 2H + 2N): u, the step size before its softplus, B and C, for every timestep at once."""
         u = self.in_proj(x)
         dt_in, B, C = self.x_proj(u).split([self.rank, self.state_size, self.state_size], dim=-1)
+        self._pass_A = -torch.exp(self.A_log)  # every step of this pass shares it (kept until the next pass)
         return torch.cat([u, self.dt_proj(dt_in), B, C], dim=-1)
 
     def step_parts(self, x_t, state):
         H, N = self.hidden_size, self.state_size
         u, dt_pre, B = x_t[..., :H], x_t[..., H:2 * H], x_t[..., 2 * H:2 * H + N]
         delta = F.softplus(dt_pre)
-        decay = torch.exp(delta.unsqueeze(-1) * -torch.exp(self.A_log))  # (batch, H, N)
+        decay = torch.exp(delta.unsqueeze(-1) * self._pass_A)  # (batch, H, N)
         h = torch.addcmul(decay * state, (delta * u).unsqueeze(-1), B.unsqueeze(-2))
         return h, {"gates": (delta,), "factor": decay.detach()}
 

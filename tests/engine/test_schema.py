@@ -57,7 +57,7 @@ def test_live_settings_are_the_rows_marked_live():
         if setting.kind in ("path", "text") or setting.name == "task":
             continue
         value = {"int": lambda s: min(s.high, getattr(base, s.name) + 1),
-                 "float": lambda s: s.high, "bool": lambda s: True,
+                 "float": lambda s: s.high, "bool": lambda s: not getattr(base, s.name),
                  "choice": lambda s: next(c for c in s.choices() if c != getattr(base, s.name) and c != "cuda")}[
             setting.kind](setting)
         changed = base.replace(**{setting.name: value})

@@ -1,0 +1,66 @@
+"""The Eigenvalues view: what it draws is the snapshot's eigenvalues (or step factors), in the complex plane
+with the unit circle; off at the start, offered by the View menu."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.config import Config
+from engine.trainer import Trainer
+from engine.worker import run_info
+from gui.history import RunHistory
+from gui.theme import LIGHT
+from gui.views import ALL_VIEWS
+from gui.views.eigen import EMPTY, EigenView, spread
+
+SMALL = dict(seq_len=20, hidden=8, batch=4)
+
+
+def trained(config: Config, steps: int = 3) -> RunHistory:
+    trainer = Trainer(config)
+    history = RunHistory(run_info(0, trainer))
+    for _ in range(steps):
+        history.extend([trainer.step()])
+    return history
+
+
+def made(qtbot, histories) -> EigenView:
+    view = EigenView()
+    qtbot.addWidget(view)
+    view.resize(500, 500)
+    view.set_runs([h.info for h in histories])
+    view.refresh(histories)
+    view.grab()
+    return view
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lru", "indrnn"])
+def test_fixed_eigenvalues_are_drawn_where_they_are(qtbot, cell):
+    history = trained(Config(cell=cell, layers=2, **SMALL))
+    view = made(qtbot, [history])
+    for k in range(2):
+        x, y = view.layer_items[k]["now"].getData()
+        np.testing.assert_allclose(x + 1j * y, history.latest.eigenvalues[k], rtol=1e-6, atol=1e-7)
+        trail_x, _ = view.layer_items[k]["trail"][-1].getData()
+        assert len(trail_x) == 8  # the step before, fading
+    sigma_x, _ = view.layer_items[0]["sigma"].getData()
+    assert (sigma_x is not None and len(sigma_x) > 0) == (cell == "rnn")  # the largest singular value: tanh RNN only
+    assert "|eigenvalue|" in view.title_label.text()
+
+
+@pytest.mark.parametrize("cell", ["mingru", "ssm"])
+def test_step_factors_are_each_units_median_with_its_range(qtbot, cell):
+    history = trained(Config(cell=cell, **SMALL))
+    view = made(qtbot, [history])
+    x, y = view.layer_items[0]["now"].getData()
+    np.testing.assert_allclose(x, history.latest.step_factors[0, :, 1], rtol=1e-6)
+    np.testing.assert_allclose(y, spread(8))
+    assert np.all(np.abs(y) <= 0.035) and "decided by the input" in view.title_label.text()
+
+
+def test_gated_cells_say_they_have_no_fixed_factors_and_the_view_starts_hidden(qtbot):
+    view = made(qtbot, [trained(Config(cell="lstm", **SMALL), 1)])
+    assert view.title_label.text() == EMPTY
+    assert EigenView in ALL_VIEWS and not EigenView.shown_at_start
+    view.apply_theme(LIGHT)
+    view.clear()
