@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.claims import (ClaimResult, apart, applied_gradient, bottom_to_top, check, clipped_steps, decay_ratio,
+                           diverged_at, first_to_last, gained, gate, inputs_ratio, layer_to_layer_below, loss,
+                           loss_against_first, loss_average, metric_average, orders, orders_more, saturated,
+                           smallest_gradient, stays_at_baseline, step_back)
 from engine.config import Config, apply_overrides
 from engine.errors import ConfigError
 
@@ -33,6 +37,8 @@ class Lesson:
     steps: int = 300               # training steps in which the lesson shows its claim
     claim: str = ""                # the one checkable statement the lesson makes
     run_labels: tuple = ()         # a short name per run: run 1, then one per compare dict
+    checks: tuple = ()             # the claim as code: engine.claims parts, each bound on one figure at the
+    #                                steps the claim names (tests/engine/test_lessons.py runs them all)
 
     def config(self) -> Config:
         return Config().replace(**self.settings)
@@ -44,6 +50,11 @@ class Lesson:
         base = self.config()
         runs = [base] + [base.replace(**changes) for changes in self.compare]
         return [apply_overrides(run, overrides) for run in runs] if overrides else runs
+
+    def check(self, snapshots, infos) -> ClaimResult:
+        """The claim, read from the runs' recorded snapshots (one list per run, from step 1: a
+        MetricsLog's or a RunHistory's) and their infos (engine.worker.RunInfo), at every step to the pause."""
+        return check(self.checks, snapshots, infos, self.steps, self.run_labels)
 
 
 _LESSONS = [
@@ -60,7 +71,8 @@ _LESSONS = [
         steps=100,
         claim="Every timestep receives some gradient, handed back one step at a time: at each step "
               "back it is at most the next step's gradient times the loop weights' largest stretch "
-              "times the activation's steepest slope."),
+              "times the activation's steepest slope.",
+        checks=(smallest_gradient(0).over(0), step_back(0).at_most(1.0001))),
     Lesson(
         "learning-rate", "The gradient-descent step: too small, about right, too large",
         {"seq_len": 10, "optimizer": "sgd", "lr": 0.05},
@@ -74,7 +86,9 @@ _LESSONS = [
         steps=30,
         claim="Averaged over the last 5 steps, the loss with learning rate 0.05 is below a third of its "
               "first value at every step from step 6 to 30, and with 0.0001 within a fifth of it at every step "
-              "from step 5 to 30; with 1.0 the run diverges within 30 steps."),
+              "from step 5 to 30; with 1.0 the run diverges within 30 steps.",
+        checks=(loss_against_first(0, 5).under(1 / 3).from_step(6),
+                loss_against_first(1, 5).between(0.8, 1.2).from_step(5), diverged_at(2).at_most(30).at_pause())),
     Lesson(
         "multiply", "Multiplying many times: shrink, keep or grow",
         {"seq_len": 50, "activation": "linear", "init": "orthogonal",
@@ -90,7 +104,9 @@ _LESSONS = [
         steps=1,
         claim="With factor 0.9 the gradient at the first of 50 steps is 0.9 to the 49th power of the "
               "last (about 2.2 powers of ten smaller), with 1.0 the same, with 1.1 about 2 powers of "
-              "ten larger."),
+              "ten larger.",
+        checks=(orders(0).between(2.232, 2.252).at(1), apart(1).under(0.01).at(1),  # 49 x log10(factor)
+                gained(2).between(2.018, 2.038).at(1))),
     Lesson(
         "vanishing-tanh", "Vanishing gradients with tanh",
         {},
@@ -102,7 +118,8 @@ _LESSONS = [
         "Switch the cell to LSTM and watch the early timesteps light up.",
         steps=1,
         claim="The gradient at the first of 100 timesteps is at least 15 powers of ten smaller than at "
-              "the last."),
+              "the last.",
+        checks=(orders(0).over(15).at(1),)),
     Lesson(
         "vanishing-sigmoid", "Worse with sigmoid",
         {"seq_len": 25, "activation": "sigmoid"},
@@ -115,7 +132,8 @@ _LESSONS = [
         run_labels=("sigmoid", "tanh"),
         steps=1,
         claim="Per step back, the gradient falls at least twice as many powers of ten with sigmoid as "
-              "with tanh, and never by less than a quarter times the weights' largest stretch."),
+              "with tanh, and never by less than a quarter times the weights' largest stretch.",
+        checks=(decay_ratio(0, 1, 15).over(2).at(1), step_back(0).at_most(1.0001).at(1))),
     Lesson(
         "slow-convergence", "Longer sequences, slower learning",
         {"seq_len": 5},
@@ -128,7 +146,8 @@ _LESSONS = [
         run_labels=("5 steps", "10 steps", "50 steps"),
         steps=300,
         claim="At every step from step 150 to 300, the 5-step run's loss averaged over the last 50 steps "
-              "is well below the baseline (under 80% of it), while the 50-step run's is above 85% of it."),
+              "is well below the baseline (under 80% of it), while the 50-step run's is above 85% of it.",
+        checks=(loss_average(0, 50).under(0.8).from_step(150), loss_average(2, 50).over(0.85).from_step(150))),
     Lesson(
         "long-delay", "Failing on long-term dependencies",
         {"task": "copy", "seq_len": 60, "lr": 0.01},
@@ -143,7 +162,9 @@ _LESSONS = [
         claim="At the start the gradient reaching the symbols is at least 8 powers of ten weaker with "
               "a pause of 60 than with 5. At every step from step 100 to 300, averaged over the last 25 "
               "steps, the short pause copies over 45% of the symbols right, while the long pause stays "
-              "near chance (1 in 8), under 25%."),
+              "near chance (1 in 8), under 25%.",
+        checks=(orders_more(0, 1).over(8).at(1), metric_average(1, 25).over(0.45).from_step(100),
+                metric_average(0, 25).under(0.25).from_step(100))),
     Lesson(
         "plateau", "Plateaus: learning stalls",
         {},
@@ -155,7 +176,8 @@ _LESSONS = [
         steps=300,
         claim="At every step from step 50 to 300 the loss, averaged over the last 25 steps, is within "
               "15% of the baseline; at every step from the first the gradient at the first timestep is over "
-              "15 powers of ten below the last."),
+              "15 powers of ten below the last.",
+        checks=(loss_average(0, 25).between(0.85, 1.15).from_step(50), orders(0).over(15))),
     Lesson(
         "exploding", "Instability: small change, huge effect",
         {"init": "orthogonal", "spectral_radius": 3.0},
@@ -167,7 +189,8 @@ _LESSONS = [
         steps=1,
         claim="The gradient at the first timestep is over 8 powers of ten larger than at the last, and "
               "nudging the first input by 0.0001 changes the output by more than 0.1, while the "
-              "default network barely moves (below 0.0001)."),
+              "default network barely moves (below 0.0001).",
+        checks=(gained(0).over(8).at(1),)),
     Lesson(
         "recent-bias", "Over-emphasis on recent inputs",
         {},
@@ -180,7 +203,11 @@ _LESSONS = [
         steps=1,
         claim="The inputs of the last 10 steps get over a million times more gradient than those of "
               "the first 10, and the second half of the sequence gets over a thousand times more "
-              "than the first."),
+              "than the first.",
+        checks=(inputs_ratio(0, slice(-10, None), slice(0, 10), "the last 10 steps' inputs get {}x the gradient of "
+                             "the first 10's").over(1e6).at(1),
+                inputs_ratio(0, slice(50, None), slice(0, 50), "the second half's inputs get {}x the gradient of the "
+                             "first half's").over(1e3).at(1))),
     Lesson(
         "deep-stack", "Deep stacks are hit harder",
         {"seq_len": 50, "layers": 6},
@@ -191,7 +218,8 @@ _LESSONS = [
         "Turn on skip connections.",
         steps=1,
         claim="Going down the stack, every layer gets less gradient than the one above it, and the "
-              "bottom layer's weights get less than a fifth of the top layer's."),
+              "bottom layer's weights get less than a fifth of the top layer's.",
+        checks=(layer_to_layer_below(0).over(1).at(1), bottom_to_top(0).under(0.2).at(1))),
 
     # ------------------------------------------------------------------ remedies
     Lesson(
@@ -208,7 +236,8 @@ _LESSONS = [
         run_labels=("Xavier", "orthogonal", "default (before)"),
         steps=1,
         claim="With Xavier or orthogonal weights the gradient at the first of 100 steps is within 5 "
-              "powers of ten of the last; with the default weights it falls by more than 15."),
+              "powers of ten of the last; with the default weights it falls by more than 15.",
+        checks=(apart(0).under(5).at(1), apart(1).under(5).at(1), orders(2).over(15).at(1))),
     Lesson(
         "fix-clipping", "Remedy: gradient clipping",
         {"seq_len": 50, "activation": "linear", "init": "orthogonal",
@@ -226,7 +255,9 @@ _LESSONS = [
         steps=60,
         claim="Without clipping the run diverges within 10 steps; clipped, it trains all 60 steps with "
               "every applied gradient at most the threshold and ends with a lower loss than it started, "
-              "yet never gets below 10 times the baseline."),
+              "yet never gets below 10 times the baseline.",
+        checks=(diverged_at(1).at_most(10).from_step(10), applied_gradient(0).at_most(1.0001),
+                clipped_steps(0).over(0).at_pause(), loss_against_first(0, 5).under(1).at_pause(), loss(0).over(10))),
     Lesson(
         "fix-irnn", "Remedy: ReLU with identity weights (IRNN)",
         {"activation": "relu", "init": "identity"},
@@ -242,7 +273,8 @@ _LESSONS = [
         steps=1,
         claim="With ReLU, Leaky ReLU or PReLU and identity weights the gradient at the first of 100 "
               "steps is within one power of ten of the last; with tanh and default weights it falls "
-              "by more than 15."),
+              "by more than 15.",
+        checks=(apart(0).under(1).at(1), apart(1).under(1).at(1), apart(2).under(1).at(1), orders(3).over(15).at(1))),
     Lesson(
         "dead-units", "Remedy: Leaky ReLU and PReLU against dead units",
         {"seq_len": 50, "activation": "leaky_relu", "init": "identity", "lr": 0.01},
@@ -262,7 +294,13 @@ _LESSONS = [
               "gradient, and from step 11 on no gradient at all reaches the first of the 50 timesteps; with "
               "Leaky ReLU and PReLU it reaches the first timestep at every step, within 3 powers of ten of "
               "the last. From step 50 on, averaged over the last 25 steps, the ReLU net's loss stays above 5 "
-              "times the baseline, the other two's within 25% of it."),
+              "times the baseline, the other two's within 25% of it.",
+        checks=(saturated(2).over(0.95).from_step(10), first_to_last(2).at_most(0).from_step(11),
+                loss_average(2, 25).over(5).from_step(50),
+                saturated(0).at_most(0), smallest_gradient(0).over(0), apart(0).under(3),
+                loss_average(0, 25).between(0.75, 1.25).from_step(50),
+                saturated(1).at_most(0), smallest_gradient(1).over(0), apart(1).under(3),
+                loss_average(1, 25).between(0.75, 1.25).from_step(50))),
     Lesson(
         "fix-skip", "Remedy: skip connections in a deep stack",
         {"seq_len": 50, "layers": 6, "skip": True},
@@ -275,7 +313,8 @@ _LESSONS = [
         run_labels=("with skips", "no skips (before)"),
         steps=1,
         claim="With skips the bottom layer's weights get at least half the gradient of the top "
-              "layer's; without them less than a fifth."),
+              "layer's; without them less than a fifth.",
+        checks=(bottom_to_top(0).at_least(0.5).at(1), bottom_to_top(1).under(0.2).at(1))),
     Lesson(
         "fix-lstm", "Remedy: LSTM",
         {"seq_len": 50, "cell": "lstm", "forget_bias": 2.0, "lr": 0.01, "clip": "norm"},
@@ -295,7 +334,9 @@ _LESSONS = [
               "tanh RNN's by more than 10; at no step does the LSTM's fall reach 7. By step 1000 the LSTM's "
               "loss, averaged over the last 50 steps, is under a quarter of the baseline, while the tanh "
               "RNN's 50-step average stays above 0.9 of the baseline at every step from step 50 on, and its "
-              "last loss is above 0.6 of it."),
+              "last loss is above 0.6 of it.",
+        checks=(orders(0).under(2).at(1), orders(1).over(10).at(1), orders(0).under(7),
+                loss_average(0, 50).under(0.25).at_pause(), loss(0).under(0.25).at_pause(), *stays_at_baseline(1))),
     Lesson(
         "fix-gru", "Remedy: GRU",
         {"seq_len": 50, "cell": "gru", "lr": 0.01, "clip": "norm"},
@@ -315,7 +356,10 @@ _LESSONS = [
               "the first timestep within 3 powers of ten of the last; by step 400 its loss, averaged over the "
               "last 50 steps, is under a tenth of the baseline. The tanh RNN trained the same way stays above "
               "0.9 of the baseline (50-step average) at every step from step 50 on, and its last loss is above "
-              "0.6 of it."),
+              "0.6 of it.",
+        checks=(orders(0).over(9).at(1), gate(0, 1, "update").over(0.6).from_step(100),
+                orders(0).under(3).from_step(100),
+                loss_average(0, 50).under(0.1).at_pause(), loss(0).under(0.25).at_pause(), *stays_at_baseline(1))),
     Lesson(
         "fix-attention", "Remedy: attention",
         {"seq_len": 50, "attention": True, "lr": 0.003, "clip": "norm"},
@@ -334,7 +378,9 @@ _LESSONS = [
               "at every step; without, it falls by more than 10 at the start. By step 500 the loss with "
               "attention, averaged over the last 50 steps, is under a quarter of the baseline, while "
               "without attention the 50-step average stays above 0.9 of the baseline at every step from "
-              "step 50 on, and its last loss is above 0.6 of it."),
+              "step 50 on, and its last loss is above 0.6 of it.",
+        checks=(apart(0).under(2), orders(1).over(10).at(1), loss_average(0, 50).under(0.25).at_pause(),
+                loss(0).under(0.25).at_pause(), *stays_at_baseline(1))),
 ]
 
 LESSONS: dict[str, Lesson] = {l.name: l for l in _LESSONS}

@@ -2,7 +2,10 @@
 
 GUI thread only. The panel only shows lessons and says which one the user picked
 (`lesson_chosen`) and which view to highlight (`highlight_requested`); the run session loads the
-lesson's configs, and the window shows the session's lesson stop here (`show_stop`, `show_paused_at`).
+lesson's configs, and the window shows the session's lesson stop here (`show_stop`). Once it `follow`s
+the session, the panel hears training pause at the lesson's step (`show_paused_at`) and says there
+whether the lesson's claim holds at every step to it, with its figure, read from the session's run
+histories by the lesson's own check (engine/claims.py): a view of the session, never of the worker.
 """
 from __future__ import annotations
 
@@ -55,6 +58,10 @@ class LessonPanel(QWidget):
         self.pause_note = QLabel()  # where training will pause, or has paused, for the lesson's point
         self.pause_note.setWordWrap(True)
         self.pause_note.hide()
+        self.claim_note = QLabel()  # at the pause: whether the claim holds, and its figure
+        self.claim_note.setWordWrap(True)
+        self.claim_note.hide()
+        self.session = None         # the run session followed (gui/session.py), once `follow` is called
 
         nav = QHBoxLayout()
         nav.addWidget(self.prev_button)
@@ -62,7 +69,7 @@ class LessonPanel(QWidget):
         nav.addWidget(self.next_button)
         layout = QVBoxLayout(self)
         layout.addLayout(nav)
-        for w in (self.title, self.narration, self.look_at, self.pause_note, self.try_next):
+        for w in (self.title, self.narration, self.look_at, self.pause_note, self.claim_note, self.try_next):
             layout.addWidget(w)
         layout.addStretch(1)
         self.set_scale(1.0)
@@ -125,7 +132,7 @@ class LessonPanel(QWidget):
         base = 10 * factor
         self.title.setStyleSheet(f"font-size: {base * 1.4:.0f}pt; font-weight: bold;")
         self.narration.setStyleSheet(f"font-size: {base * 1.15:.0f}pt;")
-        for w in (self.look_at, self.try_next):
+        for w in (self.look_at, self.try_next, self.claim_note):
             w.setStyleSheet(f"font-size: {base:.0f}pt;")
         self.pause_note.setStyleSheet(f"font-size: {base:.0f}pt; font-style: italic;")
 
@@ -137,9 +144,21 @@ class LessonPanel(QWidget):
             self.set_scale(self._scale)
 
     def set_pause_note(self, text: str):
-        """A line on the card about where training pauses for the lesson's point ("" hides it)."""
+        """A line on the card about where training pauses for the lesson's point ("" hides it); the claim's
+        verdict of an earlier pause goes with the note it belonged to."""
         self.pause_note.setText(html.escape(text))
         self.pause_note.setVisible(bool(text))
+        self.set_claim_note("")
+
+    def set_claim_note(self, text: str, details: str = ""):
+        self.claim_note.setText(html.escape(text))
+        self.claim_note.setToolTip(details)
+        self.claim_note.setVisible(bool(text))
+
+    def follow(self, session):
+        """Hear the session (gui/session.py) pause at its lesson's step, to say there whether the claim holds."""
+        self.session = session
+        session.stopped_at_lesson.connect(self.show_paused_at)
 
     def show_stop(self, steps: int | None):
         """Training will pause by itself at `steps` (None: it will not, and the card says nothing)."""
@@ -149,3 +168,31 @@ class LessonPanel(QWidget):
 
     def show_paused_at(self, steps: int):
         self.set_pause_note(f"Paused at step {steps}, where this shows. Press Play (Space) to train on.")
+        result = self.claim_at_pause()
+        if result is not None:
+            self.set_claim_note(claim_words(result), result.text.replace("; ", "\n"))
+
+    def claim_at_pause(self):
+        """The lesson's check over the session's run histories (engine.claims.ClaimResult), or None where
+        the session's runs are not the lesson's (another lesson, a file's runs)."""
+        session = self.session
+        if session is None or self.current is None or session.lesson != self.current:
+            return None
+        lesson = LESSONS[self.current]
+        histories = list(session.histories)
+        if len(histories) != len(lesson.compare) + 1:
+            return None
+        return lesson.check([list(h.log.snapshots) for h in histories], [h.info for h in histories])
+
+
+def claim_words(result) -> str:
+    """'✓ The claim holds at every step to 500: 21.3 orders lost at step 1 (claim: over 15)', or where
+    it fails: '✗ The claim does not hold at step 37: ...'."""
+    if result.holds_throughout:
+        where = "at step 1" if result.steps == 1 else f"at every step to {result.steps}"
+        more = len(result.parts) - 1
+        also = f" (and {more} more part{'s' if more != 1 else ''}, all holding)" if more else ""
+        return f"✓ The claim holds {where}: {result.parts[0].words(result.names)}{also}"
+    if result.first_failure is None:  # a part claimed at a step not trained yet
+        return f"The claim is not checked yet: {result.text}"
+    return f"✗ The claim does not hold at step {result.first_failure}: {result.failing_words()}"

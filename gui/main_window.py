@@ -87,7 +87,7 @@ class MainWindow(QMainWindow):
         session.run_set_started.connect(self._show_run_set)
         session.lesson_changed.connect(self._on_lesson_changed)
         session.lesson_stop_changed.connect(self.lesson_panel.show_stop)
-        session.stopped_at_lesson.connect(self.lesson_panel.show_paused_at)
+        self.lesson_panel.follow(session)  # its pause note, and there whether the claim holds
         self.display.errored.connect(self.show_error)
         self.files.reported.connect(lambda text: self.status.showMessage(text, 8000))
         self.files.failed.connect(self.banner.show_message)
@@ -280,8 +280,7 @@ class MainWindow(QMainWindow):
         theme_menu.addSeparator()
         theme_menu.addAction(by_name["toggle_theme"])
         view_menu.addSeparator()
-        view_menu.addAction(self.controls_dock.toggleViewAction())
-        view_menu.addAction(self.lesson_dock.toggleViewAction())
+        view_menu.addActions([self.controls_dock.toggleViewAction(), self.lesson_dock.toggleViewAction()])
         view_menu.addSeparator()
         self.view_actions = {}
         for key, frame in self.view_frames.items():
@@ -290,6 +289,7 @@ class MainWindow(QMainWindow):
             action.toggled.connect(lambda on, k=key: self.grid.show_view(k, on))
             view_menu.addAction(action)
             self.view_actions[key] = action
+        self.views["phase"].in_window(self) if "phase" in self.views else None  # clicks, File > Open sweep folder…
 
         lessons_menu = menu("lessons", "&Lessons", ("previous_lesson", "next_lesson", None))
         for number, (name, lesson) in enumerate(LESSONS.items(), 1):

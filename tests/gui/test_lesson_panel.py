@@ -1,6 +1,9 @@
-"""The lesson browser walks through every lesson and says where to look."""
+"""The lesson browser walks through every lesson, says where to look, and at a lesson's pause whether
+its claim holds, read from a real session's runs."""
+from engine.config import Config
 from engine.lessons import LESSONS
 from gui.lesson_panel import LessonPanel
+from gui.session import RunSession
 
 
 def test_next_and_previous_walk_every_lesson_in_order(qtbot):
@@ -47,3 +50,44 @@ def test_lessons_name_views_by_the_titles_the_window_shows():
             for match in re.finditer(r"the ([A-Za-z][\w -]*?) view\b", text):
                 words = match.group(1).lower()
                 assert any(words.endswith(title) for title in titles), (lesson.name, match.group(0))
+
+
+def run_to_the_pause(qtbot, name: str, overrides=()):
+    """A real session (in-process worker) trains lesson `name` to its pause; the panel follows it."""
+    session = RunSession([Config(seq_len=6, hidden=4, batch=2)], in_process=True)
+    panel = LessonPanel()
+    qtbot.addWidget(panel)
+    panel.follow(session)
+    session.lesson_changed.connect(panel.show_lesson)
+    session.lesson_stop_changed.connect(panel.show_stop)
+    with qtbot.waitSignal(session.stopped_at_lesson, timeout=60_000) as paused:
+        session.load_lesson(name, overrides)
+        session.play()
+    return session, panel, paused.args[0]
+
+
+def test_at_the_pause_the_card_says_the_claim_holds_at_every_step_with_its_figure(qtbot):
+    session, panel, steps = run_to_the_pause(qtbot, "learning-rate")
+    try:
+        lesson = LESSONS["learning-rate"]
+        assert steps == lesson.steps and session.lesson == "learning-rate"
+        expected = lesson.check([list(h.log.snapshots) for h in session.histories], session.infos)
+        assert expected.holds_throughout
+        text = panel.claim_note.text()
+        assert panel.claim_note.isVisibleTo(panel) and "Paused at step 30" in panel.pause_note.text()
+        assert text.startswith("✓ The claim holds at every step to 30: about right (0.05): loss ")
+        assert f"{expected.figure:.3g}x its first (5-step average)" in text and "(and 2 more parts, all holding)" in text
+        assert "too large (1.0): diverged at step" in panel.claim_note.toolTip()
+        session.load_lesson("vanishing-tanh")  # another lesson's card says nothing of the claim yet
+        assert not panel.claim_note.isVisibleTo(panel)
+    finally:
+        session.shutdown()
+
+
+def test_where_the_users_settings_break_the_claim_the_card_says_at_which_step(qtbot):
+    session, panel, _ = run_to_the_pause(qtbot, "vanishing-tanh", ["activation=relu", "init=identity"])
+    try:
+        text = panel.claim_note.text()
+        assert text.startswith("✗ The claim does not hold at step 1: ") and text.endswith("(claim: over 15)")
+    finally:
+        session.shutdown()
