@@ -1,35 +1,10 @@
 """The training worker loop: owns 1 to 4 trainers and talks to the GUI over two one-way pipes.
 
 Runs in a child process started with `spawn` (the default, so training never fights the GUI for
-the GIL), or in a plain thread for tests and debugging. No Qt here. Commands come in as tuples
-and are picked up between steps; snapshots go out batched, at most `SEND_INTERVAL` apart, so the
-GUI never builds a backlog while histories still get every step's numbers.
-
-Commands in:  ("set_runs", [Config, ...], fresh)  new settings; fresh: a new run set from step 0
-                                        (else settings change at the next step, rebuilding only
-                                        what they reshape)
-              ("start",)  ("pause",)  ("step",)  ("reset",)  ("quit",)
-              ("until", steps or None)  pause by itself once every run has trained `steps` steps
-                                        (a lesson's point), once; None: no such stop
-              ("detail", DetailRequest or None)  measure steps closely (engine.detail) for the views that
-                                        show it, within DetailBudget's share of the time; None: stop
-Messages out: ("runs", generation, [RunInfo, ...], fresh)  a (re)built set of runs; fresh: from
-                                        step 0 (new histories), else the same runs reshaped
-              ("applied", generation, [Config, ...])  live settings (engine.config.LIVE_KEYS) took
-                                        effect without a rebuild: each run trains with its config
-                                        from its next step (the batches before it are flushed first)
-              ("batch", generation, [[Snapshot, ...] per run], steps_per_second)
-              ("state", "running" | "paused" | "diverged")
-              ("stopped_at", steps)       the "until" stop was reached (then ("state", "paused"))
-              ("details", generation, [StepDetail or None per run])  the latest step of each run seen
-                                        closely, after the batch that holds it; also at once when a
-                                        request comes while paused
-              ("error", message, traceback_text)  a failure; a refused run set (sizes that do not fit
-                                        in memory, a missing device) says one line, no traceback,
-                                        and changes nothing: the runs train on as they were
-              ("bye",)
-Every "runs" message starts a new generation, and each batch (and "applied") names the generation it
-belongs to, so a reader can tell a batch of an older run set from one of the current set.
+the GIL), or in a plain thread for tests and debugging. No Qt here. Commands come in as the types of
+engine/messages.py and are picked up between steps; snapshots go out batched, at most `SEND_INTERVAL`
+apart, so the GUI never builds a backlog while histories still get every step's numbers. What each
+command and report means is said where it is defined (engine/messages.py).
 """
 from __future__ import annotations
 
@@ -38,6 +13,8 @@ import traceback
 from dataclasses import dataclass
 
 from engine import devices, memory
+from engine.messages import (Batch, Bye, DetailsMeasured, Failed, Pause, PauseAt, PausedAt, Quit, Reset, RunsBuilt,
+                             SetRuns, SettingsApplied, Start, StateChanged, Step, WantDetail)
 from engine.config import Config
 from engine.schema import MAX_RUNS
 from engine.detail import DetailBudget, DetailRequest
@@ -99,7 +76,7 @@ class Worker:
             self._announce(fresh=False)
         elif events:  # the same runs go on: say which settings they train with now, after the steps before
             self.flush()
-            self.results.send(("applied", self.generation, [t.config for t in self.trainers]))
+            self.results.send(SettingsApplied(self.generation, tuple(t.config for t in self.trainers)))
 
     def _refuse_early(self, configs: list[Config], replace: bool):
         """Raise ConfigError before any run changes when the run set cannot be built: a missing CUDA
@@ -115,43 +92,45 @@ class Worker:
 
     def _announce(self, fresh: bool):
         self.generation += 1
-        self.results.send(("runs", self.generation, [run_info(i, t) for i, t in enumerate(self.trainers)], fresh))
+        self.results.send(RunsBuilt(self.generation, tuple(run_info(i, t) for i, t in enumerate(self.trainers)), fresh))
 
     def handle(self, command) -> bool:
-        """Apply one command; returns False on quit."""
-        kind = command[0]
-        if kind == "quit":
-            return False
-        if kind in ("set_runs", "reset"):
-            try:
-                if kind == "reset":
-                    self.set_runs([t.config for t in self.trainers], fresh=True)
-                else:
-                    self.set_runs(list(command[1]), fresh=bool(command[2]) if len(command) > 2 else False)
-            except ConfigError as exc:  # refused before anything changed: the runs go on as they were
-                self.results.send(("error", str(exc), ""))
-        elif kind == "start":
-            self.running = bool(self.trainers)  # (none yet: the first run set was refused)
-            self.results.send(("state", "running" if self.running else "paused"))
-        elif kind == "pause":
-            self.running = False
-            self.flush()
-            self.results.send(("state", "paused"))
-            self.send_details()  # the step the picture holds on, seen closely
-        elif kind == "step":
-            self.train_once()
-            self.flush()
-            self.send_details()
-            if self._reached_until():  # stepped onto the stop by hand: it is spent
-                self.until = None
-        elif kind == "until":
-            self.until = command[1]
-        elif kind == "detail":
-            self.detail_request = command[1]
-            if not self.running:  # paused: the step on screen, seen as now asked (once it has trained)
+        """Apply one command (engine/messages.py); returns False on quit."""
+        match command:
+            case Quit():
+                return False
+            case SetRuns() | Reset():
+                try:
+                    if isinstance(command, Reset):
+                        self.set_runs([t.config for t in self.trainers], fresh=True)
+                    else:
+                        self.set_runs(list(command.configs), fresh=command.fresh)
+                except ConfigError as exc:  # refused before anything changed: the runs go on as they were
+                    self.results.send(Failed(str(exc)))
+            case Start():
+                self.running = bool(self.trainers)  # (none yet: the first run set was refused)
+                self.results.send(StateChanged("running" if self.running else "paused"))
+            case Pause():
+                self.running = False
+                self.flush()
+                self.results.send(StateChanged("paused"))
+                self.send_details()  # the step the picture holds on, seen closely
+            case Step():
+                self.train_once()
+                self.flush()
                 self.send_details()
-            else:  # a new wish (another sequence, layer or view) is seen at the next step, whatever it costs
-                self.detail_budget.at_once()
+                if self._reached_until():  # stepped onto the stop by hand: it is spent
+                    self.until = None
+            case PauseAt(steps):
+                self.until = steps
+            case WantDetail(request):
+                self.detail_request = request
+                if not self.running:  # paused: the step on screen, seen as now asked (once it has trained)
+                    self.send_details()
+                else:  # a new wish (another sequence, layer or view) is seen at the next step, whatever it costs
+                    self.detail_budget.at_once()
+            case _:
+                raise TypeError(f"not a worker command: {command!r}")
         return True
 
     # -------------------------------------------------------------- training
@@ -170,7 +149,7 @@ class Worker:
         if self.trainers and all(t.diverged for t in self.trainers) and self.running:
             self.running = False
             self.flush()
-            self.results.send(("state", "diverged"))
+            self.results.send(StateChanged("diverged"))
 
     def _reached_until(self) -> bool:
         """Every run that still trains has done `until` steps."""
@@ -185,14 +164,14 @@ class Worker:
         details = [trainer.detail(self.detail_request) for trainer in self.trainers]
         if any(d is not None for d in details):
             self.flush()
-            self.results.send(("details", self.generation, details))
+            self.results.send(DetailsMeasured(self.generation, tuple(details)))
         now = time.perf_counter()
         self.detail_budget.spent(now - start, now)
 
     def flush(self):
         if any(self.pending):
             rate = len(self.rate_window) / sum(self.rate_window) if self.rate_window else 0.0
-            self.results.send(("batch", self.generation, self.pending, rate))
+            self.results.send(Batch(self.generation, tuple(self.pending), rate))
             self.pending = [[] for _ in self.trainers]
         self.last_send = time.perf_counter()
 
@@ -208,8 +187,8 @@ class Worker:
                     if self.running and self._reached_until():
                         reached, self.until, self.running = self.until, None, False
                         self.flush()
-                        self.results.send(("stopped_at", reached))
-                        self.results.send(("state", "paused"))
+                        self.results.send(PausedAt(reached))
+                        self.results.send(StateChanged("paused"))
                     elif time.perf_counter() - self.last_send >= SEND_INTERVAL:
                         self.flush()
                     if self.running and self.detail_request is not None and self.detail_budget.due(time.perf_counter()):
@@ -218,10 +197,10 @@ class Worker:
                 return
             except Exception as exc:  # a bug or bad setting must reach the user, not kill the worker
                 self.running = False
-                self.results.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
-                self.results.send(("state", "paused"))
+                self.results.send(Failed(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+                self.results.send(StateChanged("paused"))
         self.flush()
-        self.results.send(("bye",))
+        self.results.send(Bye())
 
 
 def worker_main(commands, results, threads: int = 1):

@@ -18,6 +18,8 @@ import threading
 from PySide6.QtCore import QObject, QThread, Signal
 
 from engine.config import Config
+from engine.messages import (Batch, Bye, Failed, Pause, PauseAt, Quit, Reset, SetRuns, Start, StateChanged, Step,
+                             WantDetail)
 from engine.worker import worker_main
 
 
@@ -29,25 +31,21 @@ class MessageQueue:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._items: list[tuple] = []
+        self._items: list = []
 
-    def put(self, message: tuple) -> bool:
+    def put(self, message) -> bool:
         """Add `message`; True if the queue was empty (whoever empties it should be told)."""
         with self._lock:
             was_empty = not self._items
             last = self._items[-1] if self._items else None
-            if message[0] == "batch" and last is not None and last[0] == "batch" and last[1] == message[1] \
-                    and len(last[2]) == len(message[2]):
-                for mine, new in zip(last[2], message[2]):
-                    mine.extend(new)
-                self._items[-1] = ("batch", last[1], last[2], message[3])
-            elif message[0] == "batch":  # copied: later batches merge into these lists
-                self._items.append(("batch", message[1], [list(b) for b in message[2]], message[3]))
+            if isinstance(message, Batch) and isinstance(last, Batch) and last.generation == message.generation \
+                    and len(last.snapshots) == len(message.snapshots):
+                self._items[-1] = last.merged(message)
             else:
                 self._items.append(message)
             return was_empty
 
-    def take(self) -> list[tuple]:
+    def take(self) -> list:
         with self._lock:
             items, self._items = self._items, []
             return items
@@ -75,11 +73,11 @@ class _Driver(QThread):
                     if c._process is not None:
                         c._process.join(2.0)  # reap it, so the message can say how it ended
                         code = c._process.exitcode
-                    c._post(("error", f"The training worker stopped unexpectedly (exit code {code}). "
-                                      "Press Reset to start a new one.", ""))
-                    c._post(("state", "stopped"))
+                    c._post(Failed(f"The training worker stopped unexpectedly (exit code {code}). "
+                                   "Press Reset to start a new one."))
+                    c._post(StateChanged("stopped"))
                 return
-            if message[0] == "bye":
+            if isinstance(message, Bye):
                 return
             c._post(message)
 
@@ -133,46 +131,46 @@ class TrainingController(QObject):
             res_send.close()  # so the driver sees EOF if the worker dies
         self._driver = _Driver(self)
         self._driver.start()
-        self._send(("set_runs", self.configs, True))
+        self._send(SetRuns(tuple(self.configs), fresh=True))
         if self.detail_request is not None:  # a restarted worker measures what the views still show
-            self._send(("detail", self.detail_request))
+            self._send(WantDetail(self.detail_request))
 
     # ------------------------------------------------------------------ commands (GUI thread)
     def _send(self, command):
         try:
             self._commands.send(command)
         except (BrokenPipeError, OSError):
-            self._post(("error", "The training worker is not running. Press Reset to start a new one.", ""))
+            self._post(Failed("The training worker is not running. Press Reset to start a new one."))
 
     def set_configs(self, configs: list[Config], fresh: bool = False):
         """Hand the worker a complete new set of configs; it applies them at its next step. fresh: a
         new run set from step 0 (a lesson, a file), else the runs go on with the new settings."""
         self.configs = list(configs)
-        self._send(("set_runs", self.configs, fresh))
+        self._send(SetRuns(tuple(self.configs), fresh))
 
     def start(self):
-        self._send(("start",))
+        self._send(Start())
 
     def pause(self):
-        self._send(("pause",))
+        self._send(Pause())
 
     def set_until(self, steps: int | None):
         """Pause training by itself once every run has trained `steps` steps (once); None: never."""
-        self._send(("until", steps))
+        self._send(PauseAt(steps))
 
     def step(self):
-        self._send(("step",))
+        self._send(Step())
 
     def want_detail(self, request):
         """Have the worker measure steps closely (an engine.detail.DetailRequest), or stop (None)."""
         self.detail_request = request
-        self._send(("detail", request))
+        self._send(WantDetail(request))
 
     def reset(self):
         if not self.alive():
             self.restart()
             return
-        self._send(("reset",))
+        self._send(Reset())
 
     def alive(self) -> bool:
         if self._worker_lost:
@@ -189,13 +187,13 @@ class TrainingController(QObject):
         self._launch()
 
     # ------------------------------------------------------------------ the queue
-    def _post(self, message: tuple):
+    def _post(self, message):
         """Queue one message (driver thread, or the GUI thread for a failed send), in order."""
         if self._queue.put(message):
             self.yielded.emit()
 
-    def take_messages(self) -> list[tuple]:
-        """Everything the worker said since the last call, oldest first (see engine/worker.py)."""
+    def take_messages(self) -> list:
+        """Everything the worker said since the last call, oldest first (engine/messages.py)."""
         return self._queue.take()
 
     # ------------------------------------------------------------------ shutdown
@@ -205,7 +203,7 @@ class TrainingController(QObject):
             return
         self._closing = True
         try:
-            self._commands.send(("quit",))
+            self._commands.send(Quit())
         except (BrokenPipeError, OSError):
             pass
         if self._process is not None:

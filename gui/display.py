@@ -45,7 +45,9 @@ class DisplayScheduler(QObject):
         self.timer.setInterval(DISPLAY_INTERVAL_MS)
         self.timer.timeout.connect(self.tick)
         session.runs_rebuilt.connect(self._on_runs_rebuilt)
-        session.data_arrived.connect(self._on_data)
+        session.steps_arrived.connect(self._on_data)
+        session.details_arrived.connect(self._on_data)
+        session.settings_applied.connect(self._on_data)
         session.shown_sequence_changed.connect(self._on_data)
         session.shown_step_changed.connect(self._on_data)
         if session.histories:  # a run set built before this scheduler listened
@@ -72,7 +74,7 @@ class DisplayScheduler(QObject):
             self._last_diagnosis = 0.0
         self.mark_all_dirty()  # redrawn round-robin by the timer, not all at once
 
-    def _on_data(self, steps: int):
+    def _on_data(self, *_):
         self.mark_all_dirty()
         self._undiagnosed = True
 

@@ -91,7 +91,7 @@ class ReplayBar(QWidget):
         # losing the focus, editingFinished would take it back from wherever the user clicked)
         self.box.lineEdit().returnPressed.connect(self.slider.setFocus)
         session.shown_step_changed.connect(self.sync)
-        session.data_arrived.connect(self.sync)
+        session.steps_arrived.connect(self.sync)
         session.runs_rebuilt.connect(self.sync)
         self.actions_by_name = self._make_actions(window)
         self.set_scale(1.0)

@@ -24,6 +24,7 @@ import time
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from engine.config import Config
+from engine.messages import Batch, DetailsMeasured, Failed, PausedAt, RunsBuilt, SettingsApplied, StateChanged
 from engine.lessons import LESSONS
 from gui.controller import TrainingController
 from gui.history import RunHistory
@@ -33,8 +34,9 @@ from gui.past import history_at, kept_steps
 
 class RunSession(QObject):
     runs_rebuilt = Signal(bool)        # the run set was (re)built; True: new histories from step 0
-    data_arrived = Signal(int)         # the views have news: steps trained (the most any run got) or from a
-    #                                    file; 0: only live settings took effect (the histories' infos show them)
+    steps_arrived = Signal(int)        # new steps in the histories: trained (the most any run got), or from a file
+    details_arrived = Signal()         # steps seen closely (engine.detail) reached the histories
+    settings_applied = Signal()        # live settings took effect without a rebuild (the histories' infos show them)
     state_changed = Signal(str)        # running | paused | diverged | stopped (`state` starts "starting")
     run_set_started = Signal(object)   # list[Config]: a new run set from outside the controls (lesson, file)
     lesson_changed = Signal(object)    # the lesson's name, or None for free play
@@ -169,19 +171,19 @@ class RunSession(QObject):
         """Histories that no worker of this session trains (a run folder a script writes, followed by
         gui/following.py) are what the views show, as a file's recorded data is: training paused, the worker's
         batches not theirs; Play, Step, Reset or a new run set go back to the lab's own training. `steps`:
-        how many steps they hold (the views' news, as in `data_arrived`)."""
+        how many steps they hold (the views' news, as in `steps_arrived`)."""
         self.controller.pause()
         self.show_step(None)
         self.showing_recorded, self._recorded = True, None
         self.generation = None  # the worker's messages of its run set go to no history now
         self.histories = list(histories)
         self.runs_rebuilt.emit(True)
-        self.data_arrived.emit(steps)
+        self.steps_arrived.emit(steps)
 
     def outside_data_arrived(self, steps: int):
         """Histories shown by `show_outside` grew by `steps` steps."""
         self.last_data_time = time.perf_counter()
-        self.data_arrived.emit(steps)
+        self.steps_arrived.emit(steps)
 
     # ------------------------------------------------------------------ replay
     def replay_span(self) -> tuple[int, int] | None:
@@ -232,22 +234,22 @@ class RunSession(QObject):
     def drain(self):
         """Everything the worker said since the last drain, in the order it said it."""
         for message in self.controller.take_messages():
-            kind = message[0]
-            if kind == "runs":
-                self._on_runs(*message[1:])
-            elif kind == "batch":
-                self._on_batch(*message[1:])
-            elif kind == "applied":
-                self._on_applied(*message[1:])
-            elif kind == "state":
-                self._on_state(message[1])
-            elif kind == "stopped_at":
-                self._on_stopped_at(message[1])
-            elif kind == "details":
-                self._on_details(*message[1:])
-            elif kind == "error":
-                self.errored.emit(message[1], message[2])
-                self._keep_what_trains()
+            match message:
+                case RunsBuilt(generation, infos, fresh):
+                    self._on_runs(generation, list(infos), fresh)
+                case Batch(generation, snapshots, rate):
+                    self._on_batch(generation, list(snapshots), rate)
+                case SettingsApplied(generation, configs):
+                    self._on_applied(generation, list(configs))
+                case StateChanged(state):
+                    self._on_state(state)
+                case PausedAt(steps):
+                    self._on_stopped_at(steps)
+                case DetailsMeasured(generation, details):
+                    self._on_details(generation, list(details))
+                case Failed(text, details):
+                    self.errored.emit(text, details)
+                    self._keep_what_trains()
 
     def _on_runs(self, generation: int, infos: list, fresh: bool):
         outside = self.generation is None and bool(self.histories)  # show_outside's histories are no run of these
@@ -267,7 +269,7 @@ class RunSession(QObject):
         if fresh and recorded is not None and [i.config for i in infos] == recorded[0]:
             for history, log in zip(self.histories, recorded[1]):
                 history.extend(list(log.snapshots))
-            self.data_arrived.emit(max(len(log) for log in recorded[1]))
+            self.steps_arrived.emit(max(len(log) for log in recorded[1]))
         if self.state in ("starting", "diverged", "stopped"):  # the worker has its runs and waits for Play
             self._on_state("paused")
 
@@ -287,7 +289,7 @@ class RunSession(QObject):
         span = self.replay_span()
         if self.shown_step is not None and span is not None and self.shown_step < span[0]:
             self.show_step(span[0])  # the step shown is no longer kept: the oldest that is
-        self.data_arrived.emit(new_steps)
+        self.steps_arrived.emit(new_steps)
 
     def want_detail(self, request):
         """Have the worker see steps closely (engine.detail.DetailRequest) for the views that show it, or
@@ -300,14 +302,14 @@ class RunSession(QObject):
             return
         for history, detail in zip(self.histories, details):
             history.add_detail(detail)
-        self.data_arrived.emit(0)
+        self.details_arrived.emit()
 
     def _on_applied(self, generation: int, configs: list):
         if generation != self.generation or len(configs) != len(self.histories):
             return  # settings of a run set that has since been replaced
         for history, config in zip(self.histories, configs):
             history.apply_settings(config)
-        self.data_arrived.emit(0)  # the views and the status bar show the settings the runs train with now
+        self.settings_applied.emit()  # the views and the status bar show the settings the runs train with now
 
     def _on_state(self, state: str):
         self.state = state

@@ -208,7 +208,8 @@ class StatusBar(QStatusBar):
         self._session = session
         session.state_changed.connect(self._on_state_changed)
         session.runs_rebuilt.connect(self._on_runs)
-        session.data_arrived.connect(self._on_runs)
+        session.steps_arrived.connect(self._on_runs)
+        session.settings_applied.connect(self._on_runs)
         session.shown_step_changed.connect(self._on_runs)
         self.set_state(session.state)
 

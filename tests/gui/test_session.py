@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, Signal
 from engine.config import Config
 from engine.experiment import Experiment
 from engine.lessons import LESSONS
+from engine.messages import Batch, DetailsMeasured, Failed, PausedAt, RunsBuilt, SettingsApplied, StateChanged
 from engine.metrics import MetricsLog
 from engine.trainer import Trainer
 from engine.worker import run_info
@@ -29,8 +30,12 @@ class ScriptedController(QObject):
         self.queue = MessageQueue()
         self.commands = []
 
-    def say(self, *message):
-        if self.queue.put(message):
+    WORDS = {"runs": RunsBuilt, "batch": Batch, "applied": SettingsApplied, "state": StateChanged,
+             "stopped_at": PausedAt, "details": DetailsMeasured, "error": Failed}
+
+    def say(self, kind, *fields):
+        """The worker's report of that kind (engine/messages.py), as the worker would send it."""
+        if self.queue.put(self.WORDS[kind](*fields)):
             self.yielded.emit()
 
     def take_messages(self):
@@ -56,7 +61,7 @@ def trained(config, steps):
 def running(session, controller, qtbot, steps: int):
     """A session whose worker built one SMALL run (generation 1) and sent `steps` trained steps."""
     info, snaps = trained(SMALL, steps)
-    with qtbot.waitSignal(session.data_arrived):
+    with qtbot.waitSignal(session.steps_arrived):
         controller.say("runs", 1, [info], True)
         controller.say("batch", 1, [snaps], 10.0)
     return session.histories[0]
@@ -70,17 +75,17 @@ def session(qtbot):
 
 def test_a_batch_merges_only_into_a_batch_of_its_own_generation_right_before_it():
     queue = MessageQueue()
-    assert queue.put(("runs", 1, ["info"], True))            # was empty: tell the reader
-    assert not queue.put(("batch", 1, [["s1"]], 5.0))
-    assert not queue.put(("batch", 1, [["s2", "s3"]], 6.0))  # merged, newer rate kept
-    assert not queue.put(("runs", 2, ["info"], True))
-    assert not queue.put(("batch", 2, [["t1"]], 7.0))        # after a "runs": its own entry
-    assert not queue.put(("state", "paused"))
-    assert not queue.put(("batch", 2, [["t2"]], 8.0))        # after a "state": keeps its place
-    assert queue.take() == [("runs", 1, ["info"], True), ("batch", 1, [["s1", "s2", "s3"]], 6.0),
-                            ("runs", 2, ["info"], True), ("batch", 2, [["t1"]], 7.0), ("state", "paused"),
-                            ("batch", 2, [["t2"]], 8.0)]
-    assert queue.take() == [] and queue.put(("state", "running"))
+    assert queue.put(RunsBuilt(1, ("info",), True))            # was empty: tell the reader
+    assert not queue.put(Batch(1, (["s1"],), 5.0))
+    assert not queue.put(Batch(1, (["s2", "s3"],), 6.0))      # merged, newer rate kept
+    assert not queue.put(RunsBuilt(2, ("info",), True))
+    assert not queue.put(Batch(2, (["t1"],), 7.0))            # after a new run set: its own entry
+    assert not queue.put(StateChanged("paused"))
+    assert not queue.put(Batch(2, (["t2"],), 8.0))            # after a state: keeps its place
+    assert queue.take() == [RunsBuilt(1, ("info",), True), Batch(1, (["s1", "s2", "s3"],), 6.0),
+                            RunsBuilt(2, ("info",), True), Batch(2, (["t1"],), 7.0), StateChanged("paused"),
+                            Batch(2, (["t2"],), 8.0)]
+    assert queue.take() == [] and queue.put(StateChanged("running"))
 
 
 def test_histories_get_exactly_the_current_generations_snapshots_in_order(session, qtbot):
@@ -88,7 +93,7 @@ def test_histories_get_exactly_the_current_generations_snapshots_in_order(sessio
     info, snaps = trained(SMALL, 5)
     rebuilt = []
     session.runs_rebuilt.connect(rebuilt.append)
-    with qtbot.waitSignal(session.data_arrived):
+    with qtbot.waitSignal(session.steps_arrived):
         controller.say("runs", 1, [info], True)
         controller.say("batch", 1, [snaps[:2]], 10.0)
         controller.say("batch", 1, [snaps[2:3]], 11.0)
@@ -125,10 +130,12 @@ def test_live_settings_show_in_the_run_info_as_soon_as_the_worker_applied_them(s
     rebuilt = []
     session.runs_rebuilt.connect(rebuilt.append)
     faster = SMALL.replace(lr=0.02, clip="norm")
-    with qtbot.waitSignal(session.data_arrived) as blocker:
+    arrived = []
+    session.steps_arrived.connect(arrived.append)
+    with qtbot.waitSignal(session.settings_applied):  # its own signal: no steps arrived with it
         controller.say("applied", 1, [faster])
         controller.say("applied", 7, [SMALL.replace(lr=0.5)])  # of another run set: not this one's
-    assert blocker.args == [0] and session.histories[0] is history and not rebuilt
+    assert arrived == [] and session.histories[0] is history and not rebuilt
     assert history.info.config == faster and history.info == info.__class__(**{**info.__dict__, "config": faster})
     assert session.generation == 1 and len(history.steps) == 2  # the same run set and curves go on
 
@@ -156,7 +163,7 @@ def test_an_experiments_recorded_data_waits_for_its_own_run_set(session, qtbot):
     assert ("pause",) in controller.commands and ("set_runs", True) in controller.commands
     assert session.lesson == "loop" and session.showing_recorded
     first_info, _ = trained(SMALL, 0)
-    with qtbot.waitSignal(session.data_arrived) as blocker:
+    with qtbot.waitSignal(session.steps_arrived) as blocker:
         controller.say("runs", 1, [first_info], True)   # the run set before the file's: no data for it
         controller.say("runs", 2, [info], True)
     assert blocker.args == [4] and list(session.histories[0].steps.view()) == [1, 2, 3, 4]
