@@ -32,9 +32,13 @@ def shape_key(config: Config) -> tuple:
     return tuple((k, v) for k, v in config.to_dict().items() if k not in WEIGHT_KEYS + UPDATE_KEYS)
 
 
+STACKED_CELLS = ("rnn", "lstm", "gru")
+
+
 def can_stack(config: Config) -> bool:
-    """The stacked cells cover the plain ones; attention's readout runs one network at a time."""
-    return not config.attention
+    """The stacked cells cover PyTorch's three; attention's readout and engine.cells' cells run one network
+    at a time."""
+    return config.cell in STACKED_CELLS and not config.attention
 
 
 def first_batch(config: Config):

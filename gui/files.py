@@ -22,6 +22,13 @@ from gui.settings import AppSettings
 
 OPENABLE = (".rgl", ".json", ".toml") + MODEL_SUFFIXES + DATA_SUFFIXES
 LOAD_IN_BACKGROUND_BYTES = 2_000_000   # larger files are read off the GUI thread, which keeps drawing
+SWEEP_FILES = ("sweep.json", "sweep.npz", "sweep.csv")  # engine/sweep.py's folder
+
+
+def _sweep_folder(path: Path) -> Path | None:
+    """The sweep folder `path` is or is a file of (main.py sweep writes sweep.json first), else None."""
+    folder = path if path.is_dir() else path.parent if path.name in SWEEP_FILES else None
+    return folder if folder is not None and (folder / SWEEP_FILES[0]).is_file() else None
 
 
 class _Loading(QObject):
@@ -75,6 +82,7 @@ class Files(QObject):
     failed = Signal(str)         # it could not be: a line for the banner
     opened = Signal(str)         # a file was opened (and shown): its path
     recent_changed = Signal()    # the recent files list changed
+    sweep_opened = Signal(str)   # a sweep's folder (main.py sweep) to show: gui/views/phase.py shows it
 
     def __init__(self, session, settings: AppSettings | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -105,6 +113,9 @@ class Files(QObject):
         experiment large enough to be read off the GUI thread (with a progress dialog that can cancel it):
         `opened` or `failed` says how that ended."""
         path = Path(path)
+        if _sweep_folder(path) is not None:
+            self.sweep_opened.emit(str(_sweep_folder(path)))
+            return True
         if kind_of(path) != "experiment":
             return self.open_user_file(path, kind_of(path))
         if self._busy(path):
@@ -257,7 +268,8 @@ class Files(QObject):
         if mime is None or not mime.hasUrls():
             return None
         for url in mime.urls():
-            if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in OPENABLE:
+            if url.isLocalFile() and (Path(url.toLocalFile()).suffix.lower() in OPENABLE
+                                      or _sweep_folder(Path(url.toLocalFile())) is not None):
                 return url.toLocalFile()
         return None
 
