@@ -138,6 +138,7 @@ def test_a_sweep_stopped_halfway_resumes_and_ends_with_the_uninterrupted_table(t
     assert {r["seed"] for r in whole} == {"0", "1"} and all(r["steps"] == "15" for r in whole)
 
 
+@pytest.mark.slow  # starts a local Ray and a spawn pool, processes of their own (about 30 s on 2 cores)
 def test_a_spawned_pool_and_ray_give_the_numbers_of_one_process_to_the_last_bit(tmp_path):
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'rnn-gradient-lab[ray]'")
     args = [*TINY, "--set", "seq_len=30", "--grid", "spectral_radius=0.7,1.1", "--grid", "cell=rnn,gru",
