@@ -55,12 +55,12 @@ def summary(snap, layers: int) -> str:
             f", largest singular value {float(np.max(snap.sigma_max)):.3g}" if snap.eigenvalues.shape[-1] > 1
             and snap.step_factors is None and _square(snap) else ""))
         if np.isfinite(longest):
-            return f"{words}: the slowest unit keeps about 1/(1 - |λ|) = {longest:,.0f} steps"
+            return f"{words}: the slowest keeps a gradient about 1/(1 - |λ|) = {longest:,.0f} steps"
         return f"{words}: at or outside the unit circle, a gradient can keep or grow its size"
     if snap.step_factors is not None:
         f = np.asarray(snap.step_factors)
         return (f"factors per step, decided by the input: medians {f[..., 1].min():.3g} to {f[..., 1].max():.3g}, "
-                f"90% of them below {f[..., 2].max():.3g}")
+                f"up to {f[..., 2].max():.3g} at a unit's 90% quantile")
     return EMPTY
 
 
