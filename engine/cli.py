@@ -21,7 +21,7 @@ import torch
 
 from engine import config as cfg
 from engine import experiment as experiments
-from engine import detail, devices, imports, memory, registry
+from engine import admission, detail, devices, imports, memory, registry
 from engine.args import ArgumentParser, add_file_options, probe_writable, usage_message, whole_number
 from engine.errors import UsageError
 from engine.lessons import LESSONS, lesson_runs
@@ -158,7 +158,7 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, 
     goes to stderr once the output folder is usable, before the progress bar. Sizes that together
     need more memory than the machine has are refused first, before anything is allocated or written.
     `detail_every` N > 0: every N steps, also the step's detail (engine.detail) into metrics.npz."""
-    memory.check_fits(config, kept=memory.headless(steps))
+    admission.admit(config, kept=memory.headless(steps))
     check_detail_every(config, steps, detail_every)
     use_one_thread()
     if out_dir.exists() and not out_dir.is_dir():

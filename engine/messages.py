@@ -18,7 +18,7 @@ class SetRuns:
     settings from their next step, rebuilt only where a setting reshapes them."""
     configs: tuple
     fresh: bool = False
-
+    promises: tuple = ()   # ((path, SHA-256), ...) of the user's files as the window read them
 
 @dataclass(frozen=True)
 class Start:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine import checkpoint, detail, devices, memory, probes, registry, userdata
+from engine import admission, checkpoint, detail, devices, memory, probes, registry, userdata
 from engine.config import Config
 from engine.diagnosis import explosion_detail, past_explosion_bounds
 from engine.model import RecurrentNet
@@ -98,9 +98,9 @@ class Trainer:
     def __init__(self, config: Config, check_memory: bool = True):
         """`check_memory`: refuse (ConfigError) sizes this machine cannot hold, before allocating
         anything; False for a caller that has checked them itself (the worker checks a whole run set)."""
-        self.device = devices.pick(config.device, config)
         if check_memory:
-            memory.check_fits(config)
+            admission.admit(config)
+        self.device = devices.pick(config.device, config)
         self.config = config
         self.events: list[Event] = []
         self.step_count = 0
@@ -170,9 +170,9 @@ class Trainer:
         detail = ", ".join(f"{k} {getattr(old, k)} -> {getattr(new, k)}" for k in changed)
         rebuild = old.needs_rebuild(new) or self.diverged
         if rebuild:
-            device = devices.pick(new.device, new)
             if check_memory and old.needs_rebuild(new):  # the model it replaces is freed first
-                memory.check_fits(new, reclaimable=memory.estimate_bytes(old)["total"] - memory.RUNTIME_BYTES)
+                admission.admit(new, replacing=[old])
+            device = devices.pick(new.device, new)
         self.config = new
         if rebuild:
             self.device = device

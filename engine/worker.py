@@ -12,7 +12,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from engine import devices, memory
+from engine import admission, memory
 from engine.messages import (Batch, Bye, DetailsMeasured, Failed, Pause, PauseAt, PausedAt, Quit, Reset, RunsBuilt,
                              SetRuns, SettingsApplied, Start, StateChanged, Step, WantDetail)
 from engine.config import Config
@@ -57,11 +57,11 @@ class Worker:
         self.detail_budget = DetailBudget()
 
     # -------------------------------------------------------------- commands
-    def set_runs(self, configs: list[Config], fresh: bool = False):
+    def set_runs(self, configs: list[Config], fresh: bool = False, promises: tuple = ()):
         if not 1 <= len(configs) <= MAX_RUNS:
             raise ValueError(f"runs: {len(configs)} is not allowed; allowed: 1 to {MAX_RUNS}")
         replace = fresh or len(configs) != len(self.trainers)
-        self._refuse_early(configs, replace)
+        self._refuse_early(configs, replace, promises)
         if replace:
             self.trainers = [Trainer(c, check_memory=False) for c in configs]  # all built, then swapped in
             for trainer in self.trainers:  # a view may ask to see any step closely, paused too
@@ -78,17 +78,15 @@ class Worker:
             self.flush()
             self.results.send(SettingsApplied(self.generation, tuple(t.config for t in self.trainers)))
 
-    def _refuse_early(self, configs: list[Config], replace: bool):
-        """Raise ConfigError before any run changes when the run set cannot be built: a missing CUDA
-        device, or sizes that together, with the window's history of every run, need more memory
-        than the machine has. The runs they replace are freed first: their memory counts as free."""
+    def _refuse_early(self, configs: list[Config], replace: bool, promises: tuple = ()):
+        """Raise ConfigError before any run changes when the run set cannot be built here
+        (engine/admission.py, with the window's history of every run; the runs it replaces are freed
+        first), or a user's file is no longer the one the window read."""
         current = [t.config for t in self.trainers]
         if not replace and not any(old.needs_rebuild(new) for old, new in zip(current, configs)):
             return  # live settings only (lr, clipping, optimizer): the same memory
-        for config in configs:
-            devices.pick(config.device, config)
-        held = memory.need_bytes(current, memory.WINDOW) - memory.RUNTIME_BYTES if current else 0
-        memory.check_fits(configs, kept=memory.WINDOW, reclaimable=held)
+        admission.admit(configs, kept=memory.WINDOW, replacing=current)
+        admission.check_promises(configs, promises)
 
     def _announce(self, fresh: bool):
         self.generation += 1
@@ -104,7 +102,7 @@ class Worker:
                     if isinstance(command, Reset):
                         self.set_runs([t.config for t in self.trainers], fresh=True)
                     else:
-                        self.set_runs(list(command.configs), fresh=command.fresh)
+                        self.set_runs(list(command.configs), fresh=command.fresh, promises=command.promises)
                 except ConfigError as exc:  # refused before anything changed: the runs go on as they were
                     self.results.send(Failed(str(exc)))
             case Start():

@@ -17,7 +17,9 @@ import threading
 
 from PySide6.QtCore import QObject, QThread, Signal
 
+from engine import admission
 from engine.config import Config
+from engine.errors import ConfigError
 from engine.messages import (Batch, Bye, Failed, Pause, PauseAt, Quit, Reset, SetRuns, Start, StateChanged, Step,
                              WantDetail)
 from engine.worker import worker_main
@@ -131,7 +133,7 @@ class TrainingController(QObject):
             res_send.close()  # so the driver sees EOF if the worker dies
         self._driver = _Driver(self)
         self._driver.start()
-        self._send(SetRuns(tuple(self.configs), fresh=True))
+        self._send(SetRuns(tuple(self.configs), True, self._promises()))
         if self.detail_request is not None:  # a restarted worker measures what the views still show
             self._send(WantDetail(self.detail_request))
 
@@ -146,7 +148,14 @@ class TrainingController(QObject):
         """Hand the worker a complete new set of configs; it applies them at its next step. fresh: a
         new run set from step 0 (a lesson, a file), else the runs go on with the new settings."""
         self.configs = list(configs)
-        self._send(SetRuns(tuple(self.configs), fresh))
+        self._send(SetRuns(tuple(self.configs), fresh, self._promises()))
+
+    def _promises(self) -> tuple:
+        """The user's files as this process read them, for the worker to check it trains from the same."""
+        try:
+            return admission.promised(self.configs)
+        except ConfigError:  # (a file gone since: the worker's own reading names it)
+            return ()
 
     def start(self):
         self._send(Start())

@@ -15,7 +15,7 @@ from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QSpinBox, QVBoxLayout, QWidget)
 
-from engine import devices, imports, memory, registry, schema
+from engine import admission, devices, imports, memory, registry, schema
 from engine.config import RANGES, Config, ConfigError
 from engine.schema import BY_NAME, MAX_RUNS, SETTINGS
 from gui.theme import ERROR_TEXT
@@ -265,12 +265,8 @@ class ControlPanel(QWidget):
                 self._remembered_data or (None, None))
         try:
             config = self._config.replace(**values)  # keys without a control keep their value
-            imports.check_inputs(config)  # the user's data and model still fit (seq_len, inputs per step)
-            if config.device != self._config.device:
-                devices.pick(config.device)  # raises ConfigError when CUDA is missing
-            if config.needs_rebuild(self._config):  # sizes that fit one by one but not together
-                held = memory.need_bytes([self._config], memory.WINDOW) - memory.RUNTIME_BYTES  # freed first
-                memory.check_fits(config, kept=memory.WINDOW, reclaimable=held)
+            if config.needs_rebuild(self._config):  # (live settings change neither device, files nor sizes)
+                admission.admit(config, kept=memory.WINDOW, replacing=[self._config])
         except ConfigError as exc:
             self._show_errors(exc, at=key)
             return

@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtWidgets import QFileDialog, QMenu, QProgressDialog, QWidget
 
 from engine import experiment as experiments
-from engine import imports, memory
+from engine import admission, imports, memory
 from engine.config import ConfigError, apply_overrides
 from engine.experiment import DATA_SUFFIXES, MODEL_SUFFIXES, kind_of
 from gui import exporting
@@ -191,7 +191,7 @@ class Files(QObject):
 
         def work(progress=None):
             changed = [imports.with_files(c, **{kind: str(path)}) for c in configs]
-            memory.check_fits(changed, kept=memory.WINDOW)
+            admission.admit(changed, kept=memory.WINDOW)
             return changed
         if _large(path):
             self._reading_kind = kind
@@ -216,7 +216,7 @@ class Files(QObject):
             return False
         try:  # settings changed while it was read are kept: the file is read again from the cache
             configs = [imports.with_files(c, **{kind: str(path)}) for c in self.session.configs]
-            memory.check_fits(configs, kept=memory.WINDOW)
+            admission.admit(configs, kept=memory.WINDOW)
         except ConfigError as exc:
             self.failed.emit(f"Could not open {path.name}; nothing was changed. {exc}")
             return False

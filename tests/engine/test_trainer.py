@@ -136,7 +136,7 @@ def test_structural_change_rebuilds_from_the_seed_like_a_fresh_trainer():
     new = SMALL.replace(hidden=7, cell="gru", lr=0.01)
     (event,) = trainer.update_config(new)
     assert event.kind == "rebuilt" and trainer.events[-1] == event
-    assert event.detail == "hidden 10 -> 7, cell rnn -> gru, lr 0.001 -> 0.01"
+    assert event.detail == "cell rnn -> gru, hidden 10 -> 7, lr 0.001 -> 0.01"  # (in the schema's order)
     rebuilt = [trainer.step() for _ in range(2)]
     fresh = Trainer(new)
     for r, f in zip(rebuilt, [fresh.step() for _ in range(2)]):
