@@ -450,7 +450,8 @@ def run(base: Config, grid_texts: list[str], steps: int, seeds: int, out: Path, 
     units = make_units(points, steps)
     if executor == "ray":
         ray_module()  # (said before anything runs)
-    workers = workers or min(os.cpu_count() or 1, len(units))
+    # at initialisation a stack of networks takes well under the second a spawned worker needs to import torch
+    workers = workers or (1 if steps == 0 else min(os.cpu_count() or 1, len(units)))
     check_memory(points, steps, 1 if executor == "ray" and address else workers)
     spec = spec_of(base, grids, seeds, steps)
     done = open_folder(out, spec)
