@@ -390,7 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "cluster (pip install ray)")
     w.add_argument("--address", help="with --executor ray: the cluster's address (default: start a local Ray)")
     w.add_argument("--workers", type=whole_number, default=None, metavar="N",
-                   help="processes (local) or CPUs of a local Ray (default: the CPU count)")
+                   help="processes (local) or CPUs of a local Ray (default: the CPU count; with --steps 0, "
+                        "this process alone, which stacks the networks)")
     w.set_defaults(func=_sweep_command)
     ls = sub.add_parser("lessons", help="list the guided lessons: name, then title")
     ls.set_defaults(func=_lessons_command)
