@@ -72,7 +72,6 @@ class PhaseView(View):
                    "settings are. Click a cell to train with its settings. File > Open sweep folder shows a "
                    "sweep of main.py sweep here instead.")
     settings_chosen = Signal(object)   # dict: settings of a clicked cell
-    map_drawn = Signal()               # a map is on screen (the current network's, or a sweep's)
     _measured = Signal(object, object)  # (request number, PhaseMap or an exception), from the thread
 
     def __init__(self, parent=None):
@@ -81,6 +80,7 @@ class PhaseView(View):
         self.sweep_folder: str | None = None
         self.config = None
         self.levels = LOG_GRAD_LEVELS
+        self.maps_drawn = 0  # (the current network's and sweeps' maps shown so far)
         self._map_key = None
         self._request = 0
         self._thread: threading.Thread | None = None
@@ -221,7 +221,7 @@ class PhaseView(View):
             self.title_label.setToolTip("The line: where the gradient neither shrinks nor grows (nothing lost). "
                                         "The dot: the current settings. Click a cell to train with its settings.")
         self._place_dot()
-        self.map_drawn.emit()
+        self.maps_drawn += 1
 
     def _labels(self) -> dict:
         keys = (self.phase.x_key, self.phase.y_key) if self.phase is not None else ("spectral_radius", "seq_len")

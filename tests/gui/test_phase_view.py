@@ -26,8 +26,9 @@ def view(qtbot):
 
 
 def measured(qtbot, view, config):
-    with qtbot.waitSignal(view.map_drawn, timeout=60_000):
-        view.set_runs([info(config)])
+    drawn = view.maps_drawn
+    view.set_runs([info(config)])
+    qtbot.waitUntil(lambda: view.maps_drawn > drawn, timeout=60_000)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "linear"])
