@@ -185,7 +185,8 @@ class ControlPanel(QWidget):
             control.valueChanged.connect(lambda _=0, k=key: self._edited(k))
         elif setting.kind == "float":  # a plain number in a range
             control = QDoubleSpinBox()
-            decimals = max(SPIN_DECIMALS, -math.floor(math.log10(setting.step)) if setting.step < 1 else 0)
+            decimals = next((d for d in range(SPIN_DECIMALS, 7)  # enough to show its bounds, default and step
+                             if all(round(v, d) == v for v in (setting.low, setting.high, setting.default, setting.step))), 6)
             control.setDecimals(decimals)
             control.setRange(setting.low + (10 ** -decimals if setting.low_open else 0.0), setting.high)
             control.setSingleStep(setting.step)

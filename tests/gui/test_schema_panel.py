@@ -28,7 +28,10 @@ def test_every_grouped_setting_has_the_control_its_row_describes(qtbot):
             assert isinstance(control, LogSpinBox) and control.maximum() == setting.high and control.minimum() > 0
         else:
             assert isinstance(control, QDoubleSpinBox) and control.maximum() == setting.high
-            assert panel.enabled_boxes[setting.name].toolTip() == setting.unset_tip
+            if setting.optional:  # a tick box for none
+                assert panel.enabled_boxes[setting.name].toolTip() == setting.unset_tip
+            else:
+                assert control.minimum() == setting.low and control.value() == setting.default
     assert [title for title, _ in schema.GROUPS] == [box.title() for box in panel.findChildren(
         __import__("PySide6.QtWidgets", fromlist=["QGroupBox"]).QGroupBox) if box.title() != "Compare"]
 
