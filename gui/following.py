@@ -126,6 +126,7 @@ class Follower(QObject):
         follower = cls(window.session, window)
         follower._window = window
         follower._hidden_views: list[str] | None = None
+        follower._settings_shown: bool | None = None   # whether the settings dock showed before following
         action = QAction("Open run folder…", window)
         action.setToolTip("Follow a run folder that engine.watching.watch() writes from your own training script: "
                           "live while it trains, or the whole run after")
@@ -169,6 +170,13 @@ class Follower(QObject):
         window.status.state.setVisible(not following)
         window.status.step.setVisible(not following)
         window.controls_dock.widget().setEnabled(not following)
+        # the lab's own settings are not the followed run's: out of sight while following, back after
+        if following and self._settings_shown is None:
+            self._settings_shown = not window.controls_dock.isHidden()
+            window.controls_dock.hide()
+        elif not following and self._settings_shown is not None:
+            window.controls_dock.setVisible(self._settings_shown)
+            self._settings_shown = None
 
     # ------------------------------------------------------------------ commands
     def follow(self, folder) -> bool:

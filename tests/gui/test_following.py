@@ -34,11 +34,13 @@ def test_the_views_follow_a_growing_run_folder_and_leave_it_for_training(window,
     for step in (1, 5):
         writer.append(record(step))
     shown_before = dict(window.grid.shown)
+    settings_before = window.controls_dock.isHidden()
     assert window.actions_by_name["open_run_folder"] in window.menus["file"].actions()
     assert window.follower.follow(tmp_path / "run")
     session, follower = window.session, window.follower
     assert follower.state == "following" and follower.label.text() == f"following {tmp_path / 'run'} (encoder.rnn), step 5"
     assert follower.label.isVisible() and not window.status.state.isVisible()
+    assert window.controls_dock.isHidden()  # the lab's own settings are not the followed run's
     [history] = session.histories
     assert history.info.task_label == "encoder.rnn" and history.info.config.cell == "lstm"
     assert history.steps.view().tolist() == [1, 5]
@@ -78,6 +80,7 @@ def test_the_views_follow_a_growing_run_folder_and_leave_it_for_training(window,
     window.reset()  # the lab's own training again: following ends, the views come back
     qtbot.waitUntil(lambda: not follower.active, timeout=10_000)
     assert dict(window.grid.shown) == shown_before and window.status.state.isVisible()
+    assert window.controls_dock.isHidden() == settings_before  # as it was
     assert session.histories[0] is not shown
 
 
