@@ -98,7 +98,7 @@ def top_grad(history) -> np.ndarray:
 def test_all_views_listed_in_order():
     ids = [v.view_id for v in ALL_VIEWS]
     assert ids == ["waterfall", "profile", "layers", "loss", "param_grads", "attribution", "activation", "unrolled",
-                   "units", "answers"]
+                   "units", "answers", "eigen", "phase"]
     for view_class in ALL_VIEWS:
         assert issubclass(view_class, View) and view_class.title and len(view_class.explanation) > 40
 
