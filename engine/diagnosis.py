@@ -92,11 +92,14 @@ def diagnose(history) -> list[Badge]:
                 "early inputs can be learned.",
                 "warning", "vanished"))
         elif np.isfinite(orders) and orders >= 1:
+            consequence = ("learning anything that depends on early inputs is slow or stalls while it lasts "
+                           "(vanishing gradient)." if orders >= 4 else
+                           "early inputs get a weaker learning signal, but a fall this small still lets a network "
+                           "learn from them (the remedy lessons' LSTM and attention runs start under 2 and learn).")
             badges.append(Badge(
                 f"vanishing: {_orders(orders)} lost",
                 f"The gradient at the first timestep is about 10^{orders:.0f} times weaker than at the last "
-                f"({_orders(orders)}, powers of ten): the network can hardly learn anything "
-                "that depends on early inputs (vanishing gradient).",
+                f"({_orders(orders)}, powers of ten): {consequence}",
                 "warning" if orders >= 4 else "info", "vanishing"))
         elif np.isfinite(orders) and -EXPLODING_ORDERS < orders <= -1:
             badges.append(Badge(
@@ -149,9 +152,10 @@ def _model_badges(config, snap) -> list[Badge]:
         badges.append(Badge(
             f"your model: recurrent weights shrink (σ {np.nanmin(sigma):.2f})",
             f"In {name}, the recurrent matrix of layer{'s' if len(small) > 1 else ''} "
-            f"{', '.join(str(k + 1) for k in small)} stretches no vector by more than {np.nanmin(sigma):.2f}, so the "
-            "gradient shrinks at least that much with every step back. Try: start it orthogonal, or rescale it "
-            "towards a spectral radius of 1 (lesson fix-init).", "warning", "σ small"))
+            f"{', '.join(str(k + 1) for k in small)} stretches no vector by more than {np.nanmin(sigma):.2f}, so what "
+            "each step hands back to the one before is at most that share of what it got (times the activation's "
+            "slope: at most 1 for tanh and ReLU). Try: start it orthogonal, or rescale it towards a spectral radius "
+            "of 1 (lesson fix-init).", "warning", "σ small"))
     if config.cell == "lstm" and snap.gate_means.shape[-1] >= 2:
         forget = np.asarray(snap.gate_means, dtype=np.float64)[:, 1]
         if np.isfinite(forget).any() and np.nanmin(forget) < SHUT_FORGET_GATE:
