@@ -162,7 +162,8 @@ def _model_badges(config, snap) -> list[Badge]:
             badges.append(Badge(
                 f"your model: forget gate {np.nanmin(forget):.2f} open",
                 f"In {name}, the LSTM's forget gate is on average only {np.nanmin(forget):.2f} open, so the cell "
-                "state keeps about that share of itself per step and the gradient along it shrinks as fast. "
+                "state keeps about that share of itself per step, and the part of the gradient handed back along "
+                "it shrinks by the same share. "
                 "Try: set the forget slice of bias_ih to 1 or 2 (bias_hh to 0), the standard recipe "
                 "(lesson fix-lstm).", "warning", "forget gate"))
     return badges
