@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine import memory, probes, sweep_batched
+from engine import admission, memory, probes, sweep_batched
 from engine.config import BY_NAME, Config, ConfigError, apply_overrides, parse_value
 from engine.errors import UsageError
 
@@ -131,14 +131,16 @@ def make_points(base: Config, grids: list[Grid], seeds: int) -> list[Point]:
     return points
 
 
-def check_memory(points: list[Point], steps: int, workers: int) -> None:
-    """Each point's estimate alone, then the `workers` largest together (they may run at once)."""
+def admit_points(points: list[Point], workers: int) -> None:
+    """engine.admission.admit, the one place that says whether runs can be built here (device, files,
+    memory): each point alone, then the `workers` largest together (they may run at once). A point keeps
+    two snapshots (its first and last step)."""
     kept = memory.Kept(snapshots=2)
     for point in points:
-        memory.check_fits(point.config, kept=kept)
+        admission.admit(point.config, kept=kept)
     if workers > 1 and len(points) > 1:
         largest = sorted(points, key=lambda p: memory.need_bytes([p.config], kept))[-workers:]
-        memory.check_fits([p.config for p in largest], kept=kept)
+        admission.admit([p.config for p in largest], kept=kept)
 
 
 # ----------------------------------------------------------------------------- units of work
@@ -434,9 +436,9 @@ def _terminated(signum, frame):
 
 def run(base: Config, grid_texts: list[str], steps: int, seeds: int, out: Path, executor: str = "local",
         address: str | None = None, workers: int | None = None, progress: bool = True) -> Outcome:
-    """The sweep command: everything checked (grids, every point's settings and memory, the folder), then
-    the points not yet finished run, each unit's results appended as it ends; the tables are written at
-    the end, and on Ctrl-C or SIGTERM with the points finished so far."""
+    """The sweep command: everything checked (grids, every point's settings, each point's admission: device,
+    files and memory; the folder), then the points not yet finished run, each unit's results appended as it
+    ends; the tables are written at the end, and on Ctrl-C or SIGTERM with the points finished so far."""
     if steps < 0:
         raise ConfigError("--steps", steps, "0 (measure at initialisation) or a number of training steps")
     if executor not in ("local", "ray"):
@@ -452,7 +454,7 @@ def run(base: Config, grid_texts: list[str], steps: int, seeds: int, out: Path, 
         ray_module()  # (said before anything runs)
     # at initialisation a stack of networks takes well under the second a spawned worker needs to import torch
     workers = workers or (1 if steps == 0 else min(os.cpu_count() or 1, len(units)))
-    check_memory(points, steps, 1 if executor == "ray" and address else workers)
+    admit_points(points, 1 if executor == "ray" and address else workers)
     spec = spec_of(base, grids, seeds, steps)
     done = open_folder(out, spec)
     resumed = len(done)

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from engine import cli, sweep, sweep_batched
 from engine.config import Config
@@ -95,6 +96,24 @@ def test_sizes_the_machine_cannot_hold_are_refused_before_any_point_runs(tmp_pat
     assert sweep_main("--set", "batch=4096", "--set", "hidden=2048", "--grid", "seq_len=10,5000",
                       "--out", str(out)) == 2
     assert "memory" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine with CUDA admits device cuda")
+def test_a_device_the_machine_lacks_is_refused_by_the_one_admission_before_any_point_runs(tmp_path, capsys):
+    out = tmp_path / "never"
+    assert sweep_main(*TINY, "--grid", "device=cpu,cuda", "--out", str(out)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "device" in err and "cuda" in err and not out.exists()
+
+
+def test_each_point_and_the_largest_together_go_through_admission(tmp_path, monkeypatch):
+    from engine import admission
+    asked = []
+    monkeypatch.setattr(admission, "admit", lambda configs, **kw: asked.append(configs))
+    points = sweep.make_points(Config(hidden=8, batch=4), sweep.parse_grids(["seq_len=5,50,20"]), 1)
+    sweep.admit_points(points, workers=2)
+    assert [c.seq_len for c in asked[:3]] == [5, 50, 20]
+    assert sorted(c.seq_len for c in asked[3]) == [20, 50]
 
 
 def test_without_ray_the_ray_executor_says_how_to_install_it(tmp_path, capsys, monkeypatch):
