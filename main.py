@@ -32,7 +32,7 @@ def _main(argv=None) -> int:
         from engine.cli import main as cli_main
         return cli_main(argv, picture=_phase_picture if argv[0] == "sweep" else None)
     if argv and argv[0] == "record":
-        from gui.record import main as record_main
+        from gui.record_command import main as record_main
         return record_main(argv[1:])
     if argv and not argv[0].startswith("-") and not Path(argv[0]).suffix and not Path(argv[0]).exists():  # a mistyped command
         close = difflib.get_close_matches(argv[0], COMMANDS, n=1)

@@ -1,4 +1,4 @@
-"""Milliseconds to build the histories a replay shows (gui/past.py) when the handle moves.
+"""Milliseconds to build the histories a replay shows (gui/history_at_step.py) when the handle moves.
 
 No Qt. Each run's history is filled to what the window keeps (EXPORT_ROWS full snapshots, more
 curve rows) with one real training snapshot repeated under new step numbers: the cost depends on
@@ -24,7 +24,7 @@ from engine.config import Config  # noqa: E402
 from engine.trainer import Trainer  # noqa: E402
 from engine.worker import run_info  # noqa: E402
 from gui.history import EXPORT_ROWS, RunHistory  # noqa: E402
-from gui.past import history_at  # noqa: E402
+from gui.history_at_step import history_at  # noqa: E402
 
 SETTINGS = {
     "default (T=100, 1 layer)": [Config(device="cpu")],

@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from engine import checkpoint, userdata  # noqa: E402
+from engine import user_model, user_data  # noqa: E402
 from engine import config as cfg  # noqa: E402
 from engine import experiment as ex  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
@@ -65,8 +65,8 @@ def seeds(folder: Path) -> dict:
     return files
 
 
-READERS = {".pt": (checkpoint.read, ConfigError), ".npz": (userdata.read, ConfigError),
-           ".csv": (userdata.read, ConfigError), ".txt": (userdata.read, ConfigError),
+READERS = {".pt": (user_model.read, ConfigError), ".npz": (user_data.read, ConfigError),
+           ".csv": (user_data.read, ConfigError), ".txt": (user_data.read, ConfigError),
            ".json": (cfg.load, ConfigError), ".toml": (cfg.load, ConfigError),
            ".rgl": (ex.load, ex.ExperimentError)}
 

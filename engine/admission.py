@@ -4,7 +4,7 @@ Runs on any thread; no Qt. Every place a run set is about to be built asks `admi
 panel for an edit (to show the refusal next to the control), the worker for the set it builds, the
 trainer built on its own, `train`, `sweep`, the window's start and its File menu. A run set is admitted
 when every run's device is there, its files fit it (a data file's windows, a model's inputs per step:
-engine/imports.py), and the whole set, with the history it keeps, fits in the memory this machine has
+engine/user_files.py), and the whole set, with the history it keeps, fits in the memory this machine has
 free, counting the memory of the runs it replaces (engine/memory.py). Anything else is one ConfigError
 naming the setting, the value and what is allowed.
 
@@ -14,7 +14,7 @@ refused rather than trained as something the window did not describe.
 """
 from __future__ import annotations
 
-from engine import devices, imports, memory
+from engine import devices, user_files, memory
 from engine.config import Config
 from engine.errors import ConfigError
 
@@ -25,21 +25,21 @@ def admit(configs: Config | list[Config], kept: memory.Kept = memory.Kept(), rep
     configs = [configs] if isinstance(configs, Config) else list(configs)
     for config in configs:
         devices.pick(config.device, config)
-        imports.check_inputs(config)
+        user_files.check_inputs(config)
     held = memory.need_bytes(list(replacing), kept) - memory.RUNTIME_BYTES if replacing else 0
     memory.check_fits(configs, kept=kept, reclaimable=max(held, 0))
 
 
 def promised(configs: list[Config]) -> tuple:
     """((path, SHA-256), ...) of the user's files the runs train from, as read here (the caches of
-    engine/checkpoint.py and engine/userdata.py: no second read of a file already opened)."""
-    from engine import checkpoint, userdata
+    engine/user_model.py and engine/user_data.py: no second read of a file already opened)."""
+    from engine import user_model, user_data
     files = {}
     for config in configs:
         if config.model:
-            files[config.model] = checkpoint.cached(config.model).sha256
+            files[config.model] = user_model.cached(config.model).sha256
         if config.data:
-            files[config.data] = userdata.cached(config.data, config.target).sha256
+            files[config.data] = user_data.cached(config.data, config.target).sha256
     return tuple(sorted(files.items()))
 
 

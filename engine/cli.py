@@ -21,7 +21,7 @@ import torch
 
 from engine import config as cfg
 from engine import experiment as experiments
-from engine import admission, detail, devices, imports, memory, registry
+from engine import admission, detail, devices, user_files, memory, registry
 from engine.args import ArgumentParser, add_file_options, probe_writable, usage_message, whole_number
 from engine.errors import UsageError
 from engine.lessons import LESSONS, lesson_runs
@@ -34,7 +34,7 @@ from engine.trainer import Trainer
 def resolve_config(lesson: str | None, config_file: str | None, assignments: list[str],
                    run: int | None = None, model: str | None = None, data: str | None = None) -> cfg.Config:
     """The config a run starts from: defaults, then a lesson (its run `run`, 1-based, default 1)
-    or a file, then the user's model and data files (engine/imports.py), then --set overrides."""
+    or a file, then the user's model and data files (engine/user_files.py), then --set overrides."""
     if lesson is not None and config_file is not None:
         raise UsageError("use either --lesson or --config, not both")
     if config_file is not None and not config_file.strip():  # (an unset shell variable): not the defaults
@@ -51,12 +51,12 @@ def resolve_config(lesson: str | None, config_file: str | None, assignments: lis
         if not 1 <= run <= count:
             raise cfg.ConfigError("--run", run, f"1 ({lesson} has a single run)" if count == 1
                                   else f"1 to {count} ({describe_runs(lesson)})")
-        return imports.lesson_with_files(lesson, assignments, model, data)[run - 1]
+        return user_files.lesson_with_files(lesson, assignments, model, data)[run - 1]
     for option, path in (("--model", model), ("--data", data)):
         if path is not None and not path.strip():
             raise cfg.ConfigError(option, path, "a file path", "is empty")
     base = cfg.load(config_file) if config_file is not None else cfg.Config()
-    return imports.with_files(base, model, data, assignments or [])
+    return user_files.with_files(base, model, data, assignments or [])
 
 
 def _experiment_run(path: str, run: int | None, assignments: list[str], model: str | None,
@@ -72,7 +72,7 @@ def _experiment_run(path: str, run: int | None, assignments: list[str], model: s
     if not 1 <= run <= count:
         raise cfg.ConfigError("--run", run, f"1 ({Path(path).name} holds a single run)" if count == 1
                               else f"1 to {count} (the runs {Path(path).name} holds)")
-    return imports.with_files(experiment.configs[run - 1], model, data, assignments or [])
+    return user_files.with_files(experiment.configs[run - 1], model, data, assignments or [])
 
 
 def describe_runs(lesson: str) -> str:
@@ -296,7 +296,7 @@ def _train_command(args) -> int:
     out = Path(args.out) if args.out is not None else _new_run_folder()
     notice = lesson_run_notice(args.lesson) if args.lesson and args.run is None else None
     where = devices.explain(config) if config.device == "auto" and torch.cuda.is_available() else None
-    notice = "\n".join(filter(None, [notice, *imports.describe(config), where])) or None
+    notice = "\n".join(filter(None, [notice, *user_files.describe(config), where])) or None
     summary = train(config, args.steps, out, notice=notice, detail_every=args.detail_every)
     state = "diverged at step %d" % summary["diverged_at_step"] if summary["diverged"] else (
         f"interrupted by {summary['interrupted_by']}" if summary["interrupted"] else "finished")

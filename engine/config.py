@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from engine import reading, registry
+from engine import bounded_reading, registry
 from engine.errors import ConfigError, excerpt, shown
 
 
@@ -62,7 +62,7 @@ def validate(c: Config) -> None:
 
 
 def _check_files(c: Config) -> None:
-    """The file keys' forms (the files themselves are read by engine/checkpoint.py and engine/userdata.py)."""
+    """The file keys' forms (the files themselves are read by engine/user_model.py and engine/user_data.py)."""
     for key in ("model", "data", "target"):
         value = getattr(c, key)
         if value is not None and (not isinstance(value, str) or not value.strip()):
@@ -225,10 +225,10 @@ def load(path: str | Path, base: Config | None = None) -> Config:
     MAX_CONFIG_BYTES are read (a device such as /dev/zero is refused, not read forever)."""
     path = Path(path)
     try:
-        text = reading.read_bytes(path, MAX_CONFIG_BYTES).decode("utf-8")
-    except reading.TooLarge as exc:
+        text = bounded_reading.read_bytes(path, MAX_CONFIG_BYTES).decode("utf-8")
+    except bounded_reading.TooLarge as exc:
         raise ConfigError("config file", str(path), "a JSON or TOML settings file of at most "
-                          f"{reading.size_text(MAX_CONFIG_BYTES)}", f"{exc}") from None
+                          f"{bounded_reading.size_text(MAX_CONFIG_BYTES)}", f"{exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
         raise ConfigError("config file", str(path), "a readable UTF-8 JSON or TOML file",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import checkpoint, reading, userdata
+from engine import user_model, bounded_reading, user_data
 from engine import config as cfg
 from engine.metrics import ARRAYS, SCALARS, MetricsLog
 from engine.trainer import Snapshot
@@ -76,14 +76,14 @@ def _user_files(configs, include_data: bool) -> tuple[dict, dict]:
     files, arrays = {}, {}
     for config in configs:
         if config.model and config.model not in files:
-            model = checkpoint.cached(config.model)
-            weights = {name: value.numpy() for name, value in checkpoint.as_state_dict(model).items()}
+            model = user_model.cached(config.model)
+            weights = {name: value.numpy() for name, value in user_model.as_state_dict(model).items()}
             files[config.model] = {"kind": "model", "sha256": model.sha256,
-                                   "weights_sha256": checkpoint.weights_sha256(weights)}
+                                   "weights_sha256": user_model.weights_sha256(weights)}
             for name, value in weights.items():
                 arrays[f"models/{model.sha256}/{name}"] = value
         if config.data and config.data not in files:
-            data = userdata.cached(config.data, config.target)
+            data = user_data.cached(config.data, config.target)
             files[config.data] = {"kind": "data", "sha256": data.sha256, "included": include_data}
             if include_data:
                 arrays[f"data/{data.sha256}"] = np.frombuffer(Path(config.data).read_bytes(), dtype=np.uint8)
@@ -98,13 +98,13 @@ def cache_folder() -> Path:
 
 def _sha256_of(path: Path) -> str | None:
     try:
-        return checkpoint.file_sha256(path) if path.is_file() else None
+        return user_model.file_sha256(path) if path.is_file() else None
     except OSError:
         return None
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-DATA_SUFFIXES = (".npz", ".csv", ".txt")   # the data kinds engine/userdata.py reads
+DATA_SUFFIXES = (".npz", ".csv", ".txt")   # the data kinds engine/user_data.py reads
 
 
 def _unpack_files(path: Path, archive: zipfile.ZipFile, header: dict, configs: list) -> tuple[list, list]:
@@ -169,7 +169,7 @@ def _write_atomically(target: Path, write) -> None:
 
 def _unpack_model(path: Path, archive: zipfile.ZipFile, original: str, entry: dict, state: str) -> Path:
     """A model's weights, carried as arrays `models/<sha>/<name>`, checked against the SHA-256 of the
-    weights (checkpoint.weights_sha256) saved with them, written as a torch.save file named by it."""
+    weights (user_model.weights_sha256) saved with them, written as a torch.save file named by it."""
     prefix = f"models/{entry['sha256']}/"
     names = [n[:-4] for n in archive.namelist() if n.startswith(prefix) and n.endswith(".npy")]
     if not names:
@@ -179,13 +179,13 @@ def _unpack_model(path: Path, archive: zipfile.ZipFile, original: str, entry: di
         raise ExperimentError(f"{path.name}: its copy of {Path(original).name} carries no SHA-256 of its weights "
                               "(an experiment saved before copies were verified), so it is not used; allowed: "
                               f"the model file as it was saved, or the experiment saved again")
-    members = reading.npy_members(archive, names, MAX_DATA_BYTES)
+    members = bounded_reading.npy_members(archive, names, MAX_DATA_BYTES)
     state_dict = {n[len(prefix):]: v for n, v in members.items()}
-    computed = checkpoint.weights_sha256(state_dict)
+    computed = user_model.weights_sha256(state_dict)
     if computed != declared:
         raise _mismatch(path, original, declared, computed)
     target = _inside_cache("models", f"{computed}.pt")
-    _write_atomically(target, lambda tmp: checkpoint.save_state(state_dict, tmp))
+    _write_atomically(target, lambda tmp: user_model.save_state(state_dict, tmp))
     return target
 
 
@@ -197,7 +197,7 @@ def _unpack_data(path: Path, archive: zipfile.ZipFile, original: str, entry: dic
     suffix = Path(original).suffix.lower()
     if suffix not in DATA_SUFFIXES:
         raise _damaged(path, f"its data file {cfg.shown(original)} is none of {', '.join(DATA_SUFFIXES)}")
-    raw = reading.npy_members(archive, [name], MAX_DATA_BYTES)[name].tobytes()
+    raw = bounded_reading.npy_members(archive, [name], MAX_DATA_BYTES)[name].tobytes()
     computed = hashlib.sha256(raw).hexdigest()
     if computed != entry["sha256"]:
         raise _mismatch(path, original, entry["sha256"], computed)
@@ -233,7 +233,7 @@ def _damaged(path: Path, what: str) -> ExperimentError:
 
 def load(path, progress=None) -> Experiment:
     """Read and check a whole experiment file before any of it is used: the header first, then the
-    recorded arrays, whose sizes are checked before they are read (engine/reading.py). Anything
+    recorded arrays, whose sizes are checked before they are read (engine/bounded_reading.py). Anything
     wrong raises ExperimentError; nothing is half-read into the caller's hands. `progress(fraction)`
     is called as the data is read (for a long file); an exception it raises stops the reading."""
     path = Path(path)
@@ -255,7 +255,7 @@ def load(path, progress=None) -> Experiment:
         raise ExperimentError(f"{path.name}: is a folder, not an experiment file") from None
     except OSError as exc:  # (no permission): the system's reason
         raise ExperimentError(f"{path.name}: not a readable experiment file ({exc.strerror or exc})") from None
-    except reading.TooLarge as exc:
+    except bounded_reading.TooLarge as exc:
         raise ExperimentError(f"{path.name}: {exc}") from None
     except (ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError):
         # numpy's and zipfile's own words mean nothing to a user
@@ -269,8 +269,8 @@ def _read_header(path: Path, archive: zipfile.ZipFile) -> dict:
     except KeyError:
         raise ExperimentError(f"{path.name}: not an RNN Gradient Lab experiment (no experiment header)") from None
     if info.file_size > MAX_HEADER_BYTES:
-        raise _damaged(path, f"its header is {reading.size_text(info.file_size)}, far more than settings take")
-    raw = reading.npy_members(archive, ["experiment.json"], MAX_HEADER_BYTES)["experiment.json"]
+        raise _damaged(path, f"its header is {bounded_reading.size_text(info.file_size)}, far more than settings take")
+    raw = bounded_reading.npy_members(archive, ["experiment.json"], MAX_HEADER_BYTES)["experiment.json"]
     try:
         return json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError):
@@ -303,15 +303,15 @@ def _check_header(path: Path, header) -> tuple[list, str | None, dict]:
 
 
 def _read_logs(path: Path, archive: zipfile.ZipFile, runs: int, progress=None) -> list:
-    available = reading.memory_available()
+    available = bounded_reading.memory_available()
     budget = MAX_DATA_BYTES if available is None else min(MAX_DATA_BYTES, available // 2)
-    headers = reading.npy_headers(archive, [f"run{i}/{name}" for i in range(runs) for name in SCALARS + ARRAYS])
+    headers = bounded_reading.npy_headers(archive, [f"run{i}/{name}" for i in range(runs) for name in SCALARS + ARRAYS])
     for i in range(runs):  # the step counts, from the headers, before any data is read
         steps = headers[f"run{i}/step"][0][0] if f"run{i}/step" in headers else 0
         if steps > MAX_RECORDED_STEPS:
             raise ExperimentError(f"{path.name}: run {i + 1} records {steps:,} steps; at most "
                                   f"{MAX_RECORDED_STEPS:,} are read (the window saves its newest 5,000)")
-    data = reading.read_arrays(archive, headers, budget, progress=progress and (lambda f: progress(0.5 * f)))
+    data = bounded_reading.read_arrays(archive, headers, budget, progress=progress and (lambda f: progress(0.5 * f)))
     logs = []
     try:
         for i in range(runs):
@@ -345,7 +345,7 @@ def open_any(path, progress=None) -> Experiment:
                           ".json or .toml configs")
 
 
-MODEL_SUFFIXES = (".pt", ".pth", ".ckpt")      # a user's weights (engine/checkpoint.py)
+MODEL_SUFFIXES = (".pt", ".pth", ".ckpt")      # a user's weights (engine/user_model.py)
 
 
 def kind_of(path: Path) -> str:

@@ -76,7 +76,7 @@ from pathlib import Path
 
 import torch
 
-from engine import devices, probes, registry, userdata
+from engine import devices, probes, registry, user_data
 from engine.config import RANGES, Config
 from engine.errors import ConfigError
 from engine.model import GATE_NAMES
@@ -135,8 +135,8 @@ def headless(steps: int) -> Kept:
 def task_shape(c: Config) -> tuple[int, int, int]:
     """(timesteps seen, input channels, outputs) of the config's task, without building it (the
     digits task would load its data)."""
-    if c.task == "data":  # a user's file: its shape (read once, then cached; engine/userdata.py)
-        data = userdata.cached(c.data, c.target)
+    if c.task == "data":  # a user's file: its shape (read once, then cached; engine/user_data.py)
+        data = user_data.cached(c.data, c.target)
         return c.seq_len, data.input_size, data.output_size
     task = registry.TASKS[c.task]
     shell = task.__new__(task)  # n_steps reads only seq_len (the copy task adds its symbols)

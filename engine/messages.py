@@ -1,7 +1,7 @@
 """The messages between the window and the training worker: small immutable types, one per meaning.
 
 Runs on both sides of the pipe (pickled across it); no Qt. Commands go from the GUI to the worker
-(engine/worker.py picks them up between steps); reports come back (gui/controller.py queues them in
+(engine/worker.py picks them up between steps); reports come back (gui/worker_client.py queues them in
 order, gui/session.py dispatches them with `match`). Every report of a run set names its generation:
 each `RunsBuilt` starts a new one, so a reader can tell a batch of an older run set from the current.
 """

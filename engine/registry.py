@@ -15,7 +15,7 @@ from torch import nn
 
 from engine import cells as _cells
 from engine import tasks as _tasks
-from engine.userdata import DataTask
+from engine.user_data import DataTask
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ OPTIMIZERS = {e.name: e for e in [
           torch.optim.RMSprop),
 ]}
 
-TASKS = {t.name: t for t in _tasks.ALL_TASKS + [DataTask]}  # data: a user's file (engine/userdata.py)
+TASKS = {t.name: t for t in _tasks.ALL_TASKS + [DataTask]}  # data: a user's file (engine/user_data.py)
 
 
 def describe(key: str) -> dict[str, Entry]:

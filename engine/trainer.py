@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine import admission, checkpoint, detail, devices, memory, probes, registry, userdata
+from engine import admission, user_model, detail, devices, memory, probes, registry, user_data
 from engine.config import Config
 from engine.diagnosis import explosion_detail, past_explosion_bounds
 from engine.model import RecurrentNet
-from engine.userdata import HELD_OUT_EVERY, DataTask
+from engine.user_data import HELD_OUT_EVERY, DataTask
 
 
 @dataclass(frozen=True)
@@ -119,20 +119,20 @@ class Trainer:
         torch.manual_seed(c.seed)
         self.data_gen = torch.Generator().manual_seed(c.seed + 1)
         if c.task == "data":
-            self.task = DataTask(c.seq_len, c.batch, self.device, userdata.cached(c.data, c.target))
+            self.task = DataTask(c.seq_len, c.batch, self.device, user_data.cached(c.data, c.target))
         else:
             self.task = registry.TASKS[c.task](c.seq_len, c.batch, self.device)
         classes = getattr(getattr(self.task, "data", None), "classes", False)
-        self.imported = checkpoint.cached(c.model) if c.model else None
+        self.imported = user_model.cached(c.model) if c.model else None
         outputs = self.task.output_size
         if self.imported:
-            checkpoint.check_matches(c, self.imported)
-            outputs = checkpoint.output_size(self.imported, outputs, classes)
+            user_model.check_matches(c, self.imported)
+            outputs = user_model.output_size(self.imported, outputs, classes)
         self.model = RecurrentNet(c, self.task.input_size, outputs)
         self.imported_note = ""
         if self.imported:
             what_for = f"the {self.task.label}" if c.task != "data" else f"the features of {Path(c.data).name}"
-            self.imported_note = checkpoint.load_into(self.model, self.imported, self.task.input_size, what_for)
+            self.imported_note = user_model.load_into(self.model, self.imported, self.task.input_size, what_for)
         if c.task == "data":
             self.task.check_classes(outputs)
             if classes:  # the head's classes, not the data's: a class the data lacks is still one to score

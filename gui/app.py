@@ -147,8 +147,8 @@ def main(argv: list[str]) -> int:
         args = build_parser().parse_args(argv)
         _take_file_argument(args)
         config = resolve_config(args.lesson, args.config, args.set, model=args.model, data=args.data)
-        from engine import admission, imports
-        lesson_runs = imports.lesson_with_files(args.lesson, args.set, args.model, args.data) if args.lesson else None
+        from engine import admission, user_files
+        lesson_runs = user_files.lesson_with_files(args.lesson, args.set, args.model, args.data) if args.lesson else None
         # sizes that do not fit together are refused here, as `train` refuses them, not after the window opens
         admission.admit(lesson_runs or [config])
         if args.quit_after is not None and not 0 < args.quit_after <= MAX_QUIT_AFTER:

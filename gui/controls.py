@@ -15,7 +15,7 @@ from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QSpinBox, QVBoxLayout, QWidget)
 
-from engine import admission, devices, imports, memory, registry, schema
+from engine import admission, devices, user_files, memory, registry, schema
 from engine.config import RANGES, Config, ConfigError
 from engine.schema import BY_NAME, MAX_RUNS, SETTINGS
 from gui.theme import ERROR_TEXT
@@ -306,7 +306,7 @@ class ControlPanel(QWidget):
 
     def _show_files(self, config: Config):
         try:
-            lines = imports.describe(config)
+            lines = user_files.describe(config)
         except ConfigError as exc:  # (the file changed or went away since it was opened)
             lines = [str(exc)]
         self.files_note.setText("\n".join(lines))

@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtWidgets import QFileDialog, QMenu, QProgressDialog, QWidget
 
 from engine import experiment as experiments
-from engine import admission, imports, memory
+from engine import admission, user_files, memory
 from engine.config import ConfigError, apply_overrides
 from engine.experiment import DATA_SUFFIXES, MODEL_SUFFIXES, kind_of
 from gui import exporting
@@ -183,14 +183,14 @@ class Files(QObject):
 
     def open_user_file(self, path: Path, kind: str) -> bool | None:
         """Every run trains the model (or on the data) in `path` from step 0; a file that cannot be
-        used is reported and nothing changes (engine/imports.py checks it whole first). A large file is
+        used is reported and nothing changes (engine/user_files.py checks it whole first). A large file is
         read off the GUI thread (None: `opened` or `failed` says how it ended), as experiments are."""
         if self._busy(path):
             return False
         configs = list(self.session.configs)
 
         def work(progress=None):
-            changed = [imports.with_files(c, **{kind: str(path)}) for c in configs]
+            changed = [user_files.with_files(c, **{kind: str(path)}) for c in configs]
             admission.admit(changed, kept=memory.WINDOW)
             return changed
         if _large(path):
@@ -215,7 +215,7 @@ class Files(QObject):
             self.failed.emit(f"Could not open {path.name}; nothing was changed. {result}")
             return False
         try:  # settings changed while it was read are kept: the file is read again from the cache
-            configs = [imports.with_files(c, **{kind: str(path)}) for c in self.session.configs]
+            configs = [user_files.with_files(c, **{kind: str(path)}) for c in self.session.configs]
             admission.admit(configs, kept=memory.WINDOW)
         except ConfigError as exc:
             self.failed.emit(f"Could not open {path.name}; nothing was changed. {exc}")
@@ -223,7 +223,7 @@ class Files(QObject):
         self._start(configs)
         self._remember(path, last=False)
         self.opened.emit(str(path))
-        self.reported.emit(f"Opened {imports.describe(configs[0])[0 if kind == 'model' else -1]}")
+        self.reported.emit(f"Opened {user_files.describe(configs[0])[0 if kind == 'model' else -1]}")
         return True
 
     def close_user_files(self):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSplitter
 
-from gui.frames import ViewFrame
+from gui.view_frames import ViewFrame
 from gui.lecture import pick_views
 
 GRID_COLUMNS = 4

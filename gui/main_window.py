@@ -23,7 +23,7 @@ from gui.controls import ComparePanel, ControlPanel
 from gui.display import DisplayScheduler
 from gui.files import Files
 from gui.following import Follower
-from gui.frames import Banner
+from gui.view_frames import Banner
 from gui.grid import ViewGrid
 from gui.lecture import LectureMode
 from gui.lesson_panel import LessonPanel

@@ -9,7 +9,7 @@ The keys are application-wide actions (`actions_by_name`), so they work in lectu
 and Right go one step back and forward (Right trains one step where the replay is live, as it always
 did), Shift with them ten steps, Home the oldest kept step, End live, G types a step number.
 The bar's sequence box chooses what the views of the latest step show: the whole batch, or one sequence
-of it alone (gui/lens.py); Q types a sequence number, [ and ] go to the previous and next.
+of it alone (gui/one_sequence.py); Q types a sequence number, [ and ] go to the previous and next.
 """
 from __future__ import annotations
 

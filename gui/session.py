@@ -14,7 +14,7 @@ Where things happen:
 - a view gets its data: `histories`, fed by `_on_batch` and handed on by gui/display.py; a step seen
   closely (engine.detail) comes by `_on_details`, asked for by `want_detail`;
 - a replay: `show_step` chooses the step every view, badge and export shows (`shown_histories`,
-  built by gui/past.py); None is live, the newest step. A replay pauses training, and Play, Step,
+  built by gui/history_at_step.py); None is live, the newest step. A replay pauses training, and Play, Step,
   Reset or a rebuilt run set go back to live.
 """
 from __future__ import annotations
@@ -26,10 +26,10 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from engine.config import Config
 from engine.messages import Batch, DetailsMeasured, Failed, PausedAt, RunsBuilt, SettingsApplied, StateChanged
 from engine.lessons import LESSONS
-from gui.controller import TrainingController
+from gui.worker_client import TrainingController
 from gui.history import RunHistory
-from gui.lens import SequenceHistory
-from gui.past import history_at, kept_steps
+from gui.one_sequence import SequenceHistory
+from gui.history_at_step import history_at, kept_steps
 
 
 class RunSession(QObject):
@@ -65,7 +65,7 @@ class RunSession(QObject):
         self.last_data_time: float | None = None
         self.shown_step: int | None = None   # the step a replay shows; None: live (the newest)
         self._shown: tuple | None = None     # (key, histories) of the replay last asked for
-        self.shown_sequence: int | None = None  # the batch row the views show alone (gui/lens.py); None: the batch
+        self.shown_sequence: int | None = None  # the batch row the views show alone (gui/one_sequence.py); None: the batch
         self.controller.yielded.connect(self.drain, Qt.ConnectionType.QueuedConnection)
         QTimer.singleShot(0, self.drain)  # what the worker said before anyone listened
 

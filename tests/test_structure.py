@@ -67,7 +67,7 @@ def test_the_main_window_lays_out_and_wires_and_never_talks_to_the_worker():
     path = ROOT / "gui" / "main_window.py"
     assert len(path.read_text(encoding="utf-8").splitlines()) <= 500
     imported = imports_of("gui.main_window", path, project_modules())
-    assert not imported & {"gui.controller", "engine.worker"}, imported
+    assert not imported & {"gui.worker_client", "engine.worker"}, imported
 
 
 def test_worker_messages_take_one_route_and_the_window_needs_no_attribute_to_appear_in_time():

@@ -38,12 +38,12 @@ def missing_text(history, sequence: int | None) -> str:
         return PAUSED
     if sequence is not None and sequence >= history.info.config.batch:
         return f"This run's batch holds {history.info.config.batch} sequences: choose one of them"
-    trained = getattr(history, "history", history).latest  # (under gui/lens.py's lens, the history it wraps)
+    trained = getattr(history, "history", history).latest  # (under gui/one_sequence.py's lens, the history it wraps)
     if trained is not None and trained.diverged:  # nothing is measured past a NaN
         return f"The run diverged at step {trained.step}: nothing to see closely (Reset, or change a setting)"
     if trained is None and getattr(history, "step", None) is None:
         return PAUSED
-    if getattr(history, "step", None) is not None:  # a replay (gui/past.py): only live steps are measured
+    if getattr(history, "step", None) is not None:  # a replay (gui/history_at_step.py): only live steps are measured
         return (f"Step {history.step} was not seen closely (the views measure live steps, and keep the last "
                 "16): press End to go live")
     return WAITING

@@ -92,7 +92,7 @@ class AnswersView(ChooserView):
 
     def refresh(self, histories):
         history = self.shown_history(histories)
-        sequence = getattr(history, "sequence", None)  # one sequence alone: the session's lens (gui/lens.py)
+        sequence = getattr(history, "sequence", None)  # one sequence alone: the session's lens (gui/one_sequence.py)
         detail = detail_for(history, sequence)
         if detail is None or detail.connectivity is None:
             self.image.clear()

@@ -4,7 +4,7 @@ A view is a QWidget that is created once, builds its plot items once, and update
 The main window calls:
   set_runs(infos)      when a run set is (re)built: list[engine.worker.RunInfo], one per run
   refresh(histories)   at display rate when new data arrived: list[gui.history.RunHistory] (in a
-                       replay gui.past.PastHistory, which reads the same, as of the step shown)
+                       replay gui.history_at_step.PastHistory, which reads the same, as of the step shown)
   apply_theme(theme)   when the theme or lecture scale changes: gui.theme.Theme
   clear()              on reset
   detail_wish()        what of a step seen closely (engine.detail) the view would show now: a dict of

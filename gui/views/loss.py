@@ -13,7 +13,7 @@ from PySide6.QtGui import QFontMetricsF
 from gui.views._common import (STEP_LABEL, TitleLabel, TrainingCurve, finite, font, log_over_linear_plots, pen,
                                positive_finite, run_labels, structure_key, style_plot, vbox)
 from gui.views._legends import add_legend, style_legend
-from engine.userdata import HELD_OUT_EVERY
+from engine.user_data import HELD_OUT_EVERY
 from gui.views.base import View
 
 MARKER_TEXT = 32  # characters of an event's detail shown on its marker (all of it in the tooltip)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine import admission, imports, memory
+from engine import admission, user_files, memory
 from engine.config import Config
 from engine.errors import ConfigError
 from engine.messages import Failed, RunsBuilt, SetRuns
@@ -23,7 +23,7 @@ def test_each_reason_a_run_set_cannot_be_built_is_one_refusal(tmp_path, monkeypa
         with pytest.raises(ConfigError, match="device: 'cuda'"):
             admission.admit([SMALL, SMALL.replace(device="cuda")])
     np.savez(tmp_path / "d.npz", x=np.zeros((10, 5, 2), np.float32), y=np.zeros((10, 1), np.float32))
-    with_data = imports.with_files(SMALL, data=str(tmp_path / "d.npz"))
+    with_data = user_files.with_files(SMALL, data=str(tmp_path / "d.npz"))
     with pytest.raises(ConfigError, match="seq_len: 6 is not allowed; allowed: 5"):
         admission.admit(with_data.replace(seq_len=6))
     monkeypatch.setattr(memory, "available_bytes", lambda: 2e8)
@@ -48,9 +48,9 @@ def test_the_worker_refuses_a_model_file_changed_after_the_window_read_it(tmp_pa
     model.rnn, model.head = nn.GRU(2, 6, batch_first=True), nn.Linear(6, 1)
     path = tmp_path / "m.pt"
     torch.save(model.state_dict(), path)
-    config = imports.with_files(SMALL.replace(task="adding"), model=str(path))
+    config = user_files.with_files(SMALL.replace(task="adding"), model=str(path))
     promises = admission.promised([config])
-    assert promises == ((str(path), __import__("engine.checkpoint").checkpoint.file_sha256(path)),)
+    assert promises == ((str(path), __import__("engine.user_model").user_model.file_sha256(path)),)
     with torch.no_grad():
         model.rnn.weight_hh_l0.mul_(2)
     torch.save(model.state_dict(), path)  # changed on disk after the window read it

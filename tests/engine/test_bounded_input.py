@@ -13,7 +13,7 @@ import pytest
 
 from engine import config as cfg
 from engine import experiment as ex
-from engine import reading
+from engine import bounded_reading
 from engine.config import Config, ConfigError
 from engine.errors import shown
 from engine.metrics import MetricsLog
@@ -194,4 +194,4 @@ def test_saving_to_a_device_is_refused_and_writes_nothing_beside_it(tmp_path):
 
 
 def test_sizes_read_as_a_person_says_them():
-    assert [reading.size_text(n) for n in (12, 12_000, 2_000_000, 3.2e9)] == ["12 bytes", "12 kB", "2 MB", "3.2 GB"]
+    assert [bounded_reading.size_text(n) for n in (12, 12_000, 2_000_000, 3.2e9)] == ["12 bytes", "12 kB", "2 MB", "3.2 GB"]

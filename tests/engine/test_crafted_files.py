@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine import checkpoint, userdata
+from engine import user_model, user_data
 from engine import experiment as ex
 from engine.config import Config
 from engine.errors import ConfigError
@@ -190,7 +190,7 @@ def test_an_inflating_checkpoint_is_refused_before_torch_reads_it(tmp_path, monk
     assert (tmp_path / "bomb.pt").stat().st_size < 1_000_000  # 100 MB of storage in under 1 MB on disk
     monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load ran on an inflating file"))
     with pytest.raises(ConfigError, match=r"bomb.pt'.*compressed [\d,]+ times .* torch.save stores tensors uncompressed"):
-        checkpoint.read(tmp_path / "bomb.pt")
+        user_model.read(tmp_path / "bomb.pt")
 
 
 def test_a_checkpoint_declaring_more_than_memory_allows_is_refused_before_reading(tmp_path, monkeypatch):
@@ -200,36 +200,36 @@ def test_a_checkpoint_declaring_more_than_memory_allows_is_refused_before_readin
         for info in plain.infolist():
             packed.writestr(info.filename, plain.read(info))
     assert (tmp_path / "m.pt").stat().st_size < 10_000  # small on disk, 160 kB inflated
-    monkeypatch.setattr(checkpoint.reading, "memory_available", lambda: 200_000)
+    monkeypatch.setattr(user_model.bounded_reading, "memory_available", lambda: 200_000)
     monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load ran"))
     with pytest.raises(ConfigError, match=r"unpacks to 1\d\d kB, more than the 100 kB"):
-        checkpoint.read(tmp_path / "m.pt")
+        user_model.read(tmp_path / "m.pt")
 
 
 def test_a_checkpoint_of_too_many_tensors_is_refused_from_its_directory(tmp_path, monkeypatch):
     with zipfile.ZipFile(tmp_path / "many.pt", "w") as archive:
         archive.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
-        for k in range(checkpoint.MAX_TENSORS + 1):
+        for k in range(user_model.MAX_TENSORS + 1):
             archive.writestr(f"archive/data/{k}", b"")
     monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load ran"))
     with pytest.raises(ConfigError, match=r"holds 20,001 tensors; at most 20,000 are read"):
-        checkpoint.read(tmp_path / "many.pt")
+        user_model.read(tmp_path / "many.pt")
 
 
 def test_torchscript_and_the_old_format_are_named_with_the_way_to_save_weights(tmp_path):
     torch.jit.save(torch.jit.script(nn.GRU(2, 3)), tmp_path / "scripted.pt")
     with pytest.raises(ConfigError, match=r"is a TorchScript file .*torch.save\(torch.jit.load\(path\).state_dict\(\)"):
-        checkpoint.read(tmp_path / "scripted.pt")
+        user_model.read(tmp_path / "scripted.pt")
     torch.save(nn.GRU(2, 3).state_dict(), tmp_path / "old.pt", _use_new_zipfile_serialization=False)
     with pytest.raises(ConfigError, match="format from before version 1.6"):
-        checkpoint.read(tmp_path / "old.pt")
+        user_model.read(tmp_path / "old.pt")
 
 
 @pytest.mark.parametrize("shape", [(16, 0), (0, 0)])
 def test_a_recurrent_weight_with_no_units_is_one_line(tmp_path, shape):
     torch.save({"weight_ih_l0": torch.zeros(16, 2), "weight_hh_l0": torch.zeros(*shape)}, tmp_path / "empty.pt")
     with pytest.raises(ConfigError, match=r"weight_hh_l0 of shape \(\d+, 0\): no hidden units"):
-        checkpoint.read(tmp_path / "empty.pt")
+        user_model.read(tmp_path / "empty.pt")
 
 
 def test_a_head_that_is_dropped_says_why(tmp_path):
@@ -237,7 +237,7 @@ def test_a_head_that_is_dropped_says_why(tmp_path):
     state["head.weight"] = torch.full((1, 4), float("inf"))
     state["head.bias"] = torch.zeros(1)
     torch.save(state, tmp_path / "inf.pt")
-    described = checkpoint.read(tmp_path / "inf.pt").describe()
+    described = user_model.read(tmp_path / "inf.pt").describe()
     assert "no head (a new readout: head.weight or head.bias has NaN or infinite values)" in described
 
 
@@ -246,14 +246,14 @@ def test_a_head_that_is_dropped_says_why(tmp_path):
 def test_a_csv_of_a_million_columns_is_answered_at_once(tmp_path):
     (tmp_path / "wide.csv").write_text("\n".join(",".join(["1"] * 10**6) for _ in range(3)))
     with pytest.raises(ConfigError, match="has 1,000,000 columns; allowed: a time series of at most 10,000 columns"):
-        userdata.read(tmp_path / "wide.csv")
+        user_data.read(tmp_path / "wide.csv")
 
 
 def test_a_wide_csv_within_the_bound_is_read_in_linear_time(tmp_path):
     """9,000 columns x 30 rows: the old quadratic membership test took minutes on this."""
     rows = [",".join(f"c{k}" for k in range(9000))] + [",".join(str(r + k) for k in range(9000)) for r in range(30)]
     (tmp_path / "wide.csv").write_text("\n".join(rows))
-    data = userdata.read(tmp_path / "wide.csv")
+    data = user_data.read(tmp_path / "wide.csv")
     assert data.input_size == 9000 and "predicts the next c8999" in data.description
 
 
@@ -263,7 +263,7 @@ def test_a_column_of_numbers_with_one_bad_cell_is_named_by_its_line(tmp_path, ce
     rows[41] = f"d40,{cell}"
     (tmp_path / "gap.csv").write_text("\n".join(rows))
     with pytest.raises(ConfigError) as caught:
-        userdata.read(tmp_path / "gap.csv")
+        user_data.read(tmp_path / "gap.csv")
     message = str(caught.value)
     assert f"has {shown} on line 42 in column price, whose other cells are numbers (59 of 60)" in message
     assert "\n" not in message
@@ -271,7 +271,7 @@ def test_a_column_of_numbers_with_one_bad_cell_is_named_by_its_line(tmp_path, ce
 
 def test_the_predicted_column_is_said_when_it_is_not_the_last(tmp_path):
     (tmp_path / "t.csv").write_text("\n".join(["price,note"] + [f"{k}.5,x{k}" for k in range(60)]))
-    description = userdata.read(tmp_path / "t.csv").description
+    description = user_data.read(tmp_path / "t.csv").description
     assert "predicts the next price (the last column of numbers; set target to choose another)" in description
     assert "(note skipped: not numbers)" in description
 
@@ -279,10 +279,10 @@ def test_the_predicted_column_is_said_when_it_is_not_the_last(tmp_path):
 def test_a_csv_field_past_the_limit_and_an_npz_without_targets_are_one_line(tmp_path):
     (tmp_path / "long.csv").write_text("a\n" + "1" * 200_000 + "\n1\n")
     with pytest.raises(ConfigError, match=r"cannot be read as CSV on line 2 \(field larger than field limit"):
-        userdata.read(tmp_path / "long.csv")
+        user_data.read(tmp_path / "long.csv")
     np.savez(tmp_path / "noy.npz", x=np.zeros((5, 4, 2), np.float32), y=np.zeros((5, 0), np.float32))
     with pytest.raises(ConfigError, match=r"has y of shape \(5, 0\), which holds no targets"):
-        userdata.read(tmp_path / "noy.npz")
+        user_data.read(tmp_path / "noy.npz")
 
 
 # ----------------------------------------------------------------------------- the command line: one line, exit 2
@@ -332,7 +332,7 @@ def test_every_truncation_of_valid_files_is_refused_in_one_line(tmp_path, cache)
     data = userdata_npz = tmp_path / "d.npz"
     np.savez(userdata_npz, x=np.zeros((6, 5, 2), np.float32), y=np.ones((6, 1), np.float32))
     saved = ex.save(tmp_path / "e.rgl", ex.Experiment([SMALL]))
-    readers = [(model, checkpoint.read, ConfigError), (data, userdata.read, ConfigError), (saved, ex.load, ex.ExperimentError)]
+    readers = [(model, user_model.read, ConfigError), (data, user_data.read, ConfigError), (saved, ex.load, ex.ExperimentError)]
     for source, read, refusal in readers:
         whole = source.read_bytes()
         for cut in np.linspace(0, len(whole) - 1, 40).astype(int):

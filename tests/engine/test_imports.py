@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine import api, checkpoint, cli, imports, userdata
+from engine import api, user_model, cli, user_files, user_data
 from engine import config as cfg
 from engine.errors import ConfigError
 from engine.trainer import Trainer
@@ -57,7 +57,7 @@ def save_npz(path, n=20, steps=9, features=3, y="float-last", outputs=2, seed=0)
 
 def lab(tmp_path, model: nn.Module, data: Path, *overrides) -> Trainer:
     torch.save(model.state_dict(), tmp_path / "m.pt")
-    config = imports.with_files(cfg.Config(batch=4), str(tmp_path / "m.pt"), str(data), list(overrides))
+    config = user_files.with_files(cfg.Config(batch=4), str(tmp_path / "m.pt"), str(data), list(overrides))
     return Trainer(config)
 
 
@@ -72,7 +72,7 @@ def test_the_imported_network_answers_as_the_users_module(tmp_path, cell, layers
     trainer = lab(tmp_path, user, save_npz(tmp_path / "d.npz", y="float-every"),
                   *(["activation=relu"] if cell == "rnn_relu" else []))
     assert (trainer.config.cell, trainer.config.hidden, trainer.config.layers) == (cell[:3] if "rnn" in cell else cell, 6, layers)
-    x = torch.from_numpy(userdata.cached(tmp_path / "d.npz").x[:5])
+    x = torch.from_numpy(user_data.cached(tmp_path / "d.npz").x[:5])
     with torch.no_grad():
         theirs = user(x)
         ours, _ = trainer.model(x, list(range(x.shape[1])))
@@ -113,9 +113,9 @@ def test_a_step_of_an_imported_model_seen_closely_is_the_apis_on_the_users_modul
 
 def test_checkpoint_dicts_are_opened_under_each_usual_key(tmp_path):
     user = UserModel("gru")
-    for key in checkpoint.CHECKPOINT_KEYS:
+    for key in user_model.CHECKPOINT_KEYS:
         torch.save({key: user.state_dict(), "epoch": 7, "optimizer": {"lr": 0.1}}, tmp_path / f"{key}.pt")
-        model = checkpoint.read(tmp_path / f"{key}.pt")
+        model = user_model.read(tmp_path / f"{key}.pt")
         assert (model.cell, model.input_size, model.hidden, model.layers, model.head) == ("gru", 3, 6, 1, (2, 6))
         assert model.prefix == "encoder."
 
@@ -148,12 +148,12 @@ def test_a_file_carrying_code_is_refused_and_the_code_never_runs(tmp_path):
     trap.path = str(tmp_path / "ran")
     torch.save({"state_dict": UserModel().state_dict(), "hook": trap}, tmp_path / "evil.pt")
     with pytest.raises(ConfigError, match="holds Python objects besides tensors"):
-        checkpoint.read(tmp_path / "evil.pt")
+        user_model.read(tmp_path / "evil.pt")
     assert not (tmp_path / "ran").exists()
     with open(tmp_path / "pickled.pt", "wb") as fh:  # a plain pickle, not even a torch file
         pickle.dump(trap, fh)
     with pytest.raises(ConfigError, match="model: .*pickled.pt"):
-        checkpoint.read(tmp_path / "pickled.pt")
+        user_model.read(tmp_path / "pickled.pt")
     assert not (tmp_path / "ran").exists()
 
 
@@ -184,7 +184,7 @@ def _module_file(tmp_path, name, state):
 def test_bad_model_files_are_refused_in_one_line_naming_the_file(tmp_path, make, problem):
     path = make(tmp_path)
     with pytest.raises(ConfigError) as caught:
-        checkpoint.read(path)
+        user_model.read(path)
     message = str(caught.value)
     assert message.startswith(f"model: '{path}'") and problem in message and "\n" not in message
 
@@ -196,7 +196,7 @@ def test_a_model_whose_input_size_is_not_the_datas_is_refused(tmp_path):
 
 def test_changing_the_shape_of_an_imported_model_is_refused(tmp_path):
     torch.save(UserModel(inputs=2).state_dict(), tmp_path / "m.pt")  # the adding task's 2 inputs
-    config = imports.with_files(cfg.Config(), str(tmp_path / "m.pt"))
+    config = user_files.with_files(cfg.Config(), str(tmp_path / "m.pt"))
     with pytest.raises(ConfigError, match="hidden: 12 .*allowed: 6, as read from the model file m.pt"):
         Trainer(config.replace(hidden=12))
 
@@ -206,7 +206,7 @@ def test_changing_the_shape_of_an_imported_model_is_refused(tmp_path):
 @pytest.mark.parametrize("form", ["float-last", "int-last", "float-every", "int-every"])
 def test_every_npz_target_form_trains_with_its_loss_and_an_honest_baseline(tmp_path, form):
     path = save_npz(tmp_path / "d.npz", n=30, y=form, outputs=3)
-    config = imports.with_files(cfg.Config(hidden=8, batch=4), data=str(path))
+    config = user_files.with_files(cfg.Config(hidden=8, batch=4), data=str(path))
     assert config.task == "data" and config.seq_len == 9
     trainer = Trainer(config)
     snap = trainer.step()
@@ -223,7 +223,7 @@ def test_every_npz_target_form_trains_with_its_loss_and_an_honest_baseline(tmp_p
 
 def test_the_held_out_loss_is_the_loss_on_the_held_out_sequences(tmp_path):
     path = save_npz(tmp_path / "d.npz", n=40, y="float-last")
-    trainer = Trainer(imports.with_files(cfg.Config(hidden=5, batch=4), data=str(path)))
+    trainer = Trainer(user_files.with_files(cfg.Config(hidden=5, batch=4), data=str(path)))
     data = np.load(path)
     x, y = torch.from_numpy(data["x"][36:]), torch.from_numpy(data["y"][36:]).float()
     with torch.no_grad():
@@ -236,16 +236,16 @@ def test_the_held_out_loss_is_the_loss_on_the_held_out_sequences(tmp_path):
 def test_the_csv_series_is_scaled_on_its_training_part_and_windows_predict_the_next_value(tmp_path):
     rows = np.arange(100.0)
     (tmp_path / "s.csv").write_text("day,level,flow\n" + "".join(f"d{k},{k * 2.0},{(k % 7) * 1.0}\n" for k in rows))
-    data = userdata.read(tmp_path / "s.csv", target="level")
+    data = user_data.read(tmp_path / "s.csv", target="level")
     assert data.input_size == 2 and data.train_until == 90 and "day skipped" in data.description
     level = rows * 2.0
     scaled = (level - level[:90].mean()) / level[:90].std()
     np.testing.assert_allclose(data.target, scaled, rtol=1e-6)
-    task = userdata.DataTask(10, 3, "cpu", data)
+    task = user_data.DataTask(10, 3, "cpu", data)
     x, y = task._windows(np.array([0, 5]))
     np.testing.assert_allclose(y[:, 0].numpy(), scaled[[10, 15]], rtol=1e-6)
     np.testing.assert_allclose(x[1, :, 0].numpy(), scaled[5:15], rtol=1e-6)
-    assert userdata.read(tmp_path / "s.csv").description.count("predicts the next flow") == 1  # default: last
+    assert user_data.read(tmp_path / "s.csv").description.count("predicts the next flow") == 1  # default: last
 
 
 def test_the_shipped_series_and_text_train_from_the_command_line(tmp_path, capsys):
@@ -258,7 +258,7 @@ def test_the_shipped_series_and_text_train_from_the_command_line(tmp_path, capsy
         assert math.isfinite(summary["data"]["final_held_out_loss"])
         held = np.load(tmp_path / name / "metrics.npz")["held_out_loss"]
         assert np.isfinite(held[[0, 24]]).all() and np.isnan(held[1:24]).all()
-    text = userdata.read(TEXT)
+    text = user_data.read(TEXT)
     codes = np.array([text.vocabulary.index(c) for c in TEXT.read_text(encoding="utf-8")])[:text.train_until]
     p = np.bincount(codes) / len(codes)
     assert text.baseline_loss == pytest.approx(-(p[p > 0] * np.log(p[p > 0])).sum())
@@ -317,7 +317,7 @@ X = np.zeros((4, 5, 2), np.float32)
 def test_bad_data_files_are_refused_in_one_line_naming_the_file_and_the_place(tmp_path, make, problem):
     path = make(tmp_path)
     with pytest.raises(ConfigError) as caught:
-        userdata.read(path)
+        user_data.read(path)
     message = str(caught.value)
     assert message.startswith(f"data: '{path}'") and problem in message and "\n" not in message
 
@@ -330,11 +330,11 @@ def test_a_class_beyond_the_models_head_is_refused(tmp_path):
 
 def test_a_missing_target_column_names_the_columns_there_are(tmp_path):
     with pytest.raises(ConfigError, match="target: 'rain' .*allowed: a column of numbers in sunspots_monthly.csv: sunspots"):
-        imports.with_files(cfg.Config(), data=str(SUNSPOTS), overrides=["target=rain"])
+        user_files.with_files(cfg.Config(), data=str(SUNSPOTS), overrides=["target=rain"])
 
 
 def test_a_window_longer_than_the_data_allows_is_refused_with_the_limit(tmp_path):
-    config = imports.with_files(cfg.Config(), data=str(TEXT))
+    config = user_files.with_files(cfg.Config(), data=str(TEXT))
     with pytest.raises(ConfigError, match="seq_len: 5000 .*allowed: 1 to 1678 for lady_susan.txt"):
         Trainer(config.replace(seq_len=5000))
 
@@ -353,14 +353,14 @@ def test_bad_file_options_exit_2_with_one_line(tmp_path, capsys, args, named):
 
 
 def test_a_file_too_large_for_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
-    monkeypatch.setattr(userdata.reading, "memory_available", lambda: 1000)
+    monkeypatch.setattr(user_data.bounded_reading, "memory_available", lambda: 1000)
     path = _text(tmp_path, "big.txt", "x" * 4000)
     with pytest.raises(ConfigError, match="is 4 kB"):
-        userdata.read(path)
+        user_data.read(path)
     torch.save(UserModel().state_dict(), tmp_path / "m.pt")
-    monkeypatch.setattr(checkpoint.reading, "memory_available", lambda: 1000)
+    monkeypatch.setattr(user_model.bounded_reading, "memory_available", lambda: 1000)
     with pytest.raises(ConfigError, match="more than the 500 bytes this machine can read"):
-        checkpoint.read(tmp_path / "m.pt")
+        user_model.read(tmp_path / "m.pt")
 
 
 def _badges(trainer):

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine import checkpoint, imports
+from engine import user_model, user_files
 from engine import config as cfg
 from engine.errors import ConfigError
 from engine.trainer import Trainer
@@ -54,7 +54,7 @@ def _saved(tmp_path, module, name="m.pt") -> Path:
 ])
 def test_what_the_lab_cannot_rebuild_is_one_line_naming_the_keys_and_the_way(tmp_path, module, words):
     with pytest.raises(ConfigError) as caught:
-        checkpoint.read(_saved(tmp_path, module))
+        user_model.read(_saved(tmp_path, module))
     message = str(caught.value)
     assert "\n" not in message and all(w in message for w in words), message
 
@@ -64,13 +64,13 @@ def test_a_relu_rnn_is_said_to_be_read_as_tanh_and_how_to_change_it(tmp_path):
     rnn.rnn, rnn.head = nn.RNN(2, 6, nonlinearity="relu", batch_first=True), nn.Linear(6, 1)
     path = _saved(tmp_path, rnn)
     assert "tanh assumed: nn.RNN's nonlinearity is not saved in its weights; --set activation=relu" \
-        in checkpoint.read(path).describe()
+        in user_model.read(path).describe()
     result = subprocess.run([sys.executable, "main.py", "train", "--model", str(path), "--steps", "1",
                              "--set", "task=adding", "--set", "seq_len=10", "--out", str(tmp_path / "o")],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "tanh assumed" in result.stderr, result.stderr
-    relu = imports.with_files(cfg.Config(task="adding"), str(path), overrides=["activation=relu"])
-    assert "RNN (relu, as set: nn.RNN's nonlinearity is not saved in its weights)" in imports.describe(relu)[0]
+    relu = user_files.with_files(cfg.Config(task="adding"), str(path), overrides=["activation=relu"])
+    assert "RNN (relu, as set: nn.RNN's nonlinearity is not saved in its weights)" in user_files.describe(relu)[0]
 
 
 def test_the_classes_come_from_the_head_when_the_data_lacks_one(tmp_path):
@@ -79,7 +79,7 @@ def test_the_classes_come_from_the_head_when_the_data_lacks_one(tmp_path):
     path = _saved(tmp_path, model)
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "d.npz", x=rng.standard_normal((20, 7, 3)).astype(np.float32), y=rng.integers(0, 3, 20))
-    config = imports.with_files(cfg.Config(batch=4), str(path), str(tmp_path / "d.npz"))
+    config = user_files.with_files(cfg.Config(batch=4), str(path), str(tmp_path / "d.npz"))
     trainer = Trainer(config)
     trainer.keep_last_batch = True
     snapshot = trainer.step()

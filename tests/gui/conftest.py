@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import QThread
 
 from engine.config import Config
-from gui.controller import TrainingController
+from gui.worker_client import TrainingController
 from gui.session import RunSession
 from gui.views.base import View
 

@@ -71,20 +71,20 @@ def test_the_window_keeps_drawing_while_a_large_data_file_is_read(make_window, q
     the file read on the GUI thread, the timer could never fire and the reading never end."""
     from PySide6.QtCore import QTimer
 
-    from engine import userdata
+    from engine import user_data
     window = make_window()
     path = tmp_path / "series.csv"
     path.write_text("v\n" + "".join(f"{k % 17}.25\n" for k in range(400_000)))  # over 2 MB
     assert path.stat().st_size > files_module.LOAD_IN_BACKGROUND_BYTES
     ticks, release = [], threading.Event()
-    real_read = userdata.read
+    real_read = user_data.read
 
     def held_read(*args, **kwargs):
         assert threading.current_thread() is not threading.main_thread()
         release.wait(timeout=20)
         assert release.is_set()
         return real_read(*args, **kwargs)
-    monkeypatch.setattr(userdata, "read", held_read)
+    monkeypatch.setattr(user_data, "read", held_read)
     on_gui_thread = []
     window.files.opened.connect(lambda _: on_gui_thread.append(threading.current_thread() is threading.main_thread()))
     timer = QTimer(window)

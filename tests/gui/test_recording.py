@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageSequence
 
 from engine.lessons import LESSONS
-from gui.record import build_parser, frame_count
+from gui.record_command import build_parser, frame_count
 from gui.recording import FrameGrabber, RecordingError, VideoWriter, check_output, render_fixed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,7 +93,7 @@ def test_record_spreads_the_lessons_steps_over_the_frames(frames, steps):
     """The video trains exactly the lesson's steps, evenly: by frame k (1-based) ceil(k * steps / frames)
     steps are done, so the first frame shows a trained step and the last the lesson's last; with more
     frames than steps some frames repeat a step, rather than training past the lesson."""
-    from gui.record import steps_before_frame
+    from gui.record_command import steps_before_frame
     per_frame = [steps_before_frame(k, frames, steps) for k in range(frames)]
     done = np.cumsum(per_frame)
     assert done[-1] == steps and done[0] >= 1 and min(per_frame) >= 0
@@ -244,7 +244,7 @@ def test_a_small_video_is_laid_out_larger_and_scaled_down(size, laid_out, tmp_pa
     """At 320x240 the views' own layout crowded every axis label and legend into its neighbours: frames
     smaller than LAYOUT_MIN are laid out at that size (aspect kept) and scaled down to the frame."""
     import gui.recording
-    from gui.record import record
+    from gui.record_command import record
     grabbed = []
 
     def spy(widget, frame_size, background="#000000"):
@@ -263,7 +263,7 @@ def test_record_trains_every_run_of_the_lesson_with_the_users_sets(tmp_path, qap
     """`record --lesson X --set seed=3` films the lesson's runs, each with seed 3, as the window and
     `train` build them (Lesson.runs with the overrides on top)."""
     import engine.trainer
-    from gui.record import record
+    from gui.record_command import record
     built = []
     original = engine.trainer.Trainer.__init__
 
@@ -287,7 +287,7 @@ def test_record_command_refuses_a_bad_set_before_recording(tmp_path):
 
 def test_record_films_the_lesson_on_the_users_data_and_refuses_a_bad_file_first(tmp_path, qapp, monkeypatch):
     import engine.trainer
-    from gui import record as recording
+    from gui import record_command as recording
     built = []
     original = engine.trainer.Trainer.__init__
 
@@ -308,7 +308,7 @@ def test_record_films_the_lesson_on_the_users_data_and_refuses_a_bad_file_first(
 def test_record_says_how_many_frames_a_gif_stores(tmp_path, qapp, capsys):
     """0.5 s at 7 fps is 4 frames, but a GIF keeps equal frames in a row once: the report said 4 and
     the file held 2. Now it says both, and the stored count is the file's own."""
-    from gui.record import main
+    from gui.record_command import main
     out = tmp_path / "x.gif"
     assert main(["--lesson", "multiply", "--seconds", "0.5", "--fps", "7", "--size", "320x240", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -322,7 +322,7 @@ def test_record_of_a_compare_lesson_films_no_run_chooser(tmp_path, qapp, monkeyp
     """`record --lesson fix-lstm` filmed the unrolled view's run drop-down, which nobody can use in a
     video: a compare lesson's views are ones that show every run."""
     import gui.views.unrolled
-    from gui.record import record
+    from gui.record_command import record
     from gui.views.base import ChooserView
     built = []
     original = ChooserView.__init__
@@ -342,7 +342,7 @@ def test_record_of_a_compare_lesson_films_no_run_chooser(tmp_path, qapp, monkeyp
 def test_record_of_a_compare_lesson_not_pointing_at_the_waterfall_films_it(tmp_path, qapp, monkeypatch):
     """fix-attention looks at the input-influence view; the waterfall and layers views, which draw every
     run, were dropped from its video with the views that have a run chooser."""
-    from gui.record import filmed_views, record
+    from gui.record_command import filmed_views, record
     from gui.views import ALL_VIEWS
     from gui.views.base import View
     filmed = []
@@ -361,7 +361,7 @@ def test_record_of_a_compare_lesson_not_pointing_at_the_waterfall_films_it(tmp_p
 
 def test_record_films_the_answers_view_of_the_recency_lesson(tmp_path, qapp, monkeypatch):
     """The lesson points at the Answers view: the video shows it measured (a step seen closely every frame)."""
-    from gui import record as recording
+    from gui import record_command as recording
     from gui.views.answers import AnswersView
     titles = []
     original = AnswersView.refresh

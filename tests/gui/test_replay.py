@@ -1,6 +1,6 @@
 """The replay scrubber: every view, badge, the status bar and exports show the step chosen, and back to live.
 
-The truth for a past step is independent of gui/past.py: a RunHistory fed only the snapshots up to
+The truth for a past step is independent of gui/history_at_step.py: a RunHistory fed only the snapshots up to
 that step (a history that never saw the later ones), or the snapshot of that step in the live log.
 """
 import numpy as np
@@ -12,7 +12,7 @@ from engine.metrics import MetricsLog
 from engine.trainer import RunDiverged, Trainer
 from engine.worker import run_info
 from gui.history import RunHistory
-from gui.past import PastHistory, history_at
+from gui.history_at_step import PastHistory, history_at
 
 TIMEOUT = 30_000
 SMALL = Config(seq_len=12, hidden=8, batch=4)

@@ -14,7 +14,7 @@ from engine.messages import Batch, DetailsMeasured, Failed, PausedAt, RunsBuilt,
 from engine.metrics import MetricsLog
 from engine.trainer import Trainer
 from engine.worker import run_info
-from gui.controller import MessageQueue
+from gui.worker_client import MessageQueue
 from gui.session import RunSession
 
 SMALL = Config(seq_len=6, hidden=4, batch=2, device="cpu")

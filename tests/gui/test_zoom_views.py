@@ -12,8 +12,8 @@ from engine.trainer import Trainer
 from engine.worker import run_info
 from gui.display import detail_request
 from gui.history import RunHistory
-from gui.lens import SequenceHistory
-from gui.past import history_at
+from gui.one_sequence import SequenceHistory
+from gui.history_at_step import history_at
 from gui.theme import LIGHT
 from gui.views.answers import AnswersView
 from gui.views.units import REACH_SHARE, UnitsView, reach, unit_order

@@ -11,7 +11,7 @@ import math
 import os
 import sys
 
-from engine import imports
+from engine import user_files
 from engine.args import ArgumentParser, add_file_options, decimal_number, whole_number
 from engine.cli import use_one_thread
 from engine.errors import ConfigError, UsageError
@@ -147,7 +147,7 @@ def main(argv: list[str]) -> int:
         if args.lesson not in LESSONS:
             raise ConfigError("--lesson", args.lesson, " | ".join(LESSONS))
         # a bad --set or file is refused now, not after the window is built
-        runs = imports.lesson_with_files(args.lesson, args.set, args.model, args.data)
+        runs = user_files.lesson_with_files(args.lesson, args.set, args.model, args.data)
         if not args.seconds > 0 or args.seconds > 3600:
             raise ConfigError("--seconds", args.seconds, "a length greater than 0 and at most 3600")
         if args.steps_per_frame is not None and args.steps_per_frame < 1:

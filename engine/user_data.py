@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from engine import reading
+from engine import bounded_reading
 from engine.errors import ConfigError
 from engine.tasks import Task
 
@@ -107,27 +107,27 @@ def _sha256(data: bytes) -> str:
 
 
 def _budget() -> int:
-    free = reading.memory_available()
+    free = bounded_reading.memory_available()
     return free // 2 if free else 2 * 10**9
 
 
 def _read_npz(path: Path) -> DataSet:
     size = path.stat().st_size
     if size > _budget():
-        raise _refuse(path, f"is {reading.size_text(size)}, more than this machine can read into memory", NPZ_ALLOWED)
+        raise _refuse(path, f"is {bounded_reading.size_text(size)}, more than this machine can read into memory", NPZ_ALLOWED)
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     try:
         with zipfile.ZipFile(path) as archive:
-            headers = reading.npy_headers(archive, ["x", "y"])
+            headers = bounded_reading.npy_headers(archive, ["x", "y"])
             missing = [name for name in ("x", "y") if name not in headers]
             if missing:
                 raise _refuse(path, f"has no array named {' or '.join(missing)} (it holds "
                                     f"{', '.join(n[:-4] for n in archive.namelist()) or 'nothing'})", NPZ_ALLOWED)
-            arrays = reading.read_arrays(archive, headers, _budget())
-    except reading.TooLarge as exc:
+            arrays = bounded_reading.read_arrays(archive, headers, _budget())
+    except bounded_reading.TooLarge as exc:
         raise _refuse(path, str(exc), NPZ_ALLOWED) from None
     except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError) as exc:
         if isinstance(exc, ConfigError):
@@ -197,9 +197,9 @@ def _unigram_entropy(codes: np.ndarray, classes: int) -> float:
 
 def _text(path: Path, allowed: str) -> tuple[str, str]:
     try:
-        data = reading.read_bytes(path, min(MAX_TEXT_BYTES, _budget()))
-    except reading.TooLarge as exc:
-        raise _refuse(path, f"{exc}, more than the {reading.size_text(MAX_TEXT_BYTES)} read whole", allowed) from None
+        data = bounded_reading.read_bytes(path, min(MAX_TEXT_BYTES, _budget()))
+    except bounded_reading.TooLarge as exc:
+        raise _refuse(path, f"{exc}, more than the {bounded_reading.size_text(MAX_TEXT_BYTES)} read whole", allowed) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

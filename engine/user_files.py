@@ -2,15 +2,15 @@
 
 Runs on any thread; no Qt. The command line (`train`, `record`, the window's own options) and the
 window's File > Open model / Open data all come here. A model file sets the run's cell, hidden size
-and layers to what its weights say (engine/checkpoint.py); a data file makes the task `data`
-(engine/userdata.py; an .npz also fixes seq_len). Both files are read and checked now, so a bad file is
+and layers to what its weights say (engine/user_model.py); a data file makes the task `data`
+(engine/user_data.py; an .npz also fixes seq_len). Both files are read and checked now, so a bad file is
 refused before anything changes; the user's `--set KEY=VALUE` overrides come after, on top.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from engine import checkpoint, memory, userdata
+from engine import user_model, memory, user_data
 from engine.config import Config, ConfigError, apply_overrides
 from engine.lessons import lesson_runs
 
@@ -29,9 +29,9 @@ def with_files(config: Config, model: str | None = None, data: str | None = None
     """`config` with the data file, then the model file, then the `KEY=VALUE` overrides applied."""
     # absolute paths: a config.json or an experiment opens the same files from any folder
     if data is not None:
-        config = userdata.apply(config, _absolute(data), _target(overrides))
+        config = user_data.apply(config, _absolute(data), _target(overrides))
     if model is not None:
-        config = checkpoint.apply(config, _absolute(model))
+        config = user_model.apply(config, _absolute(model))
     config = apply_overrides(config, list(overrides)) if overrides else config
     check_inputs(config)
     return config
@@ -45,9 +45,9 @@ def check_inputs(config: Config) -> None:
     """A window must fit in the data, and a model must take as many inputs per step as the task gives:
     refused now, not when it trains."""
     if config.data:
-        userdata.check_seq_len(userdata.cached(config.data, config.target), config.seq_len)
+        user_data.check_seq_len(user_data.cached(config.data, config.target), config.seq_len)
     if config.model:
-        model = checkpoint.cached(config.model)
+        model = user_model.cached(config.model)
         _, channels, _ = memory.task_shape(config)
         if model.input_size != channels:
             what_for = f"the features of {Path(config.data).name}" if config.data else f"the {config.task} task"
@@ -67,7 +67,7 @@ def describe(config: Config) -> list[str]:
     """What the run's files are, in a line each, for the window and the command line."""
     lines = []
     if config.model:
-        lines.append("model: " + checkpoint.cached(config.model).describe(config.activation))
+        lines.append("model: " + user_model.cached(config.model).describe(config.activation))
     if config.data:
-        lines.append("data: " + userdata.cached(config.data, config.target).description)
+        lines.append("data: " + user_data.cached(config.data, config.target).description)
     return lines

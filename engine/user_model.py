@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine import reading
+from engine import bounded_reading
 from engine.config import MAX_LAYERS, RANGES, Config
 from engine.errors import ConfigError
 
@@ -113,10 +113,10 @@ def _load(path: Path) -> object:
         raise _refuse(path, "is a folder")
     if not path.is_file():
         raise _refuse(path, "is not a regular file (a device or a pipe)")
-    free = reading.memory_available()
+    free = bounded_reading.memory_available()
     limit = min(MAX_MODEL_BYTES, free // 2) if free else MAX_MODEL_BYTES
     if size > limit:
-        raise _refuse(path, f"is {reading.size_text(size)}, more than the {reading.size_text(limit)} "
+        raise _refuse(path, f"is {bounded_reading.size_text(size)}, more than the {bounded_reading.size_text(limit)} "
                             "this machine can read into memory")
     if size == 0:
         raise _refuse(path, "is empty")
@@ -168,17 +168,17 @@ def _check_archive(path: Path, limit: int) -> None:
         raise _refuse(path, f"holds {storages:,} tensors; at most {MAX_TENSORS:,} are read")
     pickled = sum(info.file_size for info in infos if info.filename.endswith(".pkl"))
     if pickled > MAX_PICKLE_BYTES:
-        raise _refuse(path, f"describes its tensors in {reading.size_text(pickled)}; at most "
-                            f"{reading.size_text(MAX_PICKLE_BYTES)} are read")
+        raise _refuse(path, f"describes its tensors in {bounded_reading.size_text(pickled)}; at most "
+                            f"{bounded_reading.size_text(MAX_PICKLE_BYTES)} are read")
     for info in infos:
         if info.compress_type != zipfile.ZIP_STORED and info.file_size > 10**6 \
                 and info.file_size > MAX_INFLATION * max(info.compress_size, 1):
             raise _refuse(path, f"has {info.filename} compressed {info.file_size // max(info.compress_size, 1):,} "
-                                f"times ({reading.size_text(info.compress_size)} inflating to "
-                                f"{reading.size_text(info.file_size)}); torch.save stores tensors uncompressed")
+                                f"times ({bounded_reading.size_text(info.compress_size)} inflating to "
+                                f"{bounded_reading.size_text(info.file_size)}); torch.save stores tensors uncompressed")
     inflated = sum(info.file_size for info in infos)
     if inflated > limit:
-        raise _refuse(path, f"unpacks to {reading.size_text(inflated)}, more than the {reading.size_text(limit)} "
+        raise _refuse(path, f"unpacks to {bounded_reading.size_text(inflated)}, more than the {bounded_reading.size_text(limit)} "
                             "this machine can read into memory")
 
 
