@@ -22,7 +22,7 @@ from engine.config import Config, apply_overrides
 from engine.errors import ConfigError
 
 VIEWS = ("waterfall", "profile", "layers", "loss", "param_grads", "attribution", "activation", "unrolled", "units",
-         "answers")
+         "answers", "phase")
 
 
 @dataclass(frozen=True)
@@ -191,6 +191,23 @@ _LESSONS = [
               "nudging the first input by 0.0001 changes the output by more than 0.1, while the "
               "default network barely moves (below 0.0001).",
         checks=(gained(0).over(8).at(1),)),
+    Lesson(
+        "edge-of-chaos", "The edge of chaos",
+        {"seq_len": 200, "activation": "linear", "init": "orthogonal", "spectral_radius": 1.0},
+        "The Phase diagram maps how many powers of ten the gradient loses over the steps back, at the start, "
+        "for every spectral radius (across) and sequence length (up); its line marks where nothing is lost, the "
+        "edge between vanishing and exploding. For the linear RNN that line is radius 1 itself: over 200 steps "
+        "the gradient loses 9 powers of ten at 0.9 and gains 8 at 1.1. The tanh RNN's slope is under one "
+        "wherever a unit is busy, so at radius 1 it still loses 4, and its line sits further right, at about 1.1.",
+        "phase",
+        "Change spectral_radius to 0.9, then 1.1, and watch both dots move across the lines: at 1.1 the linear "
+        "RNN's gradient grows 8 powers of ten over the 200 steps, the tanh RNN's stays within half of one.",
+        compare=({"activation": "tanh"},),
+        run_labels=("linear", "tanh"),
+        steps=1,
+        claim="At spectral radius 1 the linear RNN's gradient at the first of 200 timesteps is the same as at the "
+              "last (within 0.01 powers of ten), while the tanh RNN's is over 3 powers of ten smaller.",
+        checks=(apart(0).under(0.01).at(1), orders(1).over(3).at(1))),
     Lesson(
         "recent-bias", "Over-emphasis on recent inputs",
         {},

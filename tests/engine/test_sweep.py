@@ -189,3 +189,21 @@ def test_a_folder_that_is_not_a_sweep_is_named_in_one_line(tmp_path):
     np.savez(tmp_path / "sweep.npz", spec=np.array(json.dumps({"format": "other"})))
     with pytest.raises(sweep.SweepError, match="is not a sweep's sweep.npz"):
         sweep.load(tmp_path)
+
+
+def test_the_edge_of_chaos_cards_figures_are_the_phase_diagrams():
+    """The edge-of-chaos lesson's narration and next change, read from the map the Phase diagram view draws."""
+    from engine.lessons import LESSONS
+    linear, tanh = LESSONS["edge-of-chaos"].runs()
+    radii = (0.9, 1.0, 1.1)
+
+    def lost(config, lengths=(200,)):
+        return sweep.measure_at_init(config, radii=radii, lengths=lengths).values  # (lengths, radii)
+
+    (at_09, at_1, at_11), = lost(linear)
+    assert round(at_09) == 9 and round(-at_11) == 8 and abs(at_1) < 0.01  # "loses 9 at 0.9 and gains 8 at 1.1"
+    tanh_map = lost(tanh, sweep.MAP_LENGTHS)
+    (_, t_1, t_11), = tanh_map[sweep.MAP_LENGTHS.index(200):][:1]
+    assert round(t_1) == 4 and 0 <= -t_11 < 0.5  # "still loses 4"; at 1.1 "within half of one"
+    crossing = 1.0 + 0.1 * tanh_map[:, 1] / (tanh_map[:, 1] - tanh_map[:, 2])  # the line, row by row
+    assert np.all((crossing > 1.05) & (crossing < 1.1)), crossing  # "at about 1.1"
