@@ -118,10 +118,15 @@ def from_dict(data: Any, base: Config | None = None) -> Config:
     return dataclasses.replace(base, **_fit_length_to_task(base, values))
 
 
+# A cell whose paper uses an activation of its own: choosing the cell without saying the activation takes it
+CELL_ACTIVATION = {"indrnn": "relu"}
+
+
 def _fit_length_to_task(base: Config, values: dict) -> dict:
     """Choosing a task without a length keeps the length if the task can use it, else takes the
     task's own (digits: 64), so `--set task=digits` works on its own. A data file chooses the task
-    `data`; a built-in task (or data=none) leaves the data file."""
+    `data`; a built-in task (or data=none) leaves the data file. Choosing cell=indrnn without an
+    activation takes ReLU (CELL_ACTIVATION); an activation given in the same change is kept."""
     values = dict(values)
     if values.get("data") is not None and "task" not in values:
         values["task"] = "data"
@@ -133,6 +138,8 @@ def _fit_length_to_task(base: Config, values: dict) -> dict:
         values["target"] = None
     if "task" in values and "seq_len" not in values and values["task"] in registry.TASKS:
         values = {**values, "seq_len": registry.TASKS[values["task"]].fit_seq_len(base.seq_len)}
+    if values.get("cell") in CELL_ACTIVATION and "activation" not in values:
+        values["activation"] = CELL_ACTIVATION[values["cell"]]  # the cell's paper's, unless this change says one
     return values
 
 

@@ -104,7 +104,8 @@ SETTINGS = (
             choices=_registry("CELLS"), tells_runs_apart=0),
     Setting("activation", "choice", "tanh", "activation", "Network",
             "The squashing function of the vanilla RNN and IndRNN cells (the other cells have their own: it is "
-            "kept, and ignored, for them); prelu learns its slope. IndRNN's paper uses relu.",
+            "kept, and ignored, for them); prelu learns its slope. Choosing cell=indrnn without an "
+            "activation takes relu, as IndRNN's paper does.",
             choices=_registry("ACTIVATIONS"), applies={"cell": ("rnn", "indrnn")}, tells_runs_apart=1),
     Setting("layers", "int", 1, "layers", "Network",
             "Recurrent layers stacked on top of each other (1 to 8). The gradient also has to pass "

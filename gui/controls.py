@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QLabel, QSpinBox, QVBoxLayout, QWidget)
 
 from engine import admission, devices, user_files, memory, registry, schema
-from engine.config import RANGES, Config, ConfigError
+from engine.config import CELL_ACTIVATION, RANGES, Config, ConfigError
 from engine.schema import BY_NAME, MAX_RUNS, SETTINGS
 from gui.theme import ERROR_TEXT
 
@@ -259,6 +259,11 @@ class ControlPanel(QWidget):
                 self._updating = True
                 seq.setValue(fitted)
                 self._updating = False
+        if key == "cell" and self.controls["cell"].currentData() in CELL_ACTIVATION:  # IndRNN: ReLU, as its paper
+            self._updating = True
+            activation = self.controls["activation"]
+            activation.setCurrentIndex(activation.findData(CELL_ACTIVATION[self.controls["cell"].currentData()]))
+            self._updating = False
         self._update_enabled()
         values = self.values()
         if key == "task":  # a built-in task leaves the user's data; "your data" returns to it

@@ -239,3 +239,17 @@ def test_a_cell_of_your_own_follows_the_protocol_and_every_probe_reads_it():
         assert trainer.detail().units.shape == (1, 1, 30, 8)
     finally:
         del registry.CELLS["leaky"]
+
+
+def test_indrnn_takes_relu_unless_the_activation_is_said(tmp_path):
+    """IndRNN's paper uses ReLU: `--set cell=indrnn` or a config file naming the cell alone gives relu; an
+    activation given with it (before or after, or in the same file) is kept; other cells keep tanh."""
+    from engine.config import apply_overrides, load
+    assert apply_overrides(Config(), ["cell=indrnn"]).activation == "relu"
+    assert apply_overrides(Config(), ["cell=indrnn", "activation=tanh"]).activation == "tanh"
+    assert apply_overrides(Config(), ["activation=sigmoid", "cell=indrnn"]).activation == "sigmoid"
+    assert apply_overrides(Config(), ["cell=gru"]).activation == "tanh"
+    (tmp_path / "alone.toml").write_text('cell = "indrnn"\n')
+    (tmp_path / "said.json").write_text('{"cell": "indrnn", "activation": "leaky_relu"}')
+    assert load(tmp_path / "alone.toml").activation == "relu"
+    assert load(tmp_path / "said.json").activation == "leaky_relu"
