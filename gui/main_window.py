@@ -1,12 +1,11 @@
 """The main window: layout, actions and menus around one run session.
 
-GUI thread only. Controls on the left, the lesson card on top, the views in a resizable grid, a
-toolbar and a status bar. The window listens to the run session (gui/session.py), which owns the
-worker, the configs, the histories and the lesson; the display scheduler (gui/display.py) redraws
-the views; files and exports (gui/files.py), recording (gui/recording_control.py), lecture mode
-(gui/lecture.py) and the replay bar under the views (gui/replay.py) live in modules of their own. Every action has an application-wide shortcut, so
-the whole window can be driven from the keyboard (lecture mode hides the menus). What the window
-remembers between sessions goes through an AppSettings (none: remember nothing).
+GUI thread only. Controls on the left, the lesson card on top, the views in a resizable grid, a toolbar
+and a status bar. The window listens to the run session (gui/session.py), which owns the worker, the
+configs, the histories and the lesson; the display scheduler (gui/display.py) redraws the views; files
+(gui/files.py), recording (gui/recording_control.py), lecture mode (gui/lecture.py), the replay bar
+(gui/replay.py) and compare mode (gui/compare_panel.py) live in modules of their own. Every action has an
+application-wide shortcut (lecture mode hides the menus); AppSettings remembers (none: nothing).
 """
 from __future__ import annotations
 
@@ -19,7 +18,8 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QFrame, QMainWindow, QS
 from engine.config import Config, ConfigError
 from engine.lessons import LESSONS
 from gui.accessibility import name_for_screen_readers
-from gui.controls import ComparePanel, ControlPanel
+from gui.compare_panel import ComparePanel
+from gui.controls import ControlPanel
 from gui.display import DisplayScheduler
 from gui.files import Files
 from gui.following import Follower

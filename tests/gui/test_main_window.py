@@ -61,7 +61,9 @@ def test_snapshots_reach_every_view(make_window, qtbot):
 CHANGES = [("task", "copy"), ("seq_len", 20), ("batch", 8), ("activation", "relu"), ("layers", 2),
            ("hidden", 16), ("skip", True), ("attention", True), ("init", "orthogonal"),
            ("spectral_radius", 0.9), ("optimizer", "sgd"), ("lr", 0.01), ("clip", "norm"),
-           ("clip_threshold", 0.5), ("seed", 3), ("device", "cpu"), ("cell", "lstm"), ("forget_bias", 1.0)]
+           ("clip_threshold", 0.5), ("seed", 3), ("device", "cpu"), ("cell", "lstm"), ("forget_bias", 1.0),
+           ("cell", "lru"), ("lru_r_min", 0.5), ("lru_r_max", 0.99), ("lru_gamma", False), ("cell", "ssm"),
+           ("ssm_state", 8)]
 
 
 def set_control(window, key, value):
@@ -413,7 +415,7 @@ def test_a_refused_compare_value_is_named_as_typed(qtbot):
     """Compare mode reads its values as `--set` does, and names a refused one as the user typed it:
     1e-400 reads as 0.0, which is not what was typed; 2.0 layers are 2."""
     from engine.config import ConfigError
-    from gui.controls import ComparePanel
+    from gui.compare_panel import ComparePanel
     panel = ComparePanel()
     qtbot.addWidget(panel)
     panel.setChecked(True)
