@@ -293,7 +293,7 @@ def _check_run_folder(folder: str) -> None:
     """--follow DIR: a folder that holds a run this version reads, or none yet (the script has not started:
     the window waits for it); anything else is refused before the window opens."""
     from engine.errors import ConfigError
-    from engine.watching import HEADER, RunFormatError, read_header
+    from engine.run_folder import HEADER, RunFormatError, read_header
     path = Path(folder)
     if path.exists() and not path.is_dir():
         raise ConfigError("--follow", folder, "a run folder written by engine.watching.watch()", "is a file, not a folder")

@@ -34,7 +34,7 @@ from engine.config import MAX_LAYERS, MAX_SEQ_LEN, RANGES, Config
 from engine.model import GATE_NAMES
 from engine.probes import HIST_EDGES
 from engine.trainer import Snapshot
-from engine.watching import HEADER, Record, RunFormatError, RunReader
+from engine.run_folder import HEADER, Record, RunFormatError, RunReader
 from engine.worker import RunInfo
 from gui.history import RunHistory
 

@@ -75,6 +75,7 @@ _import_the_labs_engine()
 
 from engine.api import Probe, probe, probe_model  # noqa: E402  (after the lab's engine is the one imported)
 from engine.model_probe import ModelProbe  # noqa: E402
-from engine.watching import load_run, watch  # noqa: E402
+from engine.run_folder import load_run  # noqa: E402
+from engine.watching import watch  # noqa: E402
 
 __all__ = ["probe", "probe_model", "watch", "load_run", "Probe", "ModelProbe", "RESOURCES"]

@@ -14,9 +14,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from engine import watching
+from engine import run_folder, watching
 from engine.api import probe_model
-from engine.watching import ModuleRecord, Record, RunFormatError, RunReader, RunWriter, load_run, watch
+from engine.run_folder import ModuleRecord, Record, RunFormatError, RunReader, RunWriter, load_run
+from engine.watching import watch
 
 V, H, T, N = 12, 16, 20, 8
 
@@ -184,7 +185,7 @@ def test_a_reader_reads_only_what_is_new_and_waits_for_a_record_being_written(tm
     np.testing.assert_array_equal(got[1].modules["enc.rnn"].grad_h, record(5).modules["enc.rnn"].grad_h)
     assert got[0].modules["enc.rnn"].findings == ("vanishing",)
     size = (tmp_path / "records.bin").stat().st_size
-    whole = watching.FRAME.size
+    whole = run_folder.FRAME.size
     writer.append(record(10))
     data = (tmp_path / "records.bin").read_bytes()
     (tmp_path / "records.bin").write_bytes(data[:size + whole + 7])  # half written
@@ -230,7 +231,7 @@ def test_bad_folders_get_one_clear_message(tmp_path):
     writer.close()
     path = tmp_path / "run" / "records.bin"
     data = bytearray(path.read_bytes())
-    data[watching.FRAME.size + 40] ^= 0xFF  # a flipped byte inside the first record
+    data[run_folder.FRAME.size + 40] ^= 0xFF  # a flipped byte inside the first record
     path.write_bytes(bytes(data))
     with pytest.raises(RunFormatError, match=r"records.bin \(the record at byte 0\): damaged"):
         load_run(tmp_path / "run")
@@ -250,8 +251,9 @@ def test_bad_folders_get_one_clear_message(tmp_path):
 
 
 def test_no_pickle_anywhere():
-    source = open(watching.__file__).read()
-    assert "pickle" not in source.replace("allow_pickle=False", "")
+    for module in (watching, run_folder):
+        source = open(module.__file__).read()
+        assert "pickle" not in source.replace("allow_pickle=False", "")
 
 
 def test_in_a_notebook_a_picture_updates_at_every_measured_step(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ step and whether the writer stopped or finished; a cut-short record waits, a dam
 import numpy as np
 import pytest
 
-from engine.watching import FRAME, ModuleRecord, Record, RunWriter
+from engine.run_folder import FRAME, ModuleRecord, Record, RunWriter
 from gui import following
 from gui.app import main
 from gui.views import ALL_VIEWS
