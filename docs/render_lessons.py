@@ -143,6 +143,9 @@ def render_size(size, lessons, modes, themes, out: Path, back: bool, timeout: fl
                 print(f"error: {name} did not reach step {LESSONS[name].steps} in {timeout:g} s", file=sys.stderr)
                 code = 1
             session.pause()
+            while any(getattr(view, "measuring", False) for view in window.views.values()) and \
+                    time.monotonic() < deadline:  # (the Phase diagram's map, measured in a thread of its own)
+                _wait(100)
             _settle(window, 600)
             for theme in themes:
                 window.set_theme(theme)

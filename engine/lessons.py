@@ -194,14 +194,14 @@ _LESSONS = [
     Lesson(
         "edge-of-chaos", "The edge of chaos",
         {"seq_len": 200, "activation": "linear", "init": "orthogonal", "spectral_radius": 1.0},
-        "The Phase diagram maps how many powers of ten the gradient loses over the steps back, at the start, "
-        "for every spectral radius (across) and sequence length (up); its line marks where nothing is lost, the "
-        "edge between vanishing and exploding. For the linear RNN that line is radius 1 itself: over 200 steps "
-        "the gradient loses 9 powers of ten at 0.9 and gains 8 at 1.1. The tanh RNN's slope is under one "
-        "wherever a unit is busy, so at radius 1 it still loses 4, and its line sits further right, at about 1.1.",
+        "The Phase diagram maps the powers of ten the gradient loses at the start, over spectral radius (across) "
+        "and sequence length (up); its line marks where nothing is lost, the edge between vanishing and "
+        "exploding. For the linear RNN that line is radius 1: over 200 steps the gradient loses 9 powers of ten "
+        "at 0.9 and gains 8 at 1.1. Tanh's slope is under one wherever a unit is busy, so at radius 1 it still "
+        "loses 4, and its line sits right of 1, at about 1.1.",
         "phase",
-        "Change spectral_radius to 0.9, then 1.1, and watch both dots move across the lines: at 1.1 the linear "
-        "RNN's gradient grows 8 powers of ten over the 200 steps, the tanh RNN's stays within half of one.",
+        "Set spectral_radius to 0.9, then 1.1, and watch the dots cross the lines: at 1.1 the linear RNN's "
+        "gradient grows 8 powers of ten over the 200 steps, the tanh RNN's stays within half of one.",
         compare=({"activation": "tanh"},),
         run_labels=("linear", "tanh"),
         steps=1,

@@ -1,6 +1,8 @@
 """Phase diagram view: how many orders of magnitude the gradient loses at initialisation, over spectral
 radius and sequence length, for the current cell and activation, with the line where it neither shrinks
-nor grows, a dot at the current settings, and a click that applies a point's settings. A sweep's folder
+nor grows, a dot at the current settings, and a click that applies a point's settings. Compared runs of
+different networks (a linear and a tanh RNN) get a map each, side by side, named as the runs are; runs of
+one network share its map, a dot for each run (the multiply lesson's three radii). A sweep's folder
 (`main.py sweep`, engine/sweep.py) opens here too, its first two grid keys on the axes; and
 `write_phase_png` draws a sweep's phase.png with this same view, offscreen.
 
@@ -17,19 +19,43 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QFontMetricsF
 from PySide6.QtWidgets import QFileDialog, QPushButton
 
 from engine import sweep
 from engine.sweep_batched import shape_key
 from engine.config import ConfigError
 from gui.theme import DARK, LOG_GRAD_LEVELS
-from gui.views._common import (TitleLabel, brush, heatmap_plot, heatmap_ready, pen,
-                               style_heatmap_plot, vbox, widened_levels)
+from gui.views._axes import add_plot, font
+from gui.views._common import (PlotArea, TitleLabel, brush, heatmap_ready, make_colorbar, pen, place, run_labels,
+                               set_title, style_heatmap_plot, vbox, widened_levels)
 from gui.views.base import View
 
 BAR_LABEL = "gradient at the first timestep ÷ at the last (log scale)"
 PNG_SIZE = (960, 720)
+MAX_MAPS = 4  # compare mode's most runs
+
+
+class Panel:
+    """One map's plot items, made once: the image, its line, the dots of the runs it is the map of."""
+
+    def __init__(self, area, column: int):
+        self.column = column
+        self.plot = add_plot(area, row=0, col=column)
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.contour = pg.PlotDataItem(connect="finite")
+        self.dot = pg.ScatterPlotItem(size=12)
+        for item in (self.image, self.contour, self.dot):
+            self.plot.addItem(item)
+        self.runs: list[int] = []  # the runs (indexes into the view's configs) this map is drawn for
+
+
+def map_key(config) -> tuple:
+    """What the map of a network depends on: runs of equal keys share one map."""
+    base = sweep.map_base(config).replace(spectral_radius=None, seq_len=2)
+    return (shape_key(base), base.init, base.seed, base.forget_bias)
 
 
 def contour_lines(values: np.ndarray, level: float = 0.0):
@@ -44,6 +70,13 @@ def contour_lines(values: np.ndarray, level: float = 0.0):
         xs += list(points[:, 0]) + [np.nan]
         ys += list(points[:, 1]) + [np.nan]
     return np.asarray(xs), np.asarray(ys)
+
+
+def _is_one(text) -> bool:
+    try:
+        return float(text) == 1.0
+    except ValueError:
+        return False
 
 
 def _position(text_value, texts) -> float | None:
@@ -76,15 +109,19 @@ class PhaseView(View):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.phase: sweep.PhaseMap | None = None
+        self.phase: sweep.PhaseMap | None = None  # the first map shown (run 1's, or the sweep's)
+        self.phases: list[sweep.PhaseMap] = []    # every map shown, left to right
         self.sweep_folder: str | None = None
-        self.config = None
+        self.configs: list = []                   # the runs' configs (run 1 first)
+        self.names: list[str] = []                # ... and their names, as the other views name them
         self.levels = LOG_GRAD_LEVELS
         self.maps_drawn = 0  # (the current network's and sweeps' maps shown so far)
-        self._map_key = None
+        self.measuring = False  # a map is being measured (docs/render_lessons.py waits for it)
+        self._map_keys = None
         self._request = 0
         self._thread: threading.Thread | None = None
-        self._radius_for = (None, None)  # (config, its initial spectral radius)
+        self._radii: dict = {}  # map key -> the initializer's spectral radius (the dot, when unset)
+        self._keys = None       # the map key of each map shown (None: a sweep's)
         layout = vbox(self)
         self.title_label = TitleLabel("Phase diagram: waiting for the network's settings")
         layout.addWidget(self.title_label)
@@ -93,27 +130,37 @@ class PhaseView(View):
         self.back_button.clicked.connect(self.show_current)
         self.back_button.hide()
         layout.addWidget(self.back_button)
-        self.area, self.plot, self.image, self.colorbar = heatmap_plot(self.theme)
+        self.area = PlotArea()
+        self.panels = [Panel(self.area, column) for column in range(MAX_MAPS)]
+        # one colour bar for every map, right of the last (the maps shown are the last ones)
+        self.colorbar = make_colorbar(self.theme, self.panels[-1].plot, [p.image for p in self.panels])
+        self.shown: list[Panel] = []
+        self._show_panels(1)
         layout.addWidget(self.area)
-        self.contour = pg.PlotDataItem(connect="finite")
-        self.dot = pg.ScatterPlotItem(size=12)
-        for item in (self.contour, self.dot):
-            self.plot.addItem(item)
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.scene().sigMouseClicked.connect(self._clicked)
+        self.area.scene().sigMouseClicked.connect(self._clicked)
         self._measured.connect(self._on_measured)
         self.apply_theme(self.theme)
+
+    # the first map's items (run 1's)
+    plot = property(lambda self: self.shown[0].plot)
+    image = property(lambda self: self.shown[0].image)
+    contour = property(lambda self: self.shown[0].contour)
+    dot = property(lambda self: self.shown[0].dot)
+    config = property(lambda self: self.configs[0] if self.configs else None)
 
     # ------------------------------------------------------------------ interface
     def set_runs(self, infos):
         if infos:
-            self.config = infos[0].config
-            self._want_map()
+            self._runs_are([info.config for info in infos], run_labels(infos))
 
     def refresh(self, histories):
-        if histories and histories[0].info.config != self.config:
-            self.config = histories[0].info.config
-            self._want_map()
+        configs = [h.info.config for h in histories]
+        if configs and configs != self.configs:
+            self._runs_are(configs, run_labels([h.info for h in histories]))
+
+    def _runs_are(self, configs, names):
+        self.configs, self.names = list(configs[:MAX_MAPS]), list(names[:MAX_MAPS])
+        self._want_map()
 
     def showEvent(self, event):
         super().showEvent(event)
@@ -126,42 +173,53 @@ class PhaseView(View):
     def stop(self):
         """Stop a map being measured (it ends at its next stack of networks) and wait for its thread."""
         self._request += 1
-        self._map_key = None
+        self._map_keys = None
+        self.measuring = False
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
 
     def apply_theme(self, theme):
         self.theme = theme
-        style_heatmap_plot(self.area, self.plot, self.colorbar, theme, self._labels(), BAR_LABEL)
         self.title_label.apply_theme(theme)
-        self.contour.setPen(pen(theme.accent, theme, 1.5))
-        self.dot.setPen(pen(theme.background, theme, 1.0))
-        self.dot.setBrush(brush(theme.warning))
-        if self.phase is not None:
-            self.show_map(self.phase)
+        for panel in self.panels:
+            style_heatmap_plot(self.area, panel.plot, self.colorbar, theme, self._labels(), BAR_LABEL)
+            panel.contour.setPen(pen(theme.accent, theme, 1.5))
+            panel.dot.setPen(pen(theme.background, theme, 1.0))
+        if self.phases:
+            self.show_maps(self.phases, None, self._keys)
 
     # ------------------------------------------------------------------ the map of the current network
     def _want_map(self):
-        """Measure the current network's map if it is not the one shown (only while this view is on screen)."""
-        if self.config is None or self.sweep_folder is not None:
+        """Measure the maps of the runs' networks if they are not the ones shown (only while this view is on
+        screen)."""
+        if not self.configs or self.sweep_folder is not None:
             return
-        base = sweep.map_base(self.config).replace(spectral_radius=None, seq_len=2)
-        key = (shape_key(base), base.init, base.seed, base.forget_bias)
-        if key != self._map_key and self.isVisible():
-            self._map_key = key
+        keys = [map_key(c) for c in self.configs]
+        if keys != self._map_keys and self.isVisible():
+            self._map_keys = keys
             self._request += 1
             self.title_label.set_text("Phase diagram: measuring the map at initialisation…")
-            self._thread = threading.Thread(target=self._measure, args=(self._request, self.config), daemon=True,
-                                            name="phase-diagram")
+            self.measuring = True
+            self._thread = threading.Thread(target=self._measure, args=(self._request, list(self.configs)),
+                                            daemon=True, name="phase-diagram")
             self._thread.start()
-        self._place_dot()
+        self._place_dots()
 
-    def _measure(self, request: int, config):  # the map's thread: engine only, the result by signal
+    def _measure(self, request: int, configs):  # the map's thread: engine only, the result by signal
         try:
-            result = sweep.measure_at_init(config, cancelled=lambda: request != self._request)
-            radius = sweep.initial_radius(config.replace(spectral_radius=None))  # (the dot, when unset)
-            result = None if result is None else (result, config, radius)
+            maps, radii = {}, {}
+            for config in configs:
+                key = map_key(config)
+                if key in maps:
+                    continue
+                maps[key] = sweep.measure_at_init(config, cancelled=lambda: request != self._request)
+                if maps[key] is None:  # (superseded)
+                    result = None
+                    break
+                radii[key] = sweep.initial_radius(config.replace(spectral_radius=None))  # (the dot, when unset)
+            else:
+                result = (maps, radii, configs)
         except Exception as exc:  # shown in the title, never lost
             result = exc
         try:
@@ -172,22 +230,27 @@ class PhaseView(View):
     def _on_measured(self, request: int, result):
         if request != self._request or result is None or self.sweep_folder is not None:
             return
+        self.measuring = False
         if isinstance(result, Exception):
             self.title_label.set_text(f"Phase diagram: could not measure ({type(result).__name__}: {result})")
             return
-        phase, config, radius = result
-        self._radius_for = (config, radius)
-        self.show_map(phase, self._network_title(config))
+        maps, radii, configs = result
+        self._radii.update(radii)
+        self.show_maps(list(maps.values()), self._network_title(configs), list(maps))
 
-    def _network_title(self, config) -> str:
-        cell = f"{config.activation} RNN" if config.cell == "rnn" else config.cell.upper()
-        return f"{cell}, {config.hidden} units: orders of magnitude lost at initialisation"
+    def _network_title(self, configs) -> str:
+        cells = dict.fromkeys(f"{c.activation} RNN" if c.cell == "rnn" else c.cell.upper() for c in configs)
+        sizes = dict.fromkeys(f"{c.hidden}" for c in configs)
+        units = f"{' or '.join(sizes)} units"
+        if len(set(map(map_key, configs))) > 1:  # (each map's title names its run)
+            return f"Orders of magnitude lost at initialisation ({units})"
+        return f"{' and '.join(cells)}, {units}: orders of magnitude lost at initialisation"
 
     def show_current(self):
         """Back from a sweep to the current network's map."""
         self.sweep_folder = None
         self.back_button.hide()
-        self._map_key = None
+        self._map_keys = None
         self._want_map()
 
     # ------------------------------------------------------------------ a sweep's folder
@@ -202,63 +265,125 @@ class PhaseView(View):
         self.show_map(phase, f"{Path(folder).name}: orders of magnitude lost {what}{note}")
 
     # ------------------------------------------------------------------ drawing
+    def _show_panels(self, count: int):
+        """The last `count` panels on screen (the colour bar is the last one's), the others out of the layout."""
+        self.shown = self.panels[MAX_MAPS - count:]
+        for panel in self.panels:
+            place(self.area, panel.plot, 0, panel.column, panel in self.shown)
+
     def show_map(self, phase: sweep.PhaseMap, title: str | None = None):
-        self.phase = phase
-        picture = -phase.values  # log10(first / last): dark where the gradient vanishes, as the waterfall
-        self.levels = widened_levels(LOG_GRAD_LEVELS, picture)
+        """One map (a sweep's), every run's dot on it."""
+        self.show_maps([phase], title)
+
+    def show_maps(self, phases: list, title: str | None = None, keys: list | None = None):
+        """The maps side by side; `keys[k]` (map_key) says which runs map k is drawn for (None: every run's)."""
+        self.phases, self.phase, self._keys = list(phases), phases[0], keys
+        self._show_panels(len(phases))
+        pictures = [-phase.values for phase in phases]  # log10(first / last): dark where it vanishes
+        levels = LOG_GRAD_LEVELS
+        for picture in pictures:
+            levels = widened_levels(levels, picture)
+        self.levels = levels
         self.colorbar.setLevels(self.levels)
-        rows, columns = picture.shape
-        self.image.setImage(np.ascontiguousarray(heatmap_ready(picture, self.levels)), autoLevels=False,
-                            levels=self.levels)
-        self.image.setRect(QRectF(0, 0, columns, rows))
-        self.contour.setData(*contour_lines(picture))
-        self.plot.setRange(xRange=(0, columns), yRange=(0, rows), padding=0)
-        for name, texts in (("bottom", phase.x_texts), ("left", phase.y_texts)):
-            self.plot.getAxis(name).setTicks([[(k + 0.5, t) for k, t in enumerate(texts)]])
-        style_heatmap_plot(self.area, self.plot, self.colorbar, self.theme, self._labels(), BAR_LABEL)
+        run_keys = [map_key(c) for c in self.configs]
+        for k, (panel, phase, picture) in enumerate(zip(self.shown, phases, pictures)):
+            panel.runs = [r for r, key in enumerate(run_keys) if keys is None or key == keys[k]]
+            rows, columns = picture.shape
+            panel.image.setImage(np.ascontiguousarray(heatmap_ready(picture, self.levels)), autoLevels=False,
+                                 levels=self.levels)
+            panel.image.setRect(QRectF(0, 0, columns, rows))
+            panel.contour.setData(*contour_lines(picture))
+            panel.plot.setRange(xRange=(0, columns), yRange=(0, rows), padding=0)
+            labels = self._labels()
+            if k:  # the maps share the left axis: its labels once, at the left
+                labels["left"] = ()
+            style_heatmap_plot(self.area, panel.plot, self.colorbar, self.theme, labels, BAR_LABEL)
+            panel.plot.getAxis("left").setStyle(showValues=k == 0)
+            names = [self.names[r] for r in panel.runs if r < len(self.names)]
+            if len(phases) > 1 and names:
+                set_title(panel.plot, " / ".join(names), self.theme)
+            else:
+                panel.plot.setTitle(None)
         if title:
             self.title_label.set_text(title)
             self.title_label.setToolTip("The line: where the gradient neither shrinks nor grows (nothing lost). "
-                                        "The dot: the current settings. Click a cell to train with its settings.")
-        self._place_dot()
+                                        "The dot: the current settings (a dot per run, in its colour, when runs "
+                                        "are compared). Click a cell to train with its settings.")
+        self._place_dots()
+        self._label_ticks()
         self.maps_drawn += 1
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._label_ticks()
+
+    def _label_ticks(self):
+        """A tick at every cell; a label at every k-th, k as small as lets the labels fit the maps' width
+        (and height), always labelling a spectral radius of 1."""
+        if not self.phases:
+            return
+        metrics = QFontMetricsF(font(self.theme, -1))
+        width = max(self.area.width() - 130, 60) / len(self.phases)  # (less the left axis and the colour bar)
+        height = max(self.area.height() - 90, 40)                    # (less the bottom axis and a title)
+        for panel, phase in zip(self.shown, self.phases):
+            for name, texts, room, size in (
+                    ("bottom", phase.x_texts, width, lambda t: metrics.horizontalAdvance(t) + metrics.averageCharWidth()),
+                    ("left", phase.y_texts, height, lambda t: metrics.height())):
+                need = max((size(t) for t in texts), default=0) * len(texts)
+                stride = max(1, int(np.ceil(need / max(room, 1))))
+                ones = [j for j, t in enumerate(texts) if _is_one(t)]
+                offset = ones[0] % stride if ones else 0
+                panel.plot.getAxis(name).setTicks([
+                    [(j + 0.5, t) for j, t in enumerate(texts) if j % stride == offset],
+                    [(j + 0.5, "") for j, t in enumerate(texts) if j % stride != offset]])
 
     def _labels(self) -> dict:
         keys = (self.phase.x_key, self.phase.y_key) if self.phase is not None else ("spectral_radius", "seq_len")
         return {"bottom": ((keys[0] or "").replace("_", " "),), "left": ((keys[1] or "").replace("_", " "),)}
 
-    def dot_position(self) -> tuple[float, float] | None:
-        """Where the current settings sit on the map shown (cell coordinates), or None."""
-        phase, config = self.phase, self.config
+    def dot_position(self, run: int = 0, phase: sweep.PhaseMap | None = None) -> tuple[float, float] | None:
+        """Where run `run`'s settings sit on `phase` (default: the first map shown), in cell coordinates, or None."""
+        phase = phase or self.phase
+        config = self.configs[run] if run < len(self.configs) else None
         if phase is None or config is None:
             return None
         values = {}
         for key in (phase.x_key, phase.y_key):
             if key == "spectral_radius" and config.spectral_radius is None:
-                known, radius = self._radius_for
-                values[key] = sweep.value_text(radius) if known is not None and _same_network(known, config) else None
+                radius = self._radii.get(map_key(config))
+                values[key] = None if radius is None else sweep.value_text(radius)
             elif key is not None:
                 values[key] = sweep.value_text(getattr(config, key))
         x = _position(values.get(phase.x_key), phase.x_texts)
         y = _position(values.get(phase.y_key), phase.y_texts) if phase.y_key else 0.5
         return None if x is None or y is None else (x, y)
 
-    def _place_dot(self):
-        where = self.dot_position()
-        self.dot.setData(*(([where[0]], [where[1]]) if where else ([], [])))
+    def _place_dots(self):
+        """Each map's runs' dots: the warning colour for one run, each run's own colour when runs are compared."""
+        colours = self.theme.run_colors
+        for panel, phase in zip(self.shown, self.phases):
+            runs = panel.runs if self.sweep_folder is None else [0]
+            spots = [(where, r) for r in runs if (where := self.dot_position(r, phase)) is not None]
+            panel.dot.setData([w[0] for w, _ in spots], [w[1] for w, _ in spots],
+                              brush=[brush(self.theme.warning if len(self.configs) < 2 else colours[r % len(colours)])
+                                     for _, r in spots])
 
     # ------------------------------------------------------------------ clicks
-    def choose(self, column: int, row: int):
-        """Apply the settings of a cell (what a click on it does)."""
-        if self.phase is not None and 0 <= column < len(self.phase.x_texts) and 0 <= row < len(self.phase.y_texts):
-            self.settings_chosen.emit(self.phase.settings_at(column, row))
+    def choose(self, column: int, row: int, phase: sweep.PhaseMap | None = None):
+        """Apply the settings of a cell of `phase` (default: the first map; what a click on it does)."""
+        phase = phase or self.phase
+        if phase is not None and 0 <= column < len(phase.x_texts) and 0 <= row < len(phase.y_texts):
+            self.settings_chosen.emit(phase.settings_at(column, row))
 
     def _clicked(self, event):
-        box = self.plot.getViewBox()
-        if event.button() != Qt.MouseButton.LeftButton or not box.sceneBoundingRect().contains(event.scenePos()):
+        if event.button() != Qt.MouseButton.LeftButton:
             return
-        point = box.mapSceneToView(event.scenePos())
-        self.choose(int(np.floor(point.x())), int(np.floor(point.y())))
+        for panel, phase in zip(self.shown, self.phases):
+            box = panel.plot.getViewBox()
+            if box.sceneBoundingRect().contains(event.scenePos()):
+                point = box.mapSceneToView(event.scenePos())
+                self.choose(int(np.floor(point.x())), int(np.floor(point.y())), phase)
+                return
 
     # ------------------------------------------------------------------ the window's hooks
     def in_window(self, window) -> None:
@@ -295,19 +420,13 @@ class PhaseView(View):
         window.menus["file"].insertAction(window.actions_by_name["close_files"], action)
 
 
-def _same_network(a, b) -> bool:
-    """Two configs whose initial recurrent weights are the same (the map's dot: the initializer's radius)."""
-    return sweep.map_base(a).replace(seq_len=2, spectral_radius=None) == \
-        sweep.map_base(b).replace(seq_len=2, spectral_radius=None)
-
-
 def write_phase_png(folder, theme=DARK, size=PNG_SIZE) -> Path:
     """A sweep folder's phase.png: its map drawn by this view, offscreen (`main.py sweep` calls it after
     the numbers are written)."""
     from PySide6.QtWidgets import QApplication
     if QApplication.instance() is None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a picture for a file: no screen needed, none used
-        from gui.app import quiet_offscreen_warnings
+        from gui.offscreen import quiet_offscreen_warnings
         quiet_offscreen_warnings()
     app = QApplication.instance() or QApplication([])
     view = PhaseView()

@@ -12,8 +12,8 @@ from gui.views.phase import PhaseView, contour_lines, write_phase_png
 SMALL = dict(hidden=8, batch=4)
 
 
-def info(config):
-    return RunInfo(0, config, "adding problem", "accuracy", 1 / 6, config.seq_len, (), "cpu")
+def info(config, index=0):
+    return RunInfo(index, config, "adding problem", "accuracy", 1 / 6, config.seq_len, (), "cpu")
 
 
 @pytest.fixture
@@ -25,9 +25,9 @@ def view(qtbot):
     return shown
 
 
-def measured(qtbot, view, config):
+def measured(qtbot, view, *configs):
     drawn = view.maps_drawn
-    view.set_runs([info(config)])
+    view.set_runs([info(config, k) for k, config in enumerate(configs)])
     qtbot.waitUntil(lambda: view.maps_drawn > drawn, timeout=60_000)
 
 
@@ -51,6 +51,23 @@ def test_the_map_of_the_current_network_is_measured_in_the_background_with_its_l
     assert view._request == requests and view.dot_position() == (6.5, 5.5)
     view.set_runs([info(config.replace(spectral_radius=None))])  # the initializer's own radius: orthogonal is 1
     qtbot.waitUntil(lambda: view.dot_position() is not None and abs(view.dot_position()[0] - 4.5) < 1e-3)
+
+
+def test_compared_networks_get_a_map_each_and_runs_of_one_network_share_it_a_dot_each(qtbot, view):
+    linear = Config(activation="linear", init="orthogonal", spectral_radius=1.0, seq_len=200, hidden=16, batch=8)
+    measured(qtbot, view, linear, linear.replace(activation="tanh"))
+    assert len(view.phases) == 2 and [p.runs for p in view.shown] == [[0], [1]]
+    assert [p.plot.titleLabel.text for p in view.shown] == ["linear", "tanh"]  # (the edge-of-chaos lesson's names)
+    line = [view.shown[k].contour.getData()[0] for k in range(2)]
+    assert np.nanmax(np.abs(line[0] - 4.5)) < 0.01  # linear: the line is radius 1
+    assert np.nanmin(line[1]) > 5  # tanh (16 units): further right (8 saturate and never get there)
+    assert [view.dot_position(r, view.phases[r]) for r in range(2)] == [(4.5, 5.5), (4.5, 5.5)]
+    assert all(len(p.dot.getData()[0]) == 1 for p in view.shown)
+    requests = view._request
+    view.set_runs([info(linear.replace(spectral_radius=r), k) for k, r in enumerate((0.9, 1.0, 1.1))])
+    qtbot.waitUntil(lambda: len(view.phases) == 1)  # one network: one map, three dots
+    assert view._request == requests + 1 and view.shown[0].runs == [0, 1, 2]
+    assert list(view.dot.getData()[0]) == [3.5, 4.5, 5.5] and not view.plot.titleLabel.isVisible()
 
 
 def test_a_click_on_a_cell_applies_its_settings(qtbot, view):
