@@ -19,24 +19,11 @@ import time
 from pathlib import Path
 
 from engine.args import ArgumentParser, add_file_options, decimal_number, probe_writable
+from gui.offscreen import quiet_offscreen_warnings
 
 START = time.perf_counter()
 MAX_QUIT_AFTER = 2_000_000  # seconds (23 days): Qt's timers count milliseconds in 32 bits
 SCREENSHOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-
-
-def quiet_offscreen_warnings():
-    """The offscreen platform (tests, --screenshot runs, `record`) warns about window-size hints it
-    cannot honour ("This plugin does not support propagateSizeHints()"); nothing is wrong, so that
-    one message is dropped and every other Qt message still reaches stderr."""
-    if not os.environ.get("QT_QPA_PLATFORM", "").startswith("offscreen"):
-        return
-    from PySide6.QtCore import qInstallMessageHandler
-
-    def handler(mode, context, message):
-        if "propagateSizeHints" not in message:
-            sys.stderr.write(message + "\n")
-    qInstallMessageHandler(handler)
 
 
 def build_parser() -> argparse.ArgumentParser:

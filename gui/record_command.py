@@ -159,7 +159,7 @@ def main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     use_one_thread()
-    from gui.app import quiet_offscreen_warnings
+    from gui.offscreen import quiet_offscreen_warnings
     quiet_offscreen_warnings()
 
     def show(done, total):
