@@ -1,4 +1,4 @@
-"""Headless command line: `train` and `lessons`. Never imports Qt.
+"""Headless command line: `train`, `lessons` and `sweep` (engine/sweep.py). Never imports Qt.
 
 Runs in the main thread of a plain Python process. Bad input exits with status 2 and a message
 that names the key, the value and what is allowed; never a traceback.
