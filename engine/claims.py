@@ -354,3 +354,50 @@ def check(parts: Sequence[Part], snapshots: Sequence[Sequence], infos: Sequence,
     names = tuple(names)
     return ClaimResult(holds, results[0].figure if results else math.nan,
                        "; ".join(r.words(names) for r in results), results, steps, names)
+
+
+# ----------------------------------------------------------------------------- the factor per step (the Eigenvalues view)
+
+def largest_factor_of(snap) -> float:
+    """The top layer's largest factor one step back multiplies a unit's gradient by, as the Eigenvalues view
+    draws it: the largest |eigenvalue| where the recurrence has fixed ones, else the largest unit's median
+    factor per step (decided by the input: minGRU's 1 - z_t, the SSM's exp(delta_t A))."""
+    if snap.eigenvalues is not None:
+        return float(np.max(np.abs(snap.eigenvalues[-1])))
+    if snap.step_factors is not None:
+        return float(np.max(snap.step_factors[-1][:, 1]))
+    return math.nan
+
+
+def largest_factor(run: int) -> Measure:
+    return per_snapshot(run, "largest factor per step {}", lambda s, r: largest_factor_of(s))
+
+
+def smallest_eigenvalue(run: int) -> Measure:
+    return per_snapshot(run, "smallest |eigenvalue| {}", lambda s, r: float(np.min(np.abs(s.eigenvalues[-1]))))
+
+
+def imaginary_part(run: int) -> Measure:
+    return per_snapshot(run, "largest |imaginary part| of an eigenvalue {}",
+                        lambda s, r: float(np.max(np.abs(np.imag(s.eigenvalues[-1])))))
+
+
+def factor_spread(run: int) -> Measure:
+    """How far the input moves a unit's factor per step: the median over the top layer's units of the range
+    from its 10% to its 90% quantile."""
+    return per_snapshot(run, "each unit's factor per step moves by {} with the input (median 10%-90% range)",
+                        lambda s, r: float(np.median(s.step_factors[-1][:, 2] - s.step_factors[-1][:, 0])))
+
+
+def slope_against_factor(run: int, earliest: int) -> Measure:
+    """The gradient profile's fall per step back over its `earliest` timesteps (the far end, where the slowest
+    unit is all that is left) over the fall the largest factor predicts, -log10(largest factor): 1 where the
+    slowest unit's factor is what the gradient is multiplied by at every step back."""
+    def read(s, r):
+        g = s.grad_h[-1][:earliest + 1]
+        factor = largest_factor_of(s)
+        if not np.all(g > 0) or not 0 < factor < 1:
+            return math.nan
+        return float(np.log10(g[-1] / g[0]) / earliest / -np.log10(factor))
+    return per_snapshot(run, f"the profile falls {{}}x the powers of ten per step its largest factor predicts "
+                             f"(over its first {earliest} timesteps)", read)

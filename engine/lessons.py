@@ -18,11 +18,12 @@ from engine.claims import (ClaimResult, apart, applied_gradient, bottom_to_top, 
                            diverged_at, first_to_last, gained, gate, inputs_ratio, layer_to_layer_below, loss,
                            loss_against_first, loss_average, metric_average, orders, orders_more, saturated,
                            smallest_gradient, stays_at_baseline, step_back)
+from engine.cell_lessons import CELL_LESSONS
 from engine.config import Config, apply_overrides
 from engine.errors import ConfigError
 
 VIEWS = ("waterfall", "profile", "layers", "loss", "param_grads", "attribution", "activation", "unrolled", "units",
-         "answers", "phase")
+         "answers", "phase", "eigen")
 
 
 @dataclass(frozen=True)
@@ -403,6 +404,7 @@ _LESSONS = [
                 loss(0).under(0.25).at_pause(), *stays_at_baseline(1))),
 ]
 
+_LESSONS += [Lesson(**fields) for fields in CELL_LESSONS]  # the newer cells (engine/cell_lessons.py)
 LESSONS: dict[str, Lesson] = {l.name: l for l in _LESSONS}
 
 
