@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from engine.lessons import LESSONS
@@ -155,9 +155,10 @@ class LessonPanel(QWidget):
         self.claim_note.setToolTip(details)
         self.claim_note.setVisible(bool(text))
 
-    def follow(self, session):
-        """Hear the session (gui/session.py) pause at its lesson's step, to say there whether the claim holds."""
-        self.session = session
+    def follow(self, session, refit=None):
+        """Hear the session (gui/session.py) pause at its lesson's step, to say there whether the claim holds;
+        `refit()` (the window's) is asked once the card's new lines are laid out, so they are not cut off."""
+        self.session, self._refit = session, refit
         session.stopped_at_lesson.connect(self.show_paused_at)
 
     def show_stop(self, steps: int | None):
@@ -171,6 +172,8 @@ class LessonPanel(QWidget):
         result = self.claim_at_pause()
         if result is not None:
             self.set_claim_note(claim_words(result), result.text.replace("; ", "\n"))
+        if getattr(self, "_refit", None) is not None:
+            QTimer.singleShot(0, self._refit)
 
     def claim_at_pause(self):
         """The lesson's check over the session's run histories (engine.claims.ClaimResult), or None where

@@ -87,7 +87,7 @@ class MainWindow(QMainWindow):
         session.run_set_started.connect(self._show_run_set)
         session.lesson_changed.connect(self._on_lesson_changed)
         session.lesson_stop_changed.connect(self.lesson_panel.show_stop)
-        self.lesson_panel.follow(session)  # its pause note, and there whether the claim holds
+        self.lesson_panel.follow(session, refit=self.fit_lesson_dock)  # its pause note and whether the claim holds
         self.display.errored.connect(self.show_error)
         self.files.reported.connect(lambda text: self.status.showMessage(text, 8000))
         self.files.failed.connect(self.banner.show_message)
