@@ -243,7 +243,7 @@ class PhaseView(View):
         sizes = dict.fromkeys(f"{c.hidden}" for c in configs)
         units = f"{' or '.join(sizes)} units"
         if len(set(map(map_key, configs))) > 1:  # (each map's title names its run)
-            return f"Orders of magnitude lost at initialisation ({units})"
+            return "Orders of magnitude lost at initialisation" + (f" ({units})" if len(sizes) > 1 else "")
         return f"{' and '.join(cells)}, {units}: orders of magnitude lost at initialisation"
 
     def show_current(self):
