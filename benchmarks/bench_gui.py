@@ -11,7 +11,20 @@ first frame < 3 s, memory flat (see --soak).
     .venv/bin/python benchmarks/bench_gui.py --soak 1800         # RSS of window and worker every 30 s
     .venv/bin/python benchmarks/bench_gui.py --model big.pt --data resources/sunspots_monthly.csv --set seq_len=200
 
-Runs offscreen unless a display is set. Other load on the machine moves every figure.
+Runs offscreen unless a display is set (or under Xvfb with --xvfb). Other load on the machine moves
+every figure.
+
+Against the starting commit, side by side, interleaved (base, this tree; this tree, base; ...):
+
+    git worktree add /tmp/base <commit>          # never switch this checkout
+    .venv/bin/python benchmarks/bench_gui.py --base /tmp/base --rounds 3 --all-views --xvfb 1920x1080
+    .venv/bin/python benchmarks/bench_gui.py --base /tmp/base --rounds 3 --all-views --xvfb 1920x1080 --lecture
+
+--all-views turns every view on (the View menu's off-at-start ones too); --xvfb WxH runs each window
+under `xvfb-run` on a screen of that size (the window opens at 1600x1000 on a 1920x1080 screen; lecture
+mode fills it). Both trees run with the same wrapper, which counts each view's refreshes: `frames/s` is
+display ticks that redrew at least one view; `view updates/s` is how often each shown view was redrawn
+(the mean over the shown views): 60 would be every view at every display frame.
 """
 from __future__ import annotations
 
@@ -44,23 +57,108 @@ def _env():
     return env
 
 
-def window(seconds: float, sets: list[str]) -> dict:
+# Runs the window of the tree it is started in, every view on where asked, and adds to its stats how often
+# each view was redrawn (counted around DisplayScheduler._refresh, which every tree since issue 3 has).
+WRAPPER = """
+import json, os, sys, collections
+sys.path.insert(0, os.getcwd())
+import gui.display, gui.app
+counts = collections.Counter()
+refresh = gui.display.DisplayScheduler._refresh
+def counted(self, key, view):
+    counts[key] += 1
+    return refresh(self, key, view)
+gui.display.DisplayScheduler._refresh = counted
+if os.environ.get("BENCH_ALL_VIEWS"):
+    from gui.views import ALL_VIEWS
+    for view_class in ALL_VIEWS:
+        view_class.shown_at_start = True
+collect = gui.app.collect_stats
+def collect_stats(window, *args):
+    stats = collect(window, *args)
+    shown = [k for k, v in window.display.views.items() if v.isVisibleTo(window)]  # (the window is closed)
+    stats["view_refreshes"] = dict(counts)
+    stats["views_shown"] = shown
+    return stats
+gui.app.collect_stats = collect_stats
+sys.argv = ["main.py"] + sys.argv[1:]
+import main
+sys.exit(main.main())
+"""
+
+
+def window(seconds: float, sets: list[str], root: Path = ROOT, all_views: bool = False, xvfb: str | None = None,
+           lecture: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         stats = Path(tmp) / "stats.json"
-        cmd = [sys.executable, "main.py", "--quit-after", str(seconds), "--stats", str(stats)]
+        cmd = [sys.executable, "-c", WRAPPER, "--quit-after", str(seconds), "--stats", str(stats)]
         for s in sets:
             cmd += ["--set", s]
-        subprocess.run(cmd + FILES, cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=seconds + 120)
-        return json.loads(stats.read_text())
+        if lecture:
+            cmd.append("--lecture")
+        env = _env() if not xvfb else dict(os.environ, QT_QPA_PLATFORM="xcb")
+        if all_views:
+            env["BENCH_ALL_VIEWS"] = "1"
+        if xvfb:
+            cmd = ["xvfb-run", "-a", "-s", f"-screen 0 {xvfb}x24"] + cmd
+        subprocess.run(cmd + FILES, cwd=root, env=env, check=True, capture_output=True, timeout=seconds + 180)
+        result = json.loads(stats.read_text())
+        span = max(result["seconds"] - (result["start_to_first_frame_s"] or 0.0), 1e-9)
+        shown = result.get("views_shown") or []
+        counts = result.get("view_refreshes", {})
+        result["view_updates_per_s"] = (sum(counts.get(k, 0) for k in shown) / len(shown) / span) if shown else 0.0
+        return result
 
 
-def headless(steps: int, sets: list[str]) -> float:
+def headless(steps: int, sets: list[str], root: Path = ROOT) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "main.py", "train", "--steps", str(steps), "--out", tmp]
         for s in sets:
             cmd += ["--set", s]
-        subprocess.run(cmd + FILES, cwd=ROOT, check=True, capture_output=True, timeout=600)
+        subprocess.run(cmd + FILES, cwd=root, check=True, capture_output=True, timeout=600)
         return json.loads((Path(tmp) / "summary.json").read_text())["steps_per_second"]
+
+
+def _load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+
+
+def side_by_side(args):
+    """Each round: the window and the headless runner of each tree, the order alternating by round."""
+    trees = {"start": Path(args.base).resolve(), "now": ROOT}
+    figures = {name: [] for name in trees}
+    for round_ in range(args.rounds):
+        order = list(trees) if round_ % 2 == 0 else list(trees)[::-1]
+        for name in order:
+            load = _load()
+            w = window(args.seconds, args.set, trees[name], args.all_views, args.xvfb, args.lecture)
+            h = headless(max(50, int(w["steps_per_second"] * 5)), args.set, trees[name])
+            w["headless"], w["load"] = h, load
+            figures[name].append(w)
+            print(f"round {round_ + 1} {name}: load {load}, {w['fps']:.1f} frames/s, "
+                  f"{w['view_updates_per_s']:.1f} view updates/s over {len(w.get('views_shown') or [])} views, "
+                  f"p99 stall {w['ui_stall_ms_p99']:.1f} ms, {w['steps_per_second']:.1f} / {h:.1f} steps/s", flush=True)
+
+    def cell(name, fn):
+        return " / ".join(fn(w) for w in figures[name])
+    rows = [
+        ("frames/s (ticks drawing)", lambda w: f"{w['fps']:.1f}", "60"),
+        ("view updates/s, mean per shown view", lambda w: f"{w['view_updates_per_s']:.1f}", "60"),
+        ("UI stall p99 (ms)", lambda w: f"{w['ui_stall_ms_p99']:.1f}", "<= 20"),
+        ("UI stall p99 from 1 s after the first frame (ms)",
+         lambda w: f"{w['ui_stall_ms_p99_steady']:.1f}" if w.get("ui_stall_ms_p99_steady") is not None else "-", "<= 20"),
+        ("UI stall max (ms)", lambda w: f"{w['ui_stall_ms_max']:.0f}", ""),
+        ("training steps/s, window", lambda w: f"{w['steps_per_second']:.1f}", ""),
+        ("training steps/s, headless", lambda w: f"{w['headless']:.1f}", ""),
+        ("window / headless", lambda w: f"{w['steps_per_second'] / w['headless']:.0%}", ">= 95%"),
+        ("load average at the start", lambda w: w["load"], ""),
+    ]
+    where = f"xvfb {args.xvfb}" if args.xvfb else "offscreen 1920x1080"
+    print(f"\nsettings: {' '.join(FILES + args.set) or 'defaults'}; {'every view' if args.all_views else 'default views'}; "
+          f"{'lecture' if args.lecture else 'normal'} mode; {where}; {args.seconds:g} s windows; rounds 1 / 2 / 3\n")
+    print("| figure | starting commit | now | goal |\n|---|---:|---:|---|")
+    for label, fn, goal in rows:
+        print(f"| {label} | {cell('start', fn)} | {cell('now', fn)} | {goal} |")
 
 
 def _rss_mb(pid: int) -> float:
@@ -116,12 +214,20 @@ def main():
     p.add_argument("--soak", type=float, default=None, metavar="SECONDS", help="sample memory over a long run instead")
     p.add_argument("--model", help="a model of your own (as main.py --model)")
     p.add_argument("--data", help="data of your own (as main.py --data)")
+    p.add_argument("--base", help="a checkout of the starting commit (git worktree add /tmp/base COMMIT): both, side by side")
+    p.add_argument("--rounds", type=int, default=3, help="with --base: interleaved rounds")
+    p.add_argument("--all-views", action="store_true", help="every view on, the View menu's off-at-start ones too")
+    p.add_argument("--xvfb", metavar="WxH", help="run each window under xvfb-run on a screen of this size")
+    p.add_argument("--lecture", action="store_true", help="the window in lecture mode")
     args = p.parse_args()
     for option in ("model", "data"):
         if getattr(args, option):
             FILES.extend([f"--{option}", str(Path(getattr(args, option)).absolute())])
     if args.soak:
         soak(args.soak, args.set)
+        return
+    if args.base:
+        side_by_side(args)
         return
     w = window(args.seconds, args.set)
     h = headless(max(50, int(w["steps_per_second"] * 5)), args.set)

@@ -8,11 +8,21 @@ pyqtgraph defers most work to the paint, so the second column is the honest cost
 
     python benchmarks/bench_views.py            # default (rnn tanh, T=100, 1 layer) and heavier settings
     python benchmarks/bench_views.py --quick    # the default setting only
+    python benchmarks/bench_views.py --quick --size 390x330 --profile   # a view's cell at 1600x1000, and
+                                                 # where each frame's time goes, by kind of work
+
+--profile splits a frame (refresh + repaint) with cProfile's own time per function into four kinds:
+data preparation (the view's own code and numpy), item updates (pyqtgraph's setData/setImage, ranges,
+bounds, signals), text layout (tick values and strings, font metrics, text items, labels) and painting
+(QPainter calls, item paint methods, the grid's picture). The profiler's overhead inflates small calls,
+so read the shares, not the milliseconds.
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import statistics
 import sys
 import time
@@ -70,11 +80,58 @@ def time_ms(fn, repeats):
     return statistics.median(samples)
 
 
+TEXT = ("generateDrawSpecs", "tickStrings", "tickValues", "tickSpacing", "boundingRect", "horizontalAdvance",
+        "drawText", "setText", "setHtml", "setPlainText", "_fit_name", "set_text", "setLabel", "_updateLabel",
+        "updateText", "size", "sizeHint", "setMinimumWidth", "setMaximumWidth", "setWidth", "setHeight",
+        "_updateWidth", "_updateHeight", "QFontMetrics", "textItem", "LabelItem", "TextItem", "LegendItem",
+        "_legends", "_axes.py")
+PAINT = ("paint", "draw", "fill", "play", "generatePicture", "drawPicture", "render", "grab", "end", "begin",
+         "setPen", "setBrush", "setRenderHint", "save", "restore", "setClip", "setTransform", "paintEvent")
+
+
+def kind_of(func) -> str:
+    """The kind of work a profiled function is (see the module docstring)."""
+    filename, _, name = func
+    where = f"{filename}:{name}"
+    if any(t in where for t in TEXT):
+        return "text layout"
+    if any(name == p or name.startswith(p) for p in PAINT) or "QPainter" in where or "QPicture" in where:
+        return "painting"
+    if "pyqtgraph" in filename or "PySide6" in where or filename == "~" and "method" in name and "numpy" not in name:
+        return "item updates"
+    return "data preparation"
+
+
+def profile_frame(frame, repeats: int) -> dict:
+    """ms per frame in each kind of work, from cProfile's own time per function (scaled to the
+    unprofiled frame time, so the overhead is shared out)."""
+    unprofiled = time_ms(frame, repeats)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(repeats):
+        frame()
+    profiler.disable()
+    kinds: dict[str, float] = {}
+    for func, (_, _, tottime, _, _) in pstats.Stats(profiler).stats.items():
+        kinds[kind_of(func)] = kinds.get(kind_of(func), 0.0) + tottime
+    total = sum(kinds.values()) or 1.0
+    return {"frame": unprofiled, **{k: unprofiled * v / total for k, v in kinds.items()}}
+
+
+KINDS = ("data preparation", "item updates", "text layout", "painting")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="the default setting only")
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--size", default="900x600", help="each view's size, WIDTHxHEIGHT (a cell of the window "
+                        "at 1600x1000 is about 390x330)")
+    parser.add_argument("--profile", action="store_true", help="where a frame's time goes, by kind of work")
+    parser.add_argument("--views", default="", help="comma-separated view ids (default: all)")
     args = parser.parse_args()
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    wanted = [v for v in args.views.split(",") if v]
     torch.set_num_threads(1)
     app = QApplication.instance() or QApplication([])
     settings = list(SETTINGS.items())[:1] if args.quick else list(SETTINGS.items())
@@ -82,10 +139,16 @@ def main():
         histories, later = histories_for(configs, steps)
         frames = [histories, later]
         print(f"\n{name}  ({steps} steps trained)")
-        print(f"  {'view':<14} {'refresh ms':>10} {'refresh+paint ms':>17}")
+        if args.profile:
+            print(f"  {'view':<14} {'frame ms':>8} " + " ".join(f"{k:>16}" for k in KINDS))
+        else:
+            print(f"  {'view':<14} {'refresh ms':>10} {'refresh+paint ms':>17}")
+        totals = dict.fromkeys(("frame",) + KINDS, 0.0)
         for view_class in ALL_VIEWS:
+            if wanted and view_class.view_id not in wanted:
+                continue
             view = view_class()
-            view.resize(900, 600)
+            view.resize(width, height)
             view.show()
             view.set_runs([h.info for h in histories])
             def refresh_only():
@@ -96,11 +159,22 @@ def main():
                 frames.reverse()
                 view.refresh(frames[0])
                 view.grab()
+            if args.profile:
+                split = profile_frame(frame, max(5, args.repeats // 5))
+                for k in totals:
+                    totals[k] += split.get(k, 0.0)
+                print(f"  {view.view_id:<14} {split['frame']:>8.1f} "
+                      + " ".join(f"{split.get(k, 0.0):>16.1f}" for k in KINDS))
+                view.close()
+                app.processEvents()
+                continue
             refresh = time_ms(refresh_only, args.repeats)
             painted = time_ms(frame, max(5, args.repeats // 5))
             print(f"  {view.view_id:<14} {refresh:>10.2f} {painted:>17.1f}")
             view.close()
             app.processEvents()
+        if args.profile:
+            print(f"  {'all':<14} {totals['frame']:>8.1f} " + " ".join(f"{totals[k]:>16.1f}" for k in KINDS))
 
 
 if __name__ == "__main__":

@@ -233,6 +233,9 @@ def set_grid(plot: pg.PlotItem, theme, show: bool = True):
     grid = getattr(plot, "_lab_grid", None)
     if grid is None:
         grid = pg.GridItem(textPen=None)
+        # two levels of lines (about 1 and 10 across), not GridItem's three: its finest level, ~100 lines
+        # too faint to see in a view's cell, was most of the 2-7 ms it took to redraw at every new range
+        grid.setTickSpacing(x=[None, None], y=[None, None])
         grid.setZValue(-100)
         plot.addItem(grid, ignoreBounds=True)
         plot._lab_grid = grid

@@ -110,11 +110,38 @@ class LegendRoomViewBox(pg.ViewBox):
     MAX_SHARE = 0.5   # the data keep at least half the height; a taller legend may cover some of them
     GAP_PX = 4        # between the legend's lower edge and the highest point
 
+    # A range that moves at every frame redraws the axes' ticks and labels and the grid at every frame
+    # (about half of a curve plot's frame). So the automatic range is sticky: it keeps its bounds while
+    # the data stay inside them and fill at least STICKY_FILL of them, and when it must move it takes
+    # HEADROOM more than the data on each side (x: on the right only, where training steps grow, when
+    # `growing_x`), so that it moves again only after the data have travelled that far.
+    STICKY_FILL = 0.75
+    HEADROOM = 0.04
+    GROWING_X_HEADROOM = 0.08
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.legend = None
         self.room_always = True   # False: only once `room_needed` (move_legend_off_the_curves found no free corner)
         self.room_needed = False
+        self.growing_x = False    # x is training steps: headroom on the right (the loss, the weight gradients)
+        self._kept = [None, None]
+
+    def _sticky(self, axis: int, bounds):
+        if bounds is None or not (np.isfinite(bounds[0]) and np.isfinite(bounds[1])):
+            self._kept[axis] = None
+            return bounds
+        lo, hi = float(bounds[0]), float(bounds[1])
+        kept = self._kept[axis]
+        if kept is not None and kept[0] <= lo and hi <= kept[1] and hi - lo >= self.STICKY_FILL * (kept[1] - kept[0]):
+            return list(kept)
+        span = hi - lo
+        if axis == 0:  # a fixed x (timesteps) stays exactly the data's; training steps get room to grow
+            kept = (lo, hi + self.GROWING_X_HEADROOM * span) if self.growing_x else (lo, hi)
+        else:
+            kept = (lo - self.HEADROOM * span, hi + self.HEADROOM * span)
+        self._kept[axis] = kept
+        return list(kept)
 
     def make_room_for(self, legend: pg.LegendItem, when_needed: bool = False):
         """Keep the data below `legend`: always, or (`when_needed`) only once move_legend_off_the_curves
@@ -152,6 +179,8 @@ class LegendRoomViewBox(pg.ViewBox):
         if x is not None and x[1] == x[0]:
             # one training step: a step either side, not pyqtgraph's guess (-150..150 at step 1)
             bounds[0] = [x[0] - 1, x[1] + 1]
+        if items is None and frac is None and orthoRange == (None, None):  # the automatic range, not a query
+            bounds = [self._sticky(axis, b) for axis, b in enumerate(bounds)]
         share = self.legend_share()
         y = bounds[1]
         if share > 0 and y is not None and y[1] > y[0]:

@@ -30,6 +30,9 @@ class View(QWidget):
     explanation = ""    # one or two plain-language sentences, shown as the tooltip
     shown_at_start = True
     shows_every_run = True  # every compared run is drawn (a video of a comparison can film it)
+    # the smallest frame (w, h px at the normal font) in which the plot, its tick labels and its legend stay
+    # readable; the grid shows fewer views rather than squeeze one below it (None: gui/grid.py's default)
+    readable_size: tuple[int, int] | None = None
 
     def __init__(self, parent=None):
         super().__init__(parent)

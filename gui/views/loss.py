@@ -60,6 +60,7 @@ class LossView(View):
         for plot in (self.loss_plot, self.metric_plot):
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
+            plot.getViewBox().growing_x = True  # training steps: the range moves in jumps (_legends.py)
         self.legend = add_legend(self.loss_plot)
         box = self.loss_plot.getViewBox()
         box.make_room_for(self.legend)  # a run stuck at a high loss stays in view

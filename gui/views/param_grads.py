@@ -56,6 +56,7 @@ class ParamGradsView(View):
         self.plot.setLogMode(x=False, y=True)
         self.plot.setClipToView(True)
         self.plot.setDownsampling(auto=True, mode="peak")
+        self.plot.getViewBox().growing_x = True  # training steps: the range moves in jumps (_legends.py)
         self.legend = add_legend(self.plot)
         box = self.plot.getViewBox()
         box.make_room_for(self.legend)
@@ -163,16 +164,26 @@ class ParamGradsView(View):
             self._fired[run] = steps
         self._place_rug()
         names = lesson_run_labels([h.info.config for h in histories]) or [f"run {k + 1}" for k in range(len(histories))]
+        clipping = {run: histories[run].info.config.clip_threshold for run, _ in self.thresholds
+                    if clip_modes[run] == "norm" and (histories[run].info.config.clip_threshold or 0) > 0}
         for run, line in self.thresholds:
-            h = histories[run]
-            threshold = h.info.config.clip_threshold
-            if clip_modes[run] == "norm" and threshold and threshold > 0:
-                line.setPos(np.log10(threshold))
-                prefix = f"{names[run]}: " if compare else ""
-                line.label.setFormat(f"{prefix}clip at {threshold:g}")
-                line.show()
-            else:
+            if run not in clipping:
                 line.hide()
+                continue
+            threshold = clipping[run]
+            sharing = [r for r in clipping if clipping[r] == threshold]  # runs on one line: one label, not texts on texts
+            if run != sharing[0]:
+                text = ""
+            elif compare and len(sharing) < len(histories):
+                text = f"{', '.join(names[r] for r in sharing)}: clip at {threshold:g}"
+            else:
+                text = f"clip at {threshold:g}"
+            if line.value() != np.log10(threshold):
+                line.setPos(np.log10(threshold))
+            if line.label.format != text:  # (a new format lays the text out again)
+                line.label.setFormat(text)
+            line.label.setVisible(bool(text))
+            line.show()
         self._update_clip_legend(any(m != "none" for m in clip_modes) or any(h.clip_count for h in histories))
         self._update_title(histories, clip_modes)
 

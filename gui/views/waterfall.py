@@ -41,6 +41,7 @@ class WaterfallView(ChooserView):
         self.strips = RunStrips(self.area, self.plot, self.image, self.colorbar)
         self.names = self.strips.names
         self.levels = LOG_GRAD_LEVELS
+        self._drawn: list = []  # per strip: (ring, rows, newest step, layer, levels) it shows
         self.selectors.layer_spin.valueChanged.connect(self._selection_changed)
         self.apply_theme(self.theme)
 
@@ -48,6 +49,7 @@ class WaterfallView(ChooserView):
     def set_runs(self, infos):
         super().set_runs(infos)
         self.levels = LOG_GRAD_LEVELS  # a new run set: the colour scale starts from the fixed one again
+        self._drawn = []
         self.strips.arrange(list(infos), self.theme, step_label)
         self._update_title()
 
@@ -59,22 +61,31 @@ class WaterfallView(ChooserView):
         shown = list(histories[:MAX_RUNS])
         if len(shown) != self.strips.runs:
             self.strips.arrange([h.info for h in shown], self.theme, step_label)
+        # what each strip shows: a strip whose rows, layer and colour levels are those it drew last is left
+        # alone (a refresh for another view's news, a paused run), and the levels widen from new rows only
+        keys = [(id(h.waterfall), len(h.waterfall), float(h.waterfall_steps.last()),
+                 self.selectors.layer_index(h.info.config.layers)) for h in shown]
         slices = []
-        for h in shown:
-            rows = h.waterfall.view()
-            if len(rows) == 0:
+        for h, key, drawn in zip(shown, keys, self._drawn + [None] * (len(shown) - len(self._drawn))):
+            if len(h.waterfall) == 0:
                 slices.append(None)
                 continue
+            rows = h.waterfall.view()
             layer = self.selectors.layer_index(rows.shape[1])
+            if drawn is None or drawn[:2] != key[:2] or drawn[3] != key[3] or not len(h.waterfall_steps):
+                self.levels = widened_levels(self.levels, rows[:, layer, :])
+            else:  # the same ring, further on: only the rows since cover new ground
+                newer = h.waterfall_steps.view() > drawn[2]
+                self.levels = widened_levels(self.levels, rows[newer, layer, :])
             slices.append((rows[:, layer, :], h.waterfall_steps.view()))
-        for data in slices:
-            if data is not None:
-                self.levels = widened_levels(self.levels, data[0])
         if tuple(self.colorbar.levels()) != self.levels:
             self.colorbar.setLevels(self.levels)
-        for image, data in zip(self.images(), slices):
+        drawn_keys = [key + (self.levels,) for key in keys]
+        for k, (image, data) in enumerate(zip(self.images(), slices)):
             if data is None:
                 image.clear()
+                continue
+            if k < len(self._drawn) and self._drawn[k] == drawn_keys[k] and image.image is not None:
                 continue
             rows, steps = data
             picture = np.ascontiguousarray(heatmap_ready(rows, self.levels))
@@ -83,6 +94,7 @@ class WaterfallView(ChooserView):
             first, last = float(steps[0]), float(steps[-1])
             # one row per step: stretch the rows over the steps they came from (gaps after a reset)
             image.setRect(QRectF(-0.5, first - 0.5, T, max(last - first + 1.0, 1.0)))
+        self._drawn = drawn_keys
         if not histories:
             self.image.clear()
 
@@ -90,6 +102,7 @@ class WaterfallView(ChooserView):
         super().clear()
         for image in self.strips.all_images():
             image.clear()
+        self._drawn = []
         self.levels = LOG_GRAD_LEVELS
         self.colorbar.setLevels(self.levels)
 

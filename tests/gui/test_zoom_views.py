@@ -181,6 +181,7 @@ def test_the_views_wishes_make_one_request():
 def test_the_window_measures_details_only_while_a_view_wants_them(make_window, qtbot):
     from gui.views import ALL_VIEWS
     window = make_window([COPY], view_classes=ALL_VIEWS)
+    window.resize(1600, 1000)  # room for both in the grid (a smaller window keeps one in its tabs)
     session = window.session
     assert not window.grid.frames["units"].isVisible() and session.controller.detail_request is None
     window.view_actions["units"].setChecked(True)
