@@ -17,8 +17,8 @@ from gui.views.base import ChooserView
 
 CIRCLE = np.exp(1j * np.linspace(0, 2 * np.pi, 361))
 TRAIL_ALPHA = 0.12       # the oldest trail step's dots; newer ones up to TRAIL_ALPHA * 3
-SPREAD = 0.035           # step factors are real: each unit's dot sits this far above or below the axis at most,
-#   by its unit number, so a thousand dots do not hide behind each other
+SPREAD = 0.08            # real factors (step factors; IndRNN's u): each unit's dot sits this far above or below the
+#   axis at most, by its unit number, so a thousand dots (and their 10%-90% bars) do not hide behind each other
 LABELS = {"left": ("imaginary part", "imag"), "bottom": ("real part (one step back multiplies by this)", "real part")}
 EMPTY = "No fixed factors for this cell: the LSTM's and GRU's gates decide them anew at every step."
 
@@ -36,6 +36,8 @@ def points(snap, layer: int):
         return None
     if snap.eigenvalues is not None and layer < len(snap.eigenvalues):
         values = np.asarray(snap.eigenvalues[layer])
+        if not np.any(values.imag):  # a diagonal of real numbers (IndRNN's u): spread off the axis as well
+            return values.real.astype(float), spread(len(values)), None, None
         return values.real.astype(float), values.imag.astype(float), None, None
     if snap.step_factors is not None and layer < len(snap.step_factors):
         low, mid, high = np.asarray(snap.step_factors[layer], dtype=float).T
@@ -51,17 +53,26 @@ def summary(snap, layers: int) -> str:
         sizes = np.abs(np.asarray(snap.eigenvalues))
         reach = np.where(sizes < 1, 1 / np.maximum(1 - sizes, 1e-12), np.inf)
         longest = float(reach.max())
-        words = (f"|eigenvalue| {sizes.min():.3g} to {sizes.max():.4g}" + (
+        words = (f"|λ| {factor(sizes.min())} to {factor(sizes.max())}" + (
             f", largest singular value {float(np.max(snap.sigma_max)):.3g}" if snap.eigenvalues.shape[-1] > 1
             and snap.step_factors is None and _square(snap) else ""))
         if np.isfinite(longest):
-            return f"{words}: the slowest keeps a gradient about 1/(1 - |λ|) = {longest:,.0f} steps"
+            return f"{words}: the slowest keeps a gradient 1/(1 - |λ|) = {longest:,.0f} steps"
         return f"{words}: at or outside the unit circle, a gradient can keep or grow its size"
     if snap.step_factors is not None:
         f = np.asarray(snap.step_factors)
-        return (f"factors per step, decided by the input: medians {f[..., 1].min():.3g} to {f[..., 1].max():.3g}, "
-                f"up to {f[..., 2].max():.3g} at a unit's 90% quantile")
+        return (f"factors per step, decided by the input: units' medians {factor(f[..., 1].min())} to "
+                f"{factor(f[..., 1].max())} (90% quantile up to {factor(f[..., 2].max())})")
     return EMPTY
+
+
+def factor(value: float) -> str:
+    """A factor per step in enough digits to tell it from 1 (0.9987, not 1.0): two after its leading 9s."""
+    value = float(value)
+    if not 0.99 <= value < 1:
+        return f"{value:.3g}"
+    nines = int(-np.floor(np.log10(1 - value)))
+    return f"{value:.{nines + 2}f}".rstrip("0")
 
 
 def _square(snap) -> bool:

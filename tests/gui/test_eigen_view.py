@@ -11,7 +11,7 @@ from engine.worker import run_info
 from gui.history import RunHistory
 from gui.theme import LIGHT
 from gui.views import ALL_VIEWS
-from gui.views.eigen import EMPTY, EigenView, spread
+from gui.views.eigen import EMPTY, SPREAD, EigenView, factor, spread
 
 SMALL = dict(seq_len=20, hidden=8, batch=4)
 
@@ -40,12 +40,15 @@ def test_fixed_eigenvalues_are_drawn_where_they_are(qtbot, cell):
     view = made(qtbot, [history])
     for k in range(2):
         x, y = view.layer_items[k]["now"].getData()
-        np.testing.assert_allclose(x + 1j * y, history.latest.eigenvalues[k], rtol=1e-6, atol=1e-7)
+        values = history.latest.eigenvalues[k]
+        np.testing.assert_allclose(x, values.real, rtol=1e-6, atol=1e-7)
+        # IndRNN's u are real: spread off the axis by unit, as the step factors are, so they do not hide each other
+        np.testing.assert_allclose(y, spread(8) if cell == "indrnn" else values.imag, rtol=1e-6, atol=1e-7)
         trail_x, _ = view.layer_items[k]["trail"][-1].getData()
         assert len(trail_x) == 8  # the step before, fading
     sigma_x, _ = view.layer_items[0]["sigma"].getData()
     assert (sigma_x is not None and len(sigma_x) > 0) == (cell == "rnn")  # the largest singular value: tanh RNN only
-    assert "|eigenvalue|" in view.title_label.text()
+    assert "|λ|" in view.title_label.text()
 
 
 @pytest.mark.parametrize("cell", ["mingru", "ssm"])
@@ -55,7 +58,12 @@ def test_step_factors_are_each_units_median_with_its_range(qtbot, cell):
     x, y = view.layer_items[0]["now"].getData()
     np.testing.assert_allclose(x, history.latest.step_factors[0, :, 1], rtol=1e-6)
     np.testing.assert_allclose(y, spread(8))
-    assert np.all(np.abs(y) <= 0.035) and "decided by the input" in view.title_label.text()
+    assert np.all(np.abs(y) <= SPREAD) and "decided by the input" in view.title_label.text()
+
+
+def test_a_factor_near_one_keeps_the_digits_that_tell_it_from_one():
+    assert [factor(v) for v in (0.63, 0.9987, 0.99972, 0.99)] == ["0.63", "0.9987", "0.99972", "0.99"]
+    assert factor(np.float32(0.99995)) != "1"
 
 
 def test_gated_cells_say_they_have_no_fixed_factors_and_the_view_starts_hidden(qtbot):
