@@ -19,11 +19,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import sweep, sweep_batched  # noqa: E402
+from engine import phase_maps, sweep, sweep_batched  # noqa: E402
 from engine.config import Config  # noqa: E402
 
-MAP = ["--grid", "spectral_radius=" + ",".join(sweep.value_text(r) for r in sweep.MAP_RADII),
-       "--grid", "seq_len=" + ",".join(map(str, sweep.MAP_LENGTHS))]
+MAP = ["--grid", "spectral_radius=" + ",".join(sweep.value_text(r) for r in phase_maps.MAP_RADII),
+       "--grid", "seq_len=" + ",".join(map(str, phase_maps.MAP_LENGTHS))]
 TRAINING = ["--grid", "spectral_radius=0.8,0.9,1,1.1,1.2", "--grid", "activation=tanh,relu", "--seeds", "2",
             "--steps", "200"]
 

@@ -63,6 +63,14 @@ def test_no_import_cycles_counting_imports_inside_functions():
     assert not cycles, cycles
 
 
+def test_no_source_file_is_over_500_lines():
+    """A file a newcomer can hold in their head: the engine, the window, the API, the benchmarks, the docs' scripts."""
+    folders = [ROOT / "engine", ROOT / "gui", ROOT / "rnn_gradient_lab", ROOT / "benchmarks", ROOT / "docs"]
+    files = [ROOT / "main.py"] + [p for folder in folders for p in folder.rglob("*.py")]
+    long = {str(p.relative_to(ROOT)): n for p in files if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500}
+    assert not long, long
+
+
 def test_the_main_window_lays_out_and_wires_and_never_talks_to_the_worker():
     path = ROOT / "gui" / "main_window.py"
     assert len(path.read_text(encoding="utf-8").splitlines()) <= 500

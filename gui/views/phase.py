@@ -6,7 +6,7 @@ one network share its map, a dot for each run (the multiply lesson's three radii
 (`main.py sweep`, engine/sweep.py) opens here too, its first two grid keys on the axes; and
 `write_phase_png` draws a sweep's phase.png with this same view, offscreen.
 
-GUI thread, except the map itself: engine.sweep.measure_at_init runs in a Python thread of its own (torch
+GUI thread, except the map itself: engine.phase_maps.measure_at_init runs in a Python thread of its own (torch
 only, no Qt there; the stacked networks take a second or two) whose result comes back through a queued
 signal. A newer request supersedes an older one, which stops at its next stack of networks.
 """
@@ -22,7 +22,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QFontMetricsF
 from PySide6.QtWidgets import QFileDialog, QPushButton
 
-from engine import sweep
+from engine import phase_maps, sweep
 from engine.sweep_batched import shape_key
 from engine.config import ConfigError
 from gui.theme import DARK, LOG_GRAD_LEVELS
@@ -54,7 +54,7 @@ class Panel:
 
 def map_key(config) -> tuple:
     """What the map of a network depends on: runs of equal keys share one map."""
-    base = sweep.map_base(config).replace(spectral_radius=None, seq_len=2)
+    base = phase_maps.map_base(config).replace(spectral_radius=None, seq_len=2)
     return (shape_key(base), base.init, base.seed, base.forget_bias)
 
 
@@ -109,8 +109,8 @@ class PhaseView(View):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.phase: sweep.PhaseMap | None = None  # the first map shown (run 1's, or the sweep's)
-        self.phases: list[sweep.PhaseMap] = []    # every map shown, left to right
+        self.phase: phase_maps.PhaseMap | None = None  # the first map shown (run 1's, or the sweep's)
+        self.phases: list[phase_maps.PhaseMap] = []    # every map shown, left to right
         self.sweep_folder: str | None = None
         self.configs: list = []                   # the runs' configs (run 1 first)
         self.names: list[str] = []                # ... and their names, as the other views name them
@@ -213,11 +213,11 @@ class PhaseView(View):
                 key = map_key(config)
                 if key in maps:
                     continue
-                maps[key] = sweep.measure_at_init(config, cancelled=lambda: request != self._request)
+                maps[key] = phase_maps.measure_at_init(config, cancelled=lambda: request != self._request)
                 if maps[key] is None:  # (superseded)
                     result = None
                     break
-                radii[key] = sweep.initial_radius(config.replace(spectral_radius=None))  # (the dot, when unset)
+                radii[key] = phase_maps.initial_radius(config.replace(spectral_radius=None))  # (the dot, when unset)
             else:
                 result = (maps, radii, configs)
         except Exception as exc:  # shown in the title, never lost
@@ -255,8 +255,8 @@ class PhaseView(View):
 
     # ------------------------------------------------------------------ a sweep's folder
     def show_sweep(self, folder) -> None:
-        """A sweep folder's map (engine.sweep.load); SweepError when it cannot be read."""
-        spec, phase = sweep.load(folder)
+        """A sweep folder's map (engine.phase_maps.load); SweepError when it cannot be read."""
+        spec, phase = phase_maps.load(folder)
         self.sweep_folder = str(folder)
         self._request += 1  # (a map of the network still being measured is not wanted now)
         self.back_button.show()
@@ -271,7 +271,7 @@ class PhaseView(View):
         for panel in self.panels:
             place(self.area, panel.plot, 0, panel.column, panel in self.shown)
 
-    def show_map(self, phase: sweep.PhaseMap, title: str | None = None):
+    def show_map(self, phase: phase_maps.PhaseMap, title: str | None = None):
         """One map (a sweep's), every run's dot on it."""
         self.show_maps([phase], title)
 
@@ -341,7 +341,7 @@ class PhaseView(View):
         keys = (self.phase.x_key, self.phase.y_key) if self.phase is not None else ("spectral_radius", "seq_len")
         return {"bottom": ((keys[0] or "").replace("_", " "),), "left": ((keys[1] or "").replace("_", " "),)}
 
-    def dot_position(self, run: int = 0, phase: sweep.PhaseMap | None = None) -> tuple[float, float] | None:
+    def dot_position(self, run: int = 0, phase: phase_maps.PhaseMap | None = None) -> tuple[float, float] | None:
         """Where run `run`'s settings sit on `phase` (default: the first map shown), in cell coordinates, or None."""
         phase = phase or self.phase
         config = self.configs[run] if run < len(self.configs) else None
@@ -369,7 +369,7 @@ class PhaseView(View):
                                      for _, r in spots])
 
     # ------------------------------------------------------------------ clicks
-    def choose(self, column: int, row: int, phase: sweep.PhaseMap | None = None):
+    def choose(self, column: int, row: int, phase: phase_maps.PhaseMap | None = None):
         """Apply the settings of a cell of `phase` (default: the first map; what a click on it does)."""
         phase = phase or self.phase
         if phase is not None and 0 <= column < len(phase.x_texts) and 0 <= row < len(phase.y_texts):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine import cli, sweep, sweep_batched
+from engine import cli, phase_maps, sweep, sweep_batched
 from engine.config import Config
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -61,7 +61,7 @@ def test_a_linear_orthogonal_rnn_loses_t_minus_1_times_log10_of_1_over_r_at_ever
         closed_form = (int(row["seq_len"]) - 1) * math.log10(1 / float(row["spectral_radius"]))
         assert float(row["orders_lost"]) == pytest.approx(closed_form, abs=2e-5), row  # (float32 weights)
         assert row["steps"] == "0" and row["diverged"] == "false"
-    spec, phase = sweep.load(tmp_path / "s")
+    spec, phase = phase_maps.load(tmp_path / "s")
     assert spec["steps"] == 0 and (phase.x_key, phase.y_key) == ("spectral_radius", "seq_len")
     assert phase.values.shape == (3, 4) and phase.settings_at(3, 2) == {"spectral_radius": 1.25, "seq_len": 60}
     np.testing.assert_allclose(phase.values[:, 2], 0, atol=2e-5)  # the line where nothing is lost: radius 1
@@ -175,20 +175,20 @@ def test_a_spawned_pool_and_ray_give_the_numbers_of_one_process_to_the_last_bit(
 
 def test_the_windows_map_is_the_sweeps_map_at_initialisation():
     base = Config(hidden=8, batch=4)
-    phase = sweep.measure_at_init(base, radii=(0.8, 1.0), lengths=(5, 12))
+    phase = phase_maps.measure_at_init(base, radii=(0.8, 1.0), lengths=(5, 12))
     assert phase.values.shape == (2, 2) and phase.x_texts == ("0.8", "1.0") and phase.y_texts == ("5", "12")
     alone = sweep_batched.measure_one(base.replace(spectral_radius=0.8, seq_len=12))
     assert phase.values[1, 0] == pytest.approx(sweep_batched.orders(alone["grad_h"]), rel=1e-12)
-    assert sweep.initial_radius(base.replace(spectral_radius=0.9)) == 0.9
-    assert 0.3 < sweep.initial_radius(base) < 1.0  # PyTorch's U(-1/sqrt(H), 1/sqrt(H))
+    assert phase_maps.initial_radius(base.replace(spectral_radius=0.9)) == 0.9
+    assert 0.3 < phase_maps.initial_radius(base) < 1.0  # PyTorch's U(-1/sqrt(H), 1/sqrt(H))
 
 
 def test_a_folder_that_is_not_a_sweep_is_named_in_one_line(tmp_path):
     with pytest.raises(sweep.SweepError, match="not a sweep folder"):
-        sweep.load(tmp_path)
+        phase_maps.load(tmp_path)
     np.savez(tmp_path / "sweep.npz", spec=np.array(json.dumps({"format": "other"})))
     with pytest.raises(sweep.SweepError, match="is not a sweep's sweep.npz"):
-        sweep.load(tmp_path)
+        phase_maps.load(tmp_path)
 
 
 def test_the_edge_of_chaos_cards_figures_are_the_phase_diagrams():
@@ -198,12 +198,12 @@ def test_the_edge_of_chaos_cards_figures_are_the_phase_diagrams():
     radii = (0.9, 1.0, 1.1)
 
     def lost(config, lengths=(200,)):
-        return sweep.measure_at_init(config, radii=radii, lengths=lengths).values  # (lengths, radii)
+        return phase_maps.measure_at_init(config, radii=radii, lengths=lengths).values  # (lengths, radii)
 
     (at_09, at_1, at_11), = lost(linear)
     assert round(at_09) == 9 and round(-at_11) == 8 and abs(at_1) < 0.01  # "loses 9 at 0.9 and gains 8 at 1.1"
-    tanh_map = lost(tanh, sweep.MAP_LENGTHS)
-    (_, t_1, t_11), = tanh_map[sweep.MAP_LENGTHS.index(200):][:1]
+    tanh_map = lost(tanh, phase_maps.MAP_LENGTHS)
+    (_, t_1, t_11), = tanh_map[phase_maps.MAP_LENGTHS.index(200):][:1]
     assert round(t_1) == 4 and 0 <= -t_11 < 0.5  # "still loses 4"; at 1.1 "within half of one"
     crossing = 1.0 + 0.1 * tanh_map[:, 1] / (tanh_map[:, 1] - tanh_map[:, 2])  # the line, row by row
     assert np.all((crossing > 1.05) & (crossing < 1.1)), crossing  # "at about 1.1"
