@@ -23,6 +23,7 @@ back to back).
     python benchmarks/bench_engine.py --quick            # smaller table, under a minute
     python benchmarks/bench_engine.py --markdown out.md  # also write the table to a file
     python benchmarks/bench_engine.py --breakdown        # what each probe costs (rnn, hidden 64, 50 and 200 steps)
+    python benchmarks/bench_engine.py --profile          # CPU time inside each probe, per step (hidden 128, seq_len 200)
     python benchmarks/bench_engine.py --practitioner     # hidden 256, seq_len 200, batch 64: against the floor
     python benchmarks/bench_engine.py --cells rnn --activation sigmoid --seq-len 50 100 200
                                                          # the float64 redo of an underflowing gradient
@@ -198,10 +199,15 @@ def quartiles(values: list[float]) -> tuple[float, float]:
     return q1, q3
 
 
-def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block_seconds: float) -> dict:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}  # --clock cpu: this thread's CPU time, steadier
+#   where other processes take the cores (load average above the core count) and leave wall-clock blocks mostly waiting
+
+
+def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block_seconds: float,
+            clock=time.perf_counter) -> dict:
     """Seconds per step of each loop: median over `rounds` interleaved blocks."""
     config = config_for(cell, hidden, seq_len, batch)
-    times = interleaved_times({name: BUILDERS[name](config) for name in LOOPS}, rounds, block_seconds)
+    times = interleaved_times({name: BUILDERS[name](config) for name in LOOPS}, rounds, block_seconds, clock)
     med = {name: statistics.median(t) for name, t in times.items()}
     return {
         "cell": cell, "hidden": hidden, "seq_len": seq_len,
@@ -222,9 +228,10 @@ def measure(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, block
 PROBES = {
     # (ones, not zeros: a zero norm would look underflowed and set off the float64 redo)
     "state-gradient norms": ("norm_per_timestep", lambda per_step: np.ones(len(per_step))),
-    "pre-activation histogram": ("preactivation_histogram", lambda values: np.zeros(len(probes.HIST_EDGES) - 1)),
-    "saturation": ("count_flat", lambda activation, outputs: 0),
     "sigma_max": ("largest_singular_values", lambda weights: np.zeros(len(weights), dtype=np.float32)),
+    "eigenvalues (rnn)": ("recurrent_eigenvalues", lambda weights: np.zeros(weights.shape[:2], dtype=np.complex64)),
+    "histogram, saturation, gates": ("layer_activity", lambda layer, activation, trace, k, hist_steps: (
+        np.zeros(len(probes.HIST_EDGES) - 1), 0.0, np.zeros(len(layer.gate_names)))),
     # paid only at steps whose float32 state gradients underflow (--activation sigmoid: every step from ~60 steps)
     "float64 redo": ("underflowed", lambda *sizes_and_profiles: False),
 }
@@ -258,7 +265,57 @@ def breakdown(cell: str, hidden: int, seq_len: int, batch: int, rounds: int, blo
         lines.append(f"    {label:26s} {cost * 1e3:7.3f} ms  ({100 * cost / plain:5.1f}% of a plain step)")
     rest = med["instrumented"] - med["capture"] - sum(full - med[label] for label in PROBES)
     lines.append(f"    {'everything else':26s} {rest * 1e3:7.3f} ms  ({100 * rest / plain:5.1f}%): parameter norms, "
-                 "clipping check, gate means, metric, snapshot")
+                 "clipping check, metric, snapshot")
+    return "\n".join(lines)
+
+
+PROFILED = ("norm_per_timestep", "input_norm_per_timestep", "parameter_gradient_norms", "largest_singular_values",
+            "recurrent_eigenvalues", "layer_activity", "cell_weights_and_activity", "underflowed",
+            "float64_state_gradients")
+
+
+def profile(cell: str, hidden: int, seq_len: int, batch: int, steps: int) -> str:
+    """Where the instrumented step's time goes: this thread's CPU time inside each probe of engine.probes and
+    in the one autograd.grad call, summed over `steps` real steps, against the plain step's backward pass,
+    the two loops alternating step by step. Read directly, not by difference, so it holds on a loaded machine."""
+    spent = dict.fromkeys(PROFILED + ("autograd.grad (capture)", "plain loss.backward()"), 0.0)
+
+    def timed(label, function):
+        def call(*args, **kwargs):
+            start = time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[label] += time.thread_time() - start
+        return call
+    config = config_for(cell, hidden, seq_len, batch)
+    trainer, plain = Trainer(config), BUILDERS["plain"](config)
+    saved = [(probes, name, getattr(probes, name)) for name in PROFILED] + [
+        (torch.autograd, "grad", torch.autograd.grad), (torch.Tensor, "backward", torch.Tensor.backward)]
+    for owner, name, function in saved:
+        setattr(owner, name, timed({"grad": "autograd.grad (capture)", "backward": "plain loss.backward()"}.get(name, name),
+                                   function))
+    try:
+        for _ in range(2):
+            trainer.step(), plain()
+        spent.update(dict.fromkeys(spent, 0.0))
+        instrumented, plain_times = [], []
+        for _ in range(steps):
+            start = time.thread_time()
+            trainer.step()
+            instrumented.append(time.thread_time() - start)
+            start = time.thread_time()
+            plain()
+            plain_times.append(time.thread_time() - start)
+    finally:
+        for owner, name, function in saved:
+            setattr(owner, name, function)
+    step, plain_step = statistics.median(instrumented), statistics.median(plain_times)
+    lines = [f"{cell} hidden {hidden} seq_len {seq_len}: instrumented {step * 1e3:.2f} ms, plain {plain_step * 1e3:.2f} ms "
+             f"(CPU time, medians of {steps}; instrumented / plain {statistics.median(a / b for a, b in zip(instrumented, plain_times)):.3f})"]
+    for label in sorted(spent, key=spent.get, reverse=True):
+        if spent[label]:
+            lines.append(f"    {label:28s} {spent[label] / steps * 1e3:7.3f} ms  ({100 * spent[label] / steps / plain_step:5.1f}% of a plain step)")
     return "\n".join(lines)
 
 
@@ -293,6 +350,10 @@ def main(argv=None) -> int:
     parser.add_argument("--activation", choices=tuple(registry.ACTIVATIONS), default="tanh",
                         help="the vanilla RNN's activation (sigmoid: gradients that underflow float32, redone in "
                              "float64 at every step; the fused loop stays tanh)")
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="time blocks by wall clock (default) or by this thread's CPU time (steadier on a loaded machine)")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead of the table: CPU time inside each probe and the gradient capture, per step")
     parser.add_argument("--breakdown", action="store_true",
                         help="instead of the table: what each probe costs per step (a probe swapped out at a time)")
     args = parser.parse_args(argv)
@@ -310,8 +371,14 @@ def main(argv=None) -> int:
     header = (f"torch {torch.__version__}, Python {platform.python_version()}, {platform.machine()}, "
               f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}, batch {args.batch}, "
               f"adding task, Adam, float32, CPU, activation {args.activation}, denormals "
-              f"{'kept' if args.keep_denormals else 'flushed'} in the comparison loops")
+              f"{'kept' if args.keep_denormals else 'flushed'} in the comparison loops, {args.clock} clock")
     print(header, flush=True)
+    if args.profile:
+        for cell in cells:
+            for hidden in args.hidden or (128,):
+                for seq_len in args.seq_len or (200,):
+                    print(profile(cell, hidden, seq_len, args.batch, args.rounds or 20), flush=True)
+        return 0
     if args.breakdown:
         for cell in args.cells or ("rnn",):
             for hidden in args.hidden or (64,):
@@ -324,7 +391,7 @@ def main(argv=None) -> int:
         for hidden in hiddens:
             for seq_len in seq_lens:
                 rounds = args.rounds or (3 if args.quick or args.practitioner else (5 if seq_len >= 1000 else 7))
-                row = measure(cell, hidden, seq_len, args.batch, rounds, block_seconds)
+                row = measure(cell, hidden, seq_len, args.batch, rounds, block_seconds, CLOCKS[args.clock])
                 rows.append(row)
                 print(f"  {cell:4s} H={hidden:<4d} T={seq_len:<5d} instrumented {row['instrumented_steps_s']:8.1f}/s"
                       f"  plain {row['plain_steps_s']:8.1f}/s  fused {row['fused_steps_s']:8.1f}/s"
