@@ -41,6 +41,8 @@ def test_snapshots_reach_every_view(make_window, qtbot):
     window = make_window(view_classes=list(ALL_VIEWS) + [make_window.RecordingView])
     for action in window.view_actions.values():  # the views the View menu leaves off at first too
         action.setChecked(True)
+    window.resize(2560, 1600)  # room for every view side by side (a smaller window puts some in tabs, undrawn)
+    qtbot.waitUntil(lambda: all(window.views[k].isVisible() for k in window.views), timeout=TIMEOUT)
     fed = {key: 0 for key in window.views}
     for key, view in window.views.items():
         original = view.refresh
