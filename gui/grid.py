@@ -153,6 +153,8 @@ class ViewGrid(QSplitter):
         else:
             grid_keys, tab_keys = keys, []
         self._fill_tabs(tab_keys)
+        if not grid_keys and self.highlighted() in tab_keys:  # no room but the tabs: the lesson's view in front
+            self.show_in_tabs(self.highlighted())
         cells = grid_keys + (["(tabs)"] if tab_keys else [])
         while len(self.rows) * columns < max(len(cells), 1):
             row = QSplitter(Qt.Orientation.Horizontal)

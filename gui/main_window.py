@@ -289,7 +289,7 @@ class MainWindow(QMainWindow):
             action.toggled.connect(lambda on, k=key: self.grid.show_view(k, on))
             view_menu.addAction(action)
             self.view_actions[key] = action
-        self.views["phase"].in_window(self) if "phase" in self.views else None  # clicks, File > Open sweep folder…
+        [view.in_window(self) for view in self.views.values()]  # what each adds (phase: clicks, Open sweep folder…)
 
         lessons_menu = menu("lessons", "&Lessons", ("previous_lesson", "next_lesson", None))
         for number, (name, lesson) in enumerate(LESSONS.items(), 1):

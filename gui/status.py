@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QEvent, QSize, Qt
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStatusBar, QWidget
 
 from engine.diagnosis import diagnose
@@ -236,8 +237,11 @@ class StatusBar(QStatusBar):
     def set_scale(self, factor: float):
         """Lecture mode: everything in the status bar large enough to read from the back of the room."""
         self._scale = factor
-        font = self.font()
-        font.setPointSizeF(10 * factor)
+        if not hasattr(self, "_normal_font"):  # the font it had before lecture mode: what factor 1 returns to
+            self._normal_font = self.font()
+        font = QFont(self._normal_font)
+        if factor != 1:
+            font.setPointSizeF(10 * factor)
         for widget in (self, self.state, self.step, self.steps, self.fps, self.ratios, self.badges, self.clipping,
                        self.more, self.recording):
             widget.setFont(font)

@@ -54,6 +54,9 @@ class View(QWidget):
     def detail_wish(self) -> dict | None:
         return None
 
+    def in_window(self, window) -> None:
+        """Once the window is built: anything the view adds to it (a menu entry, a click's action)."""
+
 
 class ChooserView(View):
     """A view with choosers (`self.selectors`): a run chooser where it shows one run at a time (compare

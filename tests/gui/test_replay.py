@@ -144,6 +144,7 @@ def trained_compare_window(make_window, qtbot):
     """Two compared runs with every view, 30 steps trained, paused."""
     from gui.views import ALL_VIEWS
     window = make_window([SMALL, SMALL.replace(lr=0.01)], view_classes=ALL_VIEWS)
+    window.resize(2560, 1600)  # every view side by side: one in a tab behind another is not drawn
     window.session.play()
     qtbot.waitUntil(lambda: min(len(h.steps) for h in window.session.histories) >= 30, timeout=TIMEOUT)
     window.session.pause()
