@@ -14,12 +14,16 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) main.py $(ARGS)
 
+# two pytest workers (pytest-xdist), one per core; a short temporary folder of its own, because messages
+# quote a long path by its end and the tests compare them with their files' whole paths
+PYTEST := QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --basetemp=$$(mktemp -d /tmp/rgl-XXXXXX)
+
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 # the engine and widget tests, no whole window and no app in a process of its own (under 2 minutes)
 test-fast: $(STAMP)
-	QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not window and not slow" $(PYTEST_ARGS)
+	$(PYTEST) -m "not window and not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_engine.py
