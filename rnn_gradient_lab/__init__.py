@@ -77,5 +77,6 @@ from engine.api import Probe, probe, probe_model  # noqa: E402  (after the lab's
 from engine.model_probe import ModelProbe  # noqa: E402
 from engine.run_folder import load_run  # noqa: E402
 from engine.watching import watch  # noqa: E402
+from engine.lightning_callback import lightning_callback  # noqa: E402  (imports Lightning only when called)
 
-__all__ = ["probe", "probe_model", "watch", "load_run", "Probe", "ModelProbe", "RESOURCES"]
+__all__ = ["probe", "probe_model", "watch", "load_run", "lightning_callback", "Probe", "ModelProbe", "RESOURCES"]
