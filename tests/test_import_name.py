@@ -100,8 +100,8 @@ def test_without_a_folder_of_its_own_there_is_one_engine_and_no_warning(tmp_path
         print(sorted(rnn_gradient_lab.__all__))
         """)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split() == ["['ModelProbe',", "'Probe',", "'RESOURCES',", "'load_run',", "'probe',",
-                                     "'probe_model',", "'watch']"]
+    assert result.stdout.split() == ["['ModelProbe',", "'Probe',", "'RESOURCES',", "'lightning_callback',",
+                                     "'load_run',", "'probe',", "'probe_model',", "'watch']"]
 
 
 def test_an_install_carries_the_package():
