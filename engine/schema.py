@@ -202,6 +202,17 @@ DESCRIBE_KEYS = tuple(s.name for s in sorted((s for s in SETTINGS if s.tells_run
                                              key=lambda s: s.tells_runs_apart))
 
 
+def value_text(value, short: bool = False) -> str:
+    """A setting's value as `--set` reads it back: none, true/false, numbers exactly (short: as %g)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}" if short else repr(value)
+    return str(value)
+
+
 def applies(setting: Setting, values) -> bool:
     """Whether `setting` has an effect with these other values (a Config, or a dict of them)."""
     get = values.get if isinstance(values, dict) else lambda key: getattr(values, key)

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine import admission, memory, probes, sweep_batched
+from engine import admission, memory, probes, schema, sweep_batched
 from engine.config import BY_NAME, Config, ConfigError, apply_overrides, parse_value
 from engine.errors import UsageError
 
@@ -71,13 +71,7 @@ class Point:
     config: Config
 
 
-def value_text(value) -> str:
-    """A setting's value as the sweep writes it: none, true/false, numbers as Python reads them back."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value) if isinstance(value, float) else str(value)
+value_text = schema.value_text  # a setting's value as the sweep writes it (and --set reads it back)
 
 
 def parse_grid(text: str) -> Grid:

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QSpinBox
 
 from engine.config import Config, ConfigError
-from engine.schema import BY_NAME, MAX_RUNS, SETTINGS
+from engine.schema import BY_NAME, MAX_RUNS, SETTINGS, value_text
 from gui.controls import GROUPS, KEY_HELP, choices
 from gui.theme import ERROR_TEXT
 
@@ -20,13 +20,7 @@ DEFAULT_COMPARE_KEY = "cell"
 
 
 def _text(value) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+    return value_text(value, short=True)
 
 
 class ComparePanel(QGroupBox):

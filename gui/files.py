@@ -7,6 +7,7 @@ shows both. Anything wrong with a file is reported and changes nothing.
 """
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 
@@ -62,12 +63,20 @@ class _Loading(QObject):
         self.progressed.emit(round(100 * fraction))
 
     def _run(self):  # the reading thread
+        # No garbage collection while it reads: a collection this thread's allocations set off would run
+        # here, and free the GUI's cyclic garbage (Qt objects' wrappers) off the GUI thread, which crashed
+        # the process now and then while a large CSV was parsed. What is garbage waits for the GUI thread.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             result = self.work(self._progress)
         except (experiments.ExperimentError, ConfigError, OSError) as exc:
             result = exc
         except MemoryError:
             result = experiments.ExperimentError(f"{self.path.name}: more than this machine's memory can hold")
+        finally:
+            if collecting:
+                gc.enable()
         if self._cancelled.is_set():  # (a model or data file read in one go: what was read is dropped)
             result = experiments.Cancelled(f"{self.path.name}: opening was cancelled")
         self.done.emit(self.path, result)

@@ -20,6 +20,19 @@ def _saved(tmp_path, steps=4):
     return config, ex.save(tmp_path / "big.rgl", ex.Experiment([config], logs=[log]), include_data=True)
 
 
+def read_after(cancel, window, qtbot) -> list[str]:
+    """`cancel()`, then the reading thread (held back by the test until now) started and waited for: what
+    the status line was told."""
+    loading, reports = window.files._loading, []
+    cancel()
+    window.files.reported.connect(reports.append)
+    with qtbot.waitSignal(loading.done, timeout=TIMEOUT):
+        loading.thread.start()
+    loading.thread.join()
+    qtbot.waitUntil(lambda: window.files._loading is None, timeout=TIMEOUT)
+    return reports
+
+
 def test_a_large_file_opens_off_the_gui_thread_and_shows_its_data(make_window, qtbot, tmp_path, monkeypatch):
     window = make_window()
     config, path = _saved(tmp_path)
@@ -40,16 +53,8 @@ def test_cancelling_a_large_file_changes_nothing(make_window, qtbot, tmp_path, m
     monkeypatch.setattr(files_module, "LOAD_IN_BACKGROUND_BYTES", 0)
     monkeypatch.setattr(files_module._Loading, "start", lambda self: None)  # started below, after Cancel
     assert window.files.open(path) is None
-    loading = window.files._loading
-    (cancel,) = loading.dialog.findChildren(QPushButton)
-    cancel.click()  # the dialog's own Cancel button
-    reports = []
-    window.files.reported.connect(reports.append)
-    with qtbot.waitSignal(loading.done, timeout=TIMEOUT):
-        loading.thread.start()
-    loading.thread.join()
-    qtbot.waitUntil(lambda: window.files._loading is None, timeout=TIMEOUT)
-    assert reports == ["Opening big.rgl was cancelled; nothing was changed."]
+    (cancel,) = window.files._loading.dialog.findChildren(QPushButton)
+    assert read_after(cancel.click, window, qtbot) == ["Opening big.rgl was cancelled; nothing was changed."]
     assert window.session.configs == before and not window.session.showing_recorded
 
 
@@ -108,13 +113,5 @@ def test_cancelling_a_model_being_read_changes_nothing(make_window, qtbot, tmp_p
     monkeypatch.setattr(files_module, "LOAD_IN_BACKGROUND_BYTES", 0)
     monkeypatch.setattr(files_module._Loading, "start", lambda self: None)
     assert window.files.open(tmp_path / "m.pt") is None
-    loading = window.files._loading
-    loading.cancel()
-    reports = []
-    window.files.reported.connect(reports.append)
-    with qtbot.waitSignal(loading.done, timeout=TIMEOUT):
-        loading.thread.start()
-    loading.thread.join()
-    qtbot.waitUntil(lambda: window.files._loading is None, timeout=TIMEOUT)
-    assert reports == ["Opening m.pt was cancelled; nothing was changed."]
+    assert read_after(window.files._loading.cancel, window, qtbot) == ["Opening m.pt was cancelled; nothing was changed."]
     assert window.session.configs == before
