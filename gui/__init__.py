@@ -1,1 +1,1 @@
-"""RNN Gradient Lab GUI: Qt views and the controller that owns the training worker."""
+"""RNN Gradient Lab GUI: Qt views, the run session and the worker client (gui/worker_client.py) that owns the training worker."""
