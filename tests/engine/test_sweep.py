@@ -139,7 +139,10 @@ def test_a_sweep_stopped_halfway_resumes_and_ends_with_the_uninterrupted_table(t
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(sweep.read_points(out)) < 3 and process.poll() is None:
-        time.sleep(0.05)
+        try:  # wait on the process itself (it may end early), looking at its points between waits
+            process.wait(timeout=0.05)
+        except subprocess.TimeoutExpired:
+            pass
     process.send_signal(signal.SIGINT)  # Ctrl-C
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr

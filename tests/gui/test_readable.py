@@ -137,8 +137,12 @@ def test_the_window_never_squeezes_a_view_below_its_readable_size(size, make_win
     for key in ("units", "answers"):  # every view on, as the issue asks
         window.grid.show_view(key, True)
     window.resize(*size)
-    qtbot.wait(200)
     grid = window.grid
+
+    def laid_out():  # the grid has arranged itself for this size (its resize event's rearrangement ran)
+        keys, columns = grid.wanted()
+        return grid._plan == (tuple(keys),) + grid.current_plan(keys, columns) and grid.frames["attribution"].isVisible()
+    qtbot.waitUntil(laid_out, timeout=10_000)
     shown_keys = grid.wanted()[0]
     in_grid = [k for k in shown_keys if k not in grid.in_tabs]
     assert "attribution" in in_grid and "units" in in_grid   # the lesson's, then the user's choices first
@@ -152,5 +156,4 @@ def test_the_window_never_squeezes_a_view_below_its_readable_size(size, make_win
     if grid.in_tabs:  # one click away: each tab brings its view on screen
         for key in grid.in_tabs:
             assert grid.show_in_tabs(key)
-            qtbot.wait(20)
-            assert grid.frames[key].isVisible()
+            qtbot.waitUntil(grid.frames[key].isVisible, timeout=10_000)
