@@ -201,7 +201,7 @@ class Files(QObject):
         def work(progress=None):
             changed = [user_files.with_files(c, **{kind: str(path)}) for c in configs]
             admission.admit(changed, kept=memory.WINDOW)
-            return changed
+            return configs, changed
         if _large(path):
             self._reading_kind = kind
             self._read_in_background(path, work, self._user_file_read_in_background, measured=False)
@@ -223,12 +223,14 @@ class Files(QObject):
         if isinstance(result, Exception):
             self.failed.emit(f"Could not open {path.name}; nothing was changed. {result}")
             return False
-        try:  # settings changed while it was read are kept: the file is read again from the cache
-            configs = [user_files.with_files(c, **{kind: str(path)}) for c in self.session.configs]
-            admission.admit(configs, kept=memory.WINDOW)
-        except ConfigError as exc:
-            self.failed.emit(f"Could not open {path.name}; nothing was changed. {exc}")
-            return False
+        read_for, configs = result
+        if read_for != list(self.session.configs):  # settings changed while it was read are kept:
+            try:                                     # the file is applied to them again, from the cache
+                configs = [user_files.with_files(c, **{kind: str(path)}) for c in self.session.configs]
+                admission.admit(configs, kept=memory.WINDOW)
+            except ConfigError as exc:
+                self.failed.emit(f"Could not open {path.name}; nothing was changed. {exc}")
+                return False
         self._start(configs)
         self._remember(path, last=False)
         self.opened.emit(str(path))
