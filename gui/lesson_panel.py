@@ -61,6 +61,10 @@ class LessonPanel(QWidget):
         self.claim_note = QLabel()  # at the pause: whether the claim holds, and its figure
         self.claim_note.setWordWrap(True)
         self.claim_note.hide()
+        for label in (self.look_at, self.try_next, self.pause_note, self.claim_note):
+            # their text is escaped HTML: as plain text (Qt guesses plain where there is no tag) an
+            # apostrophe read "&#x27;" ("timestep&#x27;s gradient" on the card at the pause)
+            label.setTextFormat(Qt.TextFormat.RichText)
         self.session = None         # the run session followed (gui/session.py), once `follow` is called
 
         nav = QHBoxLayout()

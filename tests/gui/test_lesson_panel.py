@@ -1,5 +1,8 @@
 """The lesson browser walks through every lesson, says where to look, and at a lesson's pause whether
 its claim holds, read from a real session's runs."""
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextDocument
+
 from engine.config import Config
 from engine.lessons import LESSONS
 from gui.lesson_panel import LessonPanel
@@ -91,3 +94,15 @@ def test_where_the_users_settings_break_the_claim_the_card_says_at_which_step(qt
         assert text.startswith("✗ The claim does not hold at step 1: ") and text.endswith("(claim: over 15)")
     finally:
         session.shutdown()
+
+
+def test_the_cards_notes_show_an_apostrophe_and_an_ampersand_as_themselves(qtbot):
+    panel = LessonPanel()
+    qtbot.addWidget(panel)
+    panel.set_pause_note("Paused at the step's end")
+    panel.set_claim_note("✓ smallest timestep's gradient < 1e-6 & falling")
+    panel.show()
+    for label, shown in ((panel.pause_note, "step's end"), (panel.claim_note, "timestep's gradient < 1e-6 & falling")):
+        document = QTextDocument()
+        document.setHtml(label.text())
+        assert label.textFormat() == Qt.TextFormat.RichText and shown in document.toPlainText()
