@@ -40,6 +40,8 @@ class Measure:
     other: int | None = None
     cumulative: bool = False  # a figure of the record so far ("diverged at step 4"): read "by step N"
     never: str = ""           # the words for an infinite figure ("never diverged"), where it has some
+    reads: frozenset = frozenset()  # the probes taken only when asked that it reads ("eigenvalues": the
+    #                                 trainer then takes them, engine.trainer.Trainer.take_eigenvalues)
 
     # a bound on the figure makes a Part of a claim (then .at(step), .from_step(step), .at_pause())
     def over(self, x): return Part(self).over(x)
@@ -49,15 +51,15 @@ class Measure:
     def at_most(self, x): return Part(self).at_most(x)
 
 
-def per_snapshot(run: int, label: str, read: Callable, other: int | None = None) -> Measure:
+def per_snapshot(run: int, label: str, read: Callable, other: int | None = None, reads: tuple = ()) -> Measure:
     """A figure read from each snapshot of run `run` alone (`read(snapshot, run_record)`); NaN at a
-    step that diverged, where no figure means anything."""
+    step that diverged, where no figure means anything. `reads`: see Measure.reads."""
     def values(runs, steps):
         out = np.full(steps, np.nan)
         for i, snap in enumerate(list(runs[run].snapshots)[:steps]):
             out[i] = math.nan if snap.diverged else read(snap, runs[run])
         return out
-    return Measure(label, values, run, other)
+    return Measure(label, values, run, other, reads=frozenset(reads))
 
 
 def per_run(run: int, label: str, read: Callable, other: int | None = None) -> Measure:
@@ -370,16 +372,17 @@ def largest_factor_of(snap) -> float:
 
 
 def largest_factor(run: int) -> Measure:
-    return per_snapshot(run, "largest factor per step {}", lambda s, r: largest_factor_of(s))
+    return per_snapshot(run, "largest factor per step {}", lambda s, r: largest_factor_of(s), reads=("eigenvalues",))
 
 
 def smallest_eigenvalue(run: int) -> Measure:
-    return per_snapshot(run, "smallest |eigenvalue| {}", lambda s, r: float(np.min(np.abs(s.eigenvalues[-1]))))
+    return per_snapshot(run, "smallest |eigenvalue| {}", lambda s, r: float(np.min(np.abs(s.eigenvalues[-1]))),
+                        reads=("eigenvalues",))
 
 
 def imaginary_part(run: int) -> Measure:
     return per_snapshot(run, "largest |imaginary part| of an eigenvalue {}",
-                        lambda s, r: float(np.max(np.abs(np.imag(s.eigenvalues[-1])))))
+                        lambda s, r: float(np.max(np.abs(np.imag(s.eigenvalues[-1])))), reads=("eigenvalues",))
 
 
 def factor_spread(run: int) -> Measure:
@@ -400,4 +403,4 @@ def slope_against_factor(run: int, earliest: int) -> Measure:
             return math.nan
         return float(np.log10(g[-1] / g[0]) / earliest / -np.log10(factor))
     return per_snapshot(run, f"the profile falls {{}}x the powers of ten per step its largest factor predicts "
-                             f"(over its first {earliest} timesteps)", read)
+                             f"(over its first {earliest} timesteps)", read, reads=("eigenvalues",))

@@ -153,11 +153,12 @@ OUTPUT_FILES = ("config.json", "metrics.npz", "summary.json")
 
 
 def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, notice: str | None = None,
-          detail_every: int = 0) -> dict:
+          detail_every: int = 0, eigenvalues: bool = False) -> dict:
     """Train for `steps` steps (or until divergence or Ctrl-C) and write the run's files. `notice`
     goes to stderr once the output folder is usable, before the progress bar. Sizes that together
     need more memory than the machine has are refused first, before anything is allocated or written.
-    `detail_every` N > 0: every N steps, also the step's detail (engine.detail) into metrics.npz."""
+    `detail_every` N > 0: every N steps, also the step's detail (engine.detail) into metrics.npz. `eigenvalues`:
+    the tanh RNN's eigenvalues of weight_hh at every step too (Trainer.take_eigenvalues)."""
     admission.admit(config, kept=memory.headless(steps))
     check_detail_every(config, steps, detail_every)
     use_one_thread()
@@ -180,6 +181,7 @@ def train(config: cfg.Config, steps: int, out_dir: Path, progress: bool = True, 
         trainer = Trainer(config, check_memory=False)  # (checked above, with the steps' snapshots)
     log = MetricsLog()
     trainer.keep_last_batch = detail_every > 0
+    trainer.take_eigenvalues = eigenvalues
     details = []
     bar = Progress(steps) if progress else None
     interrupted = None  # or how the run was stopped: "Ctrl-C" or "SIGTERM"
@@ -297,7 +299,8 @@ def _train_command(args) -> int:
     notice = lesson_run_notice(args.lesson) if args.lesson and args.run is None else None
     where = devices.explain(config) if config.device == "auto" and torch.cuda.is_available() else None
     notice = "\n".join(filter(None, [notice, *user_files.describe(config), where])) or None
-    summary = train(config, args.steps, out, notice=notice, detail_every=args.detail_every)
+    eigenvalues = args.eigenvalues or bool(args.lesson and LESSONS[args.lesson].reads_eigenvalues)
+    summary = train(config, args.steps, out, notice=notice, detail_every=args.detail_every, eigenvalues=eigenvalues)
     state = "diverged at step %d" % summary["diverged_at_step"] if summary["diverged"] else (
         f"interrupted by {summary['interrupted_by']}" if summary["interrupted"] else "finished")
     if summary["exploded"]:
@@ -365,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--detail-every", type=whole_number, default=0, metavar="N",
                    help="every N steps also write the step's per-unit state gradients (grad_h_units, gate_units) "
                         "and the answer x input connectivity map to metrics.npz (default 0: none)")
+    t.add_argument("--eigenvalues", action="store_true",
+                   help="also the tanh RNN's eigenvalues of weight_hh at every step, into metrics.npz (an eigenvalue "
+                        "problem a step: a fifth of the step at hidden 128; on by itself for a lesson whose claim "
+                        "reads them). The other cells' fixed factors (LRU, IndRNN) are always there")
     t.set_defaults(func=_train_command)
     w = sub.add_parser("sweep", help="a phase diagram: every combination of a few settings, measured at "
                                      "initialisation or trained; writes sweep.csv, sweep.npz and phase.png",

@@ -52,6 +52,12 @@ class Lesson:
         runs = [base] + [base.replace(**changes) for changes in self.compare]
         return [apply_overrides(run, overrides) for run in runs] if overrides else runs
 
+    @property
+    def reads_eigenvalues(self) -> bool:
+        """Whether the view the lesson looks at or its claim reads the tanh RNN's eigenvalues, which a trainer
+        takes only when asked (engine.trainer.Trainer.take_eigenvalues)."""
+        return self.look_at == "eigen" or any("eigenvalues" in part.measure.reads for part in self.checks)
+
     def check(self, snapshots, infos) -> ClaimResult:
         """The claim, read from the runs' recorded snapshots (one list per run, from step 1: a
         MetricsLog's or a RunHistory's) and their infos (engine.worker.RunInfo), at every step to the pause."""

@@ -57,6 +57,13 @@ class WantDetail:
     request: object
 
 
+@dataclass(frozen=True)
+class WantEigenvalues:
+    """Take the tanh RNN's eigenvalues at every step from now (engine.trainer.Trainer.take_eigenvalues), for the
+    Eigenvalues view or a lesson whose claim reads them; False: stop."""
+    on: bool
+
+
 # ----------------------------------------------------------------------------- reports (worker -> GUI)
 
 

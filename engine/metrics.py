@@ -18,7 +18,8 @@ ARRAYS = ("grad_h", "grad_c", "grad_x", "grad_norm_layer", "grad_norm_layer_clip
           "max_slope", "saturation", "gate_means", "preact_hist", "attention", "eigenvalues", "step_factors")
 # eigenvalues (steps, layers, H) complex: the recurrence's fixed factors (rnn: weight_hh's eigenvalues; lru:
 # lambda; indrnn: u); step_factors (steps, layers, H, 3): each unit's factor per step at its 10/50/90% quantiles
-# where the input decides it (mingru: 1 - z_t; ssm: exp(delta_t A)). Each only for the cells that have it.
+# where the input decides it (mingru: 1 - z_t; ssm: exp(delta_t A)). Each only for the cells that have it, and
+# the tanh RNN's eigenvalues only when asked for (`train --eigenvalues`; NaN at steps taken without them).
 
 
 def _stack_padded(rows: list) -> np.ndarray:
@@ -47,9 +48,14 @@ class MetricsLog:
         snaps = list(self.snapshots)
         out = {name: np.asarray([getattr(s, name) for s in snaps]) for name in SCALARS}
         for name in ARRAYS:
-            rows = [getattr(s, name) for s in snaps]
-            if snaps and all(r is not None for r in rows):
-                out[name] = _stack_padded([np.asarray(r) for r in rows])
+            rows = [None if getattr(s, name) is None else np.asarray(getattr(s, name)) for s in snaps]
+            present = [r for r in rows if r is not None]
+            if present and len(present) < len(rows):  # taken at some steps only (the tanh RNN's eigenvalues
+                #                                       while asked for): NaN at the others
+                blank = np.full(present[0].shape, np.nan, dtype=np.result_type(np.float64, present[0]))
+                rows = [blank if r is None else r for r in rows]
+            if present:
+                out[name] = _stack_padded(rows)
         return out
 
     def save_npz(self, path, extra: dict | None = None) -> None:

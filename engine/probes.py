@@ -325,10 +325,12 @@ FACTOR_QUANTILES = (0.1, 0.5, 0.9)  # Snapshot.step_factors: each unit's factors
 FACTOR_SAMPLE = 1 << 16  # factors per layer (over timesteps, batch and a unit's states) the quantiles are taken from
 
 
-def weights_and_activity(model, activation: str, trace) -> dict:
+def weights_and_activity(model, activation: str, trace, eigenvalues: bool = True) -> dict:
     """The per-layer probes of one forward pass, keyed by the Snapshot fields they fill: sigma_max and
     max_slope of the weights, saturation, gate means and the pre-activation histogram of the activity,
-    the recurrence's eigenvalues and the factors per step (see eigen_probes)."""
+    the recurrence's eigenvalues and the factors per step (see eigen_probes). `eigenvalues` False: not those
+    of a full recurrent matrix (the tanh RNN's weight_hh), which cost an eigenvalue problem each (the
+    diagonal cells' are their parameters, always reported)."""
     if any(not hasattr(layer, "weight_hh") or layer.weight_hh.dim() != 2 for layer in model.layers):
         return cell_weights_and_activity(model, activation, trace)
     recurrent = [layer.weight_hh.detach() for layer in model.layers]
@@ -337,14 +339,14 @@ def weights_and_activity(model, activation: str, trace) -> dict:
     hist_steps = histogram_timesteps(len(trace.preact[0]), trace.preact[0][0].numel())
     hists, saturation, gate_means = zip(*(layer_activity(layer, activation, trace, k, hist_steps)
                                           for k, layer in enumerate(model.layers)))
-    eigenvalues = None
-    if model.layers[0].cell == "rnn" and model.layers[0].hidden <= EIGEN_MAX_HIDDEN:
-        eigenvalues = recurrent_eigenvalues(torch.stack(recurrent))
+    fixed = None
+    if eigenvalues and model.layers[0].cell == "rnn" and model.layers[0].hidden <= EIGEN_MAX_HIDDEN:
+        fixed = recurrent_eigenvalues(torch.stack(recurrent))
     return {"sigma_max": sigma, "max_slope": np.asarray(slopes, dtype=np.float32),
             "saturation": np.asarray(saturation, dtype=np.float32),
             "gate_means": np.stack(gate_means).astype(np.float32),
             "preact_hist": np.stack(hists).astype(np.float32),
-            "eigenvalues": eigenvalues, "step_factors": None}
+            "eigenvalues": fixed, "step_factors": None}
 
 
 def recurrent_eigenvalues(weights: torch.Tensor) -> np.ndarray:

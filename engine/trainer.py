@@ -72,7 +72,8 @@ class Snapshot:
     float64_redo: bool = False         # grad_h, grad_c, grad_x were redone in float64 (float32 underflowed)
     exploded: bool = False             # finite, but loss or gradient norm past the bounds (see the module docstring)
     eigenvalues: np.ndarray | None = None   # (layers, H) complex: the recurrence's fixed factors where it has them
-    #   (rnn: the eigenvalues of weight_hh, up to probes.EIGEN_MAX_HIDDEN units; lru: lambda; indrnn: u), else None
+    #   (rnn: the eigenvalues of weight_hh, up to probes.EIGEN_MAX_HIDDEN units, at the steps taken while
+    #   Trainer.take_eigenvalues is on; lru: lambda; indrnn: u), else None
     step_factors: np.ndarray | None = None  # (layers, H, 3): where the input decides the factor per step (mingru:
     #   1 - z_t; ssm: exp(delta_t A), over its N states too), each unit's 10%, 50% and 90% quantiles over the
     #   step's timesteps and batch (probes.FACTOR_QUANTILES); else None
@@ -110,6 +111,9 @@ class Trainer:
         self.keep_last_batch = False  # keep each step's batch and weights for `detail()` (the worker and
         #                              `train --detail-every` do: a copy of the weights a step, ~1% of it)
         self._last_batch = None
+        self.take_eigenvalues = False  # the tanh RNN's eigenvalues of weight_hh at each step (Snapshot.eigenvalues):
+        #   an H x H eigenvalue problem, a fifth of a step at 128 units, so taken only for those who read them: the
+        #   Eigenvalues view, a lesson whose claim reads them (Lesson.reads_eigenvalues), `train --eigenvalues`
         self._gradient_scale = 1.0  # the next step's backward pass starts from this times d loss / d loss
         self._build()
 
@@ -255,7 +259,7 @@ class Trainer:
             else:
                 clipped = False
 
-            activity = probes.weights_and_activity(model, c.activation, trace)
+            activity = probes.weights_and_activity(model, c.activation, trace, self.take_eigenvalues)
             metric = task.metric(out.detach(), target)
             step_number = self.step_count + 1
             held_out = task.held_out_loss(model) if isinstance(task, DataTask) and (

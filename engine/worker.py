@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from engine import admission, memory
 from engine.messages import (Batch, Bye, DetailsMeasured, Failed, Pause, PauseAt, PausedAt, Quit, Reset, RunsBuilt,
-                             SetRuns, SettingsApplied, Start, StateChanged, Step, WantDetail)
+                             SetRuns, SettingsApplied, Start, StateChanged, Step, WantDetail, WantEigenvalues)
 from engine.config import Config
 from engine.schema import MAX_RUNS
 from engine.detail import DetailBudget, DetailRequest
@@ -54,6 +54,7 @@ class Worker:
         self.until: int | None = None
         self.generation = 0
         self.detail_request: DetailRequest | None = None
+        self.eigenvalues = False  # every trainer takes the tanh RNN's eigenvalues (WantEigenvalues)
         self.detail_budget = DetailBudget()
 
     # -------------------------------------------------------------- commands
@@ -66,6 +67,7 @@ class Worker:
             self.trainers = [Trainer(c, check_memory=False) for c in configs]  # all built, then swapped in
             for trainer in self.trainers:  # a view may ask to see any step closely, paused too
                 trainer.keep_last_batch = True
+                trainer.take_eigenvalues = self.eigenvalues
             self.pending = [[] for _ in configs]
             self._announce(fresh=True)
             return
@@ -127,6 +129,10 @@ class Worker:
                     self.send_details()
                 else:  # a new wish (another sequence, layer or view) is seen at the next step, whatever it costs
                     self.detail_budget.at_once()
+            case WantEigenvalues(on):
+                self.eigenvalues = on
+                for trainer in self.trainers:
+                    trainer.take_eigenvalues = on
             case _:
                 raise TypeError(f"not a worker command: {command!r}")
         return True

@@ -82,7 +82,9 @@ class DisplayScheduler(QObject):
     def tick(self):
         now = time.perf_counter()
         self._pace(now)
-        wishes = [v.detail_wish() for v in self.visible_views().values()]
+        visible = self.visible_views().values()
+        wishes = [v.detail_wish() for v in visible]
+        self.session.want_eigenvalues(any(v.reads_eigenvalues for v in visible))
         if self.session.shown_sequence is not None:  # every view of the latest step shows that sequence
             wishes.append({"sequence": self.session.shown_sequence})
         self.session.want_detail(detail_request(wishes))

@@ -104,8 +104,10 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
     canvas.resize(*layout_size)
     canvas.show()
     request = detail_request([view.detail_wish() for view in views])  # the units and answers views: a step seen closely
+    eigenvalues = lesson.reads_eigenvalues or any(view.reads_eigenvalues for view in views)
     for trainer in trainers:
         trainer.keep_last_batch = request is not None
+        trainer.take_eigenvalues = eigenvalues
     try:
         for frame in range(frames):
             for trainer, history in zip(trainers, histories):

@@ -66,6 +66,7 @@ class RunSession(QObject):
         self.shown_step: int | None = None   # the step a replay shows; None: live (the newest)
         self._shown: tuple | None = None     # (key, histories) of the replay last asked for
         self.shown_sequence: int | None = None  # the batch row the views show alone (gui/one_sequence.py); None: the batch
+        self.eigenvalues_shown = False       # a visible view draws the tanh RNN's eigenvalues (want_eigenvalues)
         self.controller.yielded.connect(self.drain, Qt.ConnectionType.QueuedConnection)
         QTimer.singleShot(0, self.drain)  # what the worker said before anyone listened
 
@@ -131,6 +132,7 @@ class RunSession(QObject):
         self.showing_recorded = False
         self._recorded = None
         self._arm_lesson_stop(lesson.steps)  # first: the new runs never train a step under an older stop
+        self.controller.want_eigenvalues(self.eigenvalues_shown or lesson.reads_eigenvalues)  # from its first step
         self.start_run_set(configs)
         self._set_lesson(name)
         return lesson
@@ -147,12 +149,25 @@ class RunSession(QObject):
         self._recorded = (list(exp.configs), list(exp.logs)) if has_data else None
         self.showing_recorded = has_data
         self._arm_lesson_stop(None)  # a file's runs pause where the user says, not at an earlier lesson's step
+        self.controller.want_eigenvalues(self.eigenvalues_shown or bool(
+            exp.lesson in LESSONS and LESSONS[exp.lesson].reads_eigenvalues))
         self.start_run_set(list(exp.configs))
         self._set_lesson(exp.lesson if exp.lesson in LESSONS else None)
 
     def _set_lesson(self, name: str | None):
         self.lesson = name
+        self._want_eigenvalues()
         self.lesson_changed.emit(name)
+
+    def want_eigenvalues(self, shown: bool):
+        """A visible view draws the tanh RNN's eigenvalues (`shown`), or none does: the worker takes them while
+        one does or the lesson's claim reads them (an eigenvalue problem a step: engine.trainer.take_eigenvalues)."""
+        self.eigenvalues_shown = shown
+        self._want_eigenvalues()
+
+    def _want_eigenvalues(self):
+        lesson = LESSONS.get(self.lesson) if self.lesson is not None else None
+        self.controller.want_eigenvalues(self.eigenvalues_shown or bool(lesson and lesson.reads_eigenvalues))
 
     def _arm_lesson_stop(self, steps: int | None):
         """Have training pause by itself once every run has trained `steps` steps (None: never)."""

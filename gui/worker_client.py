@@ -21,7 +21,7 @@ from engine import admission
 from engine.config import Config
 from engine.errors import ConfigError
 from engine.messages import (Batch, Bye, Failed, Pause, PauseAt, Quit, Reset, SetRuns, Start, StateChanged, Step,
-                             WantDetail)
+                             WantDetail, WantEigenvalues)
 from engine.worker import worker_main
 
 
@@ -113,6 +113,7 @@ class TrainingController(QObject):
         self._thread = None
         self.configs = list(configs)
         self.detail_request = None
+        self.eigenvalues = False  # the tanh RNN's eigenvalues taken at every step (want_eigenvalues)
         self._launch()
 
     def _launch(self):
@@ -133,6 +134,8 @@ class TrainingController(QObject):
             res_send.close()  # so the driver sees EOF if the worker dies
         self._driver = _Driver(self)
         self._driver.start()
+        if self.eigenvalues:  # before the runs: a restarted worker takes them from its first step
+            self._send(WantEigenvalues(True))
         self._send(SetRuns(tuple(self.configs), True, self._promises()))
         if self.detail_request is not None:  # a restarted worker measures what the views still show
             self._send(WantDetail(self.detail_request))
@@ -174,6 +177,13 @@ class TrainingController(QObject):
         """Have the worker measure steps closely (an engine.detail.DetailRequest), or stop (None)."""
         self.detail_request = request
         self._send(WantDetail(request))
+
+    def want_eigenvalues(self, on: bool):
+        """Have the worker take the tanh RNN's eigenvalues at every step from its next (engine.trainer's
+        take_eigenvalues), or stop; sent only when it changes."""
+        if on != self.eigenvalues:
+            self.eigenvalues = on
+            self._send(WantEigenvalues(on))
 
     def reset(self):
         if not self.alive():

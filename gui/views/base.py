@@ -10,6 +10,8 @@ The main window calls:
   detail_wish()        what of a step seen closely (engine.detail) the view would show now: a dict of
                        `layer` and `connectivity`, or None (most views); the display scheduler
                        gathers the visible views' wishes and asks the session, which asks the worker
+  reads_eigenvalues    (class attribute) True for a view that draws the tanh RNN's eigenvalues, which the
+                       worker takes only while such a view is visible (or a lesson's claim reads them)
 Views only read histories; they never talk to the controller or the worker. `shown_at_start`: False
 for the views the View menu leaves off until asked for (a lesson that points at one shows it).
 
@@ -33,6 +35,7 @@ class View(QWidget):
     # the smallest frame (w, h px at the normal font) in which the plot, its tick labels and its legend stay
     # readable; the grid shows fewer views rather than squeeze one below it (None: gui/grid.py's default)
     readable_size: tuple[int, int] | None = None
+    reads_eigenvalues = False  # the worker takes the tanh RNN's eigenvalues while a visible view reads them
 
     def __init__(self, parent=None):
         super().__init__(parent)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
+from engine.probes import EIGEN_MAX_HIDDEN
 from gui.views._axes import add_plot
 from gui.views._common import PlotArea, TitleLabel, brush, pen, style_plot, vbox
 from gui.views.base import ChooserView
@@ -21,6 +22,9 @@ SPREAD = 0.08            # real factors (step factors; IndRNN's u): each unit's 
 #   axis at most, by its unit number, so a thousand dots (and their 10%-90% bars) do not hide behind each other
 LABELS = {"left": ("imaginary part", "imag"), "bottom": ("real part (one step back multiplies by this)", "real part")}
 EMPTY = "No fixed factors for this cell: the LSTM's and GRU's gates decide them anew at every step."
+NOT_TAKEN = ("The tanh RNN's eigenvalues are taken at each step while this view is shown (or a lesson reads "
+             "them): from the next step trained")
+TOO_LARGE = f"The tanh RNN's eigenvalues are taken up to {EIGEN_MAX_HIDDEN} units: this network has {{hidden}}"
 
 
 def spread(units: int) -> np.ndarray:
@@ -45,10 +49,13 @@ def points(snap, layer: int):
     return None
 
 
-def summary(snap, layers: int) -> str:
-    """The title: what the largest factor is and what that means for the gradient."""
+def summary(snap, layers: int, config=None) -> str:
+    """The title: what the largest factor is and what that means for the gradient (`config`: the run's, to say
+    why a tanh RNN's step has no eigenvalues)."""
     if snap is None:
         return "Waiting for a training step"
+    if snap.eigenvalues is None and config is not None and config.cell == "rnn":
+        return TOO_LARGE.format(hidden=config.hidden) if config.hidden > EIGEN_MAX_HIDDEN else NOT_TAKEN
     if snap.eigenvalues is not None:
         sizes = np.abs(np.asarray(snap.eigenvalues))
         reach = np.where(sizes < 1, 1 / np.maximum(1 - sizes, 1e-12), np.inf)
@@ -84,6 +91,7 @@ class EigenView(ChooserView):
     view_id = "eigen"
     title = "Eigenvalues"
     shown_at_start = False
+    reads_eigenvalues = True
     explanation = ("The complex plane with the unit circle. Each dot is what one step back in time multiplies a "
                    "unit's gradient by: inside the circle it shrinks, step after step; on it, it keeps its size; "
                    "outside, it grows. Fixed eigenvalues (tanh RNN: of the recurrent weights, with a dashed circle at "
@@ -155,7 +163,7 @@ class EigenView(ChooserView):
         self.axis_line.setData([-extent, extent], [0, 0])
         self.plot.setRange(xRange=(-extent, extent), yRange=(-extent, extent), padding=0)
         where = f"layers 1 (dark) to {layers}: " if layers > 1 else ""
-        self.title_label.set_text(where + summary(snap, layers))
+        self.title_label.set_text(where + summary(snap, layers, history.info.config if history is not None else None))
         self.title_label.setToolTip(f"Training step {snap.step}." if snap is not None else "")
 
     def clear(self):

@@ -24,6 +24,17 @@ def run(tmp_path, name, *args, steps=5):
     return code, out
 
 
+def test_train_writes_the_tanh_rnns_eigenvalues_when_asked_or_for_a_lesson_that_reads_them(tmp_path):
+    def eigenvalues(out):
+        with np.load(out / "metrics.npz") as npz:
+            return npz["eigenvalues"] if "eigenvalues" in npz else None
+    assert eigenvalues(run(tmp_path, "plain", *SMALL, steps=2)[1]) is None  # an eigenvalue problem a step: not by default
+    asked = eigenvalues(run(tmp_path, "asked", *SMALL, "--eigenvalues", steps=2)[1])
+    assert asked.shape == (2, 2, 8) and np.iscomplexobj(asked) and not np.any(np.isnan(asked))
+    lesson = eigenvalues(run(tmp_path, "lesson", "--lesson", "factor-per-step", "--set", "seq_len=20", steps=1)[1])
+    assert lesson.shape == (1, 1, 64)
+
+
 def test_train_writes_config_metrics_and_summary(tmp_path, capsys):
     code, out = run(tmp_path, "run", *SMALL, "--set", "cell=lstm")
     assert code == 0

@@ -32,9 +32,11 @@ def runs(name: str) -> list[Config]:
     return [c.replace(seed=int(SEED)) for c in configs] if SEED is not None else configs
 
 
-def train(config: Config, steps: int, index: int = 0):
-    """`steps` snapshots (fewer where the run diverges) and the run's info."""
+def train(config: Config, steps: int, index: int = 0, eigenvalues: bool = False):
+    """`steps` snapshots (fewer where the run diverges) and the run's info. `eigenvalues`: the tanh RNN's
+    taken too, as the window and `train` take them for a lesson that reads them."""
     trainer = Trainer(config)
+    trainer.take_eigenvalues = eigenvalues
     snaps = []
     for _ in range(steps):
         snaps.append(trainer.step())
@@ -93,7 +95,7 @@ def test_the_claim_holds_at_every_step_to_the_pause_for_every_run(lesson: Lesson
     at every step; where it fails, the message says at which step, by how much and against which bound."""
     assert lesson.checks, "a lesson carries its claim as code"
     configs = runs(lesson.name)
-    trained = [train(config, lesson.steps, k) for k, config in enumerate(configs)]
+    trained = [train(config, lesson.steps, k, lesson.reads_eigenvalues) for k, config in enumerate(configs)]
     snapshots, infos = [t[0] for t in trained], [t[1] for t in trained]
     for config, snaps in zip(configs, snapshots):  # each run records what its claim reads
         assert (snaps[0].grad_c is not None) == (config.cell == "lstm")

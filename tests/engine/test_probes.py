@@ -203,6 +203,37 @@ def test_probes_are_taken_on_the_weights_before_each_update():
         assert step.norm().item() / lr == pytest.approx(ref["grad_norm"], rel=1e-4)
 
 
+def test_the_tanh_rnns_eigenvalues_are_taken_only_when_asked_and_change_nothing_else(tmp_path):
+    """An eigenvalue problem a step costs a fifth of a step at 128 units: a trainer takes weight_hh's eigenvalues
+    only while `take_eigenvalues` is on, then of the weights the step's gradients were taken at (numpy's float64
+    geev as the reference); every other figure is the same either way, and metrics.npz keeps NaN at the steps
+    taken without them."""
+    from engine.metrics import MetricsLog
+    config = Config(seq_len=15, hidden=12, batch=6, layers=2, optimizer="sgd", lr=0.5)
+    asked, plain = Trainer(config), Trainer(config)
+    log = MetricsLog()
+    for step in range(4):
+        asked.take_eigenvalues = step != 1  # off for the second step only
+        weights = [layer.weight_hh.detach().double().numpy().copy() for layer in asked.model.layers]
+        a, b = asked.step(), plain.step()
+        log.append(a)
+        assert b.eigenvalues is None  # off by default
+        if step == 1:
+            assert a.eigenvalues is None
+        else:
+            for k, w in enumerate(weights):
+                expected = np.linalg.eigvals(w)
+                got = a.eigenvalues[k].astype(np.complex128)
+                # the same multiset: each expected eigenvalue has a reported one within complex64's precision
+                assert np.max(np.min(np.abs(expected[:, None] - got[None, :]), axis=1)) < 1e-6
+        assert a.loss == b.loss and a.grad_norm == b.grad_norm
+        np.testing.assert_array_equal(a.grad_h, b.grad_h)
+        np.testing.assert_array_equal(a.sigma_max, b.sigma_max)
+    arrays = log.to_arrays()
+    assert arrays["eigenvalues"].shape == (4, 2, 12)
+    assert np.all(np.isnan(arrays["eigenvalues"][1])) and not np.any(np.isnan(arrays["eigenvalues"][[0, 2, 3]]))
+
+
 @pytest.mark.parametrize("cell, activation", [("rnn", "tanh"), ("rnn", "relu"), ("rnn", "sigmoid"),
                                               ("rnn", "leaky_relu"), ("lstm", "tanh"), ("gru", "tanh")])
 def test_saturation_gate_means_and_histogram(cell, activation):

@@ -2,7 +2,7 @@
 pipe that reports end-of-file when it runs dry, and a results list."""
 from engine.config import Config
 from engine.messages import (Batch, Failed, Pause, PauseAt, PausedAt, Reset, RunsBuilt, SetRuns, SettingsApplied, Start,
-                             StateChanged, Step)
+                             StateChanged, Step, WantEigenvalues)
 from engine.worker import Worker
 
 SMALL = Config(seq_len=8, hidden=6, batch=4, device="cpu")
@@ -72,6 +72,15 @@ def test_each_run_set_is_a_generation_and_each_batch_names_its_own():
                     ("batch", 1, [2]),                      # a live change: the same generation trains on
                     ("runs", 2, False), ("batch", 2, [3]),  # a rebuild: same runs reshaped, steps go on
                     ("runs", 3, True), ("batch", 3, [1])]   # reset: a fresh run set from step 0
+
+
+def test_the_eigenvalues_are_taken_from_the_step_after_they_are_wanted_to_the_step_they_are_not():
+    """The tanh RNN's eigenvalues cost an eigenvalue problem a step: taken while the window wants them (the
+    Eigenvalues view on screen, a lesson reading them), also by runs built after the wish, and not after."""
+    worker, results = run([SetRuns([SMALL]), Step(), WantEigenvalues(True), Step(), SetRuns([SMALL], True), Step(),
+                           WantEigenvalues(False), Step()])
+    taken = [(s.step, s.eigenvalues is not None) for m in results if isinstance(m, Batch) for s in m.snapshots[0]]
+    assert taken == [(1, False), (2, True), (1, True), (2, False)]
 
 
 def test_a_fresh_run_set_of_the_same_size_starts_from_step_0():

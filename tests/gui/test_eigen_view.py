@@ -16,8 +16,9 @@ from gui.views.eigen import EMPTY, SPREAD, EigenView, factor, spread
 SMALL = dict(seq_len=20, hidden=8, batch=4)
 
 
-def trained(config: Config, steps: int = 3) -> RunHistory:
+def trained(config: Config, steps: int = 3, eigenvalues: bool = True) -> RunHistory:
     trainer = Trainer(config)
+    trainer.take_eigenvalues = eigenvalues  # as the worker does while this view is visible
     history = RunHistory(run_info(0, trainer))
     for _ in range(steps):
         history.extend([trainer.step()])
@@ -72,3 +73,34 @@ def test_gated_cells_say_they_have_no_fixed_factors_and_the_view_starts_hidden(q
     assert EigenView in ALL_VIEWS and not EigenView.shown_at_start
     view.apply_theme(LIGHT)
     view.clear()
+
+
+def test_a_tanh_rnn_step_without_eigenvalues_says_when_they_are_taken(qtbot):
+    from gui.views.eigen import NOT_TAKEN, TOO_LARGE
+    view = made(qtbot, [trained(Config(**SMALL), 1, eigenvalues=False)])
+    assert view.title_label.text() == NOT_TAKEN and view.layer_items[0]["now"].getData()[0] is not None
+    assert len(view.layer_items[0]["now"].getData()[0]) == 0  # nothing drawn for the step, nothing stale
+    view = made(qtbot, [trained(Config(seq_len=4, hidden=257, batch=2), 1)])
+    assert view.title_label.text() == TOO_LARGE.format(hidden=257)
+
+
+def test_the_window_takes_eigenvalues_only_while_the_view_is_on_screen(make_window, qtbot):
+    window = make_window([Config(**SMALL)], view_classes=ALL_VIEWS)
+    window.resize(1600, 1000)
+    session, history = window.session, lambda: window.session.histories[0]
+    assert not window.grid.frames["eigen"].isVisible() and not session.controller.eigenvalues
+    session.step_once()
+    qtbot.waitUntil(lambda: len(history().steps) == 1, timeout=30_000)
+    assert history().latest.eigenvalues is None  # an eigenvalue problem a step nobody looks at: not taken
+    window.view_actions["eigen"].setChecked(True)
+    qtbot.waitUntil(lambda: session.controller.eigenvalues, timeout=30_000)
+    session.step_once()
+    qtbot.waitUntil(lambda: len(history().steps) == 2, timeout=30_000)
+    assert history().latest.eigenvalues.shape == (1, SMALL["hidden"])
+    view = window.grid.views["eigen"]
+    qtbot.waitUntil(lambda: "|λ|" in view.title_label.text(), timeout=30_000)
+    window.view_actions["eigen"].setChecked(False)
+    qtbot.waitUntil(lambda: not session.controller.eigenvalues, timeout=30_000)
+    session.step_once()
+    qtbot.waitUntil(lambda: len(history().steps) == 3, timeout=30_000)
+    assert history().latest.eigenvalues is None

@@ -45,8 +45,8 @@ class ScriptedController(QObject):
         self.configs = list(configs)
         self.commands.append(("set_runs", fresh))
 
-    def __getattr__(self, name):  # start, pause, step, reset, set_until, alive, shutdown
-        if name in ("start", "pause", "step", "reset", "set_until", "shutdown"):
+    def __getattr__(self, name):  # start, pause, step, reset, set_until, want_eigenvalues, alive, shutdown
+        if name in ("start", "pause", "step", "reset", "set_until", "want_eigenvalues", "shutdown"):
             return lambda *args: self.commands.append((name,) + args)
         if name == "alive":
             return lambda: True
@@ -189,6 +189,24 @@ def test_a_lesson_keeps_the_users_overrides_in_every_run_and_arms_its_stop(sessi
     assert stops[-1] == lesson.steps
 
 
+def test_the_worker_takes_eigenvalues_for_a_lesson_that_reads_them_from_its_first_step_and_a_view(session, qtbot):
+    session, controller = session
+
+    def wanted():
+        return [c for c in controller.commands if c[0] in ("want_eigenvalues", "set_runs")]
+    assert LESSONS["factor-per-step"].reads_eigenvalues and not LESSONS["fix-lstm"].reads_eigenvalues
+    session.load_lesson("factor-per-step")
+    assert wanted()[:2] == [("want_eigenvalues", True), ("set_runs", True)]  # asked before its runs are sent
+    controller.commands.clear()
+    session.load_lesson("fix-lstm")
+    assert wanted()[0] == ("want_eigenvalues", False)
+    session.want_eigenvalues(True)  # the Eigenvalues view came on screen
+    session.free_play()
+    assert wanted()[-1] == ("want_eigenvalues", True)
+    session.want_eigenvalues(False)
+    assert wanted()[-1] == ("want_eigenvalues", False)
+
+
 def test_recorded_data_outlasts_an_earlier_run_set_of_the_same_settings(session, qtbot):
     """At start-up the worker's first run set (the same default settings) is still queued when the
     last experiment reopens: the file's data must end up in the file's own run set all the same."""
@@ -216,7 +234,8 @@ def test_a_file_opened_after_a_lesson_does_not_pause_at_the_lessons_step(session
     session.load_lesson("loop")
     session.show_experiment(Experiment([SMALL]))
     assert stops == [LESSONS["loop"].steps, None] and session.lesson_stop is None and session.lesson is None
-    assert controller.commands[-2:] == [("set_until", None), ("set_runs", True)]  # disarmed before the runs
+    commands = [c for c in controller.commands if c[0] != "want_eigenvalues"]
+    assert commands[-2:] == [("set_until", None), ("set_runs", True)]  # disarmed before the runs
 
 
 def test_settings_the_worker_refused_do_not_ride_along_with_the_next_edit(session, qtbot):
