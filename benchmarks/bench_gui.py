@@ -60,14 +60,19 @@ def _env():
 # Runs the window of the tree it is started in, every view on where asked, and adds to its stats how often
 # each view was redrawn (counted around DisplayScheduler._refresh, which every tree since issue 3 has).
 WRAPPER = """
-import json, os, sys, collections
+import json, os, sys, collections, time
 sys.path.insert(0, os.getcwd())
 import gui.display, gui.app
 counts = collections.Counter()
+spent = collections.Counter()
 refresh = gui.display.DisplayScheduler._refresh
 def counted(self, key, view):
     counts[key] += 1
-    return refresh(self, key, view)
+    start = time.perf_counter()
+    try:
+        return refresh(self, key, view)
+    finally:
+        spent[key] += time.perf_counter() - start
 gui.display.DisplayScheduler._refresh = counted
 if os.environ.get("BENCH_ALL_VIEWS"):
     from gui.views import ALL_VIEWS
@@ -78,17 +83,28 @@ def collect_stats(window, *args):
     stats = collect(window, *args)
     shown = [k for k, v in window.display.views.items() if v.isVisibleTo(window)]  # (the window is closed)
     stats["view_refreshes"] = dict(counts)
+    stats["view_refresh_ms"] = {k: 1000 * v / max(counts[k], 1) for k, v in spent.items()}
     stats["views_shown"] = shown
     return stats
 gui.app.collect_stats = collect_stats
 sys.argv = ["main.py"] + sys.argv[1:]
 import main
+if os.environ.get("BENCH_PROFILE"):  # the GUI thread's own time, by function (cProfile), for --profile
+    import cProfile
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        code = main.main()
+    finally:
+        profiler.disable()
+        profiler.dump_stats(os.environ["BENCH_PROFILE"])
+    sys.exit(code)
 sys.exit(main.main())
 """
 
 
 def window(seconds: float, sets: list[str], root: Path = ROOT, all_views: bool = False, xvfb: str | None = None,
-           lecture: bool = False) -> dict:
+           lecture: bool = False, profile: str | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         stats = Path(tmp) / "stats.json"
         cmd = [sys.executable, "-c", WRAPPER, "--quit-after", str(seconds), "--stats", str(stats)]
@@ -99,6 +115,8 @@ def window(seconds: float, sets: list[str], root: Path = ROOT, all_views: bool =
         env = _env() if not xvfb else dict(os.environ, QT_QPA_PLATFORM="xcb")
         if all_views:
             env["BENCH_ALL_VIEWS"] = "1"
+        if profile:
+            env["BENCH_PROFILE"] = str(Path(profile).absolute())
         if xvfb:
             cmd = ["xvfb-run", "-a", "-s", f"-screen 0 {xvfb}x24"] + cmd
         subprocess.run(cmd + FILES, cwd=root, env=env, check=True, capture_output=True, timeout=seconds + 180)
@@ -219,6 +237,8 @@ def main():
     p.add_argument("--all-views", action="store_true", help="every view on, the View menu's off-at-start ones too")
     p.add_argument("--xvfb", metavar="WxH", help="run each window under xvfb-run on a screen of this size")
     p.add_argument("--lecture", action="store_true", help="the window in lecture mode")
+    p.add_argument("--profile", metavar="FILE", help="without --base: the GUI thread under cProfile, its stats to FILE "
+                   "(read them with benchmarks/frame_budget.py FILE)")
     args = p.parse_args()
     for option in ("model", "data"):
         if getattr(args, option):
@@ -229,7 +249,7 @@ def main():
     if args.base:
         side_by_side(args)
         return
-    w = window(args.seconds, args.set)
+    w = window(args.seconds, args.set, ROOT, args.all_views, args.xvfb, args.lecture, args.profile)
     h = headless(max(50, int(w["steps_per_second"] * 5)), args.set)
     rows = [
         ("frames/s", f"{w['fps']:.1f}", ">= 30"),
@@ -245,6 +265,13 @@ def main():
     print("| figure | measured | target |\n|---|---:|---|")
     for name, value, target in rows:
         print(f"| {name} | {value} | {target} |")
+    counts, spent = w.get("view_refreshes", {}), w.get("view_refresh_ms", {})
+    if counts:
+        span = max(w["seconds"] - (w["start_to_first_frame_s"] or 0.0), 1e-9)
+        print("\n| view | updates/s | ms per update | ms per second |\n|---|---:|---:|---:|")
+        for key in sorted(counts, key=lambda k: -counts[k] * spent.get(k, 0)):
+            print(f"| {key} | {counts[key] / span:.1f} | {spent.get(key, 0):.1f} | "
+                  f"{counts[key] * spent.get(key, 0) / span:.0f} |")
 
 
 if __name__ == "__main__":

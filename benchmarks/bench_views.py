@@ -40,6 +40,7 @@ from engine.trainer import Trainer  # noqa: E402
 from engine.worker import run_info  # noqa: E402
 from gui.history import RunHistory  # noqa: E402
 from gui.views import ALL_VIEWS  # noqa: E402
+from frame_budget import kind_of  # noqa: E402  (the same split as a live window's profile)
 
 SETTINGS = {
     "default (T=100, 1 layer)": ([Config(device="cpu")], 300),
@@ -80,28 +81,6 @@ def time_ms(fn, repeats):
     return statistics.median(samples)
 
 
-TEXT = ("generateDrawSpecs", "tickStrings", "tickValues", "tickSpacing", "boundingRect", "horizontalAdvance",
-        "drawText", "setText", "setHtml", "setPlainText", "_fit_name", "set_text", "setLabel", "_updateLabel",
-        "updateText", "size", "sizeHint", "setMinimumWidth", "setMaximumWidth", "setWidth", "setHeight",
-        "_updateWidth", "_updateHeight", "QFontMetrics", "textItem", "LabelItem", "TextItem", "LegendItem",
-        "_legends", "_axes.py")
-PAINT = ("paint", "draw", "fill", "play", "generatePicture", "drawPicture", "render", "grab", "end", "begin",
-         "setPen", "setBrush", "setRenderHint", "save", "restore", "setClip", "setTransform", "paintEvent")
-
-
-def kind_of(func) -> str:
-    """The kind of work a profiled function is (see the module docstring)."""
-    filename, _, name = func
-    where = f"{filename}:{name}"
-    if any(t in where for t in TEXT):
-        return "text layout"
-    if any(name == p or name.startswith(p) for p in PAINT) or "QPainter" in where or "QPicture" in where:
-        return "painting"
-    if "pyqtgraph" in filename or "PySide6" in where or filename == "~" and "method" in name and "numpy" not in name:
-        return "item updates"
-    return "data preparation"
-
-
 def profile_frame(frame, repeats: int) -> dict:
     """ms per frame in each kind of work, from cProfile's own time per function (scaled to the
     unprofiled frame time, so the overhead is shared out)."""
@@ -118,7 +97,7 @@ def profile_frame(frame, repeats: int) -> dict:
     return {"frame": unprofiled, **{k: unprofiled * v / total for k, v in kinds.items()}}
 
 
-KINDS = ("data preparation", "item updates", "text layout", "painting")
+KINDS = ("data preparation", "item updates", "text layout", "painting")  # (frame_budget's first four)
 
 
 def main():
