@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QFontMetricsF
 
-from gui.views._common import (STEP_LABEL, TitleLabel, TrainingCurve, finite, font, log_over_linear_plots, pen,
+from gui.views._common import (STEP_LABEL, TitleLabel, TrainingCurve, brush, finite, font, log_over_linear_plots, pen,
                                positive_finite, run_labels, structure_key, style_plot, vbox)
 from gui.views._legends import add_legend, style_legend
 from engine.user_data import HELD_OUT_EVERY
@@ -178,6 +178,7 @@ class LossView(View):
                 line.show()
             top.label.setColor(color)
             top.label.setFont(font(self.theme, -2))
+            top.label.fill = brush(self.theme.background, 0.75)  # readable where a curve crosses it
             top.full_text = text  # _place_labels shortens it where the plot has no room for all of it
         self._place_labels()
 

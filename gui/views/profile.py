@@ -100,6 +100,7 @@ class ProfileView(View):
         self.area.ci.layout.setRowStretchFactor(1, 2)
         self.same_line = pg.InfiniteLine(pos=0, angle=0, movable=False, label="same as run 1",
                                          labelOpts={"position": 0.03, "anchors": [(0, 1), (0, 1)]})
+        self.same_line.setZValue(20)  # its label above the ratio curves that cross it
         self.ratio_plot.addItem(self.same_line)
         place(self.area, self.ratio_plot, 1, 0, False)
         self._ratio_x_label = TIMESTEP_LABEL
@@ -401,6 +402,7 @@ class ProfileView(View):
         self.same_line.setPen(pen(theme.foreground, theme, 0.5, alpha=0.7))
         self.same_line.label.setColor(theme.foreground)
         self.same_line.label.setFont(font(theme, -2))
+        self.same_line.label.fill = brush(theme.background, 0.75)  # readable where a ratio curve crosses it
         self.underflow.setBrush(brush(theme.warning, 0.10))
         for line in self.underflow.lines:
             line.setPen(pg.mkPen(None))

@@ -27,6 +27,7 @@ def test_an_exploded_run_is_marked_in_the_loss_view_and_badged(qtbot):
     (top, _), = [m for m in view.markers if m[0].isVisible()]
     assert top.value() == history.exploded_at_step
     assert top.pen.color().name() == DARK.warning and top.full_text == "exploded"
+    assert top.label.fill.color().name() == DARK.background  # readable where the loss curve crosses it
     tooltip = top.toolTip()
     assert tooltip.startswith(f"step {history.exploded_at_step}: exploded: loss ") and "x the baseline" in tooltip
     badge = diagnose(history)[0]

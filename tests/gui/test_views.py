@@ -363,6 +363,9 @@ def test_profile_ratio_curves_are_log10_of_grad_h_ratio(qtbot, scenarios):
     runs = scenarios["compare3"]
     show(view, runs)
     assert view.ratio_plot.isVisible() and view.same_line.label.format == "same as run 1"
+    # the zero line's name stays readable where a ratio curve crosses it: above the curves, on a backing
+    assert all(view.same_line.zValue() > curve.zValue() for _, curve in view.ratios)
+    assert view.same_line.label.fill.color().name() == view.theme.background
     assert [run for run, _ in view.ratios] == [1, 2]              # run 1 against itself is the zero line
     with np.errstate(divide="ignore", invalid="ignore"):
         for run, curve in view.ratios:
