@@ -8,8 +8,8 @@ which films the same four views.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget, QMainWindow
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow
 
 LECTURE_SCALE = 1.8              # fonts and lines in lecture mode on a 1080-line screen, for the back row
 LECTURE_VIEWS = 4                # lecture mode shows fewer, larger views
@@ -71,6 +71,10 @@ class LectureMode:
         """The menus, window state, geometry and docks as they were before `enter`."""
         w, before = self.window, self.before or {}
         self.active = False
+        # The text's normal size reaches the window's minimum through posted layout requests, one level a
+        # turn of the event loop; deliver them first, or the docks come back beside contents still at their
+        # lecture minimum and the restored state widens the window (700 came back 787 wide).
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
         w.menuBar().setVisible(before.get("menu", True))
         state = before.get("window_state", Qt.WindowState.WindowNoState)
         w.setWindowState(state & ~Qt.WindowState.WindowFullScreen)

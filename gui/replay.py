@@ -215,10 +215,10 @@ class ReplayBar(QWidget):
         for button in (self.back, self.forward):
             button.setFixedWidth(round(button.fontMetrics().horizontalAdvance("◀") * 2 + 16 * k))
         self.live.setFixedWidth(round(self.live.fontMetrics().horizontalAdvance("Live") + 24 * k))
-        bold = QFont(self.mark.font())
+        # measured in the font set_scale gave the bar's text, not in the mark's own: its style sheet still
+        # holds the previous scale's size here (leaving lecture mode, the bar stayed 21 px wider, the window too)
+        bold = QFont(self.live.font())
         bold.setBold(True)
-        if k != 1.0:
-            bold.setPointSizeF(10 * k)
         # as wide as REPLAY either way: the slider must not move under the mouse as a drag begins
         self.mark.setFixedWidth(round(QFontMetrics(bold).horizontalAdvance("REPLAY") + 12 * k))
         # palette roles, not colours: the window's palette follows the theme

@@ -186,11 +186,8 @@ class StatusBar(QStatusBar):
         self.more.hide()
         self.badge_layout.addWidget(self.more)
         self.badge_layout.addStretch(1)
-        metrics = self.fontMetrics()
-        for widget, sample in ((self.state, "diverged at step 00000"), (self.step, "step 000,000"),
-                               (self.steps, "0000.0 steps/s"), (self.fps, "00 frames/s"), (self.ratios, "")):
-            if sample:
-                widget.setMinimumWidth(metrics.horizontalAdvance(sample) + 8)
+        self._reserve_widths()
+        for widget in (self.state, self.step, self.steps, self.fps, self.ratios):
             self.addWidget(widget)
         # Badges may be many (one set per compared run): they must never widen the window.
         self.badges.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -245,16 +242,22 @@ class StatusBar(QStatusBar):
         for widget in (self, self.state, self.step, self.steps, self.fps, self.ratios, self.badges, self.clipping,
                        self.more, self.recording):
             widget.setFont(font)
-        metrics = self.state.fontMetrics()
-        for widget, sample in ((self.state, "diverged at step 00000"), (self.step, "step 000,000"),
-                               (self.steps, "0000.0 steps/s"), (self.fps, "00 frames/s")):
-            widget.setMinimumWidth(metrics.horizontalAdvance(sample) + 8)
+        self._reserve_widths()
         for label in self._badge_labels:  # at the new size now, not at the next diagnosis (none while paused)
             label.setFont(font)
         self._badge_key = None  # rebuild the badges at the new size
         for widget in (self.steps, self.fps):  # speed figures are for the lab, not the lecture hall
             widget.setVisible(factor == 1.0)
         self._fit_badges()
+
+    def _reserve_widths(self):
+        """Room for the longest text of the labels that change, so the bar does not jump as they do;
+        measured in the bar's own font, so that scale 1 gives back the widths the bar started with (in
+        the state label's bold, they came back 45 px wider from lecture mode, and so did the window)."""
+        metrics = self.fontMetrics()
+        for widget, sample in ((self.state, "diverged at step 00000"), (self.step, "step 000,000"),
+                               (self.steps, "0000.0 steps/s"), (self.fps, "00 frames/s")):
+            widget.setMinimumWidth(metrics.horizontalAdvance(sample) + 8)
 
     def set_theme(self, theme):
         """Status text in the theme's colours (the window palette follows the theme as well)."""
