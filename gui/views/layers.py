@@ -19,6 +19,15 @@ def layer_label(strips: int):
     return ("layer (1 = input side)", "layer") if strips == 1 else ("layer",)
 
 
+def layer_ticks(layers: int) -> list:
+    """The left axis's ticks: the end layers always named, those between on a second level, which
+    pyqtgraph names only where they fit (a short strip of a six-layer stack in lecture mode overprinted
+    its numbers). Plain numbers keep the axis narrow; the axis label says which end is which."""
+    ends = sorted({0, layers - 1})
+    return [[(float(layer), str(layer + 1)) for layer in ends],
+            [(float(layer), str(layer + 1)) for layer in range(1, layers - 1)]]
+
+
 class LayersView(ChooserView):
     shows_every_run = True  # one strip per run, no chooser
     view_id = "layers"
@@ -72,8 +81,7 @@ class LayersView(ChooserView):
             image.setRect(QRectF(-0.5, -0.5, T, L))
             if self._layers.get(k) != L:
                 self._layers[k] = L
-                # plain numbers keep the axis narrow; the axis label says which end is which
-                strip.getAxis("left").setTicks([[(float(layer), str(layer + 1)) for layer in range(L)]])
+                strip.getAxis("left").setTicks(layer_ticks(L))
 
     def clear(self):
         super().clear()

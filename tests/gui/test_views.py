@@ -12,7 +12,9 @@ import warnings
 
 import numpy as np
 import pytest
+import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF
+from PySide6.QtGui import QFont, QImage, QPainter
 from PySide6.QtWidgets import QApplication
 
 from engine.config import Config
@@ -27,7 +29,7 @@ from gui.views.activation import ActivationView
 from gui.views.attribution import ATTENTION_LABEL, AttributionView
 from gui.views.base import View
 from engine.diagnosis import Badge, diagnose
-from gui.views.layers import LayersView
+from gui.views.layers import LayersView, layer_ticks
 from gui.views.loss import LossView
 from gui.views.param_grads import RUG_PX, ParamGradsView
 from gui.views.profile import ProfileView
@@ -266,8 +268,29 @@ def test_layers_heatmap_is_log10_grad_h_on_levels_that_cover_it(qtbot, scenarios
     show(view, [history])
     np.testing.assert_allclose(view.image.image, np.log10(history.latest.grad_h), rtol=1e-5)
     assert covers_levels(view.image.levels, view.image.image)
-    ticks = view.plot.getAxis("left")._tickLevels[0]
-    assert ticks == [(0.0, "1"), (1.0, "2"), (2.0, "3")]
+    ends, between = view.plot.getAxis("left")._tickLevels
+    assert ends == [(0.0, "1"), (2.0, "3")] and between == [(1.0, "2")]
+
+
+def test_layer_numbers_in_a_short_strip_do_not_overprint_each_other(qtbot):
+    # a six-layer stack in one of two strips of lecture mode at 1280x720: about 70 px for six numbers
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    plot.resize(300, 110)
+    axis = plot.getPlotItem().getAxis("left")
+    axis.setStyle(tickFont=QFont("DejaVu Sans", 14))
+    plot.setYRange(-0.5, 5.5, padding=0)
+    axis.setTicks(layer_ticks(6))
+    plot.show()
+    qtbot.waitExposed(plot)
+    image = QImage(300, 110, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    painter.setFont(axis.style["tickFont"])
+    _, _, texts = axis.generateDrawSpecs(painter)
+    painter.end()
+    rects = [rect for rect, _, _ in texts]
+    assert {text for _, _, text in texts} >= {"1", "6"}
+    assert not any(a.intersects(b) for k, a in enumerate(rects) for b in rects[k + 1:])
 
 
 # ----------------------------------------------------------------------------- profile
