@@ -236,7 +236,11 @@ def main(argv: list[str]) -> int:
     wake = QTimer()
     wake.timeout.connect(lambda: None)
     wake.start(250)
+    from gui.collection import CollectionPacer
+    collector = CollectionPacer()  # garbage collected between frames, on this thread (gui/collection.py)
+    collector.start()
     code = app.exec()
+    collector.stop()
     wake.stop()
     window.shutdown()
     _destroy_now(window)

@@ -1,8 +1,12 @@
 """The redraw scheduler: the views and the status bar's badges, redrawn at display rate at most.
 
 GUI thread only. It subscribes to the run session: a rebuilt run set or new data marks the views
-dirty, and a display-rate QTimer redraws the dirty, visible ones round-robin, as many per tick as
-keeps the timer on time (`_pace`). Views get the session's histories and nothing else: those it
+dirty, and a display-rate QTimer redraws the dirty, visible ones round-robin, as many per tick as fit
+in FRAME_BUDGET_MS of refreshing (the paint that follows costs about as much again), so that no tick
+holds the window long; the timer slows when even that makes it late (`_pace`), and on a machine of
+two cores or fewer a tick draws nothing while the GUI thread has used more than CPU_SHARE of a
+core over the last half second, so that the training worker keeps its core and Xvfb or the
+compositor the rest of the other. Views get the session's histories and nothing else: those it
 shows (`shown_histories`: live, or as they stood at a replay's step; a new step shown is news too). The
 diagnosis badges follow at most every DIAGNOSIS_INTERVAL_S while data streams in, and at once for
 the last of it. A view that fails to draw is reported once and skipped; the others go on. Each tick
@@ -12,6 +16,7 @@ show, or for none: a hidden units view costs the training nothing.
 from __future__ import annotations
 
 import collections
+import os
 import time
 import traceback
 
@@ -23,6 +28,9 @@ DISPLAY_INTERVAL_MS = 16         # ~60 Hz redraws at most
 DIAGNOSIS_INTERVAL_S = 0.25      # badges need not update every frame
 PACE_LATE_MS = 12.0              # a display tick this late means the last one drew too much
 MAX_INTERVAL_MS = 100
+FRAME_BUDGET_MS = 5.0            # a tick refreshes views until their refreshes have taken this long (at least one)
+CPU_SHARE = 0.6 if (os.cpu_count() or 1) <= 2 else None  # see the module docstring; None: no cap
+CPU_WINDOW_S = 0.5
 
 
 class DisplayScheduler(QObject):
@@ -36,7 +44,7 @@ class DisplayScheduler(QObject):
         self.broken_views: set[str] = set()
         self.dirty: set[str] = set()       # views with data they have not drawn yet
         self._next_view = 0
-        self._views_per_tick = 8
+        self._cpu_samples: collections.deque = collections.deque()  # (wall, process CPU) at recent ticks
         self._last_tick: float | None = None
         self._last_diagnosis = 0.0
         self._undiagnosed = False          # steps arrived that the badges have not looked at yet
@@ -94,7 +102,7 @@ class DisplayScheduler(QObject):
             self._undiagnosed = False
             self._last_diagnosis = now
             self.status.update_diagnosis(self.session.shown_histories())
-        if self._redraw_some():
+        if not self._over_cpu_share(now) and self._redraw_some():
             self.frames += 1
             if self.first_frame_time is None:
                 self.first_frame_time = now
@@ -104,40 +112,42 @@ class DisplayScheduler(QObject):
             self.status.set_rates(self.session.steps_per_second, fps)
 
     def _pace(self, now: float):
-        """Adapt how many views redraw per tick to how late this timer fires.
-
-        Painting eight plots can take longer than a display frame on a slow or busy machine; doing
-        it in one go would freeze the UI for that long. So views redraw round-robin, as many per
-        tick as keeps the timer on time, and the timer slows down if even one view per tick is
-        too much, leaving the CPU to the worker."""
+        """Slow the timer while it fires late (a tick's views took longer to paint than a display frame on
+        a slow or busy machine), leaving the CPU to the worker; speed it up again once it is on time."""
         if self._last_tick is not None:
             late = (now - self._last_tick) * 1000.0 - self.timer.interval()
             if late > PACE_LATE_MS:
-                if self._views_per_tick > 1:
-                    self._views_per_tick -= 1
-                else:
-                    self.timer.setInterval(min(MAX_INTERVAL_MS, self.timer.interval() + 4))
-            elif late < PACE_LATE_MS / 3:
-                if self.timer.interval() > DISPLAY_INTERVAL_MS:
-                    self.timer.setInterval(max(DISPLAY_INTERVAL_MS, self.timer.interval() - 2))
-                elif self._views_per_tick < max(1, len(self.views)):
-                    self._views_per_tick += 1
+                self.timer.setInterval(min(MAX_INTERVAL_MS, self.timer.interval() + 4))
+            elif late < PACE_LATE_MS / 3 and self.timer.interval() > DISPLAY_INTERVAL_MS:
+                self.timer.setInterval(max(DISPLAY_INTERVAL_MS, self.timer.interval() - 2))
         self._last_tick = now
 
+    def _over_cpu_share(self, now: float) -> bool:
+        """Whether the GUI thread used more than CPU_SHARE of a core over the last CPU_WINDOW_S (never without a cap)."""
+        if CPU_SHARE is None:
+            return False
+        samples = self._cpu_samples
+        samples.append((now, time.thread_time()))  # this, the GUI thread's, alone: not a map measured beside it
+        while len(samples) > 2 and now - samples[1][0] >= CPU_WINDOW_S:
+            samples.popleft()
+        (wall, cpu), (wall_now, cpu_now) = samples[0], samples[-1]
+        return wall_now - wall >= CPU_WINDOW_S / 2 and (cpu_now - cpu) > CPU_SHARE * (wall_now - wall)
+
     def _redraw_some(self) -> bool:
-        """Refresh up to `_views_per_tick` visible views that have new data, round-robin."""
+        """Refresh the visible views that have new data, round-robin, until FRAME_BUDGET_MS is spent."""
         keys = list(self.views)
         if not keys or not self.dirty:
             return False
         visible = self.visible_views()
         drawn = 0
+        start = time.perf_counter()
         for _ in range(len(keys)):
             key = keys[self._next_view % len(keys)]
             self._next_view += 1
             if key in self.dirty and key in visible:
                 self._refresh(key, visible[key])
                 drawn += 1
-                if drawn >= self._views_per_tick:
+                if (time.perf_counter() - start) * 1000.0 >= FRAME_BUDGET_MS:
                     break
         return drawn > 0
 

@@ -1,0 +1,147 @@
+"""The redraw scheduler's budget: a tick refreshes views until FRAME_BUDGET_MS of refreshing is spent, round-robin,
+and draws nothing while the GUI thread has used more than its share of a core; and the window's garbage
+collection, paced by the GUI thread (gui/collection.py). Clocks are scripted: no test here waits on time."""
+import gc
+import weakref
+
+import pytest
+from PySide6.QtCore import QObject, Signal
+
+from gui import display
+from gui.collection import CollectionPacer
+from gui.views.base import View
+
+
+class Clock:
+    def __init__(self):
+        self.wall, self.cpu = 100.0, 10.0
+
+    def spend(self, ms: float, cpu_share: float = 1.0):
+        self.wall += ms / 1000
+        self.cpu += cpu_share * ms / 1000
+
+
+class Session(QObject):
+    runs_rebuilt = Signal(bool)
+    steps_arrived = Signal(int)
+    details_arrived = Signal()
+    settings_applied = Signal()
+    shown_sequence_changed = Signal(object)
+    shown_step_changed = Signal(object)
+
+    def __init__(self):
+        super().__init__()
+        self.histories, self.shown_sequence, self.last_data_time, self.steps_per_second = [], None, None, None
+        self.eigenvalues = []
+
+    def shown_histories(self):
+        return []
+
+    def want_detail(self, request):
+        pass
+
+    def want_eigenvalues(self, shown):
+        self.eigenvalues.append(shown)
+
+
+class Status:
+    def update_diagnosis(self, histories):
+        pass
+
+    def set_rates(self, steps, fps):
+        pass
+
+
+class CostlyView(View):
+    """A view whose refresh takes `ms` of the scripted clock."""
+    def __init__(self, clock, ms):
+        super().__init__()
+        self.clock, self.ms, self.refreshes = clock, ms, 0
+
+    def refresh(self, histories):
+        self.refreshes += 1
+        self.clock.spend(self.ms)
+
+
+@pytest.fixture
+def scheduled(qtbot, monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(display.time, "perf_counter", lambda: clock.wall)
+    monkeypatch.setattr(display.time, "thread_time", lambda: clock.cpu)
+    monkeypatch.setattr(display, "CPU_SHARE", 0.6)
+    views = {f"v{k}": CostlyView(clock, 2.0) for k in range(6)}
+    for view in views.values():
+        qtbot.addWidget(view)
+        view.show()
+    session = Session()
+    scheduler = display.DisplayScheduler(session, views, Status())
+    return scheduler, views, clock, session
+
+
+def test_a_tick_refreshes_views_until_its_budget_is_spent_and_the_next_goes_on_round_robin(scheduled):
+    scheduler, views, clock, _ = scheduled
+    assert display.FRAME_BUDGET_MS == 5.0
+    scheduler.mark_all_dirty()
+    scheduler.tick()  # 2 + 2 + 2 ms: the third passes the 5 ms budget, and the tick stops there
+    assert [v.refreshes for v in views.values()] == [1, 1, 1, 0, 0, 0]
+    clock.spend(16, cpu_share=0.0)  # the timer's interval, idle
+    scheduler.tick()
+    assert [v.refreshes for v in views.values()] == [1, 1, 1, 1, 1, 1] and not scheduler.dirty
+    assert scheduler.frames == 2
+    views["v0"].ms = 40.0  # one slow view is still drawn, alone
+    scheduler.mark_all_dirty()
+    clock.spend(100, cpu_share=0.0)
+    scheduler.tick()
+    assert [v.refreshes for v in views.values()] == [2, 1, 1, 1, 1, 1]
+
+
+def test_a_tick_draws_nothing_while_the_gui_thread_used_more_than_its_share_of_a_core(scheduled):
+    scheduler, views, clock, _ = scheduled
+    for _ in range(40):  # busy: 16 ms of wall clock, 14 of them the GUI thread's own (87%), new data every tick
+        scheduler.mark_all_dirty()
+        scheduler.tick()
+        clock.spend(16, cpu_share=0.875)
+    # ticks draw until a quarter second of the window is there to judge by (16 ticks of 16 ms), then stop
+    assert 12 <= scheduler.frames <= 18
+    skipped_from = scheduler.frames
+    for _ in range(10):
+        scheduler.mark_all_dirty()
+        scheduler.tick()
+        clock.spend(16, cpu_share=0.875)
+    assert scheduler.frames == skipped_from  # over its share: no tick draws
+    for _ in range(40):  # idle for a while: drawing again
+        clock.spend(16, cpu_share=0.1)
+        scheduler.tick()
+        scheduler.mark_all_dirty()
+    assert scheduler.frames > skipped_from
+
+
+def test_without_a_cap_the_share_never_stops_a_tick(scheduled, monkeypatch):
+    scheduler, views, clock, _ = scheduled
+    monkeypatch.setattr(display, "CPU_SHARE", None)
+    for _ in range(20):
+        scheduler.mark_all_dirty()
+        scheduler.tick()
+        clock.spend(16, cpu_share=1.0)
+    assert scheduler.frames == 20
+
+
+def test_the_pacer_collects_cycles_on_its_own_thread_with_automatic_collection_off(qtbot):
+    class Node:
+        pass
+    pacer = CollectionPacer()
+    was_enabled = gc.isenabled()
+    pacer.start()
+    try:
+        assert not gc.isenabled() and gc.get_freeze_count() > 0
+        node = Node()
+        node.me = node  # a cycle: only a collection frees it
+        alive = weakref.ref(node)
+        del node
+        assert alive() is not None
+        pacer.collect()  # what the timer calls
+        assert alive() is None
+        assert pacer.timer.isActive()
+    finally:
+        pacer.stop()
+    assert gc.isenabled() == was_enabled and gc.get_freeze_count() == 0 and not pacer.timer.isActive()
