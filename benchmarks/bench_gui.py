@@ -39,6 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES: list[str] = []  # --model FILE / --data FILE, passed to the window and the headless runner alike
+WITHOUT: list[str] = []  # --without ID,ID: views left off (after --all-views)
 
 
 SCREEN = {"synchronousWindowSystemEvents": False, "windowFrameMargins": False,
@@ -78,6 +79,11 @@ if os.environ.get("BENCH_ALL_VIEWS"):
     from gui.views import ALL_VIEWS
     for view_class in ALL_VIEWS:
         view_class.shown_at_start = True
+if os.environ.get("BENCH_WITHOUT"):  # --without ID,ID: these views off
+    from gui.views import ALL_VIEWS
+    for view_class in ALL_VIEWS:
+        if view_class.view_id in os.environ["BENCH_WITHOUT"].split(","):
+            view_class.shown_at_start = False
 collect = gui.app.collect_stats
 def collect_stats(window, *args):
     stats = collect(window, *args)
@@ -89,6 +95,46 @@ def collect_stats(window, *args):
 gui.app.collect_stats = collect_stats
 sys.argv = ["main.py"] + sys.argv[1:]
 import main
+if os.environ.get("BENCH_STALLS"):  # what the GUI thread was doing whenever it stopped answering for 40 ms or more
+    import gc, threading, traceback
+    from PySide6.QtCore import QTimer
+    beat = [time.perf_counter()]
+    stalls, collections_ = [], []
+    gc_start = {}
+    def on_gc(phase, info):
+        if phase == "start":
+            gc_start[0] = (time.perf_counter(), time.thread_time())
+        elif 0 in gc_start:
+            wall, cpu = gc_start.pop(0)
+            collections_.append((info["generation"], time.perf_counter() - wall, time.thread_time() - cpu))
+    gc.callbacks.append(on_gc)
+    main_id = threading.get_ident()
+    def heartbeat_timer():
+        timer = QTimer()
+        timer.setInterval(5)
+        timer.timeout.connect(lambda: beat.__setitem__(0, time.perf_counter()))
+        timer.start()
+        return timer
+    def watch():
+        seen = None
+        while True:
+            time.sleep(0.01)
+            late = time.perf_counter() - beat[0]
+            if late > 0.04 and seen != beat[0]:
+                seen = beat[0]
+                frame = sys._current_frames().get(main_id)
+                stack = traceback.extract_stack(frame)[-14:] if frame is not None else []
+                stalls.append([f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}" for f in stack])
+    threading.Thread(target=watch, daemon=True).start()
+    collect_before = gui.app.collect_stats
+    def collect_stats_with_stalls(window, *args):
+        stats = collect_before(window, *args)
+        stats["stall_stacks"] = stalls
+        stats["gc"] = collections_
+        return stats
+    gui.app.collect_stats = collect_stats_with_stalls
+    from PySide6.QtWidgets import QApplication
+    QTimer.singleShot(0, lambda: setattr(QApplication.instance(), "_bench_beat", heartbeat_timer()))
 if os.environ.get("BENCH_PROFILE"):  # the GUI thread's own time, by function (cProfile), for --profile
     import cProfile
     profiler = cProfile.Profile()
@@ -104,7 +150,7 @@ sys.exit(main.main())
 
 
 def window(seconds: float, sets: list[str], root: Path = ROOT, all_views: bool = False, xvfb: str | None = None,
-           lecture: bool = False, profile: str | None = None) -> dict:
+           lecture: bool = False, profile: str | None = None, stalls: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         stats = Path(tmp) / "stats.json"
         cmd = [sys.executable, "-c", WRAPPER, "--quit-after", str(seconds), "--stats", str(stats)]
@@ -115,8 +161,12 @@ def window(seconds: float, sets: list[str], root: Path = ROOT, all_views: bool =
         env = _env() if not xvfb else dict(os.environ, QT_QPA_PLATFORM="xcb")
         if all_views:
             env["BENCH_ALL_VIEWS"] = "1"
+        if WITHOUT:
+            env["BENCH_WITHOUT"] = ",".join(WITHOUT)
         if profile:
             env["BENCH_PROFILE"] = str(Path(profile).absolute())
+        if stalls:
+            env["BENCH_STALLS"] = "1"
         if xvfb:
             cmd = ["xvfb-run", "-a", "-s", f"-screen 0 {xvfb}x24"] + cmd
         subprocess.run(cmd + FILES, cwd=root, env=env, check=True, capture_output=True, timeout=seconds + 180)
@@ -179,6 +229,31 @@ def side_by_side(args):
         print(f"| {label} | {cell('start', fn)} | {cell('now', fn)} | {goal} |")
 
 
+def _print_stalls(w: dict):
+    """Where the GUI thread was at its stalls, grouped by the innermost frame of the lab's own code (gui/, engine/)
+    and the innermost frame of all; and the garbage collections by generation."""
+    import collections
+    by_ours, by_last = collections.Counter(), collections.Counter()
+    for stack in w["stall_stacks"]:
+        ours = [f for f in stack if f.split(":")[0].startswith(("gui/", "views/", "engine/")) or "/gui/" in f
+                or f.startswith(("display.py", "session.py", "main_window.py", "worker_client.py", "history"))]
+        by_ours[ours[-1] if ours else "(no frame of ours)"] += 1
+        by_last[stack[-1] if stack else "(in C++, no Python frame)"] += 1
+    print(f"\n{len(w['stall_stacks'])} stalls of 40 ms or more; the innermost frame of the lab's code:")
+    for where, n in by_ours.most_common(15):
+        print(f"  {n:4d}  {where}")
+    print("the innermost frame:")
+    for where, n in by_last.most_common(15):
+        print(f"  {n:4d}  {where}")
+    by_gen = collections.defaultdict(list)
+    for generation, wall, cpu in w.get("gc", []):
+        by_gen[generation].append((wall * 1000, cpu * 1000))
+    for generation, times in sorted(by_gen.items()):
+        walls, cpus = [t[0] for t in times], [t[1] for t in times]
+        print(f"garbage collections of generation {generation}: {len(times)}, {sum(walls):.0f} ms in all "
+              f"({sum(cpus):.0f} ms of CPU), longest {max(walls):.1f} ms ({max(cpus):.1f} ms of CPU)")
+
+
 def _rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -237,9 +312,13 @@ def main():
     p.add_argument("--all-views", action="store_true", help="every view on, the View menu's off-at-start ones too")
     p.add_argument("--xvfb", metavar="WxH", help="run each window under xvfb-run on a screen of this size")
     p.add_argument("--lecture", action="store_true", help="the window in lecture mode")
+    p.add_argument("--without", default="", metavar="ID,ID", help="these views off (after --all-views): e.g. units,answers")
+    p.add_argument("--stalls", action="store_true", help="without --base: what the GUI thread was doing at each stall of "
+                   "40 ms or more (its stack, sampled by a watching thread) and every garbage collection's time")
     p.add_argument("--profile", metavar="FILE", help="without --base: the GUI thread under cProfile, its stats to FILE "
                    "(read them with benchmarks/frame_budget.py FILE)")
     args = p.parse_args()
+    WITHOUT.extend(v for v in args.without.split(",") if v)
     for option in ("model", "data"):
         if getattr(args, option):
             FILES.extend([f"--{option}", str(Path(getattr(args, option)).absolute())])
@@ -249,7 +328,7 @@ def main():
     if args.base:
         side_by_side(args)
         return
-    w = window(args.seconds, args.set, ROOT, args.all_views, args.xvfb, args.lecture, args.profile)
+    w = window(args.seconds, args.set, ROOT, args.all_views, args.xvfb, args.lecture, args.profile, args.stalls)
     h = headless(max(50, int(w["steps_per_second"] * 5)), args.set)
     rows = [
         ("frames/s", f"{w['fps']:.1f}", ">= 30"),
@@ -265,6 +344,8 @@ def main():
     print("| figure | measured | target |\n|---|---:|---|")
     for name, value, target in rows:
         print(f"| {name} | {value} | {target} |")
+    if "stall_stacks" in w:
+        _print_stalls(w)
     counts, spent = w.get("view_refreshes", {}), w.get("view_refresh_ms", {})
     if counts:
         span = max(w["seconds"] - (w["start_to_first_frame_s"] or 0.0), 1e-9)
