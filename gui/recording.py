@@ -204,6 +204,7 @@ class FrameGrabber(QObject):
         self._start = 0.0
         self._due_written = 0
         self._last = None
+        self.duration = 0.0  # seconds from start to stop: the video holds int(duration * fps) + 1 frames
 
     @property
     def recording(self) -> bool:
@@ -236,7 +237,19 @@ class FrameGrabber(QObject):
             self.errored.emit(str(exc))
 
     def stop(self) -> int:
-        """Stop, encode what is queued, and close the file. Returns the frame count."""
+        """Stop, encode what is queued, and close the file. Returns the frame count: the frames due at the
+        moment of stopping, int(duration * fps) + 1, the last one repeated for any tick missed at the end."""
+        if self.recording:
+            self.duration = time.perf_counter() - self._start
+            due = int(self.duration * self.writer.fps) + 1
+            try:
+                while self._due_written < due and self._last is not None:
+                    self.writer.write(self._last)
+                    self._due_written += 1
+            except RecordingError as exc:
+                self._timer.stop()
+                self.errored.emit(str(exc))
+                return 0
         self._timer.stop()
         try:
             frames = self.writer.close()

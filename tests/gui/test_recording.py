@@ -216,6 +216,29 @@ def test_live_grabber_keeps_wall_clock_rate_and_loses_no_frames(qtbot, tmp_path)
     assert meta["size"] == (64, 32) and len(decoded) == frames
 
 
+@pytest.mark.window
+def test_a_recording_at_60_fps_of_the_training_window_has_exactly_the_frames_of_its_duration(make_window, qtbot,
+                                                                                           tmp_path):
+    """The window trains and draws every view while a 60 fps recording grabs it: however many ticks the event
+    loop missed, the video holds the frames of its wall-clock duration, int(duration * 60) + 1, at 60 fps."""
+    from gui.views import ALL_VIEWS
+    window = make_window(view_classes=ALL_VIEWS)
+    window.resize(1280, 720)
+    window.session.play()
+    qtbot.waitUntil(lambda: window.display.frames >= 3, timeout=30_000)
+    drawn = window.display.frames
+    grabber = FrameGrabber(window, tmp_path / "window.mp4", size=(320, 180), fps=60)
+    grabber.start()
+    qtbot.waitUntil(lambda: grabber.elapsed >= 1.5, timeout=20_000)
+    with qtbot.waitSignal(grabber.finished, timeout=20_000):
+        frames = grabber.stop()
+    window.session.pause()
+    assert frames == int(grabber.duration * 60) + 1
+    assert window.display.frames > drawn  # the views went on drawing while it recorded
+    meta, decoded = _decode_mp4(tmp_path / "window.mp4")
+    assert len(decoded) == frames and meta["fps"] == 60 and meta["size"] == (320, 180)
+
+
 def test_record_command_writes_the_expected_frames(tmp_path):
     out = tmp_path / "lesson.mp4"
     result = subprocess.run([sys.executable, "main.py", "record", "--lesson", next(iter(LESSONS)), "--seconds", "1",
