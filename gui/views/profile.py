@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF
+from PySide6.QtGui import QFontMetricsF
 
 from gui.views._axes import PowerAxis
 from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, TitleLabel, add_plot, brush, factor_text,
@@ -21,6 +22,7 @@ from gui.views.base import View
 DIFFERENT_LENGTHS_LABEL = ("timestep (lengths differ: aligned at the end)", "timestep (aligned at the end)",
                            "timestep")
 LOG_LIMIT = 300.0   # the theory line is drawn in float64: keep 10**x finite and non-zero
+RATIO_ROOM_LINES = 12  # the plots' height, in lines of the theme's font, that the profile and the ratio plot need
 
 
 def theory_line(snapshot, layer: int = -1):
@@ -104,6 +106,7 @@ class ProfileView(View):
         self.ratio_plot.addItem(self.same_line)
         place(self.area, self.ratio_plot, 1, 0, False)
         self._ratio_x_label = TIMESTEP_LABEL
+        self._main_x_label = TIMESTEP_LABEL  # "" where the ratio plot below carries it
         # early timesteps whose gradient is exactly 0 (below float32's smallest number) have no
         # point on a log axis: shade them so the gap reads as "vanished", not "missing"
         self.underflow = pg.LinearRegionItem(movable=False)
@@ -179,9 +182,29 @@ class ProfileView(View):
         self.same_line.label.setFormat("same as run 1" if name == "Run 1" else f"same as {name}")
         self._ratio_y_label = ("÷ run 1",) if name == "Run 1" else (f"÷ {name}", "÷ run 1")
         set_axis_label(self.ratio_plot.getAxis("left"), self._ratio_y_label, self.theme)
-        place(self.area, self.ratio_plot, 1, 0, compare)
-        set_axis_label(self.plot.getAxis("bottom"), "" if compare else TIMESTEP_LABEL, self.theme)  # the ratio plot carries it
+        self._fit_ratio_plot()
         self._style_items()
+
+    def _fit_ratio_plot(self):
+        """Compare mode's ratio plot below the profile where the view is tall enough for both
+        (RATIO_ROOM_LINES); in a shorter one (a row of the 3x3 grid at 1600x1000) both were squeezed to
+        strips 35 px high, so there the profile, whose curves compare the runs too, keeps the room.
+        The timestep axis's name goes under the lower plot."""
+        height = self.area.height()
+        room = height < 50 or height >= RATIO_ROOM_LINES * QFontMetricsF(font(self.theme)).height()  # (<50: not laid out)
+        show = bool(self.ratios) and room
+        if show != self.ratio_plot.isVisible():
+            place(self.area, self.ratio_plot, 1, 0, show)
+            if show:  # pyqtgraph does not set a hidden line label's text (setFormat): it said "same as run 1"
+                self.same_line.label.valueChanged()
+        label = "" if show else self._ratio_x_label if self.ratios else TIMESTEP_LABEL
+        if label != self._main_x_label:
+            self._main_x_label = label
+            set_axis_label(self.plot.getAxis("bottom"), label, self.theme)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._fit_ratio_plot()
 
     def _all_items(self):
         yield from (c for _, _, c in self.curves)
@@ -296,6 +319,7 @@ class ProfileView(View):
         if text != self._ratio_x_label:
             self._ratio_x_label = text
             set_axis_label(self.ratio_plot.getAxis("bottom"), text, self.theme)
+            self._fit_ratio_plot()  # (the profile carries it where the ratio plot has no room)
 
     def _update_underflow(self, histories):
         snap = histories[0].latest if histories else None
@@ -394,8 +418,7 @@ class ProfileView(View):
     def apply_theme(self, theme):
         self.theme = theme
         self.area.setBackground(theme.background)
-        compare = len(self.trails) > 1
-        style_plot(self.plot, theme, {"bottom": "" if compare else TIMESTEP_LABEL,
+        style_plot(self.plot, theme, {"bottom": self._main_x_label,
                                       "left": ("gradient size (log scale)", "gradient (log scale)", "gradient")})
         style_plot(self.ratio_plot, theme, {"left": getattr(self, "_ratio_y_label", "÷ run 1"), "bottom": self._ratio_x_label})
         style_legend(self.legend, theme)
@@ -410,3 +433,4 @@ class ProfileView(View):
         self.underflow_label.setFont(font(theme, -1))
         self.title_label.apply_theme(theme)
         self._style_items()
+        self._fit_ratio_plot()  # (a lecture font needs more room)

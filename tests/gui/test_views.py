@@ -413,6 +413,32 @@ def test_profile_ratio_of_different_lengths_aligns_at_the_end(qtbot, scenarios):
     assert "aligned at the end" in view.ratio_plot.getAxis("bottom")._label_options[0]
 
 
+def test_profile_in_a_short_cell_leaves_out_the_ratio_plot_rather_than_squeeze_both(qtbot, scenarios, monkeypatch):
+    # a row of the 3x3 grid at 1600x1000 gave each plot a 35 px strip
+    view = make(ProfileView, qtbot)
+    first, shorter = scenarios["rnn"][0], train(SMALL.replace(seq_len=12, cell="gru"), 3, 1)
+    show(view, [first, shorter])
+    view.show()
+    qtbot.waitExposed(view)
+    bottom = view.plot.getAxis("bottom")
+    assert view.ratio_plot.isVisible() and not bottom._label_options   # the ratio plot names the axis
+    view.resize(400, 180)
+    qtbot.waitUntil(lambda: not view.ratio_plot.isVisible())
+    assert "aligned at the end" in bottom._label_options[0]        # the profile names its axis then
+    qtbot.waitUntil(lambda: view.plot.getViewBox().height() > 60)  # (35 with the ratio plot under it)
+    view.resize(900, 600)
+    qtbot.waitUntil(view.ratio_plot.isVisible)
+    assert not bottom._label_options
+    # a new run set while it is left out names run 1 once it is back
+    view.resize(400, 180)
+    qtbot.waitUntil(lambda: not view.ratio_plot.isVisible())
+    monkeypatch.setattr("gui.views.profile.first_run_name", lambda infos: "LSTM")  # (as a lesson's runs)
+    view.set_runs([h.info for h in scenarios["compare3"]])
+    view.resize(900, 600)
+    qtbot.waitUntil(view.ratio_plot.isVisible)
+    assert view.same_line.label.toPlainText() == "same as LSTM"
+
+
 def test_profile_skips_non_finite_and_zero(qtbot, scenarios):
     view = make(ProfileView, qtbot)
     show(view, scenarios["diverged"])
