@@ -4,9 +4,9 @@ GUI thread only. It subscribes to the run session: a rebuilt run set or new data
 dirty, and a display-rate QTimer redraws the dirty, visible ones round-robin, as many per tick as fit
 in FRAME_BUDGET_MS of refreshing (the paint that follows costs about as much again), so that no tick
 holds the window long; the timer slows when even that makes it late (`_pace`), and on a machine of
-two cores or fewer a tick draws nothing while the GUI thread has used more than CPU_SHARE of a
-core over the last half second, so that the training worker keeps its core and Xvfb or the
-compositor the rest of the other. Views get the session's histories and nothing else: those it
+two cores or fewer, while the worker trains, a tick draws nothing while the GUI thread has used more
+than CPU_SHARE of a core over the last half second, so that the worker keeps its core and Xvfb or
+the compositor the rest of the other. Views get the session's histories and nothing else: those it
 shows (`shown_histories`: live, or as they stood at a replay's step; a new step shown is news too). The
 diagnosis badges follow at most every DIAGNOSIS_INTERVAL_S while data streams in, and at once for
 the last of it. A view that fails to draw is reported once and skipped; the others go on. Each tick
@@ -102,7 +102,7 @@ class DisplayScheduler(QObject):
             self._undiagnosed = False
             self._last_diagnosis = now
             self.status.update_diagnosis(self.session.shown_histories())
-        if not self._over_cpu_share(now) and self._redraw_some():
+        if not (self.session.state == "running" and self._over_cpu_share(now)) and self._redraw_some():
             self.frames += 1
             if self.first_frame_time is None:
                 self.first_frame_time = now

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from PySide6.QtCore import QCoreApplication, QSize, Qt, QTimer
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QFont, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QFrame, QMainWindow, QScrollArea, QToolBar, QVBoxLayout, QWidget
 
@@ -102,7 +102,7 @@ class MainWindow(QMainWindow):
         self._on_lesson_changed(session.lesson)
         self.lesson_panel.show_stop(session.lesson_stop)
         self._shortcut_filter = ShortcutsOverNumbers(self)
-        QCoreApplication.instance().installEventFilter(self._shortcut_filter)
+        self._shortcut_filter.watch()  # the widget with the focus: its key events
         self.display.start()
         self.set_theme(self.base_theme.name)
         self._restore_window()
@@ -490,7 +490,7 @@ class MainWindow(QMainWindow):
             self.recorder.stop()  # save the video before anything else goes
         self.display.stop()
         self.files.cancel_loading()
-        QCoreApplication.instance().removeEventFilter(self._shortcut_filter)
+        self._shortcut_filter.unwatch()
         self.session.shutdown()
 
     def closeEvent(self, event):

@@ -33,6 +33,7 @@ class Session(QObject):
         super().__init__()
         self.histories, self.shown_sequence, self.last_data_time, self.steps_per_second = [], None, None, None
         self.eigenvalues = []
+        self.state = "running"
 
     def shown_histories(self):
         return []
@@ -109,6 +110,12 @@ def test_a_tick_draws_nothing_while_the_gui_thread_used_more_than_its_share_of_a
         scheduler.tick()
         clock.spend(16, cpu_share=0.875)
     assert scheduler.frames == skipped_from  # over its share: no tick draws
+    scheduler.session.state = "paused"  # the worker needs no core: the display may use it
+    scheduler.mark_all_dirty()
+    scheduler.tick()
+    assert scheduler.frames == skipped_from + 1
+    scheduler.session.state = "running"
+    skipped_from = scheduler.frames
     for _ in range(40):  # idle for a while: drawing again
         clock.spend(16, cpu_share=0.1)
         scheduler.tick()
