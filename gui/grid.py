@@ -133,7 +133,10 @@ class ViewGrid(QSplitter):
         self._grow = HIGHLIGHT_SHARE if not self.lecture and self.highlighted() in keys else 1.0
         wide = plan(len(keys), room, cell, columns, self._grow)
         even = plan(len(keys), room, cell, columns)
-        if even[2] > wide[2]:  # room for more views where the lesson's view takes no more than its share
+        # room for more views where the lesson's view takes no more than its share, or for as many in fewer
+        # rows: at 1600x1000 the wider cell made a third row, 3x3, whose views were squeezed into 200 px
+        # (a two-plot view's plots into strips of 35 px) where 4x2 gives them 330
+        if even[2] > wide[2] or (even[2] == wide[2] and even[1] < wide[1]):
             self._grow = 1.0
             return even
         return wide

@@ -130,6 +130,20 @@ def test_the_grid_plans_fewer_views_where_they_would_be_squeezed():
     assert plan(8, (10, 10), cell, 4) == (4, 2, 8)               # not laid out yet
 
 
+def test_the_lessons_wider_cell_costs_no_row(make_window, qtbot):
+    """At 1600x1000 the lesson's wider cell made a 3x3 grid of 200 px rows (the Loss view's and the
+    compared profile's two plots squeezed into strips): the same eight views go 4x2."""
+    window = make_window(view_classes=ALL_VIEWS)
+    grid = window.grid
+    grid.highlight("profile")
+    window.resize(1600, 1000)
+    keys = grid.wanted()[0]
+    qtbot.waitUntil(lambda: grid._plan is not None and grid._plan[0] == tuple(keys) and grid.height() > 600, timeout=10_000)
+    qtbot.waitUntil(lambda: grid._plan[1:] == grid.current_plan(keys, grid.wanted()[1]), timeout=10_000)
+    assert len(keys) == 8 and grid._plan[1:] == (4, 2, 8)
+    assert min(grid.frames[k].height() for k in keys) > 280
+
+
 @pytest.mark.parametrize("size", [(1280, 720), (1600, 1000), (1920, 1080)])
 def test_the_window_never_squeezes_a_view_below_its_readable_size(size, make_window, qtbot):
     window = make_window(view_classes=ALL_VIEWS)
