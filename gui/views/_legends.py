@@ -179,7 +179,8 @@ class LegendRoomViewBox(pg.ViewBox):
         if x is not None and x[1] == x[0]:
             # one training step: a step either side, not pyqtgraph's guess (-150..150 at step 1)
             bounds[0] = [x[0] - 1, x[1] + 1]
-        if items is None and frac is None and orthoRange == (None, None):  # the automatic range, not a query
+        whole = frac is None or all(f is None or f == 1.0 for f in frac)  # (pyqtgraph's own update passes [1.0, 1.0])
+        if items is None and whole and orthoRange == (None, None):  # the automatic range, not a query
             bounds = [self._sticky(axis, b) for axis, b in enumerate(bounds)]
         share = self.legend_share()
         y = bounds[1]
@@ -252,7 +253,9 @@ def move_legend_off_the_curves(legend: pg.LegendItem, items, fallback=None) -> N
     ox, oy = (abs(v) for v in legend.opts["offset"])
     current = tuple(legend.opts["offset"])
     corners = [current] + [c for c in ((-ox, -oy), (-ox, oy), (ox, oy), (ox, -oy)) if c != current]
-    now = legend_cover(legend, box, current, items)
+    # the corner it is in counts the points near it too (a curve passing just under the legend crowds it: it moves
+    # to a corner that is clear by the margin, if there is one)
+    now = legend_cover(legend, box, current, items, margin=LEGEND_MARGIN_PX)
     if now == 0:
         return
     counts = [legend_cover(legend, box, corner, items, margin=LEGEND_MARGIN_PX) for corner in corners[1:]]

@@ -152,3 +152,29 @@ def test_the_pacer_collects_cycles_on_its_own_thread_with_automatic_collection_o
     finally:
         pacer.stop()
     assert gc.isenabled() == was_enabled and gc.get_freeze_count() == 0 and not pacer.timer.isActive()
+
+
+def test_the_automatic_range_of_a_curve_plot_stays_while_the_data_stay_inside_it(qtbot):
+    """A range that moves at every frame re-lays out the axes' ticks and the grid at every frame (about half of a
+    curve plot's frame): the automatic range keeps its bounds while the data stay inside and fill 75% of them,
+    through pyqtgraph's own update (which asks for the bounds with frac [1.0, 1.0])."""
+    import numpy as np
+    import pyqtgraph as pg
+    from gui.views._legends import LegendRoomViewBox
+    box = LegendRoomViewBox()
+    widget = pg.PlotWidget(viewBox=box)
+    qtbot.addWidget(widget)
+    widget.resize(300, 200)
+    widget.show()
+    curve = widget.plot(np.arange(10), np.linspace(-26.0, -1.0, 10))
+    box.updateAutoRange()
+    first = box.viewRange()
+    moves = []
+    box.sigRangeChanged.connect(lambda *args: moves.append(box.viewRange()))
+    for k in range(6):  # a new step's profile, a little higher or lower each time, inside the range kept
+        curve.setData(np.arange(10), np.linspace(-26.0, -1.0, 10) + (0.15 if k % 2 else -0.15))
+        box.updateAutoRange()
+    assert moves == [] and box.viewRange() == first
+    curve.setData(np.arange(10), np.linspace(-26.0, 5.0, 10))  # out of it: the range follows, with room
+    box.updateAutoRange()
+    assert len(moves) == 1 and box.viewRange()[1][1] > 5.0

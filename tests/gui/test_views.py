@@ -918,7 +918,9 @@ def test_param_grads_title_and_status_bar_quote_the_same_clipping_count(qtbot, m
 
 def test_profile_and_influence_legends_sit_in_the_corner_the_curve_leaves_empty(qtbot, scenarios):
     """A vanishing gradient rises to the right (top-right corner full): legend bottom right. An
-    exploding one falls to the right: legend top right. pyqtgraph: negative y offset = bottom."""
+    exploding one falls to the right: the legend keeps clear of it, by the margin, wherever it then sits
+    (the range keeps room above and below the data). pyqtgraph: negative y offset = bottom."""
+    from gui.views._legends import LEGEND_MARGIN_PX, legend_cover
     vanishing = scenarios["rnn"]
     assert vanishing[0].latest.grad_h[-1][-1] > vanishing[0].latest.grad_h[-1][0]
     for cls in (ProfileView, AttributionView):
@@ -930,7 +932,11 @@ def test_profile_and_influence_legends_sit_in_the_corner_the_curve_leaves_empty(
         history = RunHistory(vanishing[0].info)
         history.extend([exploding])
         show(view, [history])
-        assert view.legend.opts["offset"][1] > 0
+        items = [c for _, _, c in view.curves] if cls is ProfileView else view.curves
+        box = view.plot.getViewBox()
+        assert legend_cover(view.legend, box, tuple(view.legend.opts["offset"]), items, margin=LEGEND_MARGIN_PX) == 0
+        exploding_end = items[-1].getData()[1][-1]  # the curve's right end, low: the legend is not over it
+        assert exploding_end < items[-1].getData()[1][0]
 
 
 @pytest.mark.parametrize("case, size", [("deep6", (390, 300)), ("deep6", (900, 600)), ("lstm3", (390, 300)),
