@@ -43,6 +43,7 @@ class RunStrips:
             self.names.append(name)
         self.runs = 1
         self._names: list[str] = []
+        self._widest = 0  # timesteps of the longest run shown: run 1's plot spans them (span_timesteps)
 
     def plots(self, runs=None) -> list:
         return [self.plot] + [p for p, _ in self.more[:(self.runs if runs is None else runs) - 1]]
@@ -80,6 +81,15 @@ class RunStrips:
                 name.fill = brush(theme.background, 0.75)
                 name.setFont(font(theme, -1))
                 self._fit_name(k)
+
+    def span_timesteps(self, widths) -> None:
+        """Run 1's plot, whose timestep axis the other strips share, spans the longest run's `widths`
+        (timesteps per strip). By itself it fitted run 1's image, so a longer run under it showed only
+        its first timesteps (slow-convergence's 50 steps under 5: timesteps 0-4 of 50)."""
+        widest = max((w for w in widths if w), default=0)
+        if widest and widest != self._widest:
+            self._widest = widest
+            self.plot.setXRange(-0.5, widest - 0.5)
 
     NAME_SHARE = 0.6   # of a strip's width its name may cover; past that, without its "(...)", then "run 2", then "2"
 

@@ -71,6 +71,7 @@ class LayersView(ChooserView):
                 self.levels = widened_levels(self.levels, log_values)
         if tuple(self.colorbar.levels()) != self.levels:
             self.colorbar.setLevels(self.levels)
+        self.strips.span_timesteps([v.shape[1] for v in logs if v is not None])
         for k, (image, strip, log_values) in enumerate(zip(self.images(), self.strips.plots(), logs)):
             if log_values is None:
                 image.clear()

@@ -95,6 +95,7 @@ class WaterfallView(ChooserView):
             # one row per step: stretch the rows over the steps they came from (gaps after a reset)
             image.setRect(QRectF(-0.5, first - 0.5, T, max(last - first + 1.0, 1.0)))
         self._drawn = drawn_keys
+        self.strips.span_timesteps([data[0].shape[1] for data in slices if data is not None])
         if not histories:
             self.image.clear()
 

@@ -262,6 +262,19 @@ def test_one_run_views_show_the_chosen_run_and_follow_a_new_run_set(view_class, 
     assert_shows_run(view, runs[1])
 
 
+@pytest.mark.parametrize("view_class", [WaterfallView, LayersView])
+def test_strips_span_the_longest_run_when_run_1_is_shorter(view_class, qtbot, scenarios):
+    # slow-convergence compares 5, 10 and 50 steps: the strips showed only timesteps 0-4 of each
+    view = make(view_class, qtbot)
+    shorter, longer = train(SMALL.replace(seq_len=5), 3), scenarios["rnn"][0]   # 5 and 30 timesteps
+    show(view, [shorter, longer])
+    view.show()
+    qtbot.waitExposed(view)
+    for strip in view.strips.plots():
+        lo, hi = strip.getViewBox().viewRange()[0]
+        assert lo <= -0.5 and 29.5 <= hi < 31, (lo, hi)
+
+
 def test_layers_heatmap_is_log10_grad_h_on_levels_that_cover_it(qtbot, scenarios):
     view = make(LayersView, qtbot)
     history = scenarios["lstm3"][0]
