@@ -1,9 +1,11 @@
 """The redraw scheduler: the views and the status bar's badges, redrawn at display rate at most.
 
 GUI thread only. It subscribes to the run session: a rebuilt run set or new data marks the views
-dirty, and a display-rate QTimer redraws the dirty, visible ones round-robin, as many per tick as fit
-in FRAME_BUDGET_MS of refreshing (the paint that follows costs about as much again), so that no tick
-holds the window long; the timer slows when even that makes it late (`_pace`), and on a machine of
+dirty, and a display-rate QTimer redraws the dirty, visible ones round-robin, one per tick: a view's
+paint, which follows its refresh in the same turn of the event loop, costs 1-6 times its refresh
+(`bench_gui.py --stalls`), so several views in one tick held the window 40 ms and more; one at a time,
+at 60 ticks a second, every view is redrawn at 60 / (views shown) a second, evenly. The timer slows
+when even one view makes it late (`_pace`), and on a machine of
 two cores or fewer, while the worker trains, a tick draws nothing while the GUI thread has used more
 than CPU_SHARE of a core over the last half second, so that the worker keeps its core and Xvfb or
 the compositor the rest of the other. Views get the session's histories and nothing else: those it
@@ -28,7 +30,6 @@ DISPLAY_INTERVAL_MS = 16         # ~60 Hz redraws at most
 DIAGNOSIS_INTERVAL_S = 0.25      # badges need not update every frame
 PACE_LATE_MS = 12.0              # a display tick this late means the last one drew too much
 MAX_INTERVAL_MS = 100
-FRAME_BUDGET_MS = 5.0            # a tick refreshes views until their refreshes have taken this long (at least one)
 CPU_SHARE = 0.6 if (os.cpu_count() or 1) <= 2 else None  # see the module docstring; None: no cap
 CPU_WINDOW_S = 0.5
 
@@ -134,22 +135,18 @@ class DisplayScheduler(QObject):
         return wall_now - wall >= CPU_WINDOW_S / 2 and (cpu_now - cpu) > CPU_SHARE * (wall_now - wall)
 
     def _redraw_some(self) -> bool:
-        """Refresh the visible views that have new data, round-robin, until FRAME_BUDGET_MS is spent."""
+        """Refresh the next visible view that has new data, round-robin (one: see the module docstring)."""
         keys = list(self.views)
         if not keys or not self.dirty:
             return False
         visible = self.visible_views()
-        drawn = 0
-        start = time.perf_counter()
         for _ in range(len(keys)):
             key = keys[self._next_view % len(keys)]
             self._next_view += 1
             if key in self.dirty and key in visible:
                 self._refresh(key, visible[key])
-                drawn += 1
-                if (time.perf_counter() - start) * 1000.0 >= FRAME_BUDGET_MS:
-                    break
-        return drawn > 0
+                return True
+        return False
 
     def visible_views(self) -> dict:
         # (visibleRegion() is no help: a plot covered by its own children reports an empty region)
