@@ -49,7 +49,9 @@ def plan(count: int, room: tuple[int, int], cell: tuple[int, int], columns: int,
     columns = max(1, min(columns, fit_columns, count))
     rows = -(-count // columns)
     if rows <= fit_rows:
-        return columns, rows, count
+        # as few to a row as fill the rows evenly: nine views 3+3+3, not 4+4+1 with the ninth a
+        # full-width strip (the edge-of-chaos lesson's Phase diagram at 1600x1000)
+        return -(-count // rows), rows, count
     rows = fit_rows
     return columns, rows, columns * rows - 1 if columns * rows > 1 else 0
 

@@ -130,6 +130,14 @@ def test_the_grid_plans_fewer_views_where_they_would_be_squeezed():
     assert plan(8, (10, 10), cell, 4) == (4, 2, 8)               # not laid out yet
 
 
+def test_the_grid_fills_its_rows_evenly():
+    """Nine views at 1600x1000 went 4+4+1, the ninth (edge-of-chaos's Phase diagram) a full-width strip."""
+    cell = READABLE_SIZE
+    assert plan(9, (1219, 600), cell, 5) == (3, 3, 9)
+    assert plan(5, (1600, 700), cell, 4) == (3, 2, 5)
+    assert plan(8, (1600, 700), cell, 4) == (4, 2, 8)
+
+
 def test_the_lessons_wider_cell_costs_no_row(make_window, qtbot):
     """At 1600x1000 the lesson's wider cell made a 3x3 grid of 200 px rows (the Loss view's and the
     compared profile's two plots squeezed into strips): the same eight views go 4x2."""
