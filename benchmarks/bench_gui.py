@@ -103,10 +103,11 @@ if os.environ.get("BENCH_STALLS"):  # what the GUI thread was doing whenever it 
     gc_start = {}
     def on_gc(phase, info):
         if phase == "start":
-            gc_start[0] = (time.perf_counter(), time.thread_time())
+            gc_start[0] = (time.perf_counter(), time.thread_time(), gc.get_count())
         elif 0 in gc_start:
-            wall, cpu = gc_start.pop(0)
-            collections_.append((info["generation"], time.perf_counter() - wall, time.thread_time() - cpu))
+            wall, cpu, counts = gc_start.pop(0)
+            collections_.append((info["generation"], time.perf_counter() - wall, time.thread_time() - cpu, counts,
+                                 info["collected"]))
     gc.callbacks.append(on_gc)
     main_id = threading.get_ident()
     def heartbeat_timer():
@@ -126,18 +127,35 @@ if os.environ.get("BENCH_STALLS"):  # what the GUI thread was doing whenever it 
                 stack = traceback.extract_stack(frame)[-14:] if frame is not None else []
                 stalls.append([f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}" for f in stack])
     threading.Thread(target=watch, daemon=True).start()
+    import pyqtgraph as pg
+    from gui.views.base import View
+    paints, paint_time = collections.Counter(), collections.Counter()
+    paint_event = pg.GraphicsView.paintEvent
+    def timed_paint(self, event):
+        start = time.perf_counter()
+        try:
+            return paint_event(self, event)
+        finally:
+            owner = self.parentWidget()
+            while owner is not None and not isinstance(owner, View):
+                owner = owner.parentWidget()
+            key = owner.view_id if owner is not None else "other"
+            paints[key] += 1
+            paint_time[key] += time.perf_counter() - start
+    pg.GraphicsView.paintEvent = timed_paint
     collect_before = gui.app.collect_stats
     def collect_stats_with_stalls(window, *args):
         stats = collect_before(window, *args)
         stats["stall_stacks"] = stalls
         stats["gc"] = collections_
+        stats["paints"] = {k: [paints[k], 1000 * paint_time[k] / paints[k]] for k in paints}
         return stats
     gui.app.collect_stats = collect_stats_with_stalls
     from PySide6.QtWidgets import QApplication
     QTimer.singleShot(0, lambda: setattr(QApplication.instance(), "_bench_beat", heartbeat_timer()))
 if os.environ.get("BENCH_PROFILE"):  # the GUI thread's own time, by function (cProfile), for --profile
     import cProfile
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.thread_time)  # the GUI thread's CPU time: descheduled time does not count
     profiler.enable()
     try:
         code = main.main()
@@ -246,8 +264,12 @@ def _print_stalls(w: dict):
     for where, n in by_last.most_common(15):
         print(f"  {n:4d}  {where}")
     by_gen = collections.defaultdict(list)
-    for generation, wall, cpu in w.get("gc", []):
+    for generation, wall, cpu, *_ in w.get("gc", []):
         by_gen[generation].append((wall * 1000, cpu * 1000))
+    slowest = sorted(w.get("gc", []), key=lambda c: -c[2])[:5]
+    for generation, wall, cpu, counts, collected in slowest:
+        print(f"  a collection of generation {generation}: {cpu * 1000:.1f} ms of CPU, counts before {counts}, "
+              f"{collected} freed")
     for generation, times in sorted(by_gen.items()):
         walls, cpus = [t[0] for t in times], [t[1] for t in times]
         print(f"garbage collections of generation {generation}: {len(times)}, {sum(walls):.0f} ms in all "
@@ -346,6 +368,10 @@ def main():
         print(f"| {name} | {value} | {target} |")
     if "stall_stacks" in w:
         _print_stalls(w)
+    if "paints" in w:
+        print("\n| view | paints | ms per paint (pyqtgraph's GraphicsView.paintEvent) |\n|---|---:|---:|")
+        for key, (n, ms) in sorted(w["paints"].items(), key=lambda kv: -kv[1][0] * kv[1][1]):
+            print(f"| {key} | {n} | {ms:.1f} |")
     counts, spent = w.get("view_refreshes", {}), w.get("view_refresh_ms", {})
     if counts:
         span = max(w["seconds"] - (w["start_to_first_frame_s"] or 0.0), 1e-9)
