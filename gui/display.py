@@ -5,10 +5,9 @@ dirty, and a display-rate QTimer redraws the dirty, visible ones round-robin, on
 paint, which follows its refresh in the same turn of the event loop, costs 1-6 times its refresh
 (`bench_gui.py --stalls`), so several views in one tick held the window 40 ms and more; one at a time,
 at 60 ticks a second, every view is redrawn at 60 / (views shown) a second, evenly. The timer slows
-when even one view makes it late (`_pace`), and on a machine of
-two cores or fewer, while the worker trains, a tick draws nothing while the GUI thread has used more
-than CPU_SHARE of a core over the last half second, so that the worker keeps its core and Xvfb or
-the compositor the rest of the other. Views get the session's histories and nothing else: those it
+when even one view makes it late (`_pace`). On a machine of two cores or fewer, while the worker
+trains, a tick draws nothing while the GUI thread has used more than CPU_SHARE of a core over the last
+half second, so that the worker keeps its core and Xvfb or the compositor the rest of the other. Views get the session's histories and nothing else: those it
 shows (`shown_histories`: live, or as they stood at a replay's step; a new step shown is news too). The
 diagnosis badges follow at most every DIAGNOSIS_INTERVAL_S while data streams in, and at once for
 the last of it. A view that fails to draw is reported once and skipped; the others go on. Each tick
@@ -45,7 +44,7 @@ class DisplayScheduler(QObject):
         self.broken_views: set[str] = set()
         self.dirty: set[str] = set()       # views with data they have not drawn yet
         self._next_view = 0
-        self._cpu_samples: collections.deque = collections.deque()  # (wall, process CPU) at recent ticks
+        self._cpu_samples: collections.deque = collections.deque()  # (wall, GUI thread's CPU) at recent ticks
         self._last_tick: float | None = None
         self._last_diagnosis = 0.0
         self._undiagnosed = False          # steps arrived that the badges have not looked at yet
