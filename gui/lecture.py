@@ -54,6 +54,9 @@ class LectureMode:
         self.settings_dock.hide()
         self.lesson_dock.show()
         w.menuBar().hide()
+        focused = QApplication.focusWidget()  # where the hidden settings' focus went (the replay bar's sequence box,
+        if focused is not None and w.isAncestorOf(focused):  # its text selected, highlighted on the projector):
+            focused.clearFocus()  # no input looks active; the window's shortcuts work without a focus
         screen = w.screen()
         self.scale = lecture_scale(screen.geometry().height() if screen else 1080)
         return self.scale

@@ -136,6 +136,21 @@ def test_lecture_mode_gives_back_the_windows_exact_width(make_window, qtbot, wid
     assert window.status.minimumSizeHint().width() == status_width  # (else a window without the settings dock cannot go back below it)
 
 
+def test_entering_lecture_mode_leaves_no_input_looking_active(make_window, qtbot):
+    """An input with the focus shows as a highlighted box, its text selected, on the projector (the lesson
+    renders had the replay bar's sequence box so in every lecture): entering lecture mode takes the focus
+    from whatever input had it, and the window's shortcuts work without one."""
+    from PySide6.QtWidgets import QApplication
+    window = make_window(view_classes=STUB_VIEWS)
+    window.load_lesson("vanishing-tanh")
+    window.replay.sequence.setFocus()
+    qtbot.waitUntil(lambda: window.replay.sequence.hasFocus(), timeout=5_000)
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    assert window.lecture_mode.active and QApplication.focusWidget() is None
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert not window.lecture_mode.active
+
+
 def test_lecture_mode_goes_full_screen_large_and_esc_restores(make_window, qtbot):
     window = make_window(view_classes=STUB_VIEWS)
     window.load_lesson("vanishing-tanh")
