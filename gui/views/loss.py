@@ -11,7 +11,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QFontMetricsF
 
 from gui.views._common import (STEP_LABEL, TitleLabel, TrainingCurve, brush, finite, font, log_over_linear_plots, pen,
-                               positive_finite, run_labels, structure_key, style_plot, vbox)
+                               place, positive_finite, run_labels, set_axis_label, structure_key, style_plot, vbox)
 from gui.views._legends import add_legend, style_legend
 from engine.user_data import HELD_OUT_EVERY
 from gui.views.base import View
@@ -25,6 +25,7 @@ UNKNOWN = ()  # what a pooled marker shows when that is not known (no marker spe
 LABEL_RIGHT, LABEL_LEFT = (1, 0), (1, 1)
 LABEL_GAP_PX = 4
 CEILING = 100.0  # the automatic range stops at this many times a run's baseline loss (see _build)
+METRIC_ROOM_LINES = 14  # the plots' height, in lines of the theme's font, that the loss and the task score need
 
 
 def metric_labels(name: str) -> tuple:
@@ -66,6 +67,7 @@ class LossView(View):
         box.make_room_for(self.legend)  # a run stuck at a high loss stays in view
         for signal in (box.sigResized, box.sigXRangeChanged, self.legend.geometryChanged):
             signal.connect(self._place_labels)
+        self._loss_x_label = ""  # STEP_LABEL where the task score below, which carries it, is left out
         self.apply_theme(self.theme)
 
     def set_runs(self, infos):
@@ -243,10 +245,35 @@ class LossView(View):
         self._event_key = None
         self._marker_specs = []
 
+    def _fit_metric_plot(self):
+        """The task score below the loss where the view is tall enough for both (METRIC_ROOM_LINES); in a
+        shorter one (a row of the 3x3 grid at 1600x1000: 175-235 px) both lost their axis names and the
+        legend, so there the loss keeps the room and names the training-step axis."""
+        if not self.isVisible():  # (not laid out yet: its sizes mean nothing; a view grabbed unshown keeps both)
+            return
+        height = self.area.height()
+        show = height < 50 or height >= METRIC_ROOM_LINES * QFontMetricsF(font(self.theme)).height()  # (<50: not laid out)
+        if show != self.metric_plot.isVisible():
+            place(self.area, self.metric_plot, 1, 0, show)
+        label = "" if show else STEP_LABEL
+        if label != self._loss_x_label:
+            self._loss_x_label = label
+            self._label_loss_x()
+
+    def _label_loss_x(self):
+        axis = self.loss_plot.getAxis("bottom")
+        set_axis_label(axis, self._loss_x_label, self.theme)
+        axis.whole_numbers = True  # training steps, named or not
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._fit_metric_plot()
+
     def apply_theme(self, theme):
         self.theme = theme
         self.area.setBackground(theme.background)
         style_plot(self.loss_plot, theme, {"left": ("loss (log scale)", "loss")})
+        self._label_loss_x()
         style_plot(self.metric_plot, theme, {"left": metric_labels(getattr(self, "_metric_name", "task score")),
                                              "bottom": STEP_LABEL})
         self.title_label.apply_theme(theme)

@@ -24,7 +24,7 @@ from engine.worker import run_info
 from gui.history import RunHistory
 from gui.theme import DARK, LIGHT, LOG_GRAD_LEVELS
 from gui.views import ALL_VIEWS
-from gui.views._common import WIDEST_LOG_GRAD_LEVELS, factor_text, run_labels, sample_columns
+from gui.views._common import STEP_LABEL, WIDEST_LOG_GRAD_LEVELS, factor_text, run_labels, sample_columns
 from gui.views.activation import ActivationView
 from gui.views.attribution import ATTENTION_LABEL, AttributionView
 from gui.views.base import View
@@ -450,6 +450,26 @@ def test_profile_in_a_short_cell_leaves_out_the_ratio_plot_rather_than_squeeze_b
     view.resize(900, 600)
     qtbot.waitUntil(view.ratio_plot.isVisible)
     assert view.same_line.label.toPlainText() == "same as LSTM"
+
+
+def test_loss_in_a_short_cell_leaves_out_the_task_score_rather_than_squeeze_both(qtbot, scenarios):
+    # a row of the 3x3 grid at 1600x1000 (175-235 px) lost both plots' axis names and the legend
+    view = make(LossView, qtbot)
+    show(view, scenarios["compare3"])
+    view.show()
+    qtbot.waitExposed(view)
+    bottom = view.loss_plot.getAxis("bottom")
+    assert view.metric_plot.isVisible() and not bottom._label_options  # the task score names the axis
+    view.resize(400, 200)
+    qtbot.waitUntil(lambda: not view.metric_plot.isVisible())
+    assert bottom._label_options == STEP_LABEL  # the loss names it then, and keeps the height
+    qtbot.waitUntil(lambda: view.loss_plot.getViewBox().height() > 80)
+    view.refresh(scenarios["compare3"])
+    view.grab()
+    assert view.legend.isVisible()
+    view.resize(900, 600)
+    qtbot.waitUntil(view.metric_plot.isVisible)
+    assert not bottom._label_options
 
 
 def test_profile_skips_non_finite_and_zero(qtbot, scenarios):
@@ -1129,7 +1149,9 @@ def test_an_axis_keeps_its_label_room_when_no_label_fits(qtbot, scenarios):
     *shown, height = laid_out((900, 600))
     assert shown == ["accuracy", "training step", True, True]
     assert laid_out((70, 600))[1:] == ("", True, True, height)     # too narrow for "step": blank, with its room
-    assert laid_out((900, 95))[0:3] == ("", "training step", True)  # too short for "accuracy"
+    # too short for both plots: the task score is left out, and the loss plot's axes are the ones to read
+    left, bottom = view.loss_plot.getAxis("left"), view.loss_plot.getAxis("bottom")
+    assert laid_out((900, 95))[0:3] == ("", "training step", True) and not view.metric_plot.isVisible()
 
 
 class EventCounter:
