@@ -426,17 +426,24 @@ def test_profile_ratio_of_different_lengths_aligns_at_the_end(qtbot, scenarios):
     assert "aligned at the end" in view.ratio_plot.getAxis("bottom")._label_options[0]
 
 
+def left_out_when_short(qtbot, view, histories, upper, lower, size):
+    """Both plots shown, the lower one naming the x axis; at `size` the lower one left out. Returns the
+    upper plot's x axis, which then names it."""
+    show(view, histories)
+    view.show()
+    qtbot.waitExposed(view)
+    bottom = upper.getAxis("bottom")
+    assert lower.isVisible() and not bottom._label_options
+    view.resize(*size)
+    qtbot.waitUntil(lambda: not lower.isVisible())
+    return bottom
+
+
 def test_profile_in_a_short_cell_leaves_out_the_ratio_plot_rather_than_squeeze_both(qtbot, scenarios, monkeypatch):
     # a row of the 3x3 grid at 1600x1000 gave each plot a 35 px strip
     view = make(ProfileView, qtbot)
     first, shorter = scenarios["rnn"][0], train(SMALL.replace(seq_len=12, cell="gru"), 3, 1)
-    show(view, [first, shorter])
-    view.show()
-    qtbot.waitExposed(view)
-    bottom = view.plot.getAxis("bottom")
-    assert view.ratio_plot.isVisible() and not bottom._label_options   # the ratio plot names the axis
-    view.resize(400, 180)
-    qtbot.waitUntil(lambda: not view.ratio_plot.isVisible())
+    bottom = left_out_when_short(qtbot, view, [first, shorter], view.plot, view.ratio_plot, (400, 180))
     assert "aligned at the end" in bottom._label_options[0]        # the profile names its axis then
     qtbot.waitUntil(lambda: view.plot.getViewBox().height() > 60)  # (35 with the ratio plot under it)
     view.resize(900, 600)
@@ -455,13 +462,7 @@ def test_profile_in_a_short_cell_leaves_out_the_ratio_plot_rather_than_squeeze_b
 def test_loss_in_a_short_cell_leaves_out_the_task_score_rather_than_squeeze_both(qtbot, scenarios):
     # a row of the 3x3 grid at 1600x1000 (175-235 px) lost both plots' axis names and the legend
     view = make(LossView, qtbot)
-    show(view, scenarios["compare3"])
-    view.show()
-    qtbot.waitExposed(view)
-    bottom = view.loss_plot.getAxis("bottom")
-    assert view.metric_plot.isVisible() and not bottom._label_options  # the task score names the axis
-    view.resize(400, 200)
-    qtbot.waitUntil(lambda: not view.metric_plot.isVisible())
+    bottom = left_out_when_short(qtbot, view, scenarios["compare3"], view.loss_plot, view.metric_plot, (400, 200))
     assert bottom._label_options == STEP_LABEL  # the loss names it then, and keeps the height
     qtbot.waitUntil(lambda: view.loss_plot.getViewBox().height() > 80)
     view.refresh(scenarios["compare3"])
