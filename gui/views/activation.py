@@ -25,6 +25,8 @@ FLAT_REGIONS = {"tanh": [(-6.0, -1.8184), (1.8184, 6.0)], "sigmoid": [(-6.0, -3.
                 "relu": [(-6.0, 0.0)]}
 LEGEND_SHARE = 0.6  # of the activation plot's height that the legend, below y = 0, may take
 SIDE_BY_SIDE_EM = 55  # the gate plot goes beside the activation plot from this many font sizes wide, else below
+SHORT_EM = 24         # ... and in a view shorter than this many font sizes from SIDE_BY_SIDE_SHORT_EM wide: below,
+SIDE_BY_SIDE_SHORT_EM = 36  # the activation plot was a strip 50 px high (a row of nine views at 1600x1000)
 
 
 def activation_name(config) -> str:
@@ -344,9 +346,11 @@ class ActivationView(View):
         self._fit_gate_plot()
 
     def _arrange(self):
-        """Gates beside the activation plot when the view is wide, below it when narrow, so neither
-        gets squeezed until its tick labels overlap."""
-        side = self.width() >= SIDE_BY_SIDE_EM * self.theme.font_pt
+        """Gates beside the activation plot when the view is wide (or short and not narrow), below it when
+        narrow, so neither gets squeezed until its tick labels overlap."""
+        pt = self.theme.font_pt
+        side = self.width() >= SIDE_BY_SIDE_EM * pt or (0 < self.height() < SHORT_EM * pt
+                                                         and self.width() >= SIDE_BY_SIDE_SHORT_EM * pt)
         if side == self._side_by_side:
             return
         self._side_by_side = side

@@ -717,6 +717,25 @@ def test_activation_histogram_and_gates(qtbot, scenarios):
     assert "of units saturated" in view.title_label.text()
 
 
+def test_activation_gates_go_beside_the_plot_in_a_short_cell_not_below_it(qtbot, scenarios):
+    """A row of nine views at 1600x1000 (about 400 x 210 px) stacked the gates under the activation plot
+    and left it a strip 50 px high; there they go beside it, and below it only in a narrow view."""
+    view = make(ActivationView, qtbot)
+    show(view, scenarios["lstm3"])
+    view.show()
+    qtbot.waitExposed(view)
+    layout = view.area.ci.layout
+
+    def beside():
+        return view.gate_plot.isVisible() and layout.itemAt(0, 1) is view.gate_plot
+
+    for size, expected in (((900, 600), True), ((400, 210), True), ((300, 600), False), ((400, 600), False)):
+        view.resize(*size)
+        qtbot.waitUntil(lambda: beside() == expected, timeout=5_000)
+        if not expected:
+            assert layout.itemAt(1, 0) is view.gate_plot
+
+
 # ----------------------------------------------------------------------------- unrolled
 
 def test_unrolled_samples_at_most_24_columns():
