@@ -28,6 +28,8 @@ class LessonPanel(QWidget):
         self.names = list(LESSONS)
         self.current: str | None = None
         self._scale = 1.0
+        self._fit = 1.0  # lecture mode: the card's type made this much smaller where it would not fit (fit_text)
+        self._fitting = False
 
         self.picker = QComboBox()
         self.picker.addItem("Free play (no lesson)", None)
@@ -117,6 +119,7 @@ class LessonPanel(QWidget):
             self.try_next.setText("")
             self.prev_button.setEnabled(False)
             self.next_button.setEnabled(True)
+            self.fit_text()
             return
         lesson = LESSONS[name]
         index = self.names.index(name)
@@ -129,23 +132,59 @@ class LessonPanel(QWidget):
         self.next_button.setEnabled(index < len(self.names) - 1)
         if lesson.look_at:
             self.highlight_requested.emit(lesson.look_at)
+        self.fit_text()
 
     def set_scale(self, factor: float):
         """Lecture mode shows the card large."""
         self._scale = factor
-        base = 10 * factor
+        self._fit = 1.0
+        self._apply_fonts()
+        self.fit_text()
+
+    def _apply_fonts(self):
+        base = 10 * self._scale * self._fit
         self.title.setStyleSheet(f"font-size: {base * 1.4:.0f}pt; font-weight: bold;")
         self.narration.setStyleSheet(f"font-size: {base * 1.15:.0f}pt;")
         for w in (self.look_at, self.try_next, self.claim_note):
             w.setStyleSheet(f"font-size: {base:.0f}pt;")
         self.pause_note.setStyleSheet(f"font-size: {base:.0f}pt; font-style: italic;")
 
+    FIT_STEPS = (1.0, 0.9, 0.8, 0.7)  # ... never below the normal card's size (scale x step at least 1)
+
+    def fit_text(self):
+        """In lecture mode (scale above 1) a long narration in a short card scrolled "Try next" out of sight
+        (dead-units, lru-ring and indrnn at 1280x720): the card's type shrinks, in steps, until the text fits the
+        height it is shown in (the scroll area's), or to the normal card's size; at scale 1 it never changes."""
+        viewport = self.parentWidget()
+        if self._fitting or viewport is None or self._scale <= 1.0 or not self.layout().hasHeightForWidth():
+            return
+        self._fitting = True
+        try:
+            for fit in self.FIT_STEPS:
+                if self._scale * fit < 1.0:
+                    break
+                if fit != self._fit:
+                    self._fit = fit
+                    self._apply_fonts()
+                    for label in (self.title, self.narration, self.look_at, self.pause_note, self.claim_note,
+                                  self.try_next):
+                        label.ensurePolished()
+                    self.layout().invalidate()
+                if self.layout().heightForWidth(max(self.width(), 1)) <= viewport.height():
+                    break
+        finally:
+            self._fitting = False
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self.fit_text()
+
     def changeEvent(self, event):
         """A new theme's palette reaches the card's labels: a label with a style sheet (its font size)
         kept the colours of the palette it was first styled in (dark grey on the light theme's panel)."""
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange:
-            self.set_scale(self._scale)
+            self._apply_fonts()
 
     def set_pause_note(self, text: str):
         """A line on the card about where training pauses for the lesson's point ("" hides it); the claim's
@@ -158,6 +197,7 @@ class LessonPanel(QWidget):
         self.claim_note.setText(html.escape(text))
         self.claim_note.setToolTip(details)
         self.claim_note.setVisible(bool(text))
+        self.fit_text()
 
     def follow(self, session, refit=None):
         """Hear the session (gui/session.py) pause at its lesson's step, to say there whether the claim holds;

@@ -106,3 +106,30 @@ def test_the_cards_notes_show_an_apostrophe_and_an_ampersand_as_themselves(qtbot
         document = QTextDocument()
         document.setHtml(label.text())
         assert label.textFormat() == Qt.TextFormat.RichText and shown in document.toPlainText()
+
+
+def test_in_lecture_mode_a_long_card_shrinks_its_type_until_try_next_is_in_sight(qtbot):
+    """dead-units, lru-ring and indrnn in lecture mode at 1280x720 scrolled "Try next" out of the card: its type
+    shrinks in steps until the whole text fits the card's height, never below the normal card's size."""
+    from PySide6.QtWidgets import QScrollArea
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    panel = LessonPanel()
+    scroll.setWidget(panel)
+    qtbot.addWidget(scroll)
+    scroll.resize(380, 560)
+    scroll.show()
+    qtbot.waitExposed(scroll)
+    panel.show_lesson("lru-ring")
+    panel.set_scale(1.6)
+
+    def fits():
+        return panel.layout().heightForWidth(panel.width()) <= scroll.viewport().height()
+    assert panel._fit < 1.0 and fits()
+    assert panel._scale * panel._fit >= 1.0
+    scroll.resize(380, 2000)  # room enough: the full lecture size again, once the text changes or the card resizes
+    qtbot.waitUntil(lambda: panel._fit == 1.0, timeout=5_000)
+    panel.set_scale(1.0)  # the normal card never changes its type
+    scroll.resize(380, 200)
+    qtbot.waitUntil(lambda: scroll.viewport().height() < 200, timeout=5_000)
+    assert panel._fit == 1.0
