@@ -10,8 +10,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QFontMetricsF
 
-from gui.views._common import (STEP_LABEL, TitleLabel, TrainingCurve, brush, finite, font, log_over_linear_plots, pen,
-                               place, positive_finite, run_labels, set_axis_label, structure_key, style_plot, vbox)
+from gui.views._common import (STEP_LABEL, TitleLabel, TrainingCurve, brush, finite, font, lesson_run_labels,
+                               log_over_linear_plots, pen, place, positive_finite, run_labels, set_axis_label,
+                               structure_key, style_plot, vbox)
 from gui.views._legends import add_legend, style_legend
 from engine.user_data import HELD_OUT_EVERY
 from gui.views.base import View
@@ -149,7 +150,7 @@ class LossView(View):
         if key == self._event_key:
             return
         self._event_key = key
-        specs = marker_specs(histories, width)
+        specs = marker_specs(histories, width, lesson_run_labels([h.info.config for h in histories]))
         while len(self.markers) < len(specs):
             # the label reads upwards along the line and hangs from the top: _place_labels puts it
             top = pg.InfiniteLine(angle=90, movable=False, label="", labelOpts={
@@ -318,9 +319,10 @@ def marker_width(histories, pixels: float) -> int:
     return width
 
 
-def marker_specs(histories, width: int) -> list[tuple]:
+def marker_specs(histories, width: int, names: list[str] | None = None) -> list[tuple]:
     """(step, diverged, text, tooltip) of each marker to draw, in step order: every run's events of
-    one kind whose first step falls in the same `width`-step bin share one; never more than MAX_MARKERS."""
+    one kind whose first step falls in the same `width`-step bin share one; never more than MAX_MARKERS.
+    `names`: a lesson's names for its runs, as the legend shows them (else "run 2")."""
     while True:
         bins: dict = {}
         for run, h in enumerate(histories):
@@ -330,7 +332,7 @@ def marker_specs(histories, width: int) -> list[tuple]:
         if len(bins) <= MAX_MARKERS:
             break
         width *= 2  # divergences have bins of their own: more than MAX_MARKERS can still come out
-    specs = [marker_spec(kind, per_run, len(histories)) for (_, kind), per_run in bins.items()]
+    specs = [marker_spec(kind, per_run, len(histories), names) for (_, kind), per_run in bins.items()]
     return sorted(specs, key=lambda spec: (spec[0], spec[1]))
 
 
@@ -344,18 +346,23 @@ def _changes(group) -> str:
     return f"{group.count} changes {_between(group.first, group.last)}{rebuilt}; the last: {group.detail}"
 
 
-def marker_spec(kind: str, per_run: dict, n_runs: int) -> tuple:
+def marker_spec(kind: str, per_run: dict, n_runs: int, names: list[str] | None = None) -> tuple:
     """One marker's (step, diverged, text, tooltip) for the event groups of each run in `per_run`,
-    whose counts it states as they are (a change made to every compared run is one change per run)."""
+    whose counts it states as they are (a change made to every compared run is one change per run).
+    `names`: the runs' names as the legend shows them (a lesson's), else they are "run 1", "run 2"."""
     compare = n_runs > 1
     runs = sorted(per_run)
     step = min(g.first for g in per_run.values())
-    named = f" (run {', '.join(str(r + 1) for r in runs)})"
+    if names is not None and len(names) == n_runs:
+        named = f" ({', '.join(names[r] for r in runs)})"
+    else:
+        named = f" (run {', '.join(str(r + 1) for r in runs)})"
+        names = [f"run {r + 1}" for r in range(n_runs)]
     if kind in ("diverged", "exploded"):  # warnings: a solid line in the warning colour
         lines = []
         for r in runs:
             g = per_run[r]
-            lines.append((f"run {r + 1}, " if compare else "") + (
+            lines.append((f"{names[r]}, " if compare else "") + (
                 f"step {g.first}: {kind}: {g.detail}" if g.count == 1
                 else f"{kind} {g.count} times {_between(g.first, g.last)}; the last: {g.detail}"))
         return step, True, kind + (named if compare else ""), "\n".join(lines)
@@ -371,5 +378,5 @@ def marker_spec(kind: str, per_run: dict, n_runs: int) -> tuple:
     lines = [f"{total} changes {_between(step, max(g.last for g in per_run.values()))} over the runs:"]
     for r in runs:
         g = per_run[r]
-        lines.append(f"run {r + 1}: " + (f"step {g.first}: {g.detail}" if g.count == 1 else _changes(g)))
+        lines.append(f"{names[r]}: " + (f"step {g.first}: {g.detail}" if g.count == 1 else _changes(g)))
     return step, False, f"{total} changes", "\n".join(lines)

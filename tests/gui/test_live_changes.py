@@ -137,3 +137,9 @@ def test_a_compared_runs_marker_counts_what_each_run_had():
     blew_up = EventGroup("diverged", 40, 40, 1, 0, "loss became NaN")
     assert marker_spec("diverged", {1: blew_up}, 2) == (40, True, "diverged (run 2)",
                                                          "run 2, step 40: diverged: loss became NaN")
+    # a lesson's runs: named as its legend names them (dead-units: "exploded (run 3)" beside "ReLU (before)")
+    assert marker_spec("diverged", {1: blew_up}, 2, ["Leaky ReLU", "ReLU (before)"]) == (
+        40, True, "diverged (ReLU (before))", "ReLU (before), step 40: diverged: loss became NaN")
+    _, _, _, tooltip = marker_spec("changed", {0: every_run, 1: run_2}, 2, ["LSTM", "GRU"])
+    assert tooltip.splitlines()[1:] == ["LSTM: 3 changes between steps 10 and 14; the last: clip none -> norm",
+                                        "GRU: step 12: lr 0.001 -> 0.002"]
