@@ -40,7 +40,8 @@ def texts(badges):
 
 
 @pytest.mark.parametrize("first, expected", [
-    (1e-12, "vanishing: 12 orders of magnitude lost"), (0.09, "vanishing: 1 order of magnitude lost"),
+    (1e-12, "vanishing: 12 orders of magnitude lost"), (1e-4, "vanishing: 4 orders of magnitude lost"),
+    (0.09, "fading: 1 order of magnitude lost"),  # under 4 orders (engine.api.VANISHING_ORDERS): not vanishing
     (20.0, "growing: 1 order of magnitude gained"), (2e5, "exploding: 5 orders of magnitude gained"),
     (0.0, "vanished: no gradient reaches the first step")])
 def test_the_gradient_badge_names_the_orders_of_magnitude_between_the_last_step_and_the_first(snapshot, first, expected):

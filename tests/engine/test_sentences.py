@@ -225,7 +225,7 @@ def test_a_small_fall_is_no_bar_to_learning_a_large_one_is():
     """The LSTM of fix-lstm starts at 1.67 orders and learns (its claim); the tanh RNN at 10.6 stays at
     the baseline: the badge said "can hardly learn anything" of both."""
     lstm, tanh = (first_snapshot(c) for c in LESSONS["fix-lstm"].runs())
-    small, = [b for b in diagnose(badge_history(lstm, LESSONS["fix-lstm"].config())) if "vanishing" in b.text]
+    small, = [b for b in diagnose(badge_history(lstm, LESSONS["fix-lstm"].config())) if "fading" in b.text]
     large, = [b for b in diagnose(badge_history(tanh, LESSONS["fix-lstm"].runs()[1])) if "vanishing" in b.text]
     assert small.severity == "info" and "still lets a network learn from them" in small.tooltip
     assert large.severity == "warning" and "slow or stalls" in large.tooltip
