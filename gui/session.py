@@ -132,7 +132,7 @@ class RunSession(QObject):
         self.showing_recorded = False
         self._recorded = None
         self._arm_lesson_stop(lesson.steps)  # first: the new runs never train a step under an older stop
-        self.controller.want_eigenvalues(self.eigenvalues_shown or lesson.reads_eigenvalues)  # from its first step
+        self._want_eigenvalues(name)  # from its first step
         self.start_run_set(configs)
         self._set_lesson(name)
         return lesson
@@ -149,25 +149,24 @@ class RunSession(QObject):
         self._recorded = (list(exp.configs), list(exp.logs)) if has_data else None
         self.showing_recorded = has_data
         self._arm_lesson_stop(None)  # a file's runs pause where the user says, not at an earlier lesson's step
-        self.controller.want_eigenvalues(self.eigenvalues_shown or bool(
-            exp.lesson in LESSONS and LESSONS[exp.lesson].reads_eigenvalues))
+        self._want_eigenvalues(exp.lesson)
         self.start_run_set(list(exp.configs))
         self._set_lesson(exp.lesson if exp.lesson in LESSONS else None)
 
     def _set_lesson(self, name: str | None):
         self.lesson = name
-        self._want_eigenvalues()
+        self._want_eigenvalues(name)
         self.lesson_changed.emit(name)
 
     def want_eigenvalues(self, shown: bool):
         """A visible view draws the tanh RNN's eigenvalues (`shown`), or none does: the worker takes them while
         one does or the lesson's claim reads them (an eigenvalue problem a step: engine.trainer.take_eigenvalues)."""
         self.eigenvalues_shown = shown
-        self._want_eigenvalues()
+        self._want_eigenvalues(self.lesson)
 
-    def _want_eigenvalues(self):
-        lesson = LESSONS.get(self.lesson) if self.lesson is not None else None
-        self.controller.want_eigenvalues(self.eigenvalues_shown or bool(lesson and lesson.reads_eigenvalues))
+    def _want_eigenvalues(self, lesson: str | None):
+        reads = lesson in LESSONS and LESSONS[lesson].reads_eigenvalues
+        self.controller.want_eigenvalues(self.eigenvalues_shown or reads)
 
     def _arm_lesson_stop(self, steps: int | None):
         """Have training pause by itself once every run has trained `steps` steps (None: never)."""

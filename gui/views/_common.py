@@ -310,6 +310,13 @@ def _colorbar_ticks(axis, lo, hi, size):
     return [(14.0, values[:1])]  # a bar too short for two labels: the top one alone
 
 
+def tall_enough(area, theme, lines: int) -> bool:
+    """Whether a PlotArea has `lines` lines of the theme's font in height: room for a second plot under the
+    first (the profile's ratio plot, the loss's task score); yes while it is not laid out (under 50 px)."""
+    height = area.height()
+    return height < 50 or height >= lines * QFontMetricsF(font(theme)).height()
+
+
 def place(area, item, row: int, col: int, show: bool):
     """Show or hide a plot of a GraphicsLayoutWidget. A hidden item would keep its share of the
     layout (an empty band), so it leaves the layout and comes back."""

@@ -12,7 +12,7 @@ from PySide6.QtGui import QFontMetricsF
 
 from gui.views._common import (STEP_LABEL, TitleLabel, TrainingCurve, brush, finite, font, lesson_run_labels,
                                log_over_linear_plots, pen, place, positive_finite, run_labels, set_axis_label,
-                               structure_key, style_plot, vbox)
+                               structure_key, style_plot, tall_enough, vbox)
 from gui.views._legends import add_legend, style_legend
 from engine.user_data import HELD_OUT_EVERY
 from gui.views.base import View
@@ -252,8 +252,7 @@ class LossView(View):
         legend, so there the loss keeps the room and names the training-step axis."""
         if not self.isVisible():  # (not laid out yet: its sizes mean nothing; a view grabbed unshown keeps both)
             return
-        height = self.area.height()
-        show = height < 50 or height >= METRIC_ROOM_LINES * QFontMetricsF(font(self.theme)).height()  # (<50: not laid out)
+        show = tall_enough(self.area, self.theme, METRIC_ROOM_LINES)
         if show != self.metric_plot.isVisible():
             place(self.area, self.metric_plot, 1, 0, show)
         label = "" if show else STEP_LABEL

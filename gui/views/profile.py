@@ -9,12 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF
-from PySide6.QtGui import QFontMetricsF
 
 from gui.views._axes import PowerAxis
 from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, TitleLabel, add_plot, brush, factor_text,
                                finite, first_run_name, font, pen, place, positive_finite, power_of_ten, run_labels,
-                               set_axis_label, structure_key, style_plot, vbox)
+                               set_axis_label, structure_key, style_plot, tall_enough, vbox)
 from gui.views._legends import (LegendRoomViewBox, add_layer_entries, add_legend, move_legend_off_the_curves,
                                 style_legend)
 from gui.views.base import View
@@ -190,9 +189,7 @@ class ProfileView(View):
         (RATIO_ROOM_LINES); in a shorter one (a row of the 3x3 grid at 1600x1000) both were squeezed to
         strips 35 px high, so there the profile, whose curves compare the runs too, keeps the room.
         The timestep axis's name goes under the lower plot."""
-        height = self.area.height()
-        room = height < 50 or height >= RATIO_ROOM_LINES * QFontMetricsF(font(self.theme)).height()  # (<50: not laid out)
-        show = bool(self.ratios) and room
+        show = bool(self.ratios) and tall_enough(self.area, self.theme, RATIO_ROOM_LINES)
         if show != self.ratio_plot.isVisible():
             place(self.area, self.ratio_plot, 1, 0, show)
             if show:  # pyqtgraph does not set a hidden line label's text (setFormat): it said "same as run 1"
