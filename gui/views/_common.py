@@ -338,7 +338,14 @@ class TrainingCurve(pg.PlotDataItem):
     repaints never stopped (a window on an 800x800 screen starved its quit timer)."""
 
     POINT_PX = 7  # a curve of one point (a one-step run, a run that diverged at its first step) is a dot
+    # steps per drawn point: at least one pixel's worth (pyqtgraph's default, a fifth of a pixel, drew five times
+    # the points, each costing a wide-pen stroke, for a picture no different: 'peak' keeps each bin's min and max)
+    DOWNSAMPLE_PER_PIXEL = 1.0
     ceiling = None  # data value above which the curve leaves the automatic y range (off the top), or None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.opts["autoDownsampleFactor"] = self.DOWNSAMPLE_PER_PIXEL
 
     def setData(self, *args, **kwargs):
         super().setData(*args, **kwargs)
