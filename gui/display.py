@@ -156,6 +156,7 @@ class DisplayScheduler(QObject):
         self.dirty.discard(key)
         try:
             view.refresh(self.session.shown_histories())
+            view.settle()
         except Exception as exc:  # one broken view must not stop the others or the window
             if key not in self.broken_views:
                 self.broken_views.add(key)

@@ -10,6 +10,8 @@ The main window calls:
   detail_wish()        what of a step seen closely (engine.detail) the view would show now: a dict of
                        `layer` and `connectivity`, or None (most views); the display scheduler
                        gathers the visible views' wishes and asks the session, which asks the worker
+  settle()             right after refresh (the display scheduler calls it): lays out now what the refresh
+                       changed, so that the next paint is the only one
   reads_eigenvalues    (class attribute) True for a view that draws the tanh RNN's eigenvalues, which the
                        worker takes only while such a view is visible (or a lesson's claim reads them)
 Views only read histories; they never talk to the controller or the worker. `shown_at_start`: False
@@ -20,6 +22,7 @@ at a time, `shows_every_run` False: in compare mode the chooser says which) and 
 """
 from __future__ import annotations
 
+import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from gui.theme import DARK
@@ -56,6 +59,14 @@ class View(QWidget):
 
     def detail_wish(self) -> dict | None:
         return None
+
+    def settle(self) -> None:
+        """Fit the plots' automatic ranges to the data just given, before the paint. pyqtgraph fits them at the
+        start of a paint (`GraphicsScene.prepareForPaint`), and a range moved there re-lays the axes and asks
+        for a second paint of the whole plot: a plot over training steps, whose range moves as the run grows,
+        was painted twice for most refreshes (the loss, the weight gradients, the waterfall)."""
+        for area in self.findChildren(pg.GraphicsView):
+            area.scene().prepareForPaint()
 
     def in_window(self, window) -> None:
         """Once the window is built: anything the view adds to it (a menu entry, a click's action)."""

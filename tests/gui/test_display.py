@@ -57,11 +57,15 @@ class CostlyView(View):
     """A view whose refresh takes `ms` of the scripted clock."""
     def __init__(self, clock, ms):
         super().__init__()
-        self.clock, self.ms, self.refreshes = clock, ms, 0
+        self.clock, self.ms, self.refreshes, self.settled = clock, ms, 0, 0
 
     def refresh(self, histories):
         self.refreshes += 1
         self.clock.spend(self.ms)
+
+    def settle(self):  # (after each refresh: the ranges fitted before the paint, test_views.py)
+        assert self.settled == self.refreshes - 1
+        self.settled += 1
 
 
 @pytest.fixture
@@ -86,6 +90,7 @@ def test_a_tick_refreshes_one_view_and_the_next_goes_on_round_robin_to_those_wit
         scheduler.tick()
         clock.spend(16, cpu_share=0.0)  # the timer's interval, idle
     assert [v.refreshes for v in views.values()] == [1, 1, 1, 1, 0, 0] and scheduler.frames == 4
+    assert [v.settled for v in views.values()] == [1, 1, 1, 1, 0, 0]
     scheduler.dirty.discard("v4")  # nothing new for v4: the next tick draws v5
     scheduler.tick()
     assert [v.refreshes for v in views.values()] == [1, 1, 1, 1, 0, 1] and not scheduler.dirty
