@@ -67,7 +67,10 @@ import gui.display, gui.app
 counts = collections.Counter()
 spent = collections.Counter()
 refresh = gui.display.DisplayScheduler._refresh
+first_refresh = []  # (wall, the GUI thread's CPU) at the first redraw
 def counted(self, key, view):
+    if not first_refresh:
+        first_refresh.append((time.perf_counter(), time.thread_time()))
     counts[key] += 1
     start = time.perf_counter()
     try:
@@ -91,6 +94,9 @@ def collect_stats(window, *args):
     stats["view_refreshes"] = dict(counts)
     stats["view_refresh_ms"] = {k: 1000 * v / max(counts[k], 1) for k, v in spent.items()}
     stats["views_shown"] = shown
+    if first_refresh:  # (collect_stats runs on the GUI thread)
+        wall, cpu = first_refresh[0]
+        stats["gui_thread_cpu_share"] = (time.thread_time() - cpu) / max(time.perf_counter() - wall, 1e-9)
     return stats
 gui.app.collect_stats = collect_stats
 sys.argv = ["main.py"] + sys.argv[1:]
@@ -234,6 +240,7 @@ def side_by_side(args):
         ("UI stall p99 from 1 s after the first frame (ms)",
          lambda w: f"{w['ui_stall_ms_p99_steady']:.1f}" if w.get("ui_stall_ms_p99_steady") is not None else "-", "<= 20"),
         ("UI stall max (ms)", lambda w: f"{w['ui_stall_ms_max']:.0f}", ""),
+        ("GUI thread's CPU, share of a core", lambda w: f"{w.get('gui_thread_cpu_share', float('nan')):.0%}", ""),
         ("training steps/s, window", lambda w: f"{w['steps_per_second']:.1f}", ""),
         ("training steps/s, headless", lambda w: f"{w['headless']:.1f}", ""),
         ("window / headless", lambda w: f"{w['steps_per_second'] / w['headless']:.0%}", ">= 95%"),
@@ -353,13 +360,15 @@ def main():
     w = window(args.seconds, args.set, ROOT, args.all_views, args.xvfb, args.lecture, args.profile, args.stalls)
     h = headless(max(50, int(w["steps_per_second"] * 5)), args.set)
     rows = [
-        ("frames/s", f"{w['fps']:.1f}", ">= 30"),
+        ("frames/s", f"{w['fps']:.1f}", "60"),
+        ("view updates/s, mean per shown view", f"{w['view_updates_per_s']:.1f}", "60"),
+        ("GUI thread's CPU, share of a core", f"{w.get('gui_thread_cpu_share', float('nan')):.0%}", ""),
         ("UI stall p50 / p99 / max (ms)",
-         f"{w['ui_stall_ms_p50']:.1f} / {w['ui_stall_ms_p99']:.1f} / {w['ui_stall_ms_max']:.0f}", "p99 < 50"),
+         f"{w['ui_stall_ms_p50']:.1f} / {w['ui_stall_ms_p99']:.1f} / {w['ui_stall_ms_max']:.0f}", "p99 <= 20"),
         ("start to first frame (s)", f"{w['start_to_first_frame_s']:.2f}", "< 3"),
         ("training steps/s in the window", f"{w['steps_per_second']:.1f}", ""),
         ("training steps/s headless", f"{h:.1f}", ""),
-        ("window / headless", f"{w['steps_per_second'] / h:.0%}", ">= 70%"),
+        ("window / headless", f"{w['steps_per_second'] / h:.0%}", ">= 95%"),
         ("peak RSS, window + worker (MB)", f"{w['peak_rss_mb']:.0f}", "flat over time (--soak)"),
     ]
     print(f"settings: {' '.join(FILES + args.set) or 'defaults'}; {args.seconds:g} s window session\n")

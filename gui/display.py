@@ -1,18 +1,22 @@
 """The redraw scheduler: the views and the status bar's badges, redrawn at display rate at most.
 
 GUI thread only. It subscribes to the run session: a rebuilt run set or new data marks the views
-dirty, and a display-rate QTimer redraws the dirty, visible ones round-robin, one per tick: a view's
-paint, which follows its refresh in the same turn of the event loop, costs 1-6 times its refresh
-(`bench_gui.py --stalls`), so several views in one tick held the window 40 ms and more; one at a time,
-at 60 ticks a second, every view is redrawn at 60 / (views shown) a second, evenly. The timer slows
-when even one view makes it late (`_pace`). On a machine of two cores or fewer, while the worker
-trains, a tick draws nothing while the GUI thread has used more than CPU_SHARE of a core over the last
-half second, so that the worker keeps its core and Xvfb or the compositor the rest of the other. Views get the session's histories and nothing else: those it
-shows (`shown_histories`: live, or as they stood at a replay's step; a new step shown is news too). The
-diagnosis badges follow at most every DIAGNOSIS_INTERVAL_S while data streams in, and at once for
-the last of it. A view that fails to draw is reported once and skipped; the others go on. Each tick
-it also asks the session for the steps seen closely (engine.detail) that the visible views wish to
-show, or for none: a hidden units view costs the training nothing.
+dirty, and a display-rate QTimer redraws the dirty, visible ones round-robin, as many a tick as fit in
+TICK_BUDGET_MS. A view's cost is learnt as it is drawn: its refresh, timed, and the paint that follows
+in the same turn of the event loop (its plots time their paints: `View.painted_ms`), smoothed; a view
+not yet drawn gets a tick to itself. A paint costs 1-6 times the refresh before it (`bench_gui.py
+--stalls`), so drawing every dirty view in one tick held the window 40 ms and more; one a tick left the
+GUI thread idle most of each frame (each view redrawn 7 times a second out of 8); the budget keeps each
+frame short and draws each view as often as the frames' spare time allows. The timer slows when a tick
+makes it late all the same (`_pace`). On a machine of two cores or fewer, while the worker trains, a
+tick draws nothing while the GUI thread has used more than CPU_SHARE of a core over the last half
+second, so that the worker keeps its core and Xvfb or the compositor the rest of the other. Views get
+the session's histories and nothing else: those it shows (`shown_histories`: live, or as they stood at
+a replay's step; a new step shown is news too). The diagnosis badges follow at most every
+DIAGNOSIS_INTERVAL_S while data streams in, and at once for the last of it. A view that fails to draw
+is reported once and skipped; the others go on. Each tick it also asks the session for the steps seen
+closely (engine.detail) that the visible views wish to show, or for none: a hidden units view costs
+the training nothing.
 """
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ PACE_LATE_MS = 12.0              # a display tick this late means the last one d
 MAX_INTERVAL_MS = 100
 CPU_SHARE = 0.6 if (os.cpu_count() or 1) <= 2 else None  # see the module docstring; None: no cap
 CPU_WINDOW_S = 0.5
+TICK_BUDGET_MS = 6.0             # the views' refreshes and paints a tick may start (of a 16.7 ms frame)
+COST_SMOOTHING = 0.3             # weight of a view's latest cost in its running estimate
 
 
 class DisplayScheduler(QObject):
@@ -44,6 +50,8 @@ class DisplayScheduler(QObject):
         self.broken_views: set[str] = set()
         self.dirty: set[str] = set()       # views with data they have not drawn yet
         self._next_view = 0
+        self.cost_ms: dict[str, float] = {}  # each view's refresh and paint, learnt (see the module docstring)
+        self._drawn: list[tuple[str, float]] = []  # (view, ms of its refresh) drawn by the last tick
         self._cpu_samples: collections.deque = collections.deque()  # (wall, GUI thread's CPU) at recent ticks
         self._last_tick: float | None = None
         self._last_diagnosis = 0.0
@@ -134,18 +142,36 @@ class DisplayScheduler(QObject):
         return wall_now - wall >= CPU_WINDOW_S / 2 and (cpu_now - cpu) > CPU_SHARE * (wall_now - wall)
 
     def _redraw_some(self) -> bool:
-        """Refresh the next visible view that has new data, round-robin (one: see the module docstring)."""
+        """Refresh the visible views that have new data, round-robin, as many as their learnt costs fit in
+        TICK_BUDGET_MS (at least one; see the module docstring)."""
+        self._learn_costs()
         keys = list(self.views)
         if not keys or not self.dirty:
             return False
         visible = self.visible_views()
-        for _ in range(len(keys)):
-            key = keys[self._next_view % len(keys)]
-            self._next_view += 1
+        spent, first = 0.0, self._next_view
+        for position in range(first, first + len(keys)):
+            key = keys[position % len(keys)]
             if key in self.dirty and key in visible:
+                cost = self.cost_ms.get(key, TICK_BUDGET_MS)
+                if self._drawn and spent + cost > TICK_BUDGET_MS:
+                    self._next_view = position  # first in the next tick
+                    break
+                start = time.perf_counter()
                 self._refresh(key, visible[key])
-                return True
-        return False
+                self._drawn.append((key, (time.perf_counter() - start) * 1000.0))
+                spent += cost
+                self._next_view = position + 1
+        self._next_view %= len(keys)
+        return bool(self._drawn)
+
+    def _learn_costs(self):
+        """Each view the last tick drew: its refresh and the paint since, into its running cost."""
+        for key, refresh_ms in self._drawn:
+            cost = refresh_ms + self.views[key].painted_ms()
+            known = self.cost_ms.get(key)
+            self.cost_ms[key] = cost if known is None else known + COST_SMOOTHING * (cost - known)
+        self._drawn = []
 
     def visible_views(self) -> dict:
         # (visibleRegion() is no help: a plot covered by its own children reports an empty region)

@@ -5,6 +5,8 @@ GUI thread only. Nothing here holds state about runs; the views own their plot i
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt
@@ -380,7 +382,17 @@ class TrainingCurve(pg.PlotDataItem):
 
 class PlotArea(pg.GraphicsLayoutWidget):
     """A GraphicsLayoutWidget whose minimum size is that of the plots in it (a plain QGraphicsView
-    reports a tiny one and then draws its plots clipped when they need more room)."""
+    reports a tiny one and then draws its plots clipped when they need more room). It times its paints:
+    `painted_ms`, the last one's milliseconds, is what the display scheduler learns a view's cost from."""
+
+    painted_ms = 0.0
+
+    def paintEvent(self, event):
+        start = time.perf_counter()
+        try:
+            return super().paintEvent(event)
+        finally:
+            self.painted_ms = (time.perf_counter() - start) * 1000.0
 
     def minimumSizeHint(self):
         hint = self.ci.effectiveSizeHint(Qt.SizeHint.MinimumSize)

@@ -12,6 +12,7 @@ The main window calls:
                        gathers the visible views' wishes and asks the session, which asks the worker
   settle()             right after refresh (the display scheduler calls it): lays out now what the refresh
                        changed, so that the next paint is the only one
+  painted_ms()         how long its plots took at their last paint (the scheduler's estimate of its cost)
   reads_eigenvalues    (class attribute) True for a view that draws the tanh RNN's eigenvalues, which the
                        worker takes only while such a view is visible (or a lesson's claim reads them)
 Views only read histories; they never talk to the controller or the worker. `shown_at_start`: False
@@ -26,6 +27,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from gui.theme import DARK
+from gui.views._common import PlotArea
 from gui.views._selectors import Selectors
 
 
@@ -67,6 +69,9 @@ class View(QWidget):
         was painted twice for most refreshes (the loss, the weight gradients, the waterfall)."""
         for area in self.findChildren(pg.GraphicsView):
             area.scene().prepareForPaint()
+
+    def painted_ms(self) -> float:
+        return sum(area.painted_ms for area in self.findChildren(PlotArea))
 
     def in_window(self, window) -> None:
         """Once the window is built: anything the view adds to it (a menu entry, a click's action)."""

@@ -1,5 +1,6 @@
-"""The redraw scheduler's budget: a tick refreshes one view, round-robin, and draws nothing while the GUI thread
-has used more than its share of a core; and the window's garbage
+"""The redraw scheduler's budget: a tick refreshes the views with news round-robin, as many as their learnt costs (a
+refresh and the paint after it) fit in its budget, and draws nothing while the GUI thread has used more than its
+share of a core; and the window's garbage
 collection, paced by the GUI thread (gui/collection.py). Clocks are scripted: no test here waits on time."""
 import gc
 import weakref
@@ -54,10 +55,13 @@ class Status:
 
 
 class CostlyView(View):
-    """A view whose refresh takes `ms` of the scripted clock."""
-    def __init__(self, clock, ms):
+    """A view whose refresh takes `ms` of the scripted clock, and its paint `paint_ms` (as its plots report it)."""
+    def __init__(self, clock, ms, paint_ms=0.0):
         super().__init__()
-        self.clock, self.ms, self.refreshes, self.settled = clock, ms, 0, 0
+        self.clock, self.ms, self.paint_ms, self.refreshes, self.settled = clock, ms, paint_ms, 0, 0
+
+    def painted_ms(self):
+        return self.paint_ms if self.refreshes else 0.0
 
     def refresh(self, histories):
         self.refreshes += 1
@@ -83,7 +87,7 @@ def scheduled(qtbot, monkeypatch):
     return scheduler, views, clock, session
 
 
-def test_a_tick_refreshes_one_view_and_the_next_goes_on_round_robin_to_those_with_news(scheduled):
+def test_a_view_not_drawn_yet_gets_a_tick_to_itself_and_the_next_goes_on_round_robin_to_those_with_news(scheduled):
     scheduler, views, clock, _ = scheduled
     scheduler.mark_all_dirty()
     for _ in range(4):
@@ -97,6 +101,36 @@ def test_a_tick_refreshes_one_view_and_the_next_goes_on_round_robin_to_those_wit
     clock.spend(16, cpu_share=0.0)
     scheduler.tick()  # nothing has news: no frame
     assert scheduler.frames == 5
+
+
+def test_a_tick_draws_as_many_views_as_their_learnt_costs_fit_in_its_budget(scheduled, monkeypatch):
+    scheduler, views, clock, _ = scheduled
+    monkeypatch.setattr(display, "TICK_BUDGET_MS", 6.0)
+    views["v1"].paint_ms = 3.0  # its refresh 2 ms, its paint 3: 5 ms
+    for _ in range(6):  # each view drawn once (one a tick while its cost is unknown)
+        scheduler.mark_all_dirty()
+        scheduler.tick()
+        clock.spend(16, cpu_share=0.0)
+    assert [v.refreshes for v in views.values()] == [1] * 6
+    scheduler.mark_all_dirty()
+    scheduler.tick()  # learns v5's cost; v0 (2 ms) fits, v1 (5 ms) would not: v1 is first at the next tick
+    assert scheduler.cost_ms == pytest.approx({"v0": 2.0, "v1": 5.0, "v2": 2.0, "v3": 2.0, "v4": 2.0, "v5": 2.0})
+    assert [v.refreshes for v in views.values()] == [2, 1, 1, 1, 1, 1]
+    clock.spend(16, cpu_share=0.0)
+    scheduler.tick()  # v1 (5 ms), then v2 (2 ms) would make 7
+    assert [v.refreshes for v in views.values()] == [2, 2, 1, 1, 1, 1]
+    clock.spend(16, cpu_share=0.0)
+    scheduler.tick()  # v2, v3, v4: 6 ms
+    assert [v.refreshes for v in views.values()] == [2, 2, 2, 2, 2, 1] and scheduler.frames == 9
+    clock.spend(16, cpu_share=0.0)
+    views["v5"].paint_ms = 20.0  # a view that alone is over the budget is still drawn, alone
+    scheduler.tick()
+    clock.spend(16, cpu_share=0.0)
+    assert [v.refreshes for v in views.values()] == [2, 2, 2, 2, 2, 2] and not scheduler.dirty
+    scheduler.mark_all_dirty()
+    scheduler.tick()  # v5's cost learnt smoothed: 2 + 0.3 * (22 - 2) = 8 ms; v0, v1 fit
+    assert scheduler.cost_ms["v5"] == pytest.approx(2.0 + display.COST_SMOOTHING * 20.0)
+    assert [v.refreshes for v in views.values()] == [3, 2, 2, 2, 2, 2]  # v1 (5 ms) makes 7: next tick
 
 
 def test_a_tick_draws_nothing_while_the_gui_thread_used_more_than_its_share_of_a_core(scheduled):
