@@ -2,12 +2,18 @@
 
 Runs on any thread; no Qt. `load(DIR)` reads what `main.py sweep` wrote (engine/sweep.py) as a
 `PhaseMap` over its first two grid keys; `measure_at_init(config)` measures orders lost over spectral
-radius and seq_len at initialisation by the same code as a sweep at `--steps 0` (the Phase diagram view,
-gui/views/phase.py, runs it in a thread of its own).
+radius and seq_len at initialisation by the same code as a sweep at `--steps 0`. The Phase diagram view
+(gui/views/phase.py) has its maps measured by a `MapProcess`: a process of their own, at a lower priority,
+so that the stacked networks' few seconds of torch take neither the window's GIL nor its share of a core
+(in a thread of the window's process they held its frames up to 50 ms at a time).
 """
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,3 +127,77 @@ def initial_radius(config: Config) -> float:
     trainer, _, _ = sweep_batched.first_batch(map_base(config).replace(seq_len=2))
     block = trainer.model.layers[0].recurrent_blocks()[0]
     return float(torch.linalg.eigvals(block.double()).abs().max())
+
+
+def measure_maps(networks, cancelled=None):
+    """The maps of several networks, each once: `networks` is [(key, config)], runs of one network sharing a key.
+    Returns ({key: PhaseMap}, {key: the initializer's spectral radius}), or None once `cancelled()`."""
+    maps, radii = {}, {}
+    for key, config in networks:
+        if key in maps:
+            continue
+        maps[key] = measure_at_init(config, cancelled=cancelled)
+        if maps[key] is None:
+            return None
+        radii[key] = initial_radius(config.replace(spectral_radius=None))  # (the dot, when unset)
+    return maps, radii
+
+
+MAP_PROCESS_NICE = 10  # the map process's priority below the window's and the training worker's (Unix)
+_latest = None          # in the map process: the number of the newest request (a shared multiprocessing Value)
+
+
+def _start_map_process(latest):
+    global _latest
+    _latest = latest
+    torch.set_num_threads(1)
+    try:
+        os.nice(MAP_PROCESS_NICE)
+    except (AttributeError, OSError):  # (not on this system: the map is measured at the usual priority)
+        pass
+
+
+def _measure_request(request: int, networks):
+    return measure_maps(networks, cancelled=lambda: _latest.value != request)
+
+
+class MapProcess:
+    """Maps measured in one spawned process, started at the first request and kept until `close()`. Requests are
+    numbered: a newer one stops an older one at its next stack of networks (it returns None). `done(request,
+    result)` is called on a thread of the pool's with the (maps, radii), None when superseded, or the exception
+    raised (the process dying included)."""
+
+    def __init__(self):
+        self._context = multiprocessing.get_context("spawn")
+        self._latest = self._context.Value("q", 0)
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._pool is not None
+
+    def submit(self, request: int, networks, done) -> None:
+        self._latest.value = request
+        for attempt in (1, 2):
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(1, mp_context=self._context, initializer=_start_map_process,
+                                                 initargs=(self._latest,))
+            try:
+                future = self._pool.submit(_measure_request, request, list(networks))
+                break
+            except BrokenProcessPool:  # the last one died: a new one, once
+                self._pool = None
+                if attempt == 2:
+                    raise
+
+        def finished(future):
+            if not future.cancelled():
+                done(request, future.exception() or future.result())
+        future.add_done_callback(finished)
+
+    def close(self) -> None:
+        """Stop what is being measured (at its next stack) and wait for the process to end."""
+        if self._pool is not None:
+            self._latest.value = -1
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

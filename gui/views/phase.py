@@ -6,14 +6,14 @@ one network share its map, a dot for each run (the multiply lesson's three radii
 (`main.py sweep`, engine/sweep.py) opens here too, its first two grid keys on the axes; and
 `write_phase_png` draws a sweep's phase.png with this same view, offscreen.
 
-GUI thread, except the map itself: engine.phase_maps.measure_at_init runs in a Python thread of its own (torch
-only, no Qt there; the stacked networks take a second or two) whose result comes back through a queued
-signal. A newer request supersedes an older one, which stops at its next stack of networks.
+GUI thread, except the map itself: engine.phase_maps.MapProcess measures it in a process of its own, at a lower
+priority (torch only; the stacked networks take a second or two, after the process's first start), and its
+result comes back through a queued signal. A newer request supersedes an older one, which stops at its next
+stack of networks. The process starts at the first map wanted and ends when the view is hidden or closed.
 """
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +105,7 @@ class PhaseView(View):
                    "settings are. Click a cell to train with its settings. File > Open sweep folder shows a "
                    "sweep of main.py sweep here instead.")
     settings_chosen = Signal(object)   # dict: settings of a clicked cell
-    _measured = Signal(object, object)  # (request number, PhaseMap or an exception), from the thread
+    _measured = Signal(object, object)  # (request number, (maps, radii, configs) or an exception), from the pool
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -119,7 +119,7 @@ class PhaseView(View):
         self.measuring = False  # a map is being measured (docs/render_lessons.py waits for it)
         self._map_keys = None
         self._request = 0
-        self._thread: threading.Thread | None = None
+        self._process = phase_maps.MapProcess()
         self._radii: dict = {}  # map key -> the initializer's spectral radius (the dot, when unset)
         self._keys = None       # the map key of each map shown (None: a sweep's)
         layout = vbox(self)
@@ -171,13 +171,11 @@ class PhaseView(View):
         self.stop()
 
     def stop(self):
-        """Stop a map being measured (it ends at its next stack of networks) and wait for its thread."""
+        """Stop a map being measured (it ends at its next stack of networks) and end the map's process."""
         self._request += 1
         self._map_keys = None
         self.measuring = False
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._process.close()
 
     def apply_theme(self, theme):
         self.theme = theme
@@ -201,27 +199,14 @@ class PhaseView(View):
             self._request += 1
             self.title_label.set_text("Phase diagram: measuring the map at initialisation…")
             self.measuring = True
-            self._thread = threading.Thread(target=self._measure, args=(self._request, list(self.configs)),
-                                            daemon=True, name="phase-diagram")
-            self._thread.start()
+            configs = list(self.configs)
+            self._process.submit(self._request, [(map_key(c), c) for c in configs],
+                                 lambda request, result: self._measured_in_process(request, result, configs))
         self._place_dots()
 
-    def _measure(self, request: int, configs):  # the map's thread: engine only, the result by signal
-        try:
-            maps, radii = {}, {}
-            for config in configs:
-                key = map_key(config)
-                if key in maps:
-                    continue
-                maps[key] = phase_maps.measure_at_init(config, cancelled=lambda: request != self._request)
-                if maps[key] is None:  # (superseded)
-                    result = None
-                    break
-                radii[key] = phase_maps.initial_radius(config.replace(spectral_radius=None))  # (the dot, when unset)
-            else:
-                result = (maps, radii, configs)
-        except Exception as exc:  # shown in the title, never lost
-            result = exc
+    def _measured_in_process(self, request: int, result, configs):  # on a thread of the map process's pool
+        if result is not None and not isinstance(result, BaseException):
+            result = (*result, configs)
         try:
             self._measured.emit(request, result)
         except RuntimeError:  # the view was deleted meanwhile (the window closed)
@@ -231,7 +216,7 @@ class PhaseView(View):
         if request != self._request or result is None or self.sweep_folder is not None:
             return
         self.measuring = False
-        if isinstance(result, Exception):
+        if isinstance(result, BaseException):
             self.title_label.set_text(f"Phase diagram: could not measure ({type(result).__name__}: {result})")
             return
         maps, radii, configs = result

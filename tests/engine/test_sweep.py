@@ -186,6 +186,38 @@ def test_the_windows_map_is_the_sweeps_map_at_initialisation():
     assert 0.3 < phase_maps.initial_radius(base) < 1.0  # PyTorch's U(-1/sqrt(H), 1/sqrt(H))
 
 
+def test_the_map_process_measures_in_another_process_at_a_lower_priority_what_this_one_measures():
+    """The window's maps come from a process of their own (a thread of the window's held its frames up to 50 ms):
+    the same numbers to the last bit, measured under another pid at a higher niceness; a newer request makes an
+    older one return None; close() leaves no process behind."""
+    import multiprocessing
+    import queue
+    linear, tanh = Config(hidden=8, batch=4, activation="linear"), Config(hidden=8, batch=4)
+    results = queue.Queue()
+    process = phase_maps.MapProcess()
+    try:
+        process.submit(1, [("a", linear), ("b", tanh), ("a", linear)], lambda request, result: results.put((request, result)))
+        request, result = results.get(timeout=120)
+        assert request == 1 and not isinstance(result, BaseException), result
+        maps, radii = result
+        assert list(maps) == ["a", "b"]  # one map for the two runs of one network
+        for key, config in (("a", linear), ("b", tanh)):
+            here = phase_maps.measure_at_init(config)
+            assert np.array_equal(maps[key].values, here.values) and maps[key].x_texts == here.x_texts
+            assert radii[key] == phase_maps.initial_radius(config)
+        (child,) = multiprocessing.active_children()
+        assert child.pid != os.getpid() and os.getpriority(os.PRIO_PROCESS, child.pid) == \
+            os.getpriority(os.PRIO_PROCESS, 0) + phase_maps.MAP_PROCESS_NICE
+        process.submit(2, [("a", linear)], lambda request, result: results.put((request, result)))
+        process.submit(3, [("c", linear.replace(hidden=6))], lambda request, result: results.put((request, result)))
+        (r2, superseded), (r3, newest) = results.get(timeout=120), results.get(timeout=120)
+        assert r2 == 2 and (superseded is None or set(superseded[0]) == {"a"})  # stopped, or done before 3 came
+        assert r3 == 3 and set(newest[0]) == {"c"}
+    finally:
+        process.close()
+    assert not process.started and multiprocessing.active_children() == []
+
+
 def test_a_folder_that_is_not_a_sweep_is_named_in_one_line(tmp_path):
     with pytest.raises(sweep.SweepError, match="not a sweep folder"):
         phase_maps.load(tmp_path)
