@@ -144,7 +144,7 @@ def render_size(size, lessons, modes, themes, out: Path, back: bool, timeout: fl
                 code = 1
             session.pause()
             while any(getattr(view, "measuring", False) for view in window.views.values()) and \
-                    time.monotonic() < deadline:  # (the Phase diagram's map, measured in a thread of its own)
+                    time.monotonic() < deadline:  # (the Phase diagram's map, measured in a process of its own)
                 _wait(100)
             _settle(window, 600)
             for theme in themes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 
 from engine import user_files
 from engine.args import ArgumentParser, add_file_options, decimal_number, whole_number
@@ -17,6 +18,8 @@ from engine.cli import use_one_thread
 from engine.errors import ConfigError, UsageError
 from engine.lessons import LESSONS
 from gui.lecture import pick_views
+
+MAP_WAIT_S = 120  # the longest the first frame waits for a filmed Phase diagram's map (measured in a process of its own)
 
 def frame_count(seconds: float, fps: float) -> int:
     """The video's frame count: seconds x fps rounded to the nearest whole frame (halves up), at least 1.
@@ -103,6 +106,7 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
         views.append(view)
     canvas.resize(*layout_size)
     canvas.show()
+    wait_for_maps(views, MAP_WAIT_S)
     request = detail_request([view.detail_wish() for view in views])  # the units and answers views: a step seen closely
     eigenvalues = lesson.reads_eigenvalues or any(view.reads_eigenvalues for view in views)
     for trainer in trainers:
@@ -132,6 +136,17 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
         written = writer.close()
         canvas.close()
     return written
+
+
+def wait_for_maps(views, seconds: float) -> None:
+    """Let a filmed Phase diagram's map arrive before the first frame (the edge-of-chaos video was its
+    'measuring…' title throughout): the views that say they are `measuring`, waited for in the event loop."""
+    from PySide6.QtCore import QEventLoop, QTimer
+    deadline = time.monotonic() + seconds
+    while any(getattr(view, "measuring", False) for view in views) and time.monotonic() < deadline:
+        loop = QEventLoop()
+        QTimer.singleShot(50, loop.quit)
+        loop.exec()
 
 
 def filmed_views(look_at: str, view_classes, runs: int) -> list[str]:

@@ -282,6 +282,23 @@ def test_a_small_video_is_laid_out_larger_and_scaled_down(size, laid_out, tmp_pa
         assert image.size == size
 
 
+def test_a_filmed_phase_diagram_shows_its_map_from_the_first_frame(tmp_path, qapp, monkeypatch):
+    """The edge-of-chaos lesson films the Phase diagram; its map is measured in a process of its own, and every
+    frame of the video was the 'measuring the map' title over an empty plot. The first frame now waits for it."""
+    import gui.recording
+    from gui.record_command import record
+    from gui.views.phase import PhaseView
+    maps_at_frames = []
+
+    def spy(widget, frame_size, background="#000000"):
+        maps_at_frames.append([(view.maps_drawn, view.measuring) for view in widget.findChildren(PhaseView)])
+        return render_fixed(widget, frame_size, background)
+
+    monkeypatch.setattr(gui.recording, "render_fixed", spy)
+    assert record("edge-of-chaos", 0.2, tmp_path / "chaos.gif", (320, 240), fps=10, steps_per_frame=1) == 2
+    assert maps_at_frames == [[(1, False)]] * 2
+
+
 def test_record_trains_every_run_of_the_lesson_with_the_users_sets(tmp_path, qapp, monkeypatch):
     """`record --lesson X --set seed=3` films the lesson's runs, each with seed 3, as the window and
     `train` build them (Lesson.runs with the overrides on top)."""
