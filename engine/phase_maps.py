@@ -3,9 +3,10 @@
 Runs on any thread; no Qt. `load(DIR)` reads what `main.py sweep` wrote (engine/sweep.py) as a
 `PhaseMap` over its first two grid keys; `measure_at_init(config)` measures orders lost over spectral
 radius and seq_len at initialisation by the same code as a sweep at `--steps 0`. The Phase diagram view
-(gui/views/phase.py) has its maps measured by a `MapProcess`: a process of their own, at a lower priority,
-so that the stacked networks' few seconds of torch take neither the window's GIL nor its share of a core
-(in a thread of the window's process they held its frames up to 50 ms at a time).
+(gui/views/phase.py) has its maps measured by a `MapProcess`: a process of their own, at a lower priority
+where the system has `os.nice` (Unix), so that the stacked networks' few seconds of torch take neither the
+window's GIL nor its share of a core (in a thread of the window's process they held its frames up to 50 ms
+at a time).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from engine import sweep_batched
+from engine.processes import exit_with_parent, sigint_ignored
 from engine.config import BY_NAME, Config, parse_value
 from engine.sweep import (FORMAT, NPZ_FILE, VERSION, Grid, SweepError, make_points, make_units, run_unit,
                           value_text)
@@ -151,6 +153,7 @@ def _start_map_process(latest):
     global _latest
     _latest = latest
     torch.set_num_threads(1)
+    exit_with_parent()
     try:
         os.nice(MAP_PROCESS_NICE)
     except (AttributeError, OSError):  # (not on this system: the map is measured at the usual priority)
@@ -162,10 +165,11 @@ def _measure_request(request: int, networks):
 
 
 class MapProcess:
-    """Maps measured in one spawned process, started at the first request and kept until `close()`. Requests are
-    numbered: a newer one stops an older one at its next stack of networks (it returns None). `done(request,
-    result)` is called on a thread of the pool's with the (maps, radii), None when superseded, or the exception
-    raised (the process dying included)."""
+    """Maps measured in one spawned process, started at the first request (Ctrl-C ignored: the window's to
+    handle) and kept until `close()`; it also ends with its parent. Requests are numbered: a newer one, or
+    `cancel()`, stops an older one at its next stack of networks (it returns None). `done(request, result)` is
+    called on a thread of the pool's with the (maps, radii), None when stopped, or the exception raised (the
+    process dying included); a request that cannot even start raises from `submit`."""
 
     def __init__(self):
         self._context = multiprocessing.get_context("spawn")
@@ -183,7 +187,8 @@ class MapProcess:
                 self._pool = ProcessPoolExecutor(1, mp_context=self._context, initializer=_start_map_process,
                                                  initargs=(self._latest,))
             try:
-                future = self._pool.submit(_measure_request, request, list(networks))
+                with sigint_ignored():  # (the pool starts its process here)
+                    future = self._pool.submit(_measure_request, request, list(networks))
                 break
             except BrokenProcessPool:  # the last one died: a new one, once
                 self._pool = None
@@ -194,6 +199,10 @@ class MapProcess:
             if not future.cancelled():
                 done(request, future.exception() or future.result())
         future.add_done_callback(finished)
+
+    def cancel(self) -> None:
+        """Stop what is being measured, at its next stack; the process stays for the next request."""
+        self._latest.value = -1
 
     def close(self) -> None:
         """Stop what is being measured (at its next stack) and wait for the process to end."""

@@ -3,8 +3,8 @@ trained, written as a table a reader can open anywhere.
 
 Runs in the main thread of `main.py sweep` (engine/cli.py), whose points run in worker processes: a local
 pool started with spawn (one torch thread each), or a Ray cluster through Ray's own API (an optional extra;
-the cluster schedules, this module only hands it the work). The window's Phase diagram view calls
-`measure_at_init` from a Python thread of its own. No Qt.
+the cluster schedules, this module only hands it the work). The window's Phase diagram view has
+`phase_maps.measure_at_init` run in a process of its own (phase_maps.MapProcess). No Qt.
 
 A sweep's folder (format `rnn-gradient-lab sweep`, version 1):
   sweep.json    what was asked (the base settings, the grids, seeds, steps), written first; a rerun with the

@@ -1,6 +1,6 @@
 """Many networks of one shape measured at initialisation in one set of tensor operations.
 
-Runs on whichever thread or process calls it (a sweep's worker, the Phase diagram view's thread); no Qt.
+Runs on whichever thread or process calls it (a sweep's worker, the Phase diagram view's map process); no Qt.
 A phase diagram at initialisation is many small forward and backward passes that differ only in their
 weights and data (spectral radius, seed, initializer): stacked along a leading network dimension, N of
 them cost about what one costs in Python overhead. Each network is built exactly as the trainer builds it

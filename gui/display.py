@@ -3,8 +3,9 @@
 GUI thread only. It subscribes to the run session: a rebuilt run set or new data marks the views
 dirty, and a display-rate QTimer redraws the dirty, visible ones round-robin, as many a tick as fit in
 TICK_BUDGET_MS. A view's cost is learnt as it is drawn: its refresh, timed, and the paint that follows
-in the same turn of the event loop (its plots time their paints: `View.painted_ms`), smoothed; a view
-not yet drawn gets a tick to itself. A paint costs 1-6 times the refresh before it (`bench_gui.py
+in the same turn of the event loop (its plot areas, `PlotArea`, time their paints: `View.painted_ms`; the
+Unrolled view's own canvas is not timed, so it counts by its refresh), smoothed; a view not yet drawn gets
+a tick to itself. A paint costs 1-6 times the refresh before it (`bench_gui.py
 --stalls`), so drawing every dirty view in one tick held the window 40 ms and more; one a tick left the
 GUI thread idle most of each frame (each view redrawn 7 times a second out of 8); the budget keeps each
 frame short and draws each view as often as the frames' spare time allows. The timer slows when a tick
@@ -74,6 +75,12 @@ class DisplayScheduler(QObject):
 
     def stop(self):
         self.timer.stop()
+
+    def shutdown(self):
+        """The window closes: no more redraws, and each view ends what it runs off the GUI thread."""
+        self.stop()
+        for view in self.views.values():
+            view.shutdown()
 
     def mark_all_dirty(self):
         self.dirty.update(self.views)
@@ -166,12 +173,16 @@ class DisplayScheduler(QObject):
         return bool(self._drawn)
 
     def _learn_costs(self):
-        """Each view the last tick drew: its refresh and the paint since, into its running cost."""
-        for key, refresh_ms in self._drawn:
-            cost = refresh_ms + self.views[key].painted_ms()
+        """Each view the last tick drew: its refresh and the paint since, into its running cost (a view that
+        cannot say its paint's cost is counted by its refresh: it must not stop the display)."""
+        drawn, self._drawn = self._drawn, []
+        for key, refresh_ms in drawn:
+            try:
+                cost = refresh_ms + self.views[key].painted_ms()
+            except Exception:
+                cost = refresh_ms
             known = self.cost_ms.get(key)
             self.cost_ms[key] = cost if known is None else known + COST_SMOOTHING * (cost - known)
-        self._drawn = []
 
     def visible_views(self) -> dict:
         # (visibleRegion() is no help: a plot covered by its own children reports an empty region)

@@ -488,7 +488,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         if self.recorder.grabber is not None:
             self.recorder.stop()  # save the video before anything else goes
-        self.display.stop()
+        self.display.shutdown()
         self.files.cancel_loading()
         self._shortcut_filter.unwatch()
         self.session.shutdown()

@@ -134,6 +134,8 @@ def record(lesson_name: str, seconds: float, out, size=(1280, 720), fps=30.0, st
                 progress(frame + 1, frames)
     finally:
         written = writer.close()
+        for view in views:
+            view.shutdown()
         canvas.close()
     return written
 

@@ -10,9 +10,7 @@ never builds a backlog; `yielded` is emitted only when the queue goes from empty
 """
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
-import signal
 import threading
 
 from PySide6.QtCore import QObject, QThread, Signal
@@ -22,6 +20,7 @@ from engine.config import Config
 from engine.errors import ConfigError
 from engine.messages import (Batch, Bye, Failed, Pause, PauseAt, Quit, Reset, SetRuns, Start, StateChanged, Step,
                              WantDetail, WantEigenvalues)
+from engine.processes import sigint_ignored
 from engine.worker import worker_main
 
 
@@ -84,23 +83,6 @@ class _Driver(QThread):
             c._post(message)
 
 
-@contextlib.contextmanager
-def _sigint_ignored():
-    """SIGINT ignored while a child process starts: the child inherits that across exec (and Python
-    keeps an ignored SIGINT ignored), so the terminal's Ctrl-C, sent to the whole process group,
-    cannot kill it, halfway through its imports say: Ctrl-C is the window's to handle. (A Ctrl-C in
-    the few milliseconds the start takes is lost. Blocking it instead is no help: the child's mask
-    starts empty, and another thread of this process would take the signal and drop it.)"""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, handler)
-
-
 class TrainingController(QObject):
     yielded = Signal()              # messages wait in the queue (emitted when it stops being empty)
 
@@ -128,7 +110,7 @@ class TrainingController(QObject):
         else:
             self._process = ctx.Process(target=worker_main, args=(cmd_recv, res_send, 1),
                                         name="rnn-gradient-lab-worker", daemon=True)
-            with _sigint_ignored():  # Ctrl-C in the terminal is the window's to handle, not the worker's
+            with sigint_ignored():  # Ctrl-C in the terminal is the window's to handle, not the worker's
                 self._process.start()
             cmd_recv.close()
             res_send.close()  # so the driver sees EOF if the worker dies

@@ -13,6 +13,7 @@ The main window calls:
   settle()             right after refresh (the display scheduler calls it): lays out now what the refresh
                        changed, so that the next paint is the only one
   painted_ms()         how long its plots took at their last paint (the scheduler's estimate of its cost)
+  shutdown()           the window closes: end what the view runs off the GUI thread (the phase map's process)
   reads_eigenvalues    (class attribute) True for a view that draws the tanh RNN's eigenvalues, which the
                        worker takes only while such a view is visible (or a lesson's claim reads them)
 Views only read histories; they never talk to the controller or the worker. `shown_at_start`: False
@@ -72,6 +73,9 @@ class View(QWidget):
 
     def painted_ms(self) -> float:
         return sum(area.painted_ms for area in self.findChildren(PlotArea))
+
+    def shutdown(self) -> None:
+        pass
 
     def in_window(self, window) -> None:
         """Once the window is built: anything the view adds to it (a menu entry, a click's action)."""

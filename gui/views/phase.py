@@ -9,7 +9,8 @@ one network share its map, a dot for each run (the multiply lesson's three radii
 GUI thread, except the map itself: engine.phase_maps.MapProcess measures it in a process of its own, at a lower
 priority (torch only; the stacked networks take a second or two, after the process's first start), and its
 result comes back through a queued signal. A newer request supersedes an older one, which stops at its next
-stack of networks. The process starts at the first map wanted and ends when the view is hidden or closed.
+stack of networks. The process starts at the first map wanted and lives until the window closes
+(`shutdown`); hiding the view stops a map being measured, and keeps a map that arrived.
 """
 from __future__ import annotations
 
@@ -166,12 +167,21 @@ class PhaseView(View):
         super().showEvent(event)
         self._want_map()
 
-    def hideEvent(self, event):  # turned off, or the window closes: a map being measured stops
+    def hideEvent(self, event):  # turned off, in a tab behind another, minimised: a map being measured stops
         super().hideEvent(event)
-        self.stop()
+        if self.measuring:
+            self._request += 1
+            self._map_keys = None  # (measured again when shown; a map that arrived is kept)
+            self.measuring = False
+            self._process.cancel()
 
-    def stop(self):
-        """Stop a map being measured (it ends at its next stack of networks) and end the map's process."""
+    def closeEvent(self, event):  # (a view of its own: the tests', write_phase_png's)
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self):
+        """The window closes: stop a map being measured and end the map's process (waiting for it: it stops at
+        its next stack of networks)."""
         self._request += 1
         self._map_keys = None
         self.measuring = False
@@ -200,8 +210,12 @@ class PhaseView(View):
             self.title_label.set_text("Phase diagram: measuring the map at initialisation…")
             self.measuring = True
             configs = list(self.configs)
-            self._process.submit(self._request, [(map_key(c), c) for c in configs],
-                                 lambda request, result: self._measured_in_process(request, result, configs))
+            try:
+                self._process.submit(self._request, [(map_key(c), c) for c in configs],
+                                     lambda request, result: self._measured_in_process(request, result, configs))
+            except Exception as exc:  # no process to measure in (none could start): said in the title
+                self._on_measured(self._request, exc)
+                self._map_keys = None  # (tried again at the next change or show)
         self._place_dots()
 
     def _measured_in_process(self, request: int, result, configs):  # on a thread of the map process's pool

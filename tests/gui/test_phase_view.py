@@ -70,6 +70,38 @@ def test_compared_networks_get_a_map_each_and_runs_of_one_network_share_it_a_dot
     assert list(view.dot.getData()[0]) == [3.5, 4.5, 5.5] and not view.plot.titleLabel.isVisible()
 
 
+def test_hiding_the_view_keeps_its_map_and_its_process_until_the_window_closes(qtbot, view):
+    """Turned off and on again (the View menu, a tab behind another, minimised), the view keeps the map that
+    arrived and its process, which starts with torch's imports, and does not freeze the window waiting for it;
+    a map still being measured stops and is measured again when shown. The window's close ends the process."""
+    import multiprocessing
+    config = Config(activation="linear", init="orthogonal", spectral_radius=0.9, seq_len=100, **SMALL)
+    measured(qtbot, view, config)
+    drawn, requests = view.maps_drawn, view._request
+    view.hide()
+    view.show()
+    assert (view.maps_drawn, view._request, view.measuring) == (drawn, requests, False) and view._process.started
+    view.set_runs([info(config.replace(activation="tanh"))])  # a new network: its map is being measured
+    assert view.measuring and view._request == requests + 1
+    view.hide()  # stopped at its next stack; the process stays
+    assert not view.measuring and view._process.started
+    view.show()  # measured again
+    qtbot.waitUntil(lambda: view.maps_drawn > drawn, timeout=60_000)
+    assert view._request == requests + 3 and "tanh RNN" in view.title_label.text()
+    view.shutdown()
+    assert not view._process.started and multiprocessing.active_children() == []
+
+
+def test_a_map_process_that_cannot_start_is_said_in_the_title_and_tried_again(qtbot, view, monkeypatch):
+    def no_process(*args):
+        raise OSError("[Errno 24] Too many open files")
+    monkeypatch.setattr(view._process, "submit", no_process)
+    view.set_runs([info(Config(**SMALL))])
+    assert not view.measuring and "could not measure (OSError: [Errno 24] Too many open files)" in view.title_label.text()
+    monkeypatch.undo()
+    measured(qtbot, view, Config(**SMALL).replace(hidden=6))  # the next change tries again
+
+
 def test_a_click_on_a_cell_applies_its_settings(qtbot, view):
     measured(qtbot, view, Config(**SMALL))
     with qtbot.waitSignal(view.settings_chosen) as chosen:
