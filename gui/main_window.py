@@ -430,7 +430,6 @@ class MainWindow(QMainWindow):
                 view.apply_theme(self.theme)
             except Exception as exc:  # a view that cannot restyle keeps its old colours
                 self.show_error(f"The {key} view could not change its theme: {type(exc).__name__}: {exc}")
-        self.status.run_colors = self.theme.run_colors
         palette = window_palette(self.theme)
         QApplication.setPalette(palette)  # menus and dialogs are windows of their own: they take the app's
         self.setPalette(palette)

@@ -13,7 +13,7 @@ of it alone (gui/one_sequence.py); Q types a sequence number, [ and ] go to the 
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QAction, QFont, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QWidget
 
@@ -209,6 +209,13 @@ class ReplayBar(QWidget):
         for widget in (self.mark, self.back, self.forward, self.box, self.kept, self.live, self.sequence):
             widget.setFont(font)
         self._restyle()
+
+    def changeEvent(self, event):
+        """A new theme: the style sheets are set again, as a widget's style sheet keeps the palette it was set in
+        (the LIVE mark was black on the dark theme's grey, and pale grey on the light one's)."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "_scale"):  # (not while being built)
+            self._restyle()
 
     def _restyle(self):
         k = self._scale

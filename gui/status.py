@@ -260,7 +260,11 @@ class StatusBar(QStatusBar):
             widget.setMinimumWidth(metrics.horizontalAdvance(sample) + 8)
 
     def set_theme(self, theme):
-        """Status text in the theme's colours (the window palette follows the theme as well)."""
+        """Status text in the theme's colours (the window palette follows the theme as well), the runs' ratios in
+        its run colours at once (they were left in the theme before until the next step: all of a paused lesson)."""
+        self.run_colors = theme.run_colors
+        if getattr(self, "_session", None) is not None:
+            self._on_runs()
         self.setStyleSheet(f"QStatusBar {{ background: {theme.background}; color: {theme.foreground}; }} "
                            f"QStatusBar QLabel {{ color: {theme.foreground}; }}")
         self.recording.setStyleSheet(f"color: {RECORDING}; font-weight: bold;")

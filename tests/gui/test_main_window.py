@@ -542,3 +542,14 @@ def test_the_device_box_says_what_auto_chose_and_why(qtbot, monkeypatch):
     panel.set_config(SMALL.replace(hidden=512, batch=64, cell="lstm"))
     panel._update_enabled()
     assert "device auto: cuda (a large model" in panel.controls["device"].toolTip()
+
+
+def test_a_theme_change_recolours_the_runs_ratios_in_the_status_bar_at_once(make_window):
+    """The status bar's ratios were written in the theme of the last step: a paused lesson kept the other theme's run
+    colours (a pale blue on the light theme's white) until it trained on."""
+    from gui.theme import DARK, LIGHT
+    window = make_window(configs=[SMALL, SMALL.replace(hidden=6)])
+    for theme in (LIGHT, DARK, LIGHT):
+        window.set_theme(theme.name)
+        text = window.status.ratios.text()
+        assert all(f"color:{color}" in text for color in theme.run_colors[:2]), (theme.name, text)

@@ -319,3 +319,24 @@ def test_a_live_setting_changed_during_a_replay_keeps_the_step_and_shows_the_set
     assert session.shown_step == 2 and session.shown_histories()[0].latest.step == 2
     session.apply_configs([SMALL.replace(lr=0.02, hidden=6)])  # a structural one rebuilds: live again
     qtbot.waitUntil(lambda: session.shown_step is None, timeout=TIMEOUT)
+
+
+def test_the_live_mark_reads_in_either_theme(make_window, qtbot):
+    """The LIVE mark has a style sheet of its own (bold, and REPLAY's colours): its text took the colours of the theme
+    it was styled in, black on the dark theme's grey and pale grey on the light one's (every render of a lesson)."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QColor
+    window = make_window()
+    mark = window.replay.mark
+    for name in ("light", "dark", "light"):  # as docs/render_lessons.py goes: each theme normal, then lecture
+        window.set_theme(name)
+        for lecture in (False, True):
+            window.set_lecture(lecture)  # (the mark's style sheet set again, in the theme of the moment)
+            qtbot.waitUntil(lambda: mark.text() == "LIVE")
+            corner = mark.mapTo(window, QPoint(0, 0))  # (as the window is grabbed: the mark's own grab polishes it)
+            image = window.grab().toImage().copy(corner.x(), corner.y(), mark.width(), mark.height())
+            levels = [QColor(image.pixel(x, y)).lightness() for x in range(image.width()) for y in range(image.height())]
+            background = max(set(levels), key=levels.count)
+            text = max(levels, key=lambda level: abs(level - background))
+            assert abs(text - background) > 150, (name, lecture, background, text)
+        window.set_lecture(False)
