@@ -29,6 +29,7 @@ import traceback
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.detail import DetailRequest
+from gui.views._legends import legends_held
 
 DISPLAY_INTERVAL_MS = 16         # ~60 Hz redraws at most
 DIAGNOSIS_INTERVAL_S = 0.25      # badges need not update every frame
@@ -50,6 +51,7 @@ class DisplayScheduler(QObject):
         self.first_frame_time: float | None = None
         self.broken_views: set[str] = set()
         self.dirty: set[str] = set()       # views with data they have not drawn yet
+        self.unbuilt: set[str] = set()     # views not yet given the run set (set_runs) since it was rebuilt
         self._next_view = 0
         self.cost_ms: dict[str, float] = {}  # each view's refresh and paint, learnt (see the module docstring)
         self._drawn: list[tuple[str, float]] = []  # (view, ms of its refresh) drawn by the last tick
@@ -87,15 +89,20 @@ class DisplayScheduler(QObject):
 
     # ------------------------------------------------------------------ session signals
     def _on_runs_rebuilt(self, fresh: bool):
-        infos = self.session.infos
-        for view in self.views.values():
-            if fresh:
-                view.clear()
-            view.set_runs(infos)
-        if fresh:  # no figure of the run set before stays on screen
+        """A new run set: each view is given it (set_runs: its curves, legends, labels made again) when it is
+        next drawn, within the tick's budget, not all here at once (eight views' set_runs took 45-110 ms, a
+        lesson change's stall); a fresh one's figures are cleared at once, so none of the run set before stays."""
+        for view in self.views.values() if fresh else ():
+            view.clear()
+        if fresh:
             self._undiagnosed = True
             self._last_diagnosis = 0.0
+        self.unbuilt.update(self.views)
         self.mark_all_dirty()  # redrawn round-robin by the timer, not all at once
+
+    def bring_up_to_date(self, key: str):
+        """Give one view the run set and the histories now, shown or not (an export of it)."""
+        self._refresh(key, self.views[key])
 
     def _on_data(self, *_):
         self.mark_all_dirty()
@@ -105,7 +112,7 @@ class DisplayScheduler(QObject):
     def tick(self):
         now = time.perf_counter()
         self._pace(now)
-        visible = self.visible_views().values()
+        visible = [v for k, v in self.visible_views().items() if k not in self.unbuilt]
         wishes = [v.detail_wish() for v in visible]
         self.session.want_eigenvalues(any(v.reads_eigenvalues for v in visible))
         if self.session.shown_sequence is not None:  # every view of the latest step shows that sequence
@@ -160,13 +167,13 @@ class DisplayScheduler(QObject):
         for position in range(first, first + len(keys)):
             key = keys[position % len(keys)]
             if key in self.dirty and key in visible:
-                cost = self.cost_ms.get(key, TICK_BUDGET_MS)
+                cost = self.cost_ms.get(key, TICK_BUDGET_MS) + (TICK_BUDGET_MS if key in self.unbuilt else 0.0)
                 if self._drawn and spent + cost > TICK_BUDGET_MS:
                     self._next_view = position  # first in the next tick
                     break
                 start = time.perf_counter()
-                self._refresh(key, visible[key])
-                self._drawn.append((key, (time.perf_counter() - start) * 1000.0))
+                building_ms = self._refresh(key, visible[key])
+                self._drawn.append((key, (time.perf_counter() - start) * 1000.0 - building_ms))
                 spent += cost
                 self._next_view = position + 1
         self._next_view %= len(keys)
@@ -189,9 +196,18 @@ class DisplayScheduler(QObject):
         return {k: v for k, v in self.views.items()
                 if v.isVisible() and v.width() > 0 and v.height() > 0 and not v.window().isMinimized()}
 
-    def _refresh(self, key, view):
+    def _refresh(self, key, view) -> float:
+        """Draw one view (given the run set first where it has not been); the ms its set_runs took, a one-off
+        left out of its learnt cost."""
         self.dirty.discard(key)
+        building_ms = 0.0
         try:
+            if key in self.unbuilt:
+                start = time.perf_counter()
+                self.unbuilt.discard(key)
+                with legends_held(view):  # (each legend laid out once, not at each entry)
+                    view.set_runs(self.session.infos)
+                building_ms = (time.perf_counter() - start) * 1000.0
             view.refresh(self.session.shown_histories())
             view.settle()
         except Exception as exc:  # one broken view must not stop the others or the window
@@ -199,6 +215,7 @@ class DisplayScheduler(QObject):
                 self.broken_views.add(key)
                 self.errored.emit(f"The {key} view failed to draw: {type(exc).__name__}: {exc}",
                                   traceback.format_exc())
+        return building_ms
 
 
 def detail_request(wishes) -> DetailRequest | None:

@@ -441,7 +441,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ exports of what is on screen
     def export_view(self, key: str, path=None, suffix: str = ".png"):
-        """One view as PNG (pixels) or SVG (vector). Without a path, asks for one."""
+        """One view as PNG (pixels) or SVG (vector), drawn up to date first. Without a path, asks for one."""
+        self.display.bring_up_to_date(key)  # (a view in a tab behind another is not drawn while hidden)
         frame = self.view_frames[key]
         return self.files.export_widget(frame.view, f"the {frame.title.text()} view", key, path, suffix)
 

@@ -5,6 +5,8 @@ GUI thread only. Nothing here knows about runs; the views place their legends th
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pyqtgraph as pg
 import shiboken6
@@ -80,6 +82,29 @@ def add_legend(plot: pg.PlotItem, offset=(-6, 6), room=None) -> pg.LegendItem:
     legend.fit = fit
     legend.room = room
     return legend
+
+
+@contextlib.contextmanager
+def legends_held(widget):
+    """The legends in `widget`'s plots laid out once, as the block ends, not at each entry added or removed in it:
+    pyqtgraph lays a legend out again at every addItem and removeItem, and each layout fits it (`fit`) again, a
+    quarter of a view's set_runs (a compare lesson's profile: its legend cleared and filled entry by entry)."""
+    areas = [widget] if isinstance(widget, pg.GraphicsView) else []
+    legends = [item for plots in areas + widget.findChildren(pg.GraphicsView) for item in plots.items()
+               if isinstance(item, pg.LegendItem)]
+    for legend in legends:
+        legend.updateSize = _not_now
+    try:
+        yield
+    finally:
+        for legend in legends:
+            del legend.updateSize  # the class's own again
+            if shiboken6.isValid(legend):
+                legend.updateSize()
+
+
+def _not_now():
+    pass
 
 
 FEW_LAYERS = 3  # up to this many stacked layers, each has its own legend entry

@@ -170,6 +170,100 @@ def test_without_a_cap_the_share_never_stops_a_tick(scheduled, monkeypatch):
     assert scheduler.frames == 20
 
 
+class BuildingView(CostlyView):
+    """A CostlyView whose set_runs (its curves and legends made again) takes `build_ms`, and which records what it
+    was given and whether it was drawn before it was given the run set."""
+    def __init__(self, clock, ms, build_ms):
+        super().__init__(clock, ms)
+        self.build_ms, self.built, self.cleared, self.stale_refreshes, self.wishes = build_ms, [], 0, 0, 0
+
+    def set_runs(self, infos):
+        self.built.append(list(infos))
+        self.clock.spend(self.build_ms)
+
+    def clear(self):
+        self.cleared += 1
+
+    def refresh(self, histories):
+        super().refresh(histories)
+        self.stale_refreshes += not self.built
+
+    def detail_wish(self):
+        self.wishes += 1
+        return None
+
+
+def test_a_new_run_set_is_given_to_each_view_when_it_is_next_drawn_one_a_tick_not_all_at_once(qtbot, monkeypatch):
+    """Eight views' set_runs took 45-110 ms in one turn of the event loop at a lesson change: each is now given the
+    run set at its next draw, one such a tick (its set_runs is left out of its learnt cost); a fresh run set's
+    figures are cleared at once; a view not on screen is given it when shown, or exported."""
+    clock = Clock()
+    monkeypatch.setattr(display.time, "perf_counter", lambda: clock.wall)
+    monkeypatch.setattr(display.time, "thread_time", lambda: clock.cpu)
+    views = {f"v{k}": BuildingView(clock, 2.0, 20.0) for k in range(5)}
+    for key, view in views.items():
+        qtbot.addWidget(view)
+        view.setVisible(key != "v4")  # v4: a view in a tab behind another
+    session = Session()
+    session.infos = ["lesson A's run"]
+    scheduler = display.DisplayScheduler(session, views, Status())
+    session.runs_rebuilt.emit(True)
+    assert [v.cleared for v in views.values()] == [1] * 5 and all(v.built == [] for v in views.values())
+    ticks = []
+    for _ in range(4):
+        start = clock.wall
+        scheduler.tick()
+        ticks.append(round((clock.wall - start) * 1000))
+        clock.spend(16, cpu_share=0.0)
+    assert ticks == [22] * 4  # one set_runs and its refresh a tick, never 4 x 22 ms in one
+    assert [len(v.built) for v in views.values()] == [1, 1, 1, 1, 0] and scheduler.unbuilt == {"v4"}
+    assert scheduler.cost_ms == pytest.approx({f"v{k}": 2.0 for k in range(3)})  # (v3's is learnt at the next tick)
+    assert all(v.stale_refreshes == 0 for v in views.values()) and views["v4"].wishes == 0
+
+    session.infos = ["lesson B's run 1", "lesson B's run 2"]
+    session.runs_rebuilt.emit(False)  # a rebuild that keeps the figures (a setting's change): none cleared
+    assert [v.cleared for v in views.values()] == [1] * 5
+    scheduler.tick()  # v0: built again (22 ms with its refresh: alone, its cost with a set_runs is over the budget)
+    assert [len(v.built) for v in views.values()] == [2, 1, 1, 1, 0]
+    assert views["v0"].built[-1] == session.infos
+    views["v4"].show()
+    for _ in range(4):
+        clock.spend(16, cpu_share=0.0)
+        scheduler.tick()
+    assert [len(v.built) for v in views.values()] == [2, 2, 2, 2, 1] and not scheduler.unbuilt
+    assert views["v4"].built == [session.infos] and views["v4"].stale_refreshes == 0
+
+    views["v1"].hide()
+    session.runs_rebuilt.emit(True)
+    scheduler.bring_up_to_date("v1")  # (an export of a hidden view)
+    assert views["v1"].built[-1] == session.infos and "v1" not in scheduler.unbuilt and "v1" not in scheduler.dirty
+
+
+def test_a_view_whose_set_runs_fails_is_reported_once_and_the_others_go_on(qtbot, monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(display.time, "perf_counter", lambda: clock.wall)
+    views = {f"v{k}": BuildingView(clock, 1.0, 1.0) for k in range(3)}
+    for view in views.values():
+        qtbot.addWidget(view)
+        view.show()
+
+    def broken(infos):
+        raise ValueError("no such layer")
+    views["v1"].set_runs = broken
+    session = Session()
+    session.infos = ["a run"]
+    scheduler = display.DisplayScheduler(session, views, Status())
+    errors = []
+    scheduler.errored.connect(lambda message, trace: errors.append(message))
+    for _ in range(2):
+        session.runs_rebuilt.emit(True)
+        for _ in range(3):
+            scheduler.tick()
+            clock.spend(16)
+    assert errors == ["The v1 view failed to draw: ValueError: no such layer"]
+    assert [len(v.built) for v in views.values()] == [2, 0, 2] and views["v1"].refreshes == 0
+
+
 def test_the_pacer_collects_cycles_on_its_own_thread_with_automatic_collection_off(qtbot):
     class Node:
         pass
@@ -215,3 +309,38 @@ def test_the_automatic_range_of_a_curve_plot_stays_while_the_data_stay_inside_it
     curve.setData(np.arange(10), np.linspace(-26.0, 5.0, 10))  # out of it: the range follows, with room
     box.updateAutoRange()
     assert len(moves) == 1 and box.viewRange()[1][1] > 5.0
+
+
+def test_a_legend_filled_while_held_is_laid_out_once_and_as_it_would_have_been(qtbot, monkeypatch):
+    """The display gives a view the run set with its legends held (gui/views/_legends.legends_held): pyqtgraph lays
+    a legend out at each entry added or removed, and each layout fits it again; held, once at the end, the same."""
+    import pyqtgraph as pg
+    from gui.views._legends import add_legend, legends_held
+    layouts = []
+    own = pg.LegendItem.updateSize
+    monkeypatch.setattr(pg.LegendItem, "updateSize", lambda self: (layouts.append(self), own(self))[1])
+
+    def plot_with_legend():
+        widget = pg.PlotWidget()
+        qtbot.addWidget(widget)
+        widget.resize(260, 160)
+        widget.show()
+        legend = add_legend(widget.getPlotItem())
+        legend.addItem(widget.plot([0, 1], [0, 1]), "the run before")
+        return widget, legend
+
+    def fill(widget, legend):
+        legend.clear()
+        for k in range(6):
+            legend.addItem(widget.plot([0, 1], [k, k + 1]), f"run {k + 1} of a compare lesson")
+
+    (plain, plain_legend), (held, held_legend) = plot_with_legend(), plot_with_legend()
+    fill(plain, plain_legend)
+    layouts.clear()
+    with legends_held(held):
+        fill(held, held_legend)
+        assert layouts == []
+    assert layouts == [held_legend]
+    pg.QtWidgets.QApplication.processEvents()
+    looks = [(lg.boundingRect(), lg.scale(), lg.isVisible(), lg.columnCount, len(lg.items)) for lg in (plain_legend, held_legend)]
+    assert looks[0] == looks[1] and looks[0][4] == 6

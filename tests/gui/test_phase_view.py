@@ -128,7 +128,7 @@ def test_a_sweep_folder_opens_in_the_window_and_a_click_there_trains_its_setting
     assert window.files.open(folder / "sweep.csv")
     assert window.view_actions["phase"].isChecked() and view.sweep_folder == str(folder)
     assert (view.phase.x_key, view.phase.y_key) == ("hidden", "activation")
-    assert view.dot_position() == (1.5, 0.5)  # the window's hidden 8, tanh
+    qtbot.waitUntil(lambda: view.dot_position() == (1.5, 0.5))  # the window's hidden 8, tanh (at its first draw)
     view.choose(0, 1)
     qtbot.waitUntil(lambda: window.session.configs[0].hidden == 4 and window.session.configs[0].activation == "relu")
     assert window.controls.config().hidden == 4
