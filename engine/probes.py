@@ -403,7 +403,7 @@ def cell_weights_and_activity(model, activation: str, trace) -> dict:
             states = trace.outputs[k]
             flat = sum(count_flat(activation, block) for block in states.split(steps_per_block(states[0].numel())))
             count = states.numel()
-        saturation.append(flat / max(count, 1))
+        saturation.append(flat / count if count else math.nan)  # (LRU, the SSM: nothing here saturates)
         gate_means.append(np.asarray(means))
     return {"sigma_max": np.asarray(sigma, dtype=np.float64),
             "max_slope": np.asarray([layer.max_slope() for layer in model.layers], dtype=np.float32),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from engine.config import Config
+from engine.model import GATE_NAMES
 from engine.diagnosis import Badge, diagnose
 from engine.trainer import Trainer
 
@@ -32,7 +33,8 @@ def history(snap, top=None, losses=(), baseline=1.0, diverged_at=None, cell="lst
     if top is not None:
         snap = dataclasses.replace(snap, grad_h=np.array([top], dtype=np.float64))
     return SimpleNamespace(latest=snap, diverged_at_step=diverged_at, loss=Losses(losses),
-                           info=SimpleNamespace(config=SimpleNamespace(cell=cell), baseline_loss=baseline))
+                           info=SimpleNamespace(config=SimpleNamespace(cell=cell), baseline_loss=baseline,
+                                                        gate_names=GATE_NAMES[cell]))
 
 
 def texts(badges):
@@ -59,6 +61,9 @@ def test_saturation_and_the_loss_against_its_baseline(snapshot):
     saturated = dataclasses.replace(snapshot, saturation=np.array([0.6], dtype=np.float32))
     assert "60% of gates saturated" in texts(diagnose(history(saturated, top=[1.0, 1.0, 1.0])))
     assert "60% of units saturated" in texts(diagnose(history(saturated, top=[1.0, 1.0, 1.0], cell="rnn")))
+    # IndRNN's saturation counts its activation's units (it has no gates); minGRU's its update gate
+    assert "60% of units saturated" in texts(diagnose(history(saturated, top=[1.0, 1.0, 1.0], cell="indrnn")))
+    assert "60% of gates saturated" in texts(diagnose(history(saturated, top=[1.0, 1.0, 1.0], cell="mingru")))
     steady = history(snapshot, top=[1.0, 1.0, 1.0], losses=[1.0] * 60, baseline=1.0)
     assert "loss still at baseline" in texts(diagnose(steady))
     assert "loss far above baseline" in texts(diagnose(history(snapshot, top=[1.0] * 3, losses=[3.0] * 60)))

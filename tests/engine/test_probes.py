@@ -617,3 +617,13 @@ def test_the_gradient_scale_is_a_power_of_two_within_its_bounds_for_any_gradient
     for largest, expected in ((1e-300, top), (5e-324, top), (1e28, 1.0), (1e40, 1.0), (math.inf, 1.0),
                               (0.0, 1.0), (1.0, 2.0 ** math.floor(math.log2(probes.GRADIENT_SCALE_TARGET)))):
         assert probes.gradient_scale(np.array([largest]), None, np.array([0.0]), 0.0) == expected, largest
+
+
+@pytest.mark.parametrize("cell", ["lru", "ssm"])
+def test_a_cell_with_nothing_that_saturates_reports_no_saturation_not_zero(cell):
+    """The LRU's memory passes through no activation and the selective SSM's step size is no sigmoid gate: nothing
+    is counted, so the share is NaN (the window said '0% of gates saturated'); minGRU counts its update gate."""
+    snap = Trainer(Config(seq_len=8, hidden=6, batch=3, cell=cell)).step()
+    assert np.isnan(snap.saturation).all()
+    snap = Trainer(Config(seq_len=8, hidden=6, batch=3, cell="mingru")).step()
+    assert np.isfinite(snap.saturation).all()

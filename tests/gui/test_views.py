@@ -717,6 +717,30 @@ def test_activation_histogram_and_gates(qtbot, scenarios):
     assert "of units saturated" in view.title_label.text()
 
 
+def test_activation_shows_each_cells_own_function_or_says_it_has_none(qtbot):
+    """IndRNN's ReLU was drawn and named as tanh ("IndRNN (ReLU): tanh (cell input)"), and the LRU, minGRU and the
+    selective SSM, whose memory passes through no activation, were given a tanh too; the saturation names the
+    activation's units for IndRNN (it has no gates), minGRU's update gate, and nothing for the LRU and the SSM."""
+    from engine import registry
+    view = make(ActivationView, qtbot)
+    small = Config(seq_len=8, hidden=6, batch=3)
+    indrnn = train(small.replace(cell="indrnn", activation="relu"), 2)
+    show(view, [indrnn])
+    (_, act, slope, _), = view.series
+    y, dy = registry.activation_curve("relu", act.xData)
+    np.testing.assert_array_equal(act.yData, np.clip(y, -50, 50))
+    assert [label.text for _, label in view.legend.items][0] == "ReLU" and "of units saturated" in view.title_label.text()
+    for cell, title in (("lru", "No activation on the memory"), ("ssm", "No activation on the memory: only the gates"),
+                        ("mingru", "of gates saturated")):
+        show(view, [train(small.replace(cell=cell), 2)])
+        (_, act, _, _), = view.series
+        assert act.xData is None and title in view.title_label.text(), (cell, view.title_label.text())
+        assert [label.text for _, label in view.legend.items] == [f"{registry.CELLS[cell].label}: no activation on its memory"]
+    show(view, [indrnn, train(small.replace(cell="lru"), 2, 1)])  # compared: each run's entry says its own
+    entries = [label.text for _, label in view.legend.items]
+    assert entries[0].endswith("ReLU") and entries[1].endswith("no activation on its memory"), entries
+
+
 def test_activation_gates_go_beside_the_plot_in_a_short_cell_not_below_it(qtbot, scenarios):
     """A row of nine views at 1600x1000 (about 400 x 210 px) stacked the gates under the activation plot
     and left it a strip 50 px high; there they go beside it, and below it only in a narrow view."""
