@@ -17,8 +17,8 @@ from gui.theme import LEGEND_BORDER_LIGHT
 
 
 def add_legend(plot: pg.PlotItem, offset=(-6, 6), room=None) -> pg.LegendItem:
-    """A compact legend inside the plot's corner. It shrinks (down to 55%) to stay within the plot
-    when the view is small or the fonts large, and hides when even that would not fit. `room`: the
+    """A compact legend inside the plot's corner. It shrinks (down to 55%, its text to 6 pt at least: smallest_scale)
+    to stay within the plot when the view is small or the fonts large, and hides when even that would not fit. `room`: the
     (width, height) shares of the data box it must keep within, where only part of the plot is free of
     curves; a view may change `legend.room` later and call `legend.fit()`.
 
@@ -60,7 +60,7 @@ def add_legend(plot: pg.PlotItem, offset=(-6, 6), room=None) -> pg.LegendItem:
                 one = legend.boundingRect()
                 one_scale = min(1.0, across / one.width(), down / one.height())
                 scale = one_scale
-                if one_scale < TWO_COLUMNS_BELOW:
+                if one_scale < max(TWO_COLUMNS_BELOW, smallest_scale(legend)):
                     set_columns(legend, 2)
                     two = legend.boundingRect()
                     two_scale = min(1.0, across / two.width(), down / two.height())
@@ -68,8 +68,9 @@ def add_legend(plot: pg.PlotItem, offset=(-6, 6), room=None) -> pg.LegendItem:
                         scale = two_scale
                     else:
                         set_columns(legend, 1)
-            legend.setVisible(scale >= 0.55 and legend.layout.count() > 0)
-            scale = max(scale, 0.55)
+            smallest = smallest_scale(legend)
+            legend.setVisible(scale >= smallest and legend.layout.count() > 0)
+            scale = max(scale, smallest)
             if abs(legend.scale() - scale) > 0.01:
                 legend.setScale(scale)
                 legend.setOffset(legend.opts["offset"])  # (its `offset` attribute is the first one, never updated)
@@ -297,6 +298,16 @@ def move_legend_off_the_curves(legend: pg.LegendItem, items, fallback=None) -> N
 
 
 TWO_COLUMNS_BELOW = 0.62  # a legend in one column shrunk below this scale tries two
+SMALLEST_SCALE = 0.55     # a legend shrinks to this share of its size at most, and its text to READABLE_PT:
+READABLE_PT = 6.0         # below, it hides (in normal mode, 8 pt legends went down to 4.4 pt, 6 px, unreadable,
+#                           over the curves they named; the status bar names each run in its colour all the same)
+
+
+def smallest_scale(legend: pg.LegendItem) -> float:
+    """The smallest scale at which `legend` still reads: SMALLEST_SCALE, or its text at READABLE_PT."""
+    size = str(legend.opts.get("labelTextSize") or "")
+    points = float(size[:-2]) if size.endswith("pt") else None
+    return max(SMALLEST_SCALE, READABLE_PT / points) if points else SMALLEST_SCALE
 
 
 def set_columns(legend: pg.LegendItem, columns: int) -> None:

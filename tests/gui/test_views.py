@@ -24,6 +24,7 @@ from engine.worker import run_info
 from gui.history import RunHistory
 from gui.theme import DARK, LIGHT, LOG_GRAD_LEVELS
 from gui.views import ALL_VIEWS
+from gui.views._legends import READABLE_PT, smallest_scale
 from gui.views._common import STEP_LABEL, WIDEST_LOG_GRAD_LEVELS, factor_text, run_labels, sample_columns
 from gui.views.activation import ActivationView
 from gui.views.attribution import ATTENTION_LABEL, AttributionView
@@ -467,7 +468,7 @@ def test_loss_in_a_short_cell_leaves_out_the_task_score_rather_than_squeeze_both
     qtbot.waitUntil(lambda: view.loss_plot.getViewBox().height() > 80)
     view.refresh(scenarios["compare3"])
     view.grab()
-    assert view.legend.isVisible()
+    assert not view.legend.isVisible() or view.legend.scale() >= smallest_scale(view.legend) - 1e-6  # shown readable
     view.resize(900, 600)
     qtbot.waitUntil(view.metric_plot.isVisible)
     assert not bottom._label_options
@@ -606,7 +607,7 @@ def test_loss_marker_labels_stay_whole_and_clear_of_the_legend(case, size, qtbot
         assert text == line.full_text or (text.endswith("…") and line.full_text.startswith(text[:-1])), text
         rect = label.mapRectToScene(label.boundingRect())
         assert plot.contains(rect), (text, rect, plot)
-        assert not rect.intersects(legend), (text, rect, legend)
+        assert not (view.legend.isVisible() and rect.intersects(legend)), (text, rect, legend)
         assert not any(rect.intersects(other) for other in placed), text
         placed.append(rect)
 
@@ -1072,8 +1073,27 @@ def test_run_and_layer_boxes_take_the_theme_and_keep_their_arrows(theme, qtbot):
         assert "QSpinBox" not in selectors.styleSheet() and not box.styleSheet()
 
 
+@pytest.mark.parametrize("theme", [DARK, LIGHT.scaled(1.6)], ids=["normal", "lecture"])
+def test_a_legend_shrinks_no_further_than_its_text_reads_and_hides_below(theme, qtbot, scenarios):
+    """A legend in a small view shrank to 55% of its size whatever its font: a normal-mode legend's 8 pt to 4.4 pt
+    (6 px), unreadable over the curves it named. Its text now stays at READABLE_PT or more; where it would not fit
+    so, it hides (the status bar names each run in its colour)."""
+    view = make(ActivationView, qtbot)
+    view.apply_theme(theme)
+    show(view, scenarios["lstm3"])
+    points = float(view.legend.opts["labelTextSize"][:-2])
+    shown = []
+    for width in (900, 360, 320, 300, 280, 240):
+        view.resize(width, 330)
+        view.grab()
+        if view.legend.isVisible():
+            assert points * view.legend.scale() >= READABLE_PT - 1e-6, (width, view.legend.scale())
+        shown.append(view.legend.isVisible())
+    assert shown[0] and (theme.font_pt > DARK.font_pt or not all(shown)), shown  # normal mode: hidden at 280 px
+
+
 @pytest.mark.parametrize("case, size", [("rnn", (400, 420)), ("compare3", (400, 420)), ("gru_attention", (400, 420)),
-                                        ("compare3", (280, 330)), ("lstm3", (280, 330))])
+                                        ("compare3", (280, 330)), ("lstm3", (300, 330))])
 def test_activation_legend_covers_no_curve_and_no_bar(case, size, qtbot, scenarios):
     """The legend sits in the corner no activation, slope or histogram enters (inputs above 0, outputs
     below 0), and in compare mode names each run once, with one key to the line styles. In a small
