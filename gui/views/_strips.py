@@ -7,6 +7,7 @@ adds the plots of runs 2.. under it, names each strip in its top right corner, a
 """
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
 
 from engine.schema import MAX_RUNS  # compared runs shown one under the other
@@ -41,6 +42,15 @@ class RunStrips:
             name.hide()
             strip.getViewBox().sigResized.connect(lambda box, k=len(self.names): self._fit_name(k))
             self.names.append(name)
+        # a strip's word where its image shows nothing (a run that diverged: its gradient is NaN, left transparent)
+        self.notes = []
+        for strip in self.plots(MAX_RUNS):
+            note = pg.TextItem("", anchor=(0.5, 0.5))
+            note.setParentItem(strip.getViewBox())
+            note.setZValue(19)
+            note.hide()
+            strip.getViewBox().sigResized.connect(lambda box, k=len(self.notes): self._place_note(k))
+            self.notes.append(note)
         self.runs = 1
         self._names: list[str] = []
         self._widest = 0  # timesteps of the longest run shown: run 1's plot spans them (span_timesteps)
@@ -63,6 +73,8 @@ class RunStrips:
             place(self.area, more_plot, k, 0, k < self.runs)
             if k >= self.runs:
                 more_image.clear()
+        for note in self.notes[self.runs:]:
+            note.hide()
         self.label(theme, left_label)
 
     def label(self, theme, left_label):
@@ -73,6 +85,10 @@ class RunStrips:
             if last:
                 set_axis_label(strip.getAxis("bottom"), TIMESTEP_LABEL, theme)
             set_axis_label(strip.getAxis("left"), left_label(len(plots)), theme)
+        for note in self.notes:
+            note.setColor(theme.foreground)
+            note.fill = brush(theme.background, 0.75)
+            note.setFont(font(theme, -1))
         for k, name in enumerate(self.names):
             shown = k < len(self._names) and k < self.runs
             name.setVisible(shown)
@@ -105,6 +121,30 @@ class RunStrips:
             if name.textItem.boundingRect().width() <= box.width() * self.NAME_SHARE:
                 break
         name.setPos(box.width() - 2, 2)
+
+    def note_blank(self, k: int, values, history) -> None:
+        """Strip k's note: where none of its `values` (log gradients; None: no step yet) is a number, what the empty
+        strip means (a diverged run's NaN gradient is left transparent, and read as a missing picture)."""
+        note = self.notes[k]
+        if values is None or np.isfinite(values).any() or not np.size(values):
+            note.hide()
+            return
+        diverged = getattr(history, "diverged_at_step", None)
+        note.texts = ((f"no gradient: diverged at step {diverged}", f"diverged at step {diverged}", "diverged")
+                      if diverged is not None else ("no gradient (not a number)", "no gradient", "NaN"))
+        note.show()
+        self._place_note(k)
+
+    def _place_note(self, k: int):
+        """In the middle of the strip, in the longest of its words that fits the strip's width."""
+        note = self.notes[k]
+        box = note.parentItem()
+        for text in getattr(note, "texts", ()):
+            if note.textItem.toPlainText() != text:
+                note.setText(text)
+            if note.textItem.boundingRect().width() <= box.width() * 0.95:
+                break
+        note.setPos(box.width() / 2, box.height() / 2)
 
     def apply_theme(self, theme, left_label):
         for more_plot, _ in self.more:

@@ -73,6 +73,7 @@ class LayersView(ChooserView):
             self.colorbar.setLevels(self.levels)
         self.strips.span_timesteps([v.shape[1] for v in logs if v is not None])
         for k, (image, strip, log_values) in enumerate(zip(self.images(), self.strips.plots(), logs)):
+            self.strips.note_blank(k, log_values, shown[k])
             if log_values is None:
                 image.clear()
                 continue

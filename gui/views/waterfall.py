@@ -82,6 +82,7 @@ class WaterfallView(ChooserView):
             self.colorbar.setLevels(self.levels)
         drawn_keys = [key + (self.levels,) for key in keys]
         for k, (image, data) in enumerate(zip(self.images(), slices)):
+            self.strips.note_blank(k, None if data is None else data[0], shown[k])
             if data is None:
                 image.clear()
                 continue

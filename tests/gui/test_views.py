@@ -1512,3 +1512,24 @@ def test_the_loss_views_small_score_plot_names_its_axis_at_the_windows_size(make
     assert view.metric_plot.getAxis("left").labelText in metric_labels("accuracy")
     assert metric_labels("accuracy (|error| < 0.04)".split(" (")[0]) == ("accuracy", "acc.")
     assert metric_labels("symbol accuracy") == ("symbol accuracy", "accuracy", "acc.")
+
+
+@pytest.mark.parametrize("view_class", [LayersView, WaterfallView])
+def test_a_strip_with_no_number_to_show_says_why(view_class, qtbot, scenarios):
+    """A run that diverged has a NaN gradient, which the images leave transparent: fix-clipping's 'no clipping'
+    strip in the Layers view was blank, with nothing to say so. The strip says it; a strip with a picture does not."""
+    view = make(view_class, qtbot)
+    diverged, fine = scenarios["diverged"][0], scenarios["rnn"][0]
+    assert diverged.diverged_at_step is not None
+    blank = view_class is LayersView or not np.isfinite(diverged.waterfall.view()).any()
+    show(view, [fine, diverged])
+    notes = [note.isVisible() and note.textItem.toPlainText() for note in view.strips.notes[:2]]
+    assert notes == [False, blank and f"no gradient: diverged at step {diverged.diverged_at_step}"], notes
+    view.resize(260, 300)  # a narrow strip: shorter words, never wider than it
+    view.grab()
+    note = view.strips.notes[1]
+    if blank:
+        assert note.textItem.toPlainText() in note.texts[1:]
+        assert note.textItem.boundingRect().width() <= note.parentItem().width()
+    show(view, [fine])
+    assert not any(note.isVisible() for note in view.strips.notes)
