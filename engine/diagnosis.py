@@ -123,7 +123,7 @@ def diagnose(history) -> list[Badge]:
             worst = int(np.nanargmax(sat))
             share = float(sat[worst])
             if share >= SATURATION_SHOWN:
-                gated = bool(history.info.gate_names)  # sigmoid gates (LSTM, GRU, minGRU), else the activation's units
+                gated = bool(getattr(history.info, "gate_names", ()))  # sigmoid gates (LSTM, GRU, minGRU), else units
                 what = "gates" if gated else "units"
                 where = f" (layer {worst + 1})" if len(sat) > 1 else ""
                 badges.append(Badge(

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from engine.config import Config
-from engine.model import GATE_NAMES
 from engine.diagnosis import Badge, diagnose
+from engine.model import GATE_NAMES
 from engine.trainer import Trainer
 
 

@@ -79,7 +79,8 @@ class _History:
 
     def __init__(self, trainer, snap, exploded_at):
         self.latest, self.diverged_at_step, self.exploded_at_step = snap, None, exploded_at
-        self.info = type("Info", (), {"config": trainer.config, "baseline_loss": trainer.task.baseline_loss})
+        self.info = type("Info", (), {"config": trainer.config, "baseline_loss": trainer.task.baseline_loss,
+                                      "gate_names": trainer.gate_names})
         self.loss = np.array([snap.loss])
 
 

@@ -369,7 +369,8 @@ def _badges(trainer):
     from engine.diagnosis import diagnose
     snap = trainer.step()
     return [b.text for b in diagnose(SimpleNamespace(latest=snap, diverged_at_step=None, loss=[],
-                                                     info=SimpleNamespace(config=trainer.config, baseline_loss=1.0)))]
+                                                     info=SimpleNamespace(config=trainer.config, baseline_loss=1.0,
+                                                                          gate_names=trainer.gate_names)))]
 
 
 def test_badges_speak_about_the_users_model(tmp_path):

@@ -23,6 +23,7 @@ from engine.claims import step_back_ratio
 from engine.config import Config
 from engine.diagnosis import diagnose
 from engine.lessons import LESSONS
+from engine.model import GATE_NAMES
 from engine.tasks import AddingTask, CopyTask
 from engine.trainer import Trainer
 
@@ -218,7 +219,8 @@ def test_the_vanished_badge_some_300_orders_below_the_last_timestep():
 
 def badge_history(snap, config, baseline=1.0):
     return SimpleNamespace(latest=snap, diverged_at_step=None, loss=[],  # too few steps for a loss badge
-                           info=SimpleNamespace(config=config, baseline_loss=baseline))
+                           info=SimpleNamespace(config=config, baseline_loss=baseline,
+                                               gate_names=GATE_NAMES[config.cell]))
 
 
 def test_a_small_fall_is_no_bar_to_learning_a_large_one_is():
