@@ -156,6 +156,7 @@ class LossView(View):
             top = pg.InfiniteLine(angle=90, movable=False, label="", labelOpts={
                 "position": 0.96, "rotateAxis": (1, 0), "anchors": [LABEL_RIGHT, LABEL_RIGHT]})
             bottom = pg.InfiniteLine(angle=90, movable=False)
+            top.setZValue(15)  # its label (a child: drawn at the line's depth) over the curves, not under a spike
             self.loss_plot.addItem(top)
             self.metric_plot.addItem(bottom)
             self.markers.append((top, bottom))

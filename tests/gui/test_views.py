@@ -597,6 +597,8 @@ def test_loss_marker_labels_stay_whole_and_clear_of_the_legend(case, size, qtbot
     legend = view.legend.mapRectToScene(view.legend.boundingRect())
     lines = [top for top, _ in view.markers if top.isVisible()]
     newest = max(lines, key=lambda line: line.value())
+    # the labels (the lines' children, drawn at their depth) over the curves: dead-units' label lay under a spike
+    assert min(line.zValue() for line in lines) > max(curve.zValue() for curve in view.loss_curves)
     assert lines and (newest.label.isVisible() or size == (320, 320))
     placed = []
     for line in lines:
