@@ -101,6 +101,7 @@ class ParamGradsView(View):
             self.marks.append((run, mark))
             line = pg.InfiniteLine(angle=0, movable=False, label="",
                                    labelOpts={"position": 0.02, "anchors": [(0, 1), (0, 1)]})
+            line.setZValue(15)  # its label over the curves (fix-gru's 'clip at 1' lay under them)
             self.plot.addItem(line)
             line.hide()
             self.thresholds.append((run, line))
@@ -130,6 +131,7 @@ class ParamGradsView(View):
             line.setPen(pen(color, t, 0.7, dashed=True))
             line.label.setColor(t.foreground)
             line.label.setFont(font(t, -1))
+            line.label.fill = brush(t.background, 0.75)  # readable where a curve crosses it
         if hasattr(self, "_after_legend"):
             self._after_legend.setPen(pen(t.foreground, t, 0.7, dashed=True))
 

@@ -637,6 +637,9 @@ def test_param_grads_clipping(qtbot, scenarios):
     (_, line), = view.thresholds
     assert line.isVisible()
     assert line.value() == pytest.approx(np.log10(0.25))      # the threshold now, after the live change
+    # its label over the curves, on the background (fix-gru's 'clip at 1' lay under the curves)
+    assert line.zValue() > max(c.zValue() for _, _, before, after in view.series for c in (before, after))
+    assert line.label.fill.style() != pg.QtCore.Qt.BrushStyle.NoBrush
     assert "fired" in view.title_label.text()
 
 
