@@ -34,7 +34,7 @@ class Selectors(QWidget):
         self.run_label.setBuddy(self.run_combo)  # the label names the box, for screen readers too
         self.layer_label.setBuddy(self.layer_spin)
         row.addWidget(self.run_label)
-        row.addWidget(self.run_combo)
+        row.addWidget(self.run_combo, 100)  # (the room spare first, to its longest name: the stretch below had it all)
         row.addSpacing(8)
         row.addWidget(self.layer_label)
         row.addWidget(self.layer_spin)
@@ -54,10 +54,19 @@ class Selectors(QWidget):
                 self.run_combo.setItemData(i, label, Qt.ToolTipRole)
             self.run_combo.setCurrentIndex(old if 0 <= old < len(labels) else 0)
             self.run_combo.blockSignals(False)
+        self._fit_run_combo()
         many_runs = self._has_run and len(infos) > 1
         self.run_label.setVisible(many_runs)
         self.run_combo.setVisible(many_runs)
         self.update_layers(infos)
+
+    def _fit_run_combo(self):
+        """The run box no wider than its longest name needs: it takes the row's spare room up to that (it kept its
+        ten characters and cut 'about right (0.05)' to 'about right (0.05')."""
+        names = [self.run_combo.itemText(i) for i in range(self.run_combo.count())]
+        metrics = self.run_combo.fontMetrics()
+        widest = max((metrics.horizontalAdvance(name) for name in names), default=0)
+        self.run_combo.setMaximumWidth(max(widest + 4 * metrics.averageCharWidth() + 16, self.run_combo.minimumSizeHint().width()))
 
     def update_layers(self, infos):
         idx = self.run_index(len(infos))
@@ -99,3 +108,4 @@ class Selectors(QWidget):
         f = font(theme)
         for w in (self.run_label, self.run_combo, self.layer_label, self.layer_spin):
             w.setFont(f)
+        self._fit_run_combo()

@@ -1538,3 +1538,24 @@ def test_a_strip_with_no_number_to_show_says_why(view_class, qtbot, scenarios):
         assert note.textItem.boundingRect().width() <= note.parentItem().width()
     show(view, [fine])
     assert not any(note.isVisible() for note in view.strips.notes)
+
+
+def test_a_run_box_shows_its_runs_whole_name_where_the_row_has_room(qtbot):
+    """The run box kept its ten characters whatever room its row had: 'about right (0.05)' read 'about right (0.05'
+    (learning-rate, every size). It takes the row's spare room up to its longest name."""
+    from engine.lessons import LESSONS
+    from engine.worker import RunInfo
+    infos = [RunInfo(k, c, "task", "score", 1.0, 1, (), "cpu") for k, c in enumerate(LESSONS["learning-rate"].runs())]
+    view = make(UnrolledView, qtbot)
+    view.apply_theme(DARK.scaled(1.6))  # lecture mode's type
+    view.set_runs(infos)
+    view.resize(450, 400)
+    view.show()
+    combo = view.selectors.run_combo
+    arrow = combo.style().pixelMetric(pg.QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent)  # the box's arrow
+    for k in range(combo.count()):
+        combo.setCurrentIndex(k)
+        qtbot.waitUntil(lambda: combo.width() >= combo.fontMetrics().horizontalAdvance(combo.currentText()) + arrow + 8)
+    view.resize(900, 400)
+    qtbot.waitUntil(lambda: view.selectors.width() > 800)
+    assert combo.width() < 400  # no wider than the names need
