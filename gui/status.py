@@ -92,6 +92,12 @@ class BadgeLabel(QLabel):
         return QSize(max(shortest, self.fontMetrics().horizontalAdvance("MMMM…")) + margins.left() + margins.right() + 2,
                      super().minimumSizeHint().height())
 
+    def squeezed_width(self) -> int:
+        """The least room in which a squeezed badge still says something: four letters and an ellipsis."""
+        self.ensurePolished()
+        margins = self.contentsMargins()
+        return self.fontMetrics().horizontalAdvance("MMMM…") + margins.left() + margins.right() + 2
+
     def resizeEvent(self, event):
         super().resizeEvent(event)
         self._fit()
@@ -344,6 +350,8 @@ class StatusBar(QStatusBar):
                 fits += 1
             if fits == 0 and wanted:  # the most severe finding shows, squeezed, and the count keeps its room
                 fits, cap = 1, (max(room - more, 0) if len(wanted) > 1 else None)
+                if cap is not None and cap < wanted[0].squeezed_width():  # squeezed to "a…", it says nothing:
+                    fits, cap = 0, None  # the count alone, its tooltip listing them (learning-rate, lecture)
         for k, label in enumerate(wanted):
             label.setMaximumWidth(cap if k == 0 and cap is not None else QWIDGETSIZE_MAX)
             label.setVisible(k < fits)  # explicitly, even if not shown yet: a widget added to a shown

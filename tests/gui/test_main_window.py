@@ -369,6 +369,31 @@ def test_a_badge_too_long_for_the_status_bar_ends_at_a_word_with_an_ellipsis(qtb
     assert badge.text() == text
 
 
+def test_a_badge_with_no_room_to_say_anything_is_counted_not_squeezed_to_a_letter(qtbot):
+    """With no room for any badge's shortest form, the most severe was shown squeezed, however little room was
+    left: learning-rate in lecture mode read "a…". Below four letters' room it is counted in "+N more" too."""
+    from PySide6.QtWidgets import QApplication
+    from gui.status import StatusBar
+    from engine.diagnosis import Badge
+    bar = StatusBar()
+    qtbot.addWidget(bar)
+    bar.set_scale(1.6)
+    bar.show()
+    bar.set_badges([(0, Badge("about right (0.05), too large (1.0): loss still at baseline", "tip", "warning",
+                              "at baseline")), (1, Badge("vanishing: 2 orders of magnitude lost", "tip", "info", "vanishing"))])
+    seen = set()
+    for width in range(1200, 300, -20):
+        bar.resize(width, 40)
+        QApplication.processEvents()
+        shown = [label for label in bar._badge_labels if label.isVisible()]
+        for label in shown:
+            assert label.width() >= label.fontMetrics().horizontalAdvance("MMMM…"), (width, label.text())
+        seen.add(len(shown))
+        if not shown:
+            assert bar.more.text() == "+2 more" and len(bar.more.toolTip().split("\n")) == 2
+    assert 0 in seen and 1 in seen  # (the widths reach both cases)
+
+
 def test_a_crowded_status_bar_keeps_each_finding_and_its_runs(qtbot):
     """Four compare badges in a lecture-size status bar used to read "runs…", "run 1…", "run 2…":
     dropping words from the end took the finding first, and the layout squeezed every badge alike.
