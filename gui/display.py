@@ -11,7 +11,9 @@ GUI thread idle most of each frame (each view redrawn 7 times a second out of 8)
 frame short and draws each view as often as the frames' spare time allows. The timer slows when a tick
 makes it late all the same (`_pace`). On a machine of two cores or fewer, while the worker trains, a
 tick draws nothing while the GUI thread has used more than CPU_SHARE of a core over the last half
-second, so that the worker keeps its core and Xvfb or the compositor the rest of the other. Views get
+second, so that the worker keeps its core and Xvfb or the compositor the rest of the other; but one tick every
+MAX_FRAME_GAP_S draws all the same (a 60 fps recording, grabbing the window, could take the share by itself,
+and the views stood still in its video). Views get
 the session's histories and nothing else: those it shows (`shown_histories`: live, or as they stood at
 a replay's step; a new step shown is news too). The diagnosis badges follow at most every
 DIAGNOSIS_INTERVAL_S while data streams in, and at once for the last of it. A view that fails to draw
@@ -37,6 +39,7 @@ PACE_LATE_MS = 12.0              # a display tick this late means the last one d
 MAX_INTERVAL_MS = 100
 CPU_SHARE = 0.6 if (os.cpu_count() or 1) <= 2 else None  # see the module docstring; None: no cap
 CPU_WINDOW_S = 0.5
+MAX_FRAME_GAP_S = 0.25           # ... but a tick draws at least this often: the views never stand still
 TICK_BUDGET_MS = 6.0             # the views' refreshes and paints a tick may start (of a 16.7 ms frame)
 COST_SMOOTHING = 0.3             # weight of a view's latest cost in its running estimate
 
@@ -124,7 +127,9 @@ class DisplayScheduler(QObject):
             self._undiagnosed = False
             self._last_diagnosis = now
             self.status.update_diagnosis(self.session.shown_histories())
-        if not (self.session.state == "running" and self._over_cpu_share(now)) and self._redraw_some():
+        held_back = self.session.state == "running" and self._over_cpu_share(now)
+        starved = bool(self._frame_times) and now - self._frame_times[-1] >= MAX_FRAME_GAP_S
+        if (not held_back or starved) and self._redraw_some():
             self.frames += 1
             if self.first_frame_time is None:
                 self.first_frame_time = now
