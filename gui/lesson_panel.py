@@ -12,9 +12,30 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QStyle, QStyleOptionComboBox,
+                               QStylePainter, QVBoxLayout, QWidget)
 
 from engine.lessons import LESSONS
+
+
+class ElidingComboBox(QComboBox):
+    """A combo box whose shown choice ends in an ellipsis where it is cut: Qt cut the lesson's title mid-letter
+    ("24. IndRNN: one weight p", lecture mode's narrow card); the list shows every title whole."""
+
+    def shown_text(self) -> str:
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        room = self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                           QStyle.SubControl.SC_ComboBoxEditField, self).width()
+        return self.fontMetrics().elidedText(option.currentText, Qt.TextElideMode.ElideRight, room)
+
+    def paintEvent(self, event):
+        painter = QStylePainter(self)
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, option)
+        option.currentText = self.shown_text()
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
 
 
 class LessonPanel(QWidget):
@@ -31,7 +52,7 @@ class LessonPanel(QWidget):
         self._fit = 1.0  # lecture mode: the card's type made this much smaller where it would not fit (fit_text)
         self._fitting = False
 
-        self.picker = QComboBox()
+        self.picker = ElidingComboBox()
         self.picker.addItem("Free play (no lesson)", None)
         for i, name in enumerate(self.names, 1):
             self.picker.addItem(f"{i}. {LESSONS[name].title}", name)

@@ -133,3 +133,22 @@ def test_in_lecture_mode_a_long_card_shrinks_its_type_until_try_next_is_in_sight
     scroll.resize(380, 200)
     qtbot.waitUntil(lambda: scroll.viewport().height() < 200, timeout=5_000)
     assert panel._fit == 1.0
+
+
+def test_a_title_too_long_for_the_chooser_ends_in_an_ellipsis_not_mid_letter(qtbot):
+    """Lecture mode's narrow card cut the chosen lesson's title mid-letter ('24. IndRNN: one weight p'): the chooser
+    now shows it shortened with an ellipsis where it does not fit, whole where it does."""
+    panel = LessonPanel()
+    qtbot.addWidget(panel)
+    panel.resize(900, 400)
+    panel.show()
+    panel.show_lesson("indrnn")
+    picker = panel.picker
+    whole = picker.currentText()
+    qtbot.waitUntil(lambda: picker.shown_text() == whole)
+    panel.resize(320, 400)
+    qtbot.waitUntil(lambda: picker.shown_text() != whole)
+    shown = picker.shown_text()
+    assert shown.endswith("…") and whole.startswith(shown[:-1]) and len(shown) > 4, shown
+    assert picker.fontMetrics().horizontalAdvance(shown) <= picker.width()
+    picker.grab()  # painted through the eliding paint
