@@ -54,6 +54,12 @@ class Badge:
     short: str = field(default="", compare=False)  # a word or two, for a crowded status bar ("" : none)
 
 
+def saturated_what(info) -> str:
+    """What a run's saturation counts (engine.probes): its sigmoid 'gates' where its cell has gates (LSTM, GRU,
+    minGRU), else its activation's 'units' (the RNN, IndRNN). `info`: a RunInfo, or anything with gate_names."""
+    return "gates" if getattr(info, "gate_names", ()) else "units"
+
+
 def diagnose(history) -> list[Badge]:
     """What is happening in one run (a RunHistory), in plain words. A list of histories gives
     every run's badges, prefixed with the run number."""
@@ -123,8 +129,7 @@ def diagnose(history) -> list[Badge]:
             worst = int(np.nanargmax(sat))
             share = float(sat[worst])
             if share >= SATURATION_SHOWN:
-                gated = bool(getattr(history.info, "gate_names", ()))  # sigmoid gates (LSTM, GRU, minGRU), else units
-                what = "gates" if gated else "units"
+                what = saturated_what(history.info)
                 where = f" (layer {worst + 1})" if len(sat) > 1 else ""
                 badges.append(Badge(
                     f"{share * 100:.0f}% of {what} saturated{where}",

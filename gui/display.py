@@ -115,9 +115,10 @@ class DisplayScheduler(QObject):
     def tick(self):
         now = time.perf_counter()
         self._pace(now)
-        visible = [v for k, v in self.visible_views().items() if k not in self.unbuilt]
-        wishes = [v.detail_wish() for v in visible]
-        self.session.want_eigenvalues(any(v.reads_eigenvalues for v in visible))
+        visible = self.visible_views()
+        built = [v for k, v in visible.items() if k not in self.unbuilt]
+        wishes = [v.detail_wish() for v in built]
+        self.session.want_eigenvalues(any(v.reads_eigenvalues for v in built))
         if self.session.shown_sequence is not None:  # every view of the latest step shows that sequence
             wishes.append({"sequence": self.session.shown_sequence})
         self.session.want_detail(detail_request(wishes))
@@ -129,7 +130,7 @@ class DisplayScheduler(QObject):
             self.status.update_diagnosis(self.session.shown_histories())
         held_back = self.session.state == "running" and self._over_cpu_share(now)
         starved = bool(self._frame_times) and now - self._frame_times[-1] >= MAX_FRAME_GAP_S
-        if (not held_back or starved) and self._redraw_some():
+        if (not held_back or starved) and self._redraw_some(visible):
             self.frames += 1
             if self.first_frame_time is None:
                 self.first_frame_time = now
@@ -160,14 +161,13 @@ class DisplayScheduler(QObject):
         (wall, cpu), (wall_now, cpu_now) = samples[0], samples[-1]
         return wall_now - wall >= CPU_WINDOW_S / 2 and (cpu_now - cpu) > CPU_SHARE * (wall_now - wall)
 
-    def _redraw_some(self) -> bool:
+    def _redraw_some(self, visible: dict) -> bool:
         """Refresh the visible views that have new data, round-robin, as many as their learnt costs fit in
         TICK_BUDGET_MS (at least one; see the module docstring)."""
         self._learn_costs()
         keys = list(self.views)
         if not keys or not self.dirty:
             return False
-        visible = self.visible_views()
         spent, first = 0.0, self._next_view
         for position in range(first, first + len(keys)):
             key = keys[position % len(keys)]

@@ -206,6 +206,7 @@ class StatusBar(QStatusBar):
         self.addPermanentWidget(self.recording)
         self.run_colors = DARK.run_colors
         self._scale = 1.0
+        self._session = None  # the run session it follows (follow)
 
     def follow(self, session):
         """Show the run session's state, and each run's ratio and clipping count as they change."""
@@ -269,7 +270,7 @@ class StatusBar(QStatusBar):
         """Status text in the theme's colours (the window palette follows the theme as well), the runs' ratios in
         its run colours at once (they were left in the theme before until the next step: all of a paused lesson)."""
         self.run_colors = theme.run_colors
-        if getattr(self, "_session", None) is not None:
+        if self._session is not None:
             self._on_runs()
         self.setStyleSheet(f"QStatusBar {{ background: {theme.background}; color: {theme.foreground}; }} "
                            f"QStatusBar QLabel {{ color: {theme.foreground}; }}")

@@ -51,16 +51,16 @@ def add_legend(plot: pg.PlotItem, offset=(-6, 6), room=None) -> pg.LegendItem:
             across = plot.width() * 0.8 * room_share[0] - ox - LegendRoomViewBox.GAP_PX
             down = box.height() * room_share[1] - oy - LegendRoomViewBox.GAP_PX
             scale = min(1.0, across / rect.width(), down / rect.height())
+            smallest = smallest_scale(legend)
             if len(legend.items) >= 2:
                 # in two columns where one column would shrink it below TWO_COLUMNS_BELOW (lecture
                 # fonts, four runs in a short plot) and two read larger; else one, which covers less
                 # of the plot's width (a diverging curve leaves through the top)
-                columns = legend.columnCount
                 set_columns(legend, 1)
                 one = legend.boundingRect()
                 one_scale = min(1.0, across / one.width(), down / one.height())
                 scale = one_scale
-                if one_scale < max(TWO_COLUMNS_BELOW, smallest_scale(legend)):
+                if one_scale < max(TWO_COLUMNS_BELOW, smallest):
                     set_columns(legend, 2)
                     two = legend.boundingRect()
                     two_scale = min(1.0, across / two.width(), down / two.height())
@@ -68,7 +68,6 @@ def add_legend(plot: pg.PlotItem, offset=(-6, 6), room=None) -> pg.LegendItem:
                         scale = two_scale
                     else:
                         set_columns(legend, 1)
-            smallest = smallest_scale(legend)
             legend.setVisible(scale >= smallest and legend.layout.count() > 0)
             scale = max(scale, smallest)
             if abs(legend.scale() - scale) > 0.01:

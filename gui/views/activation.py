@@ -11,6 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtGui import QFontMetricsF
 
 from engine import registry
+from engine.diagnosis import saturated_what
 from engine.probes import HIST_EDGES
 from engine.schema import BY_NAME, applies
 from gui.views._common import (PlotArea, TitleLabel, add_plot, brush, font, lesson_run_labels, pen, place, structure_key,
@@ -24,6 +25,7 @@ Y_RANGE = (-1.25, 1.6)
 # Where the slope falls below 10% of its largest (the zones engine.probes.flat_slope_mask counts as saturated).
 FLAT_REGIONS = {"tanh": [(-6.0, -1.8184), (1.8184, 6.0)], "sigmoid": [(-6.0, -3.6369), (3.6369, 6.0)],
                 "relu": [(-6.0, 0.0)]}
+CANDIDATE_CELLS = ("lstm", "gru")  # cells whose histogram is of their tanh candidate's input, not the activation setting
 NO_ACTIVATION = "no activation on its memory"  # (LRU, minGRU, the selective SSM: their gates are below, if any)
 LEGEND_SHARE = 0.6  # of the activation plot's height that the legend, below y = 0, may take
 SIDE_BY_SIDE_EM = 55  # the gate plot goes beside the activation plot from this many font sizes wide, else below
@@ -35,7 +37,7 @@ def activation_name(config) -> str | None:
     """The function the pre-activation histogram feeds: the activation setting where it applies (the RNN, IndRNN:
     IndRNN's ReLU was drawn as tanh), the LSTM's and GRU's tanh candidate; None for a cell whose memory passes
     through no activation (LRU, minGRU, the selective SSM: they were drawn with a tanh they do not have)."""
-    if config.cell in ("lstm", "gru"):
+    if config.cell in CANDIDATE_CELLS:
         return "tanh"
     return config.activation if applies(BY_NAME["activation"], config) else None
 
@@ -181,17 +183,18 @@ class ActivationView(View):
         for run, info in enumerate(infos):
             name = activation_name(info.config)
             act, slope = pg.PlotDataItem(), pg.PlotDataItem()
-            y, dy = registry.activation_curve(name, XS) if name is not None else (np.zeros(1), np.zeros(1))
-            self._floor = min(self._floor, float(y.min()), float(dy.min()))
-            if name is not None and name not in shown:  # runs with the same function share one drawing
-                shown.add(name)
-                act.setData(XS, np.clip(y, -50, 50))
-                slope.setData(XS, np.clip(dy, -50, 50))
+            if name is not None:
+                y, dy = registry.activation_curve(name, XS)
+                self._floor = min(self._floor, float(y.min()), float(dy.min()))
+                if name not in shown:  # runs with the same function share one drawing
+                    shown.add(name)
+                    act.setData(XS, np.clip(y, -50, 50))
+                    slope.setData(XS, np.clip(dy, -50, 50))
             hist = pg.PlotDataItem(stepMode="center", fillLevel=0)
             for item in (hist, act, slope):
                 self.plot.addItem(item)
             label = (NO_ACTIVATION if name is None else registry.ACTIVATIONS[name].label
-                     + (" (cell input)" if info.config.cell in ("lstm", "gru") else ""))
+                     + (" (cell input)" if info.config.cell in CANDIDATE_CELLS else ""))
             if compare:  # one entry per run (its colour marks its curve, slope and bars), one key for all
                 self.legend.addItem(act if act.xData is not None else hist, self._run_entry(infos, run, label))
             elif name is None:
@@ -299,15 +302,15 @@ class ActivationView(View):
                 continue
             sat = float(snap.saturation[self._layer(len(snap.saturation))])
             if np.isfinite(sat):
-                parts.append((run, sat, bool(h.info.gate_names)))  # sigmoid gates, else the activation's units
+                parts.append((run, sat, saturated_what(h.info)))
         if not parts and histories and all(activation_name(h.info.config) is None for h in histories):
             text = "No activation on the memory: only the gates" if any(h.info.gate_names for h in histories) \
                 else "No activation on the memory"
         elif not parts:
             text = "Activation function and where its inputs fall"
         elif len(histories) == 1:
-            _, sat, gated = parts[0]
-            text = f"{sat * 100:.0f}% of {'gates' if gated else 'units'} saturated (slope under 10%)"
+            _, sat, what = parts[0]
+            text = f"{sat * 100:.0f}% of {what} saturated (slope under 10%)"
         else:
             names = lesson_run_labels([h.info.config for h in histories]) or [f"run {k + 1}" for k in range(len(histories))]
             text = "Saturated: " + ", ".join(f"{names[run]} {sat * 100:.0f}%" for run, sat, _ in parts)

@@ -170,9 +170,7 @@ class PhaseView(View):
     def hideEvent(self, event):  # turned off, in a tab behind another, minimised: a map being measured stops
         super().hideEvent(event)
         if self.measuring:
-            self._request += 1
-            self._map_keys = None  # (measured again when shown; a map that arrived is kept)
-            self.measuring = False
+            self._forget_request()  # (measured again when shown; a map that arrived is kept)
             self._process.cancel()
 
     def closeEvent(self, event):  # (a view of its own: the tests', write_phase_png's)
@@ -182,10 +180,14 @@ class PhaseView(View):
     def shutdown(self):
         """The window closes: stop a map being measured and end the map's process (waiting for it: it stops at
         its next stack of networks)."""
+        self._forget_request()
+        self._process.close()
+
+    def _forget_request(self):
+        """No answer to the map requested last is taken any more; the next map wanted is measured anew."""
         self._request += 1
         self._map_keys = None
         self.measuring = False
-        self._process.close()
 
     def apply_theme(self, theme):
         self.theme = theme
@@ -211,7 +213,7 @@ class PhaseView(View):
             self.measuring = True
             configs = list(self.configs)
             try:
-                self._process.submit(self._request, [(map_key(c), c) for c in configs],
+                self._process.submit(self._request, list(zip(keys, configs)),
                                      lambda request, result: self._measured_in_process(request, result, configs))
             except Exception as exc:  # no process to measure in (none could start): said in the title
                 self._on_measured(self._request, exc)
