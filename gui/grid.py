@@ -5,7 +5,8 @@ on (and the one a lesson points at), GRID_COLUMNS to a row, more for more than e
 they keep to two rows, or lecture mode's four in 2x2 (the one the lesson points at first).
 
 Never squeezed: each view has a smallest readable size (`View.readable_size`, its plot, tick labels
-and legend at the theme's font; larger in lecture mode). Where the grid's room would shrink its cells
+and legend at the theme's font; larger in lecture mode, and taller for more compared runs in a view
+with a strip per run: `View.readable_for`). Where the grid's room would shrink its cells
 below that, it shows fewer views, the lesson's first, then those the user turned on, then the usual
 order, and the last cell becomes tabs holding the rest, one click away (a view on a hidden tab is not
 drawn, so it costs nothing). The grid knows its views and frames; what they show comes from the
@@ -25,10 +26,11 @@ READABLE_SIZE = (280, 190)  # a view's frame at the normal font, where the view 
 FRAME_MINIMUM = (160, 120)
 
 
-def readable_size(view, scale: float = 1.0) -> tuple[int, int]:
-    """The smallest frame in which `view` stays readable, at a font `scale` (lecture mode: its text
-    grows by the scale; its plot area need not, so the size grows by half as much)."""
-    w, h = getattr(view, "readable_size", None) or READABLE_SIZE
+def readable_size(view, scale: float = 1.0, runs: int = 1) -> tuple[int, int]:
+    """The smallest frame in which `view` stays readable with `runs` compared runs, at a font `scale` (lecture
+    mode: its text grows by the scale; its plot area need not, so the size grows by half as much)."""
+    readable_for = getattr(view, "readable_for", None)
+    w, h = (readable_for(runs) if readable_for else None) or getattr(view, "readable_size", None) or READABLE_SIZE
     grow = 0.5 + 0.5 * max(scale, 1.0)
     return round(w * grow), round(h * grow)
 
@@ -57,7 +59,7 @@ def plan(count: int, room: tuple[int, int], cell: tuple[int, int], columns: int,
 
 
 class ViewGrid(QSplitter):
-    def __init__(self, view_classes, theme):
+    def __init__(self, view_classes, theme, session=None):
         super().__init__(Qt.Orientation.Vertical)
         self.setChildrenCollapsible(False)
         self.rows: list[QSplitter] = []
@@ -75,6 +77,7 @@ class ViewGrid(QSplitter):
         self.shown = {key: view.shown_at_start for key, view in self.views.items()}  # the View menu's choice
         self.chosen: list[str] = []   # views the user turned on, latest first: in the grid before the rest
         self.lecture = False
+        self.runs = 1                 # compared runs: a view with a strip per run needs more height for more
         self.tabs = QTabWidget()      # the last cell, holding the views the room leaves out
         self.tabs.setDocumentMode(True)
         self.tabs.setUsesScrollButtons(True)
@@ -85,6 +88,8 @@ class ViewGrid(QSplitter):
         if not view_classes:
             self.addWidget(QLabel("No views are installed yet (gui/views/__init__.py ALL_VIEWS is empty)."))
         self.arrange()
+        if session is not None:
+            self.follow(session)
 
     def highlight(self, key: str):
         """Frame the view a lesson points at ("" : none); lecture mode then shows it first."""
@@ -111,6 +116,17 @@ class ViewGrid(QSplitter):
         self.lecture = on
         self.arrange()
 
+    def follow(self, session):
+        """The session's run set: its number of runs (see set_runs)."""
+        session.runs_rebuilt.connect(lambda _fresh: self.set_runs(len(session.configs)))
+        self.set_runs(len(session.configs))
+
+    def set_runs(self, runs: int):
+        """The run set holds `runs` runs: where that changes a view's readable size, the grid plans again."""
+        if runs != self.runs:
+            self.runs = runs
+            self._rearrange_if_needed()
+
     def wanted(self) -> tuple[list[str], int]:
         """The views to show, in their order, and the columns a row holds where there is room."""
         if self.lecture:
@@ -129,7 +145,7 @@ class ViewGrid(QSplitter):
 
     def current_plan(self, keys: list[str], columns: int) -> tuple[int, int, int]:
         scale = max((v.theme.font_pt / 10.0 for v in self.views.values() if getattr(v, "theme", None)), default=1.0)
-        cells = [readable_size(self.views[k], scale) for k in keys] or [READABLE_SIZE]
+        cells = [readable_size(self.views[k], scale, self.runs) for k in keys] or [READABLE_SIZE]
         cell = (max(c[0] for c in cells), max(c[1] for c in cells))
         room = (self.width(), self.height())
         self._grow = HIGHLIGHT_SHARE if not self.lecture and self.highlighted() in keys else 1.0

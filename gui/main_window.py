@@ -115,7 +115,7 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.banner)
-        self.grid = ViewGrid(view_classes, self.theme)
+        self.grid = ViewGrid(view_classes, self.theme, self.session)
         self.views, self.view_frames = self.grid.views, self.grid.frames
         for key, frame in self.view_frames.items():
             frame.export_requested = lambda frame, suffix, key=key: self.export_view(key, suffix=suffix)

@@ -14,6 +14,15 @@ from engine.schema import MAX_RUNS  # compared runs shown one under the other
 from gui.views._common import (TIMESTEP_LABEL, add_plot, brush, font, place, run_labels, set_axis_label,
                                set_grid, style_plot)
 
+STRIP_PX = 30           # a strip's smallest readable height: its colours, and the run's name in its corner
+STRIPS_CHROME_PX = 140  # the rest of the frame: its title bar, the view's title, the timestep axis under the strips
+
+
+def readable_for(runs: int) -> tuple[int, int]:
+    """The smallest readable frame of a view with a strip per run: at 1600x1000 the factor-per-step lesson's
+    three runs were 25 px strips in a 190 px frame, its Waterfall and Layers a stack of name tags."""
+    return 280, max(190, STRIPS_CHROME_PX + STRIP_PX * max(1, min(runs, MAX_RUNS)))
+
 
 
 class RunStrips:

@@ -44,6 +44,7 @@ def activation_name(config) -> str | None:
 
 class ActivationView(View):
     view_id = "activation"
+    readable_size = (280, 260)  # a title of two lines, and where the cell has gates, the curves over them at 40 px each
     title = "Activation"
     explanation = ("The activation function (solid) and its slope (dashed). The shaded histogram shows where "
                    "the network's inputs to it fall right now. Inputs in the flat, shaded zones have almost "

@@ -34,6 +34,7 @@ def answer_title(row: np.ndarray, answer_step: int) -> str:
 
 class AnswersView(ChooserView):
     view_id = "answers"
+    readable_size = (280, 280)  # a title of two lines, the answer chooser, and its two plots 50 px each
     title = "Answers"
     shown_at_start = False
     explanation = ("How strongly each answer the network gives depends on each earlier input: row k is the "

@@ -36,6 +36,7 @@ def influence_title(grad_x) -> str:
 
 class AttributionView(View):
     view_id = "attribution"
+    readable_size = (280, 230)  # with attention its two plots, 40 px each
     title = "Input influence"
     explanation = ("How strongly each input of the sequence still affects the loss (the gradient with respect "
                    "to that input, log scale). When it falls off to the left, the network cannot learn from "

@@ -48,6 +48,11 @@ class View(QWidget):
         self.setToolTip(self.explanation)
         self.theme = DARK   # until the window calls apply_theme
 
+    def readable_for(self, runs: int) -> tuple[int, int] | None:
+        """The smallest readable frame with `runs` compared runs shown (a view with a strip per run needs
+        more height for more runs)."""
+        return self.readable_size
+
     def set_runs(self, infos) -> None:
         pass
 

@@ -89,6 +89,7 @@ def _square(snap) -> bool:
 
 class EigenView(ChooserView):
     view_id = "eigen"
+    readable_size = (280, 260)  # a title of two lines, the run chooser, and the plane at least 80 px
     title = "Eigenvalues"
     shown_at_start = False
     reads_eigenvalues = True

@@ -11,7 +11,7 @@ from PySide6.QtCore import QRectF
 from gui.theme import LOG_GRAD_LEVELS
 from gui.views._common import (TitleLabel, heatmap_plot, heatmap_ready, log_grad, style_heatmap_plot, vbox,
                                widened_levels)
-from gui.views._strips import MAX_RUNS, RunStrips
+from gui.views._strips import MAX_RUNS, RunStrips, readable_for
 from gui.views.base import ChooserView
 
 
@@ -35,6 +35,9 @@ class LayersView(ChooserView):
     explanation = ("The gradient of the latest training step in every stacked layer (rows, top layer at the "
                    "top) at every timestep (columns). The colour scale is fixed, so a dark region really "
                    "means a vanished gradient. Compared runs are shown one under the other.")
+
+    def readable_for(self, runs):
+        return readable_for(runs)  # taller for more runs: a strip each
 
     def __init__(self, parent=None):
         super().__init__(parent, run=False)  # every run is shown: no run chooser

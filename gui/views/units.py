@@ -57,6 +57,7 @@ def units_title(values: np.ndarray, layer: int, layers: int, gate: str) -> str:
 
 class UnitsView(ChooserView):
     view_id = "units"
+    readable_size = (280, 230)  # the choosers, and the units' image at least 70 px
     title = "Units"
     shown_at_start = False
     explanation = ("Each row is one unit of the chosen layer, each column one timestep: the colour is how large "

@@ -10,7 +10,7 @@ from PySide6.QtCore import QRectF
 
 from gui.theme import LOG_GRAD_LEVELS
 from gui.views._common import STEP_LABEL, TitleLabel, heatmap_plot, heatmap_ready, style_heatmap_plot, vbox, widened_levels
-from gui.views._strips import MAX_RUNS, RunStrips
+from gui.views._strips import MAX_RUNS, RunStrips, readable_for
 from gui.views.base import ChooserView
 
 BAR_LABEL = "gradient size (log scale)"
@@ -28,6 +28,9 @@ class WaterfallView(ChooserView):
                    "how large the gradient still is there. Dark on the left means the gradient never "
                    "reaches the early inputs. New steps appear at the top. Compared runs are shown one "
                    "under the other, each named in its corner, on one colour scale.")
+
+    def readable_for(self, runs):
+        return readable_for(runs)  # taller for more runs: a strip each
 
     def __init__(self, parent=None):
         # every run is shown, so there is no run chooser; the layer chooser picks the layer of each

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QGraphicsTextItem
 
 from gui.grid import READABLE_SIZE, plan, readable_size
 from gui.theme import DARK, LIGHT
+from gui.view_frames import ViewFrame
 from gui.views import ALL_VIEWS
 
 from test_lesson_readability import lesson_histories
@@ -87,13 +88,42 @@ def test_no_text_overprints_another_in_any_view(lesson, cell, qtbot, trained):
         qtbot.addWidget(view)
         view.apply_theme(theme)
         view.set_runs([h.info for h in histories])
-        w, h = readable_size(view, theme.font_pt / 10.0) if cell == "readable" else size
+        w, h = readable_size(view, theme.font_pt / 10.0, len(histories)) if cell == "readable" else size
         view.resize(w, h)
         view.show()
         settle(view, histories)
         problems += [f"{view.view_id}: {p}" for p in overprints(view)]
         view.close()
     assert not problems, f"{lesson} at {cell}: " + "; ".join(problems)
+
+
+SMALLEST_PLOT_PX = 28  # a plot's, or a run's strip's, height at the view's readable size
+
+
+@pytest.mark.parametrize("lesson", ("recent-bias",) + COMPARE_LESSONS + ("factor-per-step",))
+def test_at_its_readable_size_every_plot_of_a_view_keeps_its_height(lesson, qtbot, trained):
+    """At 1600x1000 the factor-per-step lesson's nine views went 3x3 in 190 px frames: its three runs' Waterfall
+    and Layers strips 22 px, the Eigenvalues plane 7 px, the Activation curves 20 px over the minGRU's gates. A
+    view's readable size (taller with more runs for a strip per run) keeps every plot at least SMALLEST_PLOT_PX;
+    one run, two, four, three (with gates)."""
+    histories = trained[lesson] if lesson in trained else lesson_histories(lesson, steps=2)
+    problems = []
+    for view_class in VIEW_CLASSES:
+        view = view_class()
+        view.apply_theme(DARK)
+        frame = ViewFrame(view, DARK)
+        qtbot.addWidget(frame)
+        view.set_runs([h.info for h in histories])
+        frame.resize(*readable_size(view, 1.0, len(histories)))
+        frame.show()
+        settle(view, histories)
+        heights = [round(box.height()) for graphics in view.findChildren(pg.GraphicsView) if graphics.isVisible()
+                   for box in graphics.scene().items()
+                   if isinstance(box, pg.ViewBox) and box.isVisible() and box.width() > 20]  # (not a colour bar)
+        if heights and min(heights) < SMALLEST_PLOT_PX:
+            problems.append(f"{view.view_id} at {frame.width()}x{frame.height()}: a plot {min(heights)} px high")
+        frame.close()
+    assert not problems, f"{lesson} ({len(histories)} runs): " + "; ".join(problems)
 
 
 def test_the_known_overprint_is_found():
@@ -152,6 +182,28 @@ def test_the_lessons_wider_cell_costs_no_row(make_window, qtbot):
     assert min(grid.frames[k].height() for k in keys) > 280
 
 
+def test_more_compared_runs_give_the_strip_views_more_height(make_window, qtbot):
+    """Four runs' strips need more height than one run's image: the grid plans again when the run set grows,
+    from two rows to one, and back when it shrinks."""
+    from conftest import SMALL
+    from gui.views.layers import LayersView
+    from gui.views.loss import LossView
+    from gui.views.profile import ProfileView
+    from gui.views.waterfall import WaterfallView
+    window = make_window(view_classes=[WaterfallView, ProfileView, LossView, LayersView])
+    window.lesson_dock.hide()
+    window.resize(1000, 620)
+    grid = window.grid
+    one, four = readable_size(grid.views["waterfall"], 1.0, 1)[1], readable_size(grid.views["waterfall"], 1.0, 4)[1]
+    assert 2 * one <= grid.height() < 2 * four, grid.height()  # room for two rows of one run's, not of four's
+    qtbot.waitUntil(lambda: grid._plan is not None and grid._plan[2] == 2, timeout=10_000)
+    window.session.apply_configs([SMALL.replace(lr=lr) for lr in (0.01, 0.02, 0.03, 0.04)])
+    qtbot.waitUntil(lambda: grid.runs == 4 and grid._plan[2] == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: grid.frames["waterfall"].height() >= four - 12, timeout=10_000)
+    window.session.apply_configs([SMALL])
+    qtbot.waitUntil(lambda: grid.runs == 1 and grid._plan[2] == 2, timeout=10_000)
+
+
 @pytest.mark.parametrize("size", [(1280, 720), (1600, 1000), (1920, 1080)])
 def test_the_window_never_squeezes_a_view_below_its_readable_size(size, make_window, qtbot):
     window = make_window(view_classes=ALL_VIEWS)
@@ -167,12 +219,15 @@ def test_the_window_never_squeezes_a_view_below_its_readable_size(size, make_win
     qtbot.waitUntil(laid_out, timeout=10_000)
     shown_keys = grid.wanted()[0]
     in_grid = [k for k in shown_keys if k not in grid.in_tabs]
-    assert "attribution" in in_grid and "units" in in_grid   # the lesson's, then the user's choices first
+    # the lesson's, then the user's choices (latest first), then the usual order; at 1280x720 the Answers view's
+    # readable height leaves one row: the lesson's view and the Answers view
+    assert set(in_grid) == set(grid.priority(shown_keys)[:len(in_grid)])
+    assert grid.priority(shown_keys)[:3] == ["attribution", "answers", "units"] and len(in_grid) >= 2
     assert set(in_grid) | set(grid.in_tabs) == set(shown_keys)
     for key in in_grid:
         frame = grid.frames[key]
         assert frame.isVisible()
-        want = readable_size(grid.views[key], 1.0)
+        want = readable_size(grid.views[key], 1.0, grid.runs)
         assert frame.width() >= want[0] - 12 and frame.height() >= want[1] - 12, \
             f"{key} at {frame.width()}x{frame.height()} in a {size} window"
     if grid.in_tabs:  # one click away: each tab brings its view on screen
