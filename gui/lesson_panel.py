@@ -170,31 +170,40 @@ class LessonPanel(QWidget):
             w.setStyleSheet(f"font-size: {base:.0f}pt;")
         self.pause_note.setStyleSheet(f"font-size: {base:.0f}pt; font-style: italic;")
 
-    FIT_STEPS = (1.0, 0.9, 0.8, 0.7)  # ... never below the normal card's size (scale x step at least 1)
+    FIT_STEPS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.7)
+    SMALLEST_TYPE = 0.9  # the card's type never shrinks below this share of the normal card's
 
     def fit_text(self):
-        """In lecture mode (scale above 1) a long narration in a short card scrolled "Try next" out of sight
-        (dead-units, lru-ring and indrnn at 1280x720): the card's type shrinks, in steps, until the text fits the
-        height it is shown in (the scroll area's), or to the normal card's size; at scale 1 it never changes."""
+        """A long narration in a short card scrolled "Try next" out of sight (in lecture mode dead-units, lru-ring and
+        indrnn at 1280x720; in the normal layout 21 of the 25 lessons there): the card's type shrinks, in steps, until
+        the text fits the height it is shown in (the scroll area's), never below SMALLEST_TYPE of the normal card's."""
         viewport = self.parentWidget()
-        if self._fitting or viewport is None or self._scale <= 1.0 or not self.layout().hasHeightForWidth():
+        if self._fitting or viewport is None or not self.layout().hasHeightForWidth():
             return
         self._fitting = True
         try:
             for fit in self.FIT_STEPS:
-                if self._scale * fit < 1.0:
+                if self._scale * fit < self.SMALLEST_TYPE - 1e-9:
                     break
-                if fit != self._fit:
-                    self._fit = fit
-                    self._apply_fonts()
-                    for label in (self.title, self.narration, self.look_at, self.pause_note, self.claim_note,
-                                  self.try_next):
-                        label.ensurePolished()
-                    self.layout().invalidate()
+                self._set_fit(fit)
                 if self.layout().heightForWidth(max(self.width(), 1)) <= viewport.height():
                     break
         finally:
             self._fitting = False
+
+    def full_height(self, width: int) -> int:
+        """The card's height at `width` with its type at full size (the window sizes the card to it; fit_text then
+        shrinks the type where the card could not be given that)."""
+        self._set_fit(1.0)
+        return self.layout().heightForWidth(width)
+
+    def _set_fit(self, fit: float):
+        if fit != self._fit:
+            self._fit = fit
+            self._apply_fonts()
+            for label in (self.title, self.narration, self.look_at, self.pause_note, self.claim_note, self.try_next):
+                label.ensurePolished()
+            self.layout().invalidate()
 
     def resizeEvent(self, event):
         super().resizeEvent(event)

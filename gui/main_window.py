@@ -375,17 +375,17 @@ class MainWindow(QMainWindow):
         self.actions_by_name["record"].setText("Stop recording" if on else "Record")
 
     def fit_lesson_dock(self):
-        """The lesson card above the views just tall enough for its text (at most a third of the window),
-        so it neither scrolls nor takes the views' room; done on first show and for every lesson."""
+        """The lesson card above the views just tall enough for its text (at most two fifths of the window, where
+        its type then shrinks a little: LessonPanel.fit_text), so it neither scrolls nor takes the views' room; done
+        on first show and for every lesson."""
         if self.lecture_mode.active or self.dockWidgetArea(self.lesson_dock) != Qt.DockWidgetArea.TopDockWidgetArea \
                 or not self.lesson_dock.isVisible():
             return
-        width = max(200, self.lesson_scroll.viewport().width())
-        layout = self.lesson_panel.layout()
-        height = layout.heightForWidth(width) if layout.hasHeightForWidth() else layout.sizeHint().height()
+        height = self.lesson_panel.full_height(max(200, self.lesson_scroll.viewport().width()))
         chrome = self.lesson_dock.height() - self.lesson_scroll.viewport().height()  # title bar, frames
-        wanted = min(max(height + chrome + 2, 100), self.height() // 3)
+        wanted = min(max(height + chrome + 2, 100), self.height() * 2 // 5)
         self.resizeDocks([self.lesson_dock], [wanted], Qt.Orientation.Vertical)
+        QTimer.singleShot(0, self.lesson_panel.fit_text)  # (where the dock's height did not change)
 
     # ------------------------------------------------------------------ lecture mode and themes
     def set_lecture(self, on: bool):

@@ -108,9 +108,9 @@ def test_the_cards_notes_show_an_apostrophe_and_an_ampersand_as_themselves(qtbot
         assert label.textFormat() == Qt.TextFormat.RichText and shown in document.toPlainText()
 
 
-def test_in_lecture_mode_a_long_card_shrinks_its_type_until_try_next_is_in_sight(qtbot):
+def test_a_long_card_shrinks_its_type_until_try_next_is_in_sight(qtbot):
     """dead-units, lru-ring and indrnn in lecture mode at 1280x720 scrolled "Try next" out of the card: its type
-    shrinks in steps until the whole text fits the card's height, never below the normal card's size."""
+    shrinks in steps until the whole text fits the card's height, never below 0.9 of the normal card's size."""
     from PySide6.QtWidgets import QScrollArea
     scroll = QScrollArea()
     scroll.setWidgetResizable(True)
@@ -126,13 +126,16 @@ def test_in_lecture_mode_a_long_card_shrinks_its_type_until_try_next_is_in_sight
     def fits():
         return panel.layout().heightForWidth(panel.width()) <= scroll.viewport().height()
     assert panel._fit < 1.0 and fits()
-    assert panel._scale * panel._fit >= 1.0
+    assert panel._scale * panel._fit >= panel.SMALLEST_TYPE
     scroll.resize(380, 2000)  # room enough: the full lecture size again, once the text changes or the card resizes
     qtbot.waitUntil(lambda: panel._fit == 1.0, timeout=5_000)
-    panel.set_scale(1.0)  # the normal card never changes its type
+    panel.set_scale(1.0)  # the normal card: a little smaller where it does not fit, never below SMALLEST_TYPE
     scroll.resize(380, 200)
     qtbot.waitUntil(lambda: scroll.viewport().height() < 200, timeout=5_000)
-    assert panel._fit == 1.0
+    qtbot.waitUntil(lambda: panel._fit == panel.SMALLEST_TYPE, timeout=5_000)
+    assert not fits()  # (too long to fit at any size: it scrolls)
+    scroll.resize(380, 2000)
+    qtbot.waitUntil(lambda: panel._fit == 1.0, timeout=5_000)
 
 
 def test_a_title_too_long_for_the_chooser_ends_in_an_ellipsis_not_mid_letter(qtbot):
