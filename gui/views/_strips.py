@@ -116,7 +116,7 @@ class RunStrips:
             self._widest = widest
             self.plot.setXRange(-0.5, widest - 0.5)
 
-    NAME_SHARE = 0.6   # of a strip's width its name may cover; past that, without its "(...)", then "run 2", then "2"
+    NAME_SHARE = 0.6   # of a strip's width its name may cover; past that, without its "(...)", its first part, "run 2", "2"
 
     def _fit_name(self, k: int):
         name = self.names[k]
@@ -124,7 +124,8 @@ class RunStrips:
             return
         box = name.parentItem()
         whole = self._names[k]
-        for text in dict.fromkeys((whole, whole.split(" (")[0], f"run {k + 1}", f"{k + 1}")):  # "tanh RNN (before)", "tanh RNN"
+        short = whole.split(" (")[0]  # "tanh RNN (before)": "tanh RNN"; "LRU, ring at 0.99": "LRU" (not "run 3")
+        for text in dict.fromkeys((whole, short, short.split(", ")[0], f"run {k + 1}", f"{k + 1}")):
             if name.textItem.toPlainText() != text:
                 name.setText(text)
             if name.textItem.boundingRect().width() <= box.width() * self.NAME_SHARE:

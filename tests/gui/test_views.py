@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF
-from PySide6.QtGui import QFont, QImage, QPainter
+from PySide6.QtGui import QFontMetricsF, QFont, QImage, QPainter
 from PySide6.QtWidgets import QApplication
 
 from engine.config import Config
@@ -221,6 +221,26 @@ def test_heatmaps_in_compare_mode_show_every_run_on_one_scale(view_class, qtbot,
     assert covers_levels(view.colorbar.levels(), shown)
     show(view, runs[:1])                                   # one run again: one image
     assert len(view.images()) == 1
+
+
+def test_a_strip_too_narrow_for_its_runs_name_shows_the_names_first_part(qtbot, scenarios):
+    """factor-per-step's third strip at 1280x720 said "run 3" where the legends say "LRU, ring at 0.99": a name
+    with a comma shortens to its first part ("LRU") before it falls back to the run's number."""
+    view = make(WaterfallView, qtbot)
+    show(view, scenarios["compare3"])
+    strips = view.strips
+    strips._names[2] = "LRU, ring at 0.99"
+    name = strips.names[2]
+    shown = set()
+    for width in range(700, 150, -10):
+        view.resize(width, 400)
+        view.grab()
+        strips._fit_name(2)
+        text = name.textItem.toPlainText()
+        shown.add(text)
+        assert text != "run 3" or QFontMetricsF(name.textItem.font()).horizontalAdvance("LRU") > \
+            name.parentItem().width() * strips.NAME_SHARE, width
+    assert {"LRU, ring at 0.99", "LRU"} <= shown
 
 
 def test_heatmap_levels_widen_to_an_exploding_gradient(qtbot):
