@@ -143,6 +143,7 @@ def render_size(size, lessons, modes, themes, out: Path, back: bool, timeout: fl
                 print(f"error: {name} did not reach step {LESSONS[name].steps} in {timeout:g} s", file=sys.stderr)
                 code = 1
             session.pause()
+            _settle(window, 600)  # (each view is given the run set at a draw of its own: then a map is asked for)
             while any(getattr(view, "measuring", False) for view in window.views.values()) and \
                     time.monotonic() < deadline:  # (the Phase diagram's map, measured in a process of its own)
                 _wait(100)
