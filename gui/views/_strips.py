@@ -11,8 +11,8 @@ import numpy as np
 import pyqtgraph as pg
 
 from engine.schema import MAX_RUNS  # compared runs shown one under the other
-from gui.views._common import (TIMESTEP_LABEL, add_plot, brush, font, place, run_labels, set_axis_label,
-                               set_grid, style_plot)
+from gui.views._common import (TIMESTEP_LABEL, BoxNote, add_plot, brush, diverged_words, font, place, run_labels,
+                               set_axis_label, set_grid, style_plot)
 
 STRIP_PX = 30           # a strip's smallest readable height: its colours, and the run's name in its corner
 STRIPS_CHROME_PX = 140  # the rest of the frame: its title bar, the view's title, the timestep axis under the strips
@@ -52,14 +52,7 @@ class RunStrips:
             strip.getViewBox().sigResized.connect(lambda box, k=len(self.names): self._fit_name(k))
             self.names.append(name)
         # a strip's word where its image shows nothing (a run that diverged: its gradient is NaN, left transparent)
-        self.notes = []
-        for strip in self.plots(MAX_RUNS):
-            note = pg.TextItem("", anchor=(0.5, 0.5))
-            note.setParentItem(strip.getViewBox())
-            note.setZValue(19)
-            note.hide()
-            strip.getViewBox().sigResized.connect(lambda box, k=len(self.notes): self._place_note(k))
-            self.notes.append(note)
+        self.notes = [BoxNote(strip.getViewBox()) for strip in self.plots(MAX_RUNS)]
         self.runs = 1
         self._names: list[str] = []
         self._widest = 0  # timesteps of the longest run shown: run 1's plot spans them (span_timesteps)
@@ -83,7 +76,7 @@ class RunStrips:
             if k >= self.runs:
                 more_image.clear()
         for note in self.notes[self.runs:]:
-            note.hide()
+            note.say(())
         self.label(theme, left_label)
 
     def label(self, theme, left_label):
@@ -95,9 +88,7 @@ class RunStrips:
                 set_axis_label(strip.getAxis("bottom"), TIMESTEP_LABEL, theme)
             set_axis_label(strip.getAxis("left"), left_label(len(plots)), theme)
         for note in self.notes:
-            note.setColor(theme.foreground)
-            note.fill = brush(theme.background, 0.75)
-            note.setFont(font(theme, -1))
+            note.apply_theme(theme)
         for k, name in enumerate(self.names):
             shown = k < len(self._names) and k < self.runs
             name.setVisible(shown)
@@ -135,26 +126,10 @@ class RunStrips:
     def note_blank(self, k: int, values, history) -> None:
         """Strip k's note: where none of its `values` (log gradients; None: no step yet) is a number, what the empty
         strip means (a diverged run's NaN gradient is left transparent, and read as a missing picture)."""
-        note = self.notes[k]
         if values is None or np.isfinite(values).any() or not np.size(values):
-            note.hide()
-            return
-        diverged = getattr(history, "diverged_at_step", None)
-        note.texts = ((f"no gradient: diverged at step {diverged}", f"diverged at step {diverged}", "diverged")
-                      if diverged is not None else ("no gradient (not a number)", "no gradient", "NaN"))
-        note.show()
-        self._place_note(k)
-
-    def _place_note(self, k: int):
-        """In the middle of the strip, in the longest of its words that fits the strip's width."""
-        note = self.notes[k]
-        box = note.parentItem()
-        for text in getattr(note, "texts", ()):
-            if note.textItem.toPlainText() != text:
-                note.setText(text)
-            if note.textItem.boundingRect().width() <= box.width() * 0.95:
-                break
-        note.setPos(box.width() / 2, box.height() / 2)
+            self.notes[k].say(())
+        else:
+            self.notes[k].say(diverged_words(getattr(history, "diverged_at_step", None)))
 
     def apply_theme(self, theme, left_label):
         for more_plot, _ in self.more:

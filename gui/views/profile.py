@@ -11,9 +11,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF
 
 from gui.views._axes import PowerAxis
-from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, TitleLabel, add_plot, brush, factor_text,
-                               finite, first_run_name, font, pen, place, positive_finite, power_of_ten, run_labels,
-                               set_axis_label, structure_key, style_plot, tall_enough, vbox)
+from gui.views._common import (TIMESTEP_LABEL, BoxNote, LogAxis, PlotArea, TitleLabel, add_plot, brush,
+                               diverged_words, factor_text, finite, first_run_name, font, pen, place, positive_finite,
+                               power_of_ten, run_labels, set_axis_label, structure_key, style_plot, tall_enough, vbox)
 from gui.views._legends import (LegendRoomViewBox, add_layer_entries, add_legend, move_legend_off_the_curves,
                                 style_legend)
 from gui.views.base import View
@@ -117,6 +117,10 @@ class ProfileView(View):
         self.plot.addItem(self.underflow_label, ignoreBounds=True)
         self.underflow_label.hide()
         self.plot.getViewBox().sigResized.connect(self._place_underflow_label)
+        # a compared run that diverged has no curve (its last numbers, 10^-100 to 10^50 in the learning-rate lesson,
+        # flattened the others' into a line): said in the ratio plot, or in the profile where that has no room
+        self.notes = {self.plot: BoxNote(self.plot.getViewBox()),
+                      self.ratio_plot: BoxNote(self.ratio_plot.getViewBox(), right_of=self.same_line.label)}
         self.plot.getViewBox().sigRangeChanged.connect(self._place_underflow_label)
         self._n_steps = 0
         self._tmax = 0
@@ -247,20 +251,22 @@ class ProfileView(View):
         # runs of different lengths are drawn aligned at their last timestep, where the answer is read, on
         # the longest run's timesteps (a run of 5 at 45..49 beside one of 50), in both plots alike
         self._tmax = max((h.latest.grad_h.shape[1] for h in histories if h.latest is not None), default=0)
+        gone = [run for run, h in enumerate(histories)
+                if len(histories) > 1 and getattr(h, "diverged_at_step", None) is not None]
         for run, layer, curve in self.curves:
             snap = histories[run].latest
-            if snap is None:
+            if snap is None or run in gone:
                 curve.setData([], [])
                 continue
             self._set_profile(curve, snap.grad_h[layer])
         for run, curve in self.cell_curves:
             snap = histories[run].latest
-            if snap is None or snap.grad_c is None:
+            if snap is None or snap.grad_c is None or run in gone:
                 curve.setData([], [])
             else:
                 self._set_profile(curve, snap.grad_c[-1])
         for run, trail in self.trails:
-            earlier = list(histories[run].trail)[:-1][::-1]
+            earlier = list(histories[run].trail)[:-1][::-1] if run not in gone else []
             for i, item in enumerate(trail):
                 if i < len(earlier) and earlier[i].grad_h.shape[0] > 0:
                     self._set_profile(item, earlier[i].grad_h[-1])
@@ -269,7 +275,7 @@ class ProfileView(View):
         compare = len(self.theories) > 1
         for run, curve in self.theories:
             snap = histories[run].latest
-            if snap is None:
+            if snap is None or run in gone:
                 curve.setData([], [])
                 self._label_theory(run, curve, "limit")
                 continue
@@ -285,19 +291,31 @@ class ProfileView(View):
         # the limit lines matter less than the gradients: rather over a stretch of one than over a curve
         move_legend_off_the_curves(self.legend, [c for _, _, c in self.curves] + [c for _, c in self.cell_curves]
                                    + [(c, 0.25) for _, c in self.theories], None if first is None else first.grad_h[-1])
-        self._update_ratios(histories)
+        self._update_ratios(histories, gone)
+        self._note_diverged(histories, gone)
         self._update_underflow(histories)
         self._update_title(histories)
 
-    def _update_ratios(self, histories):
+    def _note_diverged(self, histories, gone):
+        labels = run_labels([h.info for h in histories])
+        texts = tuple("\n".join(lines) for lines in zip(*(diverged_words(histories[run].diverged_at_step, labels[run])
+                                                         for run in gone)))
+        where = self.ratio_plot if self.ratio_plot.isVisible() else self.plot
+        for plot, note in self.notes.items():
+            if plot is where:
+                note.say(texts)
+            elif note.texts:
+                note.say(())
+
+    def _update_ratios(self, histories, gone=()):
         if not self.ratios:
             return
-        first = histories[0].latest
+        first = histories[0].latest if 0 not in gone else None
         lengths = set()
         above = 0  # timesteps where a run's gradient is larger than run 1's, minus where smaller
         for run, curve in self.ratios:
             snap = histories[run].latest
-            if first is None or snap is None:
+            if first is None or snap is None or run in gone:
                 curve.setData([], [])
                 continue
             _, values = ratio_to_first(first, snap)  # the last len(values) timesteps of both
@@ -409,6 +427,8 @@ class ProfileView(View):
     def clear(self):
         for item in self._all_items():
             item.setData([], [])
+        for note in self.notes.values():
+            note.say(())
         for _, curve in self.ratios:
             curve.setData([], [])
 
@@ -426,6 +446,8 @@ class ProfileView(View):
         self.underflow.setBrush(brush(theme.warning, 0.10))
         for line in self.underflow.lines:
             line.setPen(pg.mkPen(None))
+        for note in self.notes.values():
+            note.apply_theme(theme)
         self.underflow_label.setColor(theme.foreground)
         self.underflow_label.setFont(font(theme, -1))
         self.title_label.apply_theme(theme)

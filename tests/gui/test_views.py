@@ -243,6 +243,40 @@ def test_a_strip_too_narrow_for_its_runs_name_shows_the_names_first_part(qtbot, 
     assert {"LRU, ring at 0.99", "LRU"} <= shown
 
 
+def test_a_compared_run_that_diverged_has_no_profile_and_the_view_says_why(qtbot, scenarios):
+    """learning-rate at 1280x720: the 'too large' run's last profiles, 10^-100 to 10^50 before it diverged, stretched
+    the axis until 'about right', the run the title speaks of, was a flat line, and its ratio plot was empty with no
+    word why. A compared run that diverged now draws nothing there, and a note names it and its step."""
+    view = make(ProfileView, qtbot)
+    fine, diverged = scenarios["rnn"][0], scenarios["diverged"][0]
+    step = diverged.diverged_at_step
+    assert step is not None and len(diverged.trail) > 1
+    show(view, [fine, diverged])
+    drawn = lambda items: [item for item in items if item.getData()[0] is not None and len(item.getData()[0])]
+    assert drawn([c for run, _, c in view.curves if run == 1] + [c for run, c in view.theories if run == 1]
+                 + [i for run, trail in view.trails if run == 1 for i in trail]
+                 + [c for run, c in view.ratios if run == 1]) == []
+    assert drawn([c for run, _, c in view.curves if run == 0])  # the run that did not diverge is drawn
+    note = view.notes[view.ratio_plot]
+    assert view.ratio_plot.isVisible() and note.isVisible() and not view.notes[view.plot].isVisible()
+    assert note.textItem.toPlainText().endswith(f"diverged at step {step}"), note.textItem.toPlainText()
+    for width in (900, 420, 300):  # never over the ratio plot's "same as ..." label (fix-clipping in lecture mode)
+        view.resize(width, 600)
+        view.grab()
+        label = view.same_line.label
+        assert not note.mapRectToScene(note.boundingRect()).intersects(label.mapRectToScene(label.boundingRect()))
+    view.resize(900, 600)
+    low, high = view.plot.viewRange()[1]  # (log10) the range the run that is drawn needs, not the diverged run's
+    g = top_grad(fine)
+    assert low >= np.log10(g[g > 0].min()) - 2 and high <= np.log10(g.max()) + 2, (low, high)
+    view.resize(400, 200)  # no room for the ratio plot: the note moves into the profile
+    view.grab()
+    view.refresh([fine, diverged])
+    assert not view.ratio_plot.isVisible() and view.notes[view.plot].isVisible() and not note.isVisible()
+    show(view, [fine, scenarios["rnn"][0]])  # no run diverged: no note
+    assert not any(n.isVisible() for n in view.notes.values())
+
+
 def test_heatmap_levels_widen_to_an_exploding_gradient(qtbot):
     """exploding's waterfall was one saturated block: the scale stopped at 10² while the gradient
     reached 10¹³; a tanh run's 10⁻²¹ was flattened at the 10⁻¹² floor."""
