@@ -299,14 +299,21 @@ def move_legend_off_the_curves(legend: pg.LegendItem, items, fallback=None) -> N
 TWO_COLUMNS_BELOW = 0.62  # a legend in one column shrunk below this scale tries two
 SMALLEST_SCALE = 0.55     # a legend shrinks to this share of its size at most, and its text to READABLE_PT:
 READABLE_PT = 6.0         # below, it hides (in normal mode, 8 pt legends went down to 4.4 pt, 6 px, unreadable,
-#                           over the curves they named; the status bar names each run in its colour all the same)
+#                           over the curves they named; the status bar names each run in its colour all the same);
+#                           in lecture mode READABLE_PT times its scale (at 1280x720 a projected 6 pt beside 12 pt text
+#                           was unreadable): readable_pt
+
+
+def readable_pt(points: float) -> float:
+    """The smallest text a legend whose full size is `points` (the theme's font less 2) may shrink to."""
+    return READABLE_PT * max(1.0, (points + 2) / 10.0)
 
 
 def smallest_scale(legend: pg.LegendItem) -> float:
-    """The smallest scale at which `legend` still reads: SMALLEST_SCALE, or its text at READABLE_PT."""
+    """The smallest scale at which `legend` still reads: SMALLEST_SCALE, or its text at readable_pt."""
     size = str(legend.opts.get("labelTextSize") or "")
     points = float(size[:-2]) if size.endswith("pt") else None
-    return max(SMALLEST_SCALE, READABLE_PT / points) if points else SMALLEST_SCALE
+    return max(SMALLEST_SCALE, readable_pt(points) / points) if points else SMALLEST_SCALE
 
 
 def set_columns(legend: pg.LegendItem, columns: int) -> None:

@@ -1135,8 +1135,8 @@ def test_run_and_layer_boxes_take_the_theme_and_keep_their_arrows(theme, qtbot):
 @pytest.mark.parametrize("theme", [DARK, LIGHT.scaled(1.6)], ids=["normal", "lecture"])
 def test_a_legend_shrinks_no_further_than_its_text_reads_and_hides_below(theme, qtbot, scenarios):
     """A legend in a small view shrank to 55% of its size whatever its font: a normal-mode legend's 8 pt to 4.4 pt
-    (6 px), unreadable over the curves it named. Its text now stays at READABLE_PT or more; where it would not fit
-    so, it hides (the status bar names each run in its colour)."""
+    (6 px), unreadable over the curves it named. Its text now stays at READABLE_PT or more (in lecture mode, that
+    times its scale: readable_pt); where it would not fit so, it hides (the status bar names each run in its colour)."""
     view = make(ActivationView, qtbot)
     view.apply_theme(theme)
     show(view, scenarios["lstm3"])
@@ -1146,7 +1146,8 @@ def test_a_legend_shrinks_no_further_than_its_text_reads_and_hides_below(theme, 
         view.resize(width, 330)
         view.grab()
         if view.legend.isVisible():
-            assert points * view.legend.scale() >= READABLE_PT - 1e-6, (width, view.legend.scale())
+            assert points * view.legend.scale() >= READABLE_PT * theme.font_pt / DARK.font_pt - 1e-6, \
+                (width, view.legend.scale())
         shown.append(view.legend.isVisible())
     assert shown[0] and (theme.font_pt > DARK.font_pt or not all(shown)), shown  # normal mode: hidden at 280 px
 
