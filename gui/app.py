@@ -336,12 +336,13 @@ def _display_available(environ=None, platform=None) -> bool:
 
 
 def _apply_style(app):
-    """Fusion, whose colours follow the palette the window sets for its theme (dark or light); the
+    """Fusion (LabStyle), whose colours follow the palette the window sets for its theme (dark or light); the
     app's icon on every window, and the desktop entry it belongs to (so a Wayland desktop shows the
     launcher's icon and name for it)."""
     from PySide6.QtGui import QIcon
 
     from resources import ICON
-    app.setStyle("Fusion")
+    from gui.theme import LabStyle
+    app.setStyle(LabStyle())
     app.setWindowIcon(QIcon(str(ICON)))
     app.setDesktopFileName("rnn-gradient-lab")

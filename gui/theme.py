@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QProxyStyle, QStyle
 
 
 @dataclass(frozen=True)
@@ -97,3 +98,21 @@ def window_palette(theme: Theme) -> QPalette:
     for role in ("Text", "ButtonText", "WindowText"):
         palette.setColor(QPalette.ColorGroup.Disabled, getattr(QPalette.ColorRole, role), QColor(disabled))
     return palette
+
+
+class LabStyle(QProxyStyle):
+    """Fusion, with a check box's frame that shows on the dark theme's panel: Fusion draws it in the window colour
+    darkened, which there is the colour of the box itself (the settings' "skip connections" was a dark square on a
+    dark panel, its edge lost); this frame is in the palette's placeholder grey, on both themes."""
+
+    def __init__(self):
+        super().__init__("Fusion")
+
+    def drawPrimitive(self, element, option, painter, widget=None):
+        super().drawPrimitive(element, option, painter, widget)
+        if element == QStyle.PrimitiveElement.PE_IndicatorCheckBox:
+            painter.save()
+            painter.setPen(option.palette.color(QPalette.ColorRole.PlaceholderText))
+            painter.setBrush(QColor(0, 0, 0, 0))
+            painter.drawRect(option.rect.adjusted(0, 0, -1, -1))
+            painter.restore()

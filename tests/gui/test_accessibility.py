@@ -1,7 +1,8 @@
 """Every control, view and button has a name a screen reader can say; the app has its icon; the
-folders the app proposes come from the desktop's own (QStandardPaths)."""
+folders the app proposes come from the desktop's own (QStandardPaths); a check box's edge shows on both themes."""
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QStandardPaths
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QWidget
@@ -66,3 +67,25 @@ def test_videos_and_files_go_to_the_desktops_own_folders(make_window, tmp_path, 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(QStandardPaths, "writableLocation", lambda location: str(tmp_path / "no-such-folder"))
     assert default_folder() == tmp_path  # no videos folder: the current one
+
+
+@pytest.mark.parametrize("theme_name", ["dark", "light"])
+def test_a_check_box_shows_its_edge_on_either_themes_panel(qapp, theme_name):
+    """Fusion draws a check box's frame in the window colour darkened: on the dark theme's panel that is the box's
+    own colour, and the settings' "skip connections" was a dark square with no edge. LabStyle draws it in the
+    palette's placeholder grey: its edge stands out from the panel by at least a third of the scale."""
+    from PySide6.QtWidgets import QCheckBox, QStyle, QStyleOptionButton
+
+    from gui.theme import DARK, LIGHT, LabStyle, window_palette
+    style = LabStyle()
+    box = QCheckBox("skip connections")
+    box.setStyle(style)
+    box.setPalette(window_palette(DARK if theme_name == "dark" else LIGHT))
+    box.resize(200, 30)
+    image = box.grab().toImage()
+    option = QStyleOptionButton()
+    option.initFrom(box)
+    edge = style.subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, box)
+    panel = box.palette().color(box.backgroundRole()).lightness()
+    frame = [image.pixelColor(x, edge.top()).lightness() for x in range(edge.left() + 2, edge.right() - 1)]
+    assert max(abs(value - panel) for value in frame) >= 85, (panel, frame)
