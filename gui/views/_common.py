@@ -380,6 +380,15 @@ class TrainingCurve(pg.PlotDataItem):
         return (float(lo), float(hi))
 
 
+def set_font(widgets, f: QFont) -> None:
+    """`f` on each widget, and on a spin box's own text field: it kept the font it was built with (lecture mode's
+    "layer:" box showed its value at 9 px beside an 18 pt label)."""
+    for widget in widgets:
+        widget.setFont(f)
+        if hasattr(widget, "lineEdit") and widget.lineEdit() is not None:
+            widget.lineEdit().setFont(f)
+
+
 def diverged_words(step: int | None, name: str = "") -> tuple[str, ...]:
     """A BoxNote's texts, longest first, for a plot with no gradient to show: the run diverged at `step` (None: its
     numbers are not finite for another reason); `name`: the run's, where the plot shows several."""

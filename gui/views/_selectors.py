@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QWidget
 
-from gui.views._common import font, run_labels
+from gui.views._common import font, run_labels, set_font
 
 
 class Selectors(QWidget):
@@ -105,7 +105,5 @@ class Selectors(QWidget):
         # the spin box's text field is set as well: it kept the palette of the theme the view was built in
         for box in (self.run_combo, self.layer_spin, self.layer_spin.lineEdit(), self.run_combo.view()):
             box.setPalette(palette)
-        f = font(theme)
-        for w in (self.run_label, self.run_combo, self.layer_label, self.layer_spin):
-            w.setFont(f)
+        set_font((self.run_label, self.run_combo, self.layer_label, self.layer_spin), font(theme))
         self._fit_run_combo()

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QLabel, QSpinBox
 
 from gui.theme import LOG_GRAD_LEVELS
 from gui.views._common import (TIMESTEP_LABEL, LogAxis, TitleLabel, add_plot, font, heatmap_plot, heatmap_ready, log_grad, pen,
-                               positive_finite, set_axis_label, style_heatmap_plot, style_plot, vbox,
+                               positive_finite, set_axis_label, set_font, style_heatmap_plot, style_plot, vbox,
                                widened_levels)
 from gui.views._zoom import WAITING, control_row, detail_for, label_ticks, missing_text, style_row
 from gui.views.attribution import influence_title
@@ -155,8 +155,7 @@ class AnswersView(ChooserView):
         self.own_step.setPen(pen(theme.foreground, theme, 1.0, dashed=True))
         self.title_label.apply_theme(theme)
         style_row(self.controls, theme)
-        self.answer_label.setFont(font(theme))
-        self.answer_spin.setFont(font(theme))
+        set_font((self.answer_label, self.answer_spin), font(theme))
         self.answer_spin.setPalette(self.selectors.layer_spin.palette())
 
     # ------------------------------------------------------------------ internals

@@ -489,3 +489,21 @@ def test_compare_panel_names_what_a_lesson_compares(make_window):
     assert window.session.configs == lesson.runs()
     assert window.compare_panel.compared_key() == "cell"
     assert window.compare_panel.values[0].currentText() == "rnn"
+
+
+def test_in_lecture_mode_the_views_boxes_show_their_values_at_the_lecture_size(make_window, qtbot):
+    """deep-stack in lecture mode at 1920x1080: the Waterfall's "layer:" box showed its value at 9 px beside an 18 pt
+    label (the spin box took the lecture font, its text field kept the one it was built with); the Answers view's
+    "answer:" box the same."""
+    from gui.views.answers import AnswersView
+    from gui.views.waterfall import WaterfallView
+    window = make_window([Config(layers=3, seq_len=12, hidden=8, batch=4)], view_classes=[WaterfallView, AnswersView])
+    window.set_lecture(True)
+    boxes = [window.views["waterfall"].selectors.layer_spin, window.views["answers"].answer_spin]
+    for on in (True, False):
+        qtbot.waitUntil(lambda: window.lecture_mode.active == on, timeout=5_000)
+        size = window.views["waterfall"].theme.font_pt
+        assert (size > DARK.font_pt) == on
+        for box in boxes:
+            assert box.font().pointSizeF() == box.lineEdit().font().pointSizeF() == size, box
+        window.set_lecture(False)
