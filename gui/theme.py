@@ -72,7 +72,21 @@ DIALOG_ERROR_TEXT = "#c62828"    # a refused value in a dialog
 SEVERITY_COLORS = {"ok": "#2e7d32", "info": "#1565c0", "warning": "#b26a00", "error": "#c62828",
                    "bad": "#c62828", "good": "#2e7d32"}
 NEUTRAL_BADGE = "#555555"
-INK_ON_LIGHT, INK_ON_DARK = "#000000", "#ffffff"  # text drawn over a colour-mapped fill
+INK_ON_LIGHT, INK_ON_DARK = "#000000", "#ffffff"  # text drawn over a colour-mapped fill: ink_on
+
+
+def relative_luminance(color: QColor) -> float:
+    """WCAG 2's relative luminance of an sRGB colour (0 black .. 1 white)."""
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+              for c in (color.redF(), color.greenF(), color.blueF())]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def ink_on(fill: QColor) -> QColor:
+    """Black or white text, whichever has the higher contrast on `fill` (WCAG's ratio: black wins above a relative
+    luminance of 0.179). By HSL lightness, viridis's bright yellow sat at 0.5 and got white (the Unrolled network's
+    "10¹" was white on yellow)."""
+    return QColor(INK_ON_LIGHT if relative_luminance(fill) > 0.179 else INK_ON_DARK)
 LEGEND_BORDER_LIGHT = "#888888"  # the legend's frame in the light theme (the dark one darkens its text colour)
 LETTERBOX = "#000000"            # a video frame's bars where the picture does not fill it
 STATE_COLORS = {"running": "#2e7d32", "diverged": "#c62828", "stopped": "#c62828"}

@@ -13,7 +13,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QLinearGradient, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from gui.theme import INK_ON_DARK, INK_ON_LIGHT, LOG_GRAD_LEVELS
+from gui.theme import INK_ON_LIGHT, LOG_GRAD_LEVELS, ink_on
 from gui.views._common import log_grad, power_of_ten, sample_columns, vbox
 from gui.views.base import ChooserView
 
@@ -240,7 +240,7 @@ class UnrolledView(ChooserView):
                 p.setBrush(QBrush(fill))
                 p.drawRoundedRect(box, 4, 4)
                 if fits:
-                    p.setPen(QColor(INK_ON_LIGHT) if (np.isnan(lvl) or fill.lightnessF() > 0.5) else QColor(INK_ON_DARK))
+                    p.setPen(QColor(INK_ON_LIGHT) if np.isnan(lvl) else ink_on(fill))
                     p.drawText(box, Qt.AlignCenter, power_text(log_h[layer, col]))
         p.setBrush(Qt.NoBrush)
         p.setFont(base_font)

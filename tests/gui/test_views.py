@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF
-from PySide6.QtGui import QFontMetricsF, QFont, QImage, QPainter
+from PySide6.QtGui import QColor, QFontMetricsF, QFont, QImage, QPainter
 from PySide6.QtWidgets import QApplication
 
 from engine.config import Config
@@ -1614,3 +1614,27 @@ def test_a_run_box_shows_its_runs_whole_name_where_the_row_has_room(qtbot):
     view.resize(900, 400)
     qtbot.waitUntil(lambda: view.selectors.width() > 800)
     assert combo.width() < 400  # no wider than the names need
+
+
+def test_the_unrolled_networks_numbers_are_written_in_the_ink_that_reads_best_on_their_cell(qtbot):
+    """fix-clipping's t=0 cell said "10¹" in white on bright yellow: the ink followed HSL lightness, 0.5 for viridis's
+    yellow. It now has the higher WCAG contrast of black and white on every colour of the scale, at least 4.5:1."""
+    from gui.theme import INK_ON_DARK, INK_ON_LIGHT, ink_on
+    view = make(UnrolledView, qtbot)
+
+    def luminance(color):  # WCAG 2, written out here
+        channels = []
+        for c in (color.red() / 255, color.green() / 255, color.blue() / 255):
+            channels.append(c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4)
+        return 0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
+
+    def contrast(a, b):
+        high, low = sorted((luminance(a), luminance(b)), reverse=True)
+        return (high + 0.05) / (low + 0.05)
+    black, white = QColor(INK_ON_LIGHT), QColor(INK_ON_DARK)
+    for level in np.linspace(0, 1, 256):
+        fill = view._color(level)
+        ink = ink_on(fill)
+        other = white if ink == black else black
+        assert contrast(ink, fill) >= contrast(other, fill) and contrast(ink, fill) >= 4.5, (fill.name(), ink.name())
+    assert ink_on(view._color(1.0)) == black  # the top of the scale, yellow
