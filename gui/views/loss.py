@@ -36,6 +36,18 @@ def metric_labels(name: str) -> tuple:
     return tuple(dict.fromkeys((name,) + short))
 
 
+def shorter_marker_texts(text: str) -> list[str]:
+    """A marker's text made shorter, longest first: the run's name without its own "(...)" ("diverged (no clipping
+    (before))": "diverged (no clipping)"), then what happened alone ("diverged")."""
+    forms = []
+    if text.endswith("))") and " (" in text:
+        inner = text[:-1].rsplit(" (", 1)[0] + ")"  # drop the name's last "(...)"
+        forms.append(inner)
+    if " (" in text:
+        forms.append(text.split(" (", 1)[0])
+    return [f for f in dict.fromkeys(forms) if f != text]
+
+
 class LossView(View):
     view_id = "loss"
     title = "Loss"
@@ -223,7 +235,9 @@ class LossView(View):
             room, anchor, left, start = fits[0] if fits else max(places, key=lambda p: p[0])
             text = top.full_text
             if room < length:
-                text = metrics.elidedText(text, Qt.TextElideMode.ElideRight, room - margin)
+                # a shorter form before an ellipsis: "diverged (no clipping)", then "diverged", not "diverged (no clippin…"
+                shorter = [t for t in shorter_marker_texts(text) if metrics.horizontalAdvance(t) + margin <= room]
+                text = shorter[0] if shorter else metrics.elidedText(text, Qt.TextElideMode.ElideRight, room - margin)
                 if len(text) < 4:  # an ellipsis and a letter or two say nothing
                     label.setVisible(False)
                     continue

@@ -31,7 +31,7 @@ from gui.views.attribution import ATTENTION_LABEL, AttributionView
 from gui.views.base import View
 from engine.diagnosis import Badge, diagnose
 from gui.views.layers import LayersView, layer_ticks
-from gui.views.loss import LossView
+from gui.views.loss import LossView, shorter_marker_texts
 from gui.views.param_grads import RUG_PX, ParamGradsView
 from gui.views.profile import ProfileView
 from gui.views.unrolled import MAX_COLUMNS, TITLES, UnrolledView
@@ -633,6 +633,15 @@ def marker_cases(scenarios):
     }
 
 
+def test_a_marker_too_long_for_its_plot_says_what_happened_before_it_ends_in_an_ellipsis():
+    """fix-clipping's Loss marker read "diverged (no clipping (be…": the run's name loses its own "(...)" first, then
+    the marker says what happened alone."""
+    assert shorter_marker_texts("diverged (no clipping (before))") == ["diverged (no clipping)", "diverged"]
+    assert shorter_marker_texts("exploded (too large (1.0))") == ["exploded (too large)", "exploded"]
+    assert shorter_marker_texts("diverged (tanh)") == ["diverged"]
+    assert shorter_marker_texts("lr 0.001 -> 0.002") == []
+
+
 @pytest.mark.parametrize("case", ["diverged", "clipped", "diverged_vs_rnn", "diverged_first_of_4",
                                   "late_change", "busy"])
 @pytest.mark.parametrize("size", [(900, 600), (500, 380), (320, 320)])
@@ -660,7 +669,11 @@ def test_loss_marker_labels_stay_whole_and_clear_of_the_legend(case, size, qtbot
         if not label.isVisible():
             continue
         text = label.toPlainText()
-        assert text == line.full_text or (text.endswith("…") and line.full_text.startswith(text[:-1])), text
+        assert text == line.full_text or text in shorter_marker_texts(line.full_text) or \
+            (text.endswith("…") and line.full_text.startswith(text[:-1])), text
+        if text.endswith("…"):  # an ellipsis only where no shorter form fits
+            assert all(QFontMetricsF(label.textItem.font()).horizontalAdvance(t) > QFontMetricsF(
+                label.textItem.font()).horizontalAdvance(text) for t in shorter_marker_texts(line.full_text)), text
         rect = label.mapRectToScene(label.boundingRect())
         assert plot.contains(rect), (text, rect, plot)
         assert not (view.legend.isVisible() and rect.intersects(legend)), (text, rect, legend)
