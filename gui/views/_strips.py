@@ -11,8 +11,9 @@ import numpy as np
 import pyqtgraph as pg
 
 from engine.schema import MAX_RUNS  # compared runs shown one under the other
-from gui.views._common import (TIMESTEP_LABEL, BoxNote, add_plot, brush, diverged_words, font, place, run_labels,
-                               set_axis_label, set_grid, style_plot)
+from gui.views._common import (TIMESTEP_LABEL, add_plot, brush, font, place, run_labels, set_axis_label, set_grid,
+                               style_plot)
+from gui.views._notes import BoxNote, diverged_words
 
 STRIP_PX = 30           # a strip's smallest readable height: its colours, and the run's name in its corner
 STRIPS_CHROME_PX = 140  # the rest of the frame: its title bar, the view's title, the timestep axis under the strips

@@ -11,11 +11,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF
 
 from gui.views._axes import PowerAxis
-from gui.views._common import (TIMESTEP_LABEL, BoxNote, LogAxis, PlotArea, TitleLabel, add_plot, brush,
-                               diverged_words, factor_text, finite, first_run_name, font, pen, place, positive_finite,
-                               power_of_ten, run_labels, set_axis_label, structure_key, style_plot, tall_enough, vbox)
+from gui.views._common import (TIMESTEP_LABEL, LogAxis, PlotArea, TitleLabel, add_plot, brush, factor_text, finite,
+                               first_run_name, font, pen, place, positive_finite, power_of_ten, run_labels,
+                               set_axis_label, structure_key, style_plot, tall_enough, vbox)
 from gui.views._legends import (LegendRoomViewBox, add_layer_entries, add_legend, move_legend_off_the_curves,
                                 style_legend)
+from gui.views._notes import BoxNote, diverged_words
 from gui.views.base import View
 
 DIFFERENT_LENGTHS_LABEL = ("timestep (lengths differ: aligned at the end)", "timestep (aligned at the end)",
