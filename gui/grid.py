@@ -29,8 +29,7 @@ FRAME_MINIMUM = (160, 120)
 def readable_size(view, scale: float = 1.0, runs: int = 1) -> tuple[int, int]:
     """The smallest frame in which `view` stays readable with `runs` compared runs, at a font `scale` (lecture
     mode: its text grows by the scale; its plot area need not, so the size grows by half as much)."""
-    readable_for = getattr(view, "readable_for", None)
-    w, h = (readable_for(runs) if readable_for else None) or getattr(view, "readable_size", None) or READABLE_SIZE
+    w, h = view.readable_for(runs) or READABLE_SIZE  # (View.readable_for: its readable_size, or None)
     grow = 0.5 + 0.5 * max(scale, 1.0)
     return round(w * grow), round(h * grow)
 
