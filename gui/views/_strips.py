@@ -109,6 +109,7 @@ class RunStrips:
             self.plot.setXRange(-0.5, widest - 0.5)
 
     NAME_SHARE = 0.6   # of a strip's width its name may cover; past that, without its "(...)", its first part, "run 2", "2"
+    WIDE_SHARE = 0.85  # ... but a name's shortest form may cover this much before it gives way to "run 2"
 
     def _fit_name(self, k: int):
         name = self.names[k]
@@ -117,10 +118,15 @@ class RunStrips:
         box = name.parentItem()
         whole = self._names[k]
         short = whole.split(" (")[0]  # "tanh RNN (before)": "tanh RNN"; "LRU, ring at 0.99": "LRU" (not "run 3")
-        for text in dict.fromkeys((whole, short, short.split(", ")[0], f"run {k + 1}", f"{k + 1}")):
+        shortest = short.split(", ")[0]
+        # the name in up to NAME_SHARE of the strip; its shortest form in up to WIDE_SHARE before "run 1", which no
+        # legend says (fix-clipping's "clipped by norm" at 1600x1000)
+        tries = [(whole, self.NAME_SHARE), (short, self.NAME_SHARE), (shortest, self.NAME_SHARE),
+                 (shortest, self.WIDE_SHARE), (f"run {k + 1}", self.NAME_SHARE), (f"{k + 1}", self.NAME_SHARE)]
+        for text, share in tries:
             if name.textItem.toPlainText() != text:
                 name.setText(text)
-            if name.textItem.boundingRect().width() <= box.width() * self.NAME_SHARE:
+            if name.textItem.boundingRect().width() <= box.width() * share:
                 break
         name.setPos(box.width() - 2, 2)
 

@@ -241,6 +241,17 @@ def test_a_strip_too_narrow_for_its_runs_name_shows_the_names_first_part(qtbot, 
         assert text != "run 3" or QFontMetricsF(name.textItem.font()).horizontalAdvance("LRU") > \
             name.parentItem().width() * strips.NAME_SHARE, width
     assert {"LRU, ring at 0.99", "LRU"} <= shown
+    strips._names[2] = "clipped by norm"  # no shorter form: whole up to WIDE_SHARE of the strip, then "run 3"
+    advance = QFontMetricsF(name.textItem.font()).horizontalAdvance("clipped by norm")
+    widened = False
+    for width in range(700, 150, -10):
+        view.resize(width, 400)
+        view.grab()
+        strips._fit_name(2)
+        room, text = name.parentItem().width(), name.textItem.toPlainText()
+        assert text != "run 3" or advance > room * strips.WIDE_SHARE - 12, (width, room)
+        widened |= text == "clipped by norm" and advance > room * strips.NAME_SHARE
+    assert widened  # (the old rule said "run 3" past NAME_SHARE)
 
 
 def test_a_compared_run_that_diverged_has_no_profile_and_the_view_says_why(qtbot, scenarios):
