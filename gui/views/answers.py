@@ -156,7 +156,8 @@ class AnswersView(ChooserView):
         self.title_label.apply_theme(theme)
         style_row(self.controls, theme)
         set_font((self.answer_label, self.answer_spin), font(theme))
-        self.answer_spin.setPalette(self.selectors.layer_spin.palette())
+        for box in (self.answer_spin, self.answer_spin.lineEdit()):  # (its text field kept the theme it was built in:
+            box.setPalette(self.selectors.layer_spin.palette())       # grey on black in the light theme)
 
     # ------------------------------------------------------------------ internals
     def _line_up(self):

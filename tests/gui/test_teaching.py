@@ -507,3 +507,6 @@ def test_in_lecture_mode_the_views_boxes_show_their_values_at_the_lecture_size(m
         for box in boxes:
             assert box.font().pointSizeF() == box.lineEdit().font().pointSizeF() == size, box
         window.set_lecture(False)
+    window.set_theme("light")  # the Answers box's text field showed grey on black in the light theme
+    for box in boxes:
+        assert box.lineEdit().palette().color(QPalette.ColorRole.Base).name() == LIGHT.background, box
