@@ -35,7 +35,10 @@ class BoxNote(pg.TextItem):
 
     def say(self, texts) -> None:
         """Show the longest of `texts` (longest first) that fits; none: hide."""
-        self.texts = tuple(texts)
+        texts = tuple(texts)
+        if texts == self.texts:  # (said at every refresh: placed again only when the words or the box change)
+            return
+        self.texts = texts
         self.setVisible(bool(self.texts))
         self.place()
 

@@ -298,9 +298,11 @@ class ProfileView(View):
         self._update_title(histories)
 
     def _note_diverged(self, histories, gone):
-        labels = run_labels([h.info for h in histories])
-        texts = tuple("\n".join(lines) for lines in zip(*(diverged_words(histories[run].diverged_at_step, labels[run])
-                                                         for run in gone)))
+        texts = ()
+        if gone:  # (run names only then: this runs at every refresh)
+            labels = run_labels([h.info for h in histories])
+            texts = tuple("\n".join(lines) for lines in zip(*(diverged_words(histories[run].diverged_at_step,
+                                                                              labels[run]) for run in gone)))
         where = self.ratio_plot if self.ratio_plot.isVisible() else self.plot
         for plot, note in self.notes.items():
             if plot is where:
